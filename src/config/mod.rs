@@ -1,0 +1,1 @@
+//! Configuration: the YAML file, environment overrides and secrets.

@@ -1,0 +1,1 @@
+//! The Event Socket (ESL) wire protocol.

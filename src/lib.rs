@@ -1,0 +1,18 @@
+//! arsgate: the control plane of a phone (ARS) authentication service.
+//!
+//! Merchants ask over REST for a customer's phone to be verified; arsgate places
+//! the call through a FreeSWITCH cluster that it drives over the Event Socket,
+//! runs the authentication scenario on the call, decides the outcome and tells
+//! the merchant through a signed webhook.
+//!
+//! Modules, one concern each:
+//! - [`esl`]: the Event Socket wire protocol — framing codec, events, hangup
+//!   causes and the client connection. Knows nothing of scenarios or merchants.
+//! - [`sim`]: a FreeSWITCH simulator that speaks ESL over TCP exactly as
+//!   FreeSWITCH does, with a scripted phone model and an XML dialplan runner.
+//!   It powers the test suite, the sandbox and the demo.
+//! - [`config`]: the YAML configuration with environment overrides.
+
+pub mod config;
+pub mod esl;
+pub mod sim;
