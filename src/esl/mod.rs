@@ -11,7 +11,10 @@
 //!   lazily decoded headers, their names, FreeSWITCH's hangup causes and its
 //!   URL encoding.
 //! - [`command`]: commands (`api`, `bgapi`, `sendmsg` ...) as written on the wire.
+//! - [`client`]: the client connection — authentication, commands, background
+//!   jobs, subscriptions, liveness and reconnects.
 
+pub mod client;
 pub mod codec;
 pub mod command;
 pub mod event;
@@ -22,6 +25,7 @@ pub mod headers;
 pub mod message;
 pub mod percent;
 
+pub use client::{Client, ClientConfig, ConnectionState, EslError, Events};
 pub use codec::{ClientCodec, FrameError, ServerCodec};
 pub use command::{Command, EventFormat, SendMsg};
 pub use event::{Event, EventError};
