@@ -12,7 +12,10 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use tokio_util::codec::Decoder;
 
 fn recorded_event_frames() -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/captures/answered_dtmf_pagd.jsonl");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/captures/answered_dtmf_pagd.jsonl"
+    );
     let text = std::fs::read_to_string(path).expect("capture fixture");
     let mut received = BytesMut::new();
     for line in text.lines() {
@@ -56,9 +59,13 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("esl_decode");
     group.sample_size(20);
     group.throughput(Throughput::Bytes(stream.len() as u64));
-    group.bench_function("bytes", |b| b.iter_batched(fresh, decode_stream, BatchSize::LargeInput));
+    group.bench_function("bytes", |b| {
+        b.iter_batched(fresh, decode_stream, BatchSize::LargeInput)
+    });
     group.throughput(Throughput::Elements(events as u64));
-    group.bench_function("events", |b| b.iter_batched(fresh, decode_stream, BatchSize::LargeInput));
+    group.bench_function("events", |b| {
+        b.iter_batched(fresh, decode_stream, BatchSize::LargeInput)
+    });
     group.finish();
 }
 
