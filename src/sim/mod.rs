@@ -1,1 +1,3 @@
 //! The FreeSWITCH simulator.
+
+pub mod phone;
