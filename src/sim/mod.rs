@@ -13,6 +13,7 @@
 //! - `connection`: one event-socket connection (auth, commands, event flush).
 //! - `subscription`, `bus`: which events each connection receives.
 //! - `api`: the API commands (`status`, `fsctl`, ...).
+//! - [`phone`]: what the far end of each call does (scripted per number).
 //! - `engine`, `sessions`, `heartbeat`: the switch's shared state, its
 //!   admission limits and periodic events.
 
@@ -23,6 +24,7 @@ pub mod config;
 mod connection;
 mod engine;
 mod heartbeat;
+pub mod phone;
 pub mod server;
 mod sessions;
 mod subscription;
