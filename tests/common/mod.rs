@@ -1,5 +1,15 @@
-//! The harness every integration test shares: recorded FreeSWITCH sessions
-//! and helpers to start the simulator and clients on free ports.
+//! The harness every integration test shares: recorded FreeSWITCH sessions,
+//! a raw protocol peer, and helpers to start the simulator on a free port.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod capture;
+pub mod raw;
+
+use arsgate::sim::{SimConfig, SimHandle, Simulator};
+
+/// Starts a simulator on a free port with test defaults adjusted by `tune`.
+pub async fn start_sim(tune: impl FnOnce(&mut SimConfig)) -> SimHandle {
+    let mut config = SimConfig::for_tests();
+    tune(&mut config);
+    Simulator::start(config).await.expect("simulator starts")
+}

@@ -1,0 +1,92 @@
+//! How a simulator is set up: where it listens, how it authenticates, how
+//! fast its time runs and the limits it enforces, with FreeSWITCH's defaults.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+/// What the simulated FreeSWITCH reports about itself in every event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `FreeSWITCH-Hostname` and `FreeSWITCH-Switchname`.
+    pub hostname: String,
+    /// `FreeSWITCH-IPv4`.
+    pub ipv4: String,
+    /// `FreeSWITCH-IPv6`.
+    pub ipv6: String,
+    /// The FreeSWITCH release whose behaviour the simulator reproduces
+    /// (`1.10.12-release`; `FreeSWITCH-Version` adds `~64bit`).
+    pub version: String,
+}
+
+impl Default for Identity {
+    fn default() -> Identity {
+        Identity {
+            hostname: "arsgate-sim".to_owned(),
+            ipv4: "127.0.0.1".to_owned(),
+            ipv6: "::1".to_owned(),
+            version: "1.10.12-release".to_owned(),
+        }
+    }
+}
+
+/// Everything a [`Simulator`](super::Simulator) needs to start.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where the event socket listens (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// The `auth` password (FreeSWITCH's default is `ClueCon`).
+    pub password: String,
+    /// Simulated time runs this many times faster than real time.
+    pub speed: f64,
+    /// HEARTBEAT period, simulated (FreeSWITCH: 20 s).
+    pub heartbeat_interval: Duration,
+    /// How long a new connection may stay silent before its first command,
+    /// simulated (FreeSWITCH: 25 s).
+    pub auth_timeout: Duration,
+    /// Events queued per connection before new ones are dropped
+    /// (FreeSWITCH: 100 000); after 500 consecutive drops the connection is
+    /// killed, as FreeSWITCH does.
+    pub event_queue: usize,
+    /// Largest command accepted (FreeSWITCH 1.11.2: 16 MiB).
+    pub max_command: usize,
+    /// When set, only these peers may connect; others get FreeSWITCH's
+    /// rude rejection (its `apply-inbound-acl`).
+    pub acl: Option<Vec<IpAddr>>,
+    /// `max-sessions`: channel creation beyond it fails.
+    pub max_sessions: u32,
+    /// `sessions-per-second`: the per-second budget of new channels.
+    pub sessions_per_second: u32,
+    /// What the switch says about itself.
+    pub identity: Identity,
+}
+
+impl Default for SimConfig {
+    /// FreeSWITCH's own defaults, listening on 127.0.0.1:8021, real time.
+    fn default() -> SimConfig {
+        SimConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 8021)),
+            password: "ClueCon".to_owned(),
+            speed: 1.0,
+            heartbeat_interval: Duration::from_secs(20),
+            auth_timeout: Duration::from_secs(25),
+            event_queue: 100_000,
+            max_command: 16 * 1024 * 1024,
+            acl: None,
+            max_sessions: 1000,
+            sessions_per_second: 30,
+            identity: Identity::default(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// Defaults for tests: a free port on 127.0.0.1 and time running 100×
+    /// faster (a 20 s heartbeat every 200 ms).
+    pub fn for_tests() -> SimConfig {
+        SimConfig {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            speed: 100.0,
+            ..SimConfig::default()
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! One event-socket connection, served the way mod_event_socket serves it:
+//! `auth/request` on accept, a 25-second window for the first command,
+//! commands answered in order with FreeSWITCH's exact reply texts, and
+//! queued events written only between commands — an `api` command holds
+//! them back for as long as it runs.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio_util::codec::FramedRead;
+use tokio_util::task::TaskTracker;
+
+use super::api;
+use super::bus::{Kill, Listener};
+use super::engine::{Engine, origin};
+use crate::esl::frame::GOODBYE;
+use crate::esl::{Command, Event, EventFormat, EventName, Frame, Headers, ServerCodec};
+
+/// Whether the connection goes on after a command.
+enum Flow {
+    Continue,
+    /// `exit`, a failed `auth`: reply written, goodbye to follow.
+    Close,
+}
+
+/// Writes frames, honouring the write faults a test switched on.
+struct Writer {
+    half: OwnedWriteHalf,
+    engine: Arc<Engine>,
+}
+
+impl Writer {
+    async fn frame(&mut self, frame: &Frame) -> std::io::Result<()> {
+        let mut buf = BytesMut::new();
+        frame.encode_into(&mut buf);
+        if self.engine.faults.byte_writes.load(Ordering::Relaxed) {
+            for byte in buf.iter() {
+                self.half.write_all(&[*byte]).await?;
+                self.half.flush().await?;
+            }
+            Ok(())
+        } else {
+            self.half.write_all(&buf).await
+        }
+    }
+
+    async fn reply(&mut self, text: &str) -> std::io::Result<()> {
+        self.frame(&Frame::command_reply(text)).await
+    }
+
+    async fn event(&mut self, event: &Event, format: EventFormat) -> std::io::Result<()> {
+        let frame = match format {
+            EventFormat::Json => Frame::event_json(event),
+            // The simulator does not produce XML events; plain is what
+            // FreeSWITCH treats as primary.
+            EventFormat::Plain | EventFormat::Xml => Frame::event_plain(event),
+        };
+        self.frame(&frame).await
+    }
+
+    async fn goodbye(&mut self, text: &str) {
+        let _ = self
+            .frame(&Frame::disconnect_notice(Bytes::copy_from_slice(
+                text.as_bytes(),
+            )))
+            .await;
+        let _ = self.half.shutdown().await;
+    }
+
+    /// Half of a frame, then the end of the stream.
+    async fn cut_mid_frame(&mut self, engine: &Engine) {
+        let event = engine.new_event(
+            &EventName::Heartbeat,
+            origin("switch_core.c", "send_heartbeat", 95),
+        );
+        let bytes = Frame::event_plain(&event).to_bytes();
+        let _ = self.half.write_all(&bytes[..bytes.len() / 2]).await;
+        let _ = self.half.shutdown().await;
+    }
+}
+
+/// Serves one accepted connection until it ends.
+pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let (read_half, write_half) = stream.into_split();
+    let mut out = Writer {
+        half: write_half,
+        engine: Arc::clone(&engine),
+    };
+    if let Some(acl) = &engine.config.acl
+        && !acl.contains(&peer.ip())
+    {
+        let _ = out.frame(&Frame::rude_rejection()).await;
+        out.goodbye(GOODBYE).await;
+        return;
+    }
+    let mut registration = engine.bus.register(engine.config.event_queue);
+    let listener = Arc::clone(&registration.listener);
+    let mut commands = FramedRead::new(
+        read_half,
+        ServerCodec::with_max_frame(engine.config.max_command),
+    );
+    let mut session = Session {
+        engine: Arc::clone(&engine),
+        listener: Arc::clone(&listener),
+        authed: false,
+        logging: false,
+        jobs: TaskTracker::new(),
+    };
+
+    let ending = async {
+        if out.frame(&Frame::auth_request()).await.is_err() {
+            return None;
+        }
+        let window = engine.clock.to_real(engine.config.auth_timeout);
+        let first = tokio::select! {
+            kill = registration.kills.recv() => return kill,
+            first = tokio::time::timeout(window, commands.next()) => first,
+        };
+        match first {
+            Ok(Some(Ok(command))) => {
+                if let Flow::Close = session.handle(command, &mut out).await {
+                    return Some(Kill::Notice(GOODBYE.to_owned()));
+                }
+            }
+            Ok(_) => return None,
+            Err(_) => return Some(Kill::Notice(GOODBYE.to_owned())),
+        }
+        loop {
+            tokio::select! {
+                biased;
+                kill = registration.kills.recv() => return kill,
+                command = commands.next() => match command {
+                    Some(Ok(command)) => {
+                        if let Flow::Close = session.handle(command, &mut out).await {
+                            return Some(Kill::Notice(GOODBYE.to_owned()));
+                        }
+                    }
+                    // A malformed command or EOF ends the connection, as
+                    // FreeSWITCH drops a socket it cannot parse.
+                    _ => return None,
+                },
+                Some(event) = registration.events.recv(), if session.authed => {
+                    let format = listener.subscription().format;
+                    if out.event(&event, format).await.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    };
+    let ending = ending.await;
+    engine.bus.unregister(&listener);
+    match ending {
+        Some(Kill::Notice(text)) => {
+            // Like FreeSWITCH, the goodbye waits for this connection's
+            // background jobs; their results are never delivered.
+            session.jobs.close();
+            session.jobs.wait().await;
+            out.goodbye(&text).await;
+        }
+        Some(Kill::MidFrame) => out.cut_mid_frame(&engine).await,
+        Some(Kill::Abrupt) | None => {}
+    }
+}
+
+/// A connection's command state.
+struct Session {
+    engine: Arc<Engine>,
+    listener: Arc<Listener>,
+    authed: bool,
+    logging: bool,
+    jobs: TaskTracker,
+}
+
+impl Session {
+    async fn handle(&mut self, command: Command, out: &mut Writer) -> Flow {
+        let line = command.line().trim_end_matches(['\r', '\n']);
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("exit") || lower.starts_with("...") {
+            let _ = out.reply("+OK bye").await;
+            return Flow::Close;
+        }
+        if !self.authed {
+            if let Some(password) = line
+                .strip_prefix("auth ")
+                .or_else(|| lower.starts_with("auth ").then(|| &line[5..]))
+            {
+                if password == self.engine.config.password {
+                    self.authed = true;
+                    let _ = out.reply("+OK accepted").await;
+                    return Flow::Continue;
+                }
+                let _ = out.reply("-ERR invalid").await;
+                return Flow::Close;
+            }
+            let _ = out.reply("-ERR command not found").await;
+            return Flow::Continue;
+        }
+        let reply = if lower.starts_with("filter ") {
+            self.listener.subscription().filter(&line[7..])
+        } else if lower.starts_with("sendevent") {
+            self.sendevent(&line[9..], &command)
+        } else if lower.starts_with("api ") {
+            let (name, arg) = api::split(line[4..].trim_start());
+            let mut output = api::execute(&self.engine, name, arg).await;
+            if output.is_empty() {
+                output = "-ERR no reply\n".to_owned();
+            }
+            let _ = out.frame(&Frame::api_response(output)).await;
+            return Flow::Continue;
+        } else if lower.starts_with("bgapi ") {
+            self.bgapi(line[6..].trim_start(), &command, out).await;
+            return Flow::Continue;
+        } else if lower.starts_with("log") {
+            let reply = log_reply(&line[3..]);
+            self.logging |= reply.starts_with("+OK");
+            reply
+        } else if lower.starts_with("linger") || lower.starts_with("nolinger") {
+            "-ERR not controlling a session".to_owned()
+        } else if lower.starts_with("nolog") {
+            if std::mem::take(&mut self.logging) {
+                "+OK no longer logging".to_owned()
+            } else {
+                "-ERR not loging".to_owned()
+            }
+        } else if lower.starts_with("event") {
+            self.listener
+                .subscription()
+                .subscribe(line.get(5..).unwrap_or("").trim_start())
+        } else if lower.starts_with("nixevent") {
+            self.listener
+                .subscription()
+                .unsubscribe(line.get(8..).unwrap_or("").trim_start())
+        } else if lower.starts_with("noevents") {
+            self.listener.subscription().clear()
+        } else if lower.starts_with("divert_events") {
+            "-ERR not controlling a session.".to_owned()
+        } else {
+            "-ERR command not found".to_owned()
+        };
+        let _ = out.reply(&reply).await;
+        Flow::Continue
+    }
+
+    /// `bgapi`: `+OK Job-UUID` at once, the result later as BACKGROUND_JOB.
+    async fn bgapi(&mut self, rest: &str, command: &Command, out: &mut Writer) {
+        let job = command
+            .headers()
+            .get("Job-UUID")
+            .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+        let (name, arg) = api::split(rest);
+        let (name, arg) = (name.to_owned(), arg.map(str::to_owned));
+        let reply = Frame::command_reply_with(
+            &format!("+OK Job-UUID: {job}"),
+            Headers::new().with("Job-UUID", job.as_str()),
+        );
+        let _ = out.frame(&reply).await;
+        let engine = Arc::clone(&self.engine);
+        self.jobs.spawn(async move {
+            let output = api::execute(&engine, &name, arg.as_deref()).await;
+            let mut event = engine.new_event(
+                &EventName::BackgroundJob,
+                origin("mod_event_socket.c", "api_exec", 1572),
+            );
+            event.push("Job-UUID", job);
+            event.push("Job-Command", name);
+            if let Some(arg) = arg {
+                event.push("Job-Command-Arg", arg);
+            }
+            event.set_body(output);
+            engine.fire(event);
+        });
+    }
+
+    /// `sendevent <NAME>`: the command's headers and body become an event.
+    fn sendevent(&self, rest: &str, command: &Command) -> String {
+        let event_uuid = uuid::Uuid::new_v4().to_string();
+        let word = rest.trim();
+        let name = EventName::from_subscription(word).unwrap_or(EventName::Custom);
+        let mut event = Event::empty().with("Command", command.line());
+        for (header, value) in command.headers().iter() {
+            if !header.eq_ignore_ascii_case("Content-Length") {
+                event.push(header, value);
+            }
+        }
+        event.push("Event-UUID", event_uuid.as_str());
+        self.engine.stamp(
+            &mut event,
+            &name,
+            origin("mod_event_socket.c", "parse_command", 1983),
+        );
+        if let Some(body) = command.body_bytes() {
+            event.set_body(body.clone());
+        }
+        self.engine.fire(event);
+        format!("+OK {event_uuid}")
+    }
+}
+
+/// `log [<level>]`: the simulator has no log stream to offer, but answers the
+/// command as FreeSWITCH does for a valid level.
+fn log_reply(rest: &str) -> String {
+    let level = rest.trim_start().split(' ').next().unwrap_or("");
+    let number = match level.to_ascii_lowercase().as_str() {
+        "" | "debug" | "7" => 7,
+        "info" | "6" => 6,
+        "notice" | "5" => 5,
+        "warning" | "4" => 4,
+        "err" | "error" | "3" => 3,
+        "crit" | "2" => 2,
+        "alert" | "1" => 1,
+        "console" | "0" => 0,
+        _ => return "-ERR invalid log level".to_owned(),
+    };
+    format!("+OK log level {level} [{number}]")
+}

@@ -1,0 +1,173 @@
+//! The simulator as a running server: the accept loop, the core's
+//! background tasks, and the handle tests and the CLI drive it with.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::bus::Kill;
+use super::clock::SimClock;
+use super::config::SimConfig;
+use super::connection;
+use super::engine::Engine;
+use super::heartbeat;
+
+/// What FreeSWITCH says to its listeners when it shuts down.
+const SHUTDOWN_NOTICE: &str = "The system is being shut down.\n";
+
+/// Starts simulators.
+pub struct Simulator;
+
+impl Simulator {
+    /// Binds `config.listen` and starts serving in the background. The
+    /// returned handle controls the simulator; dropping every clone of it
+    /// does not stop it — call [`SimHandle::shutdown`].
+    pub async fn start(config: SimConfig) -> io::Result<SimHandle> {
+        let listener = TcpListener::bind(config.listen).await?;
+        let addr = listener.local_addr()?;
+        let engine = Engine::new(config);
+        let stop = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        tasks.spawn(run_until(
+            stop.clone(),
+            heartbeat::heartbeats(Arc::clone(&engine)),
+        ));
+        tasks.spawn(run_until(
+            stop.clone(),
+            heartbeat::session_ticks(Arc::clone(&engine)),
+        ));
+        tasks.spawn(accept_loop(
+            listener,
+            Arc::clone(&engine),
+            stop.clone(),
+            tasks.clone(),
+        ));
+        tracing::info!(%addr, "FreeSWITCH simulator listening");
+        Ok(SimHandle {
+            inner: Arc::new(Inner {
+                engine,
+                addr,
+                stop,
+                tasks,
+            }),
+        })
+    }
+}
+
+async fn run_until(stop: CancellationToken, work: impl Future<Output = ()>) {
+    tokio::select! {
+        _ = stop.cancelled() => {}
+        _ = work => {}
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                tasks.spawn(connection::serve(Arc::clone(&engine), stream, peer));
+            }
+            Err(error) => tracing::warn!(%error, "simulator accept failed"),
+        }
+    }
+}
+
+struct Inner {
+    engine: Arc<Engine>,
+    addr: SocketAddr,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// Controls a running simulator (cheap to clone).
+#[derive(Clone)]
+pub struct SimHandle {
+    inner: Arc<Inner>,
+}
+
+impl SimHandle {
+    /// Where the event socket listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.inner.addr
+    }
+
+    /// The running instance's `Core-UUID`.
+    pub fn core_uuid(&self) -> String {
+        self.inner.engine.core_uuid()
+    }
+
+    /// The simulator's clock.
+    pub fn clock(&self) -> &SimClock {
+        &self.inner.engine.clock
+    }
+
+    /// How many event-socket connections are open.
+    pub fn connections(&self) -> usize {
+        self.inner.engine.bus.len()
+    }
+
+    /// Turns HEARTBEAT events on or off (off: a liveness test's silent switch).
+    pub fn set_heartbeats(&self, enabled: bool) {
+        self.inner
+            .engine
+            .faults
+            .heartbeats
+            .store(enabled, Ordering::Relaxed);
+    }
+
+    /// Writes every frame one byte at a time (on) or whole (off).
+    pub fn set_byte_writes(&self, enabled: bool) {
+        self.inner
+            .engine
+            .faults
+            .byte_writes
+            .store(enabled, Ordering::Relaxed);
+    }
+
+    /// Cuts every connection in the middle of a frame.
+    pub fn drop_connections_mid_frame(&self) {
+        self.inner.engine.bus.kill_all(&Kill::MidFrame);
+    }
+
+    /// Sends every connection a disconnect notice with `text`, then closes it.
+    pub fn disconnect_all(&self, text: &str) {
+        self.inner
+            .engine
+            .bus
+            .kill_all(&Kill::Notice(text.to_owned()));
+    }
+
+    /// Simulates a crash and restart: every connection is cut without a
+    /// word, every session is forgotten, and the switch comes back with a
+    /// new Core-UUID on the same address.
+    pub fn restart(&self) {
+        self.inner.engine.bus.kill_all(&Kill::Abrupt);
+        self.inner.engine.reboot();
+    }
+
+    /// Stops the simulator: connections get FreeSWITCH's shutdown notice,
+    /// the listener closes, background work ends.
+    pub async fn shutdown(&self) {
+        self.inner
+            .engine
+            .bus
+            .kill_all(&Kill::Notice(SHUTDOWN_NOTICE.to_owned()));
+        self.inner.stop.cancel();
+        self.inner.tasks.close();
+        self.inner.tasks.wait().await;
+    }
+}
