@@ -4,6 +4,7 @@
 
 pub mod capture;
 pub mod raw;
+pub mod sim;
 
 use arsgate::sim::{SimConfig, SimHandle, Simulator};
 
