@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// The shortest delay ever used: a zero delay would turn a refused connect
+/// into a busy loop.
+const MIN_DELAY: Duration = Duration::from_millis(1);
+
 /// Delays between reconnect attempts.
 ///
 /// Attempt `n` (from 0) waits `base = min(initial × 2ⁿ, max)` shortened by a
@@ -20,6 +24,7 @@ pub(crate) struct Backoff {
 
 impl Backoff {
     pub(crate) fn new(initial: Duration, max: Duration, jitter: f64) -> Backoff {
+        let initial = initial.max(MIN_DELAY);
         Backoff {
             initial,
             max: max.max(initial),
@@ -57,7 +62,9 @@ impl Backoff {
         let factor = 1u32 << self.attempt.min(31);
         let base = self.initial.saturating_mul(factor).min(self.max);
         let scaled = base.as_secs_f64() * (1.0 - self.jitter * unit.clamp(0.0, 1.0));
-        Duration::try_from_secs_f64(scaled).map_or(base, |delay| delay.min(base))
+        Duration::try_from_secs_f64(scaled)
+            .map_or(base, |delay| delay.min(base))
+            .max(MIN_DELAY)
     }
 }
 
@@ -109,7 +116,9 @@ mod tests {
         let mut backoff = Backoff::new(ms(100), ms(10), f64::NAN);
         assert_eq!(backoff.next_delay(), ms(100), "max below initial");
         let mut wild = Backoff::new(Duration::MAX, Duration::MAX, 7.0);
-        assert_eq!(wild.delay_with(1.0), Duration::ZERO, "jitter clamped to 1");
+        assert_eq!(wild.delay_with(1.0), MIN_DELAY, "jitter clamped to 1");
+        let mut zero = Backoff::new(Duration::ZERO, Duration::ZERO, 0.0);
+        assert_eq!(zero.next_delay(), MIN_DELAY, "never a busy loop");
         wild.saturate();
         let _ = wild.next_delay();
     }

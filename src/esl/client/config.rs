@@ -25,9 +25,11 @@ pub struct ClientConfig {
     pub command_timeout: Duration,
     /// FreeSWITCH's HEARTBEAT period (`event-heartbeat-interval`, 20 s).
     pub heartbeat_interval: Duration,
-    /// How many heartbeat periods of silence declare the connection dead.
+    /// How many heartbeat periods of silence declare the connection dead
+    /// (a zero `heartbeat_interval` disables the check).
     pub heartbeat_misses: u32,
-    /// Delay before the first reconnect attempt; doubles on every failure.
+    /// Delay before the first reconnect attempt; doubles on every failure
+    /// (never less than 1 ms).
     pub reconnect_initial: Duration,
     /// Ceiling of the reconnect delay.
     pub reconnect_max: Duration,

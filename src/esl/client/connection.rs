@@ -350,9 +350,14 @@ async fn read_loop(
 ) -> DisconnectReason {
     // Any frame proves the connection alive; HEARTBEAT is only the traffic
     // guaranteed on an idle one. The deadline is re-armed lazily, once per
-    // period, instead of on every frame.
+    // period, instead of on every frame. A zero (or unrepresentably large)
+    // limit disables the check.
+    let limit = Some(liveness).filter(|limit| !limit.is_zero());
+    let deadline_after = |seen: Instant| limit.and_then(|limit| seen.checked_add(limit));
     let mut last_seen = Instant::now();
-    let deadline = sleep_until(last_seen + liveness);
+    let first = deadline_after(last_seen);
+    let watching = first.is_some();
+    let deadline = sleep_until(first.unwrap_or(last_seen));
     tokio::pin!(deadline);
     let reason = loop {
         tokio::select! {
@@ -371,12 +376,10 @@ async fn read_loop(
                 Some(Err(error)) => break router.end_of_stream(Some(error)),
                 None => break router.end_of_stream(None),
             },
-            () = &mut deadline => {
-                if last_seen.elapsed() >= liveness {
-                    break DisconnectReason::HeartbeatTimeout;
-                }
-                deadline.as_mut().reset(last_seen + liveness);
-            }
+            () = &mut deadline, if watching => match deadline_after(last_seen) {
+                Some(next) if next > Instant::now() => deadline.as_mut().reset(next),
+                _ => break DisconnectReason::HeartbeatTimeout,
+            },
         }
     };
     router.shared.pending.close();

@@ -127,7 +127,8 @@ impl Client {
     /// `-ERR` is still returned as text: whether it is a failure is for the
     /// caller to decide. `api` blocks the connection on FreeSWITCH's side
     /// (no events, no other replies) until it finishes: use
-    /// [`Client::bgapi`] for anything slow.
+    /// [`Client::bgapi`] for anything slow. (An `api` still running past the
+    /// liveness limit makes the connection look dead, and it is replaced.)
     pub async fn api(&self, command: &str) -> Result<String, EslError> {
         debug!(api = command.split_whitespace().next().unwrap_or(""), "api");
         self.shared()
@@ -174,6 +175,8 @@ impl Client {
     /// Adds event types to the subscription, on this connection and every
     /// later one. While disconnected the names are only remembered (and
     /// `Ok` is returned): they are sent with the next connection's setup.
+    /// They stay remembered after a `Timeout` or `Disconnected` too; only a
+    /// refusal (`CommandFailed`) forgets them.
     pub async fn subscribe(&self, names: &[EventName]) -> Result<(), EslError> {
         let shared = self.shared();
         let mut subscriptions = shared.subscriptions.lock().await;
@@ -198,7 +201,8 @@ impl Client {
     /// and every later one; once any filter exists FreeSWITCH only delivers
     /// events that some filter matches. The first filter also lets
     /// `HEARTBEAT` and `BACKGROUND_JOB` through, which the client cannot
-    /// live without. While disconnected the filter is only remembered.
+    /// live without. While disconnected the filter is only remembered; as
+    /// with [`Client::subscribe`], only a refusal forgets it.
     ///
     /// `header` must be one word and `value` non-empty (FreeSWITCH's own
     /// syntax rule); otherwise [`EslError::CommandFailed`].
@@ -269,7 +273,7 @@ impl Client {
         let closed = state.wait_for(|state| *state == ConnectionState::Closed);
         // The supervisor bounds its goodbye; the margin only guards against
         // a supervisor that died.
-        let _ = tokio::time::timeout(shared.config.command_timeout * 2, closed).await;
+        let _ = tokio::time::timeout(shared.config.command_timeout.saturating_mul(2), closed).await;
     }
 
     /// The connection state, as a watch: `borrow()` for now, `changed()` /
