@@ -18,7 +18,9 @@ pub enum ConnectionState {
         /// The `Core-UUID` of the FreeSWITCH instance on the other end.
         core_uuid: String,
         /// The `Core-UUID` differs from the previous connection's:
-        /// FreeSWITCH restarted and every call it carried is gone.
+        /// FreeSWITCH restarted and every call it carried is gone. A watch
+        /// only keeps the latest state, so a consumer that must never miss
+        /// a restart compares `core_uuid` with the last one it saw instead.
         restarted: bool,
     },
     /// The connection was lost or could not be established; a reconnect
