@@ -1,1 +1,2 @@
 //! The FreeSWITCH simulator.
+pub mod dialplan;
