@@ -23,6 +23,7 @@ pub mod clock;
 pub mod config;
 mod connection;
 mod engine;
+pub mod dialplan;
 mod heartbeat;
 pub mod phone;
 pub mod server;
