@@ -186,7 +186,8 @@ async fn subscription_and_filter_replies_are_freeswitchs() {
         ("nolog", "-ERR not loging"),
         ("log info", "+OK log level info [6]"),
         ("nolog", "+OK no longer logging"),
-        ("sendmsg", "-ERR command not found"),
+        ("sendmsg", "-ERR invalid session id []"),
+        ("sendmsg no-such-uuid", "-ERR invalid session id [no-such-uuid]"),
         ("bogus", "-ERR command not found"),
     ];
     for (command, expected) in exchanges {

@@ -2,7 +2,10 @@
 //! fast its time runs and the limits it enforces, with FreeSWITCH's defaults.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use super::phone::{Answer, PhoneBook, PhoneScript};
 
 /// What the simulated FreeSWITCH reports about itself in every event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +30,18 @@ impl Default for Identity {
             version: "1.10.12-release".to_owned(),
         }
     }
+}
+
+/// How the simulated phones send their keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DtmfTransport {
+    /// RFC 2833 telephone events in the RTP stream, as carriers send them
+    /// (`DTMF-Source: RTP`).
+    #[default]
+    Rfc2833,
+    /// SIP INFO `application/dtmf-relay` (a RECV_INFO event, then DTMF with
+    /// `DTMF-Source: ENDPOINT`), as the phone of the reference captures did.
+    Info,
 }
 
 /// Everything a [`Simulator`](super::Simulator) needs to start.
@@ -58,6 +73,20 @@ pub struct SimConfig {
     pub sessions_per_second: u32,
     /// What the switch says about itself.
     pub identity: Identity,
+    /// The XML dialplan directory (what `EXTENSION XML CONTEXT` routes
+    /// through); reloaded by `reloadxml`.
+    pub dialplan_dir: Option<PathBuf>,
+    /// What the far end of each number does.
+    pub phones: PhoneBook,
+    /// How phones send DTMF.
+    pub dtmf_transport: DtmfTransport,
+    /// Where relative prompt paths are looked up (FreeSWITCH's
+    /// `sound_prefix`); without it only `tone_stream`, `silence_stream`,
+    /// `say:` and absolute paths play.
+    pub sounds_dir: Option<PathBuf>,
+    /// Where `record_session` files are written (their paths re-rooted
+    /// under it); without it recordings are accounted for but not written.
+    pub recordings_dir: Option<PathBuf>,
 }
 
 impl Default for SimConfig {
@@ -75,6 +104,16 @@ impl Default for SimConfig {
             max_sessions: 1000,
             sessions_per_second: 30,
             identity: Identity::default(),
+            dialplan_dir: None,
+            phones: PhoneBook::new(PhoneScript::Answer(Answer {
+                after: Duration::from_secs(1),
+                early_media: None,
+                hangup_after: None,
+                dtmf: Vec::new(),
+            })),
+            dtmf_transport: DtmfTransport::default(),
+            sounds_dir: None,
+            recordings_dir: None,
         }
     }
 }

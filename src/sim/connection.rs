@@ -18,9 +18,12 @@ use tokio_util::task::TaskTracker;
 
 use super::api;
 use super::bus::{Kill, Listener};
+use super::call::{Msg, Queued, QueuedAction};
 use super::engine::{Engine, origin};
 use crate::esl::frame::GOODBYE;
-use crate::esl::{Command, Event, EventFormat, EventName, Frame, Headers, ServerCodec};
+use crate::esl::{
+    Command, Event, EventFormat, EventName, Frame, HangupCause, Headers, ServerCodec,
+};
 
 /// Whether the connection goes on after a command.
 enum Flow {
@@ -209,7 +212,12 @@ impl Session {
             self.sendevent(&line[9..], &command)
         } else if lower.starts_with("api ") {
             let (name, arg) = api::split(line[4..].trim_start());
-            let mut output = api::execute(&self.engine, name, arg).await;
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let done = Box::new(move |output: String| {
+                let _ = tx.send(output);
+            });
+            api::execute(&self.engine, name, arg, done).await;
+            let mut output = rx.await.unwrap_or_default();
             if output.is_empty() {
                 output = "-ERR no reply\n".to_owned();
             }
@@ -240,6 +248,8 @@ impl Session {
                 .unsubscribe(line.get(8..).unwrap_or("").trim_start())
         } else if lower.starts_with("noevents") {
             self.listener.subscription().clear()
+        } else if lower.starts_with("sendmsg") {
+            self.sendmsg(line, &command)
         } else if lower.starts_with("divert_events") {
             "-ERR not controlling a session.".to_owned()
         } else {
@@ -264,19 +274,52 @@ impl Session {
         let _ = out.frame(&reply).await;
         let engine = Arc::clone(&self.engine);
         self.jobs.spawn(async move {
-            let output = api::execute(&engine, &name, arg.as_deref()).await;
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
             let mut event = engine.new_event(
                 &EventName::BackgroundJob,
                 origin("mod_event_socket.c", "api_exec", 1572),
             );
             event.push("Job-UUID", job);
-            event.push("Job-Command", name);
-            if let Some(arg) = arg {
-                event.push("Job-Command-Arg", arg);
+            event.push("Job-Command", name.as_str());
+            if let Some(arg) = &arg {
+                event.push("Job-Command-Arg", arg.as_str());
             }
-            event.set_body(output);
-            engine.fire(event);
+            let fire_engine = Arc::clone(&engine);
+            // Fired from wherever the command completes, so that it lands in
+            // the event stream exactly where FreeSWITCH puts it.
+            let done = Box::new(move |output: String| {
+                event.set_body(output);
+                fire_engine.fire(event);
+                let _ = tx.send(());
+            });
+            api::execute(&engine, &name, arg.as_deref(), done).await;
+            let _ = rx.await;
         });
+    }
+
+    /// `sendmsg <uuid>`: queues the message on the channel.
+    fn sendmsg(&self, line: &str, command: &Command) -> String {
+        let uuid = line[7..].trim();
+        let uuid = if uuid.is_empty() {
+            command.headers().get("session-id").unwrap_or("")
+        } else {
+            uuid
+        };
+        let Some(call) = self.engine.calls.get(uuid) else {
+            return format!("-ERR invalid session id [{uuid}]");
+        };
+        let mut echo = vec![("Command".to_owned(), line.to_owned())];
+        echo.extend(
+            command
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.to_owned(), v.to_owned())),
+        );
+        call.send(Msg::Queued(Queued {
+            echo,
+            action: queued_action(command),
+        }));
+        "+OK".to_owned()
     }
 
     /// `sendevent <NAME>`: the command's headers and body become an event.
@@ -301,6 +344,52 @@ impl Session {
         }
         self.engine.fire(event);
         format!("+OK {event_uuid}")
+    }
+}
+
+/// What a `sendmsg`'s headers ask the channel to do.
+fn queued_action(command: &Command) -> QueuedAction {
+    let headers = command.headers();
+    match headers
+        .get("call-command")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("execute") => {
+            let app = headers.get("execute-app-name").unwrap_or("").to_owned();
+            let arg = match headers.get("execute-app-arg") {
+                Some(arg) => arg.to_owned(),
+                None => command
+                    .body_bytes()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+            };
+            let on = |name: &str| {
+                headers
+                    .get(name)
+                    .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+            };
+            QueuedAction::Execute {
+                app,
+                arg,
+                event_lock: on("event-lock") || on("event-lock-pri"),
+                app_uuid: headers
+                    .get("Event-UUID")
+                    .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned),
+                loops: headers
+                    .get("loops")
+                    .and_then(|l| l.trim().parse().ok())
+                    .unwrap_or(1),
+                lead: std::time::Duration::ZERO,
+            }
+        }
+        Some("hangup") => QueuedAction::Hangup(
+            headers
+                .get("hangup-cause")
+                .and_then(HangupCause::parse_lenient)
+                .unwrap_or(HangupCause::NormalClearing),
+        ),
+        _ => QueuedAction::Other,
     }
 }
 

@@ -2,13 +2,16 @@
 //! counter and the bus, session statistics, and the faults tests inject.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, Local, Utc};
 
 use super::bus::Bus;
+use super::call::Calls;
 use super::clock::SimClock;
 use super::config::SimConfig;
+use super::dialplan::{Dialplan, HuntChannel};
+use super::phone::{PhoneBook, PhoneScript};
 use super::sessions::Sessions;
 use crate::esl::{Event, EventName};
 
@@ -54,6 +57,9 @@ pub(crate) struct Engine {
     pub bus: Bus,
     pub faults: Faults,
     pub sessions: Sessions,
+    pub calls: Calls,
+    phones: RwLock<PhoneBook>,
+    dialplan: RwLock<Option<Dialplan>>,
     boot: RwLock<Boot>,
     sequence: AtomicU64,
 }
@@ -66,6 +72,7 @@ impl Engine {
             started_micros: clock.now_micros(),
         };
         let sessions = Sessions::new(config.max_sessions, config.sessions_per_second);
+        let phones = RwLock::new(config.phones.clone());
         Arc::new(Engine {
             config,
             clock,
@@ -75,6 +82,9 @@ impl Engine {
                 byte_writes: AtomicBool::new(false),
             },
             sessions,
+            calls: Calls::default(),
+            phones,
+            dialplan: RwLock::new(None),
             boot: RwLock::new(boot),
             sequence: AtomicU64::new(0),
         })
@@ -107,6 +117,48 @@ impl Engine {
         boot.started_micros = self.clock.now_micros();
         self.sequence.store(0, Ordering::Relaxed);
         self.sessions.reset();
+        self.calls.clear();
+    }
+
+    /// The phone book, to read.
+    pub fn phones(&self) -> RwLockReadGuard<'_, PhoneBook> {
+        self.phones.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Scripts the phone reached as `key`.
+    pub fn set_phone(&self, key: &str, script: PhoneScript) {
+        self.phones
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .set(key, script);
+    }
+
+    /// (Re)reads the dialplan directory, as `reloadxml` does. A directory
+    /// that fails to load leaves the previous dialplan in place.
+    pub fn reload_dialplan(&self) -> Result<(), String> {
+        let Some(dir) = &self.config.dialplan_dir else {
+            return Ok(());
+        };
+        let dialplan = Dialplan::load_dir(dir).map_err(|e| e.to_string())?;
+        *self.dialplan.write().unwrap_or_else(|e| e.into_inner()) = Some(dialplan);
+        Ok(())
+    }
+
+    /// Hunts `context` for a channel: the applications to run with their
+    /// arguments, or `None` for no route.
+    pub fn hunt(
+        &self,
+        context: &str,
+        channel: &mut dyn HuntChannel,
+    ) -> Option<Vec<(String, String)>> {
+        let dialplan = self.dialplan.read().unwrap_or_else(|e| e.into_inner());
+        let actions = dialplan.as_ref()?.hunt(context, channel).ok()?;
+        Some(
+            actions
+                .into_iter()
+                .map(|a| (a.application, a.data))
+                .collect(),
+        )
     }
 
     /// Creates an event with the headers FreeSWITCH puts on every event.

@@ -12,18 +12,21 @@
 //!   running simulator (faults included).
 //! - `connection`: one event-socket connection (auth, commands, event flush).
 //! - `subscription`, `bus`: which events each connection receives.
-//! - `api`: the API commands (`status`, `fsctl`, ...).
+//! - `call`: channels — origination, applications, DTMF, teardown.
+//! - [`dialplan`]: FreeSWITCH XML dialplan files, loaded and hunted.
+//! - `api`: the API commands (`status`, `originate`, `uuid_*`, ...).
 //! - [`phone`]: what the far end of each call does (scripted per number).
 //! - `engine`, `sessions`, `heartbeat`: the switch's shared state, its
 //!   admission limits and periodic events.
 
 mod api;
 mod bus;
+mod call;
 pub mod clock;
 pub mod config;
 mod connection;
-mod engine;
 pub mod dialplan;
+mod engine;
 mod heartbeat;
 pub mod phone;
 pub mod server;
@@ -31,5 +34,5 @@ mod sessions;
 mod subscription;
 
 pub use clock::SimClock;
-pub use config::{Identity, SimConfig};
+pub use config::{DtmfTransport, Identity, SimConfig};
 pub use server::{SimHandle, Simulator};

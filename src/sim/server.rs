@@ -31,6 +31,9 @@ impl Simulator {
         let listener = TcpListener::bind(config.listen).await?;
         let addr = listener.local_addr()?;
         let engine = Engine::new(config);
+        engine
+            .reload_dialplan()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         let stop = CancellationToken::new();
         let tasks = TaskTracker::new();
         tasks.spawn(run_until(
@@ -149,6 +152,17 @@ impl SimHandle {
             .engine
             .bus
             .kill_all(&Kill::Notice(text.to_owned()));
+    }
+
+    /// Scripts what the phone reached as `key` does (a number such as
+    /// `01000000001`, or `user@host:port` for a SIP URI).
+    pub fn set_phone(&self, key: &str, script: crate::sim::phone::PhoneScript) {
+        self.inner.engine.set_phone(key, script);
+    }
+
+    /// How many channels are up.
+    pub fn channels(&self) -> usize {
+        self.inner.engine.calls.all().len()
     }
 
     /// Simulates a crash and restart: every connection is cut without a

@@ -9,8 +9,6 @@
 
 use std::sync::{Mutex, MutexGuard};
 
-// Admission is wired into originate by the call model, the next slice.
-#[allow(dead_code)]
 /// Why a new session was refused (FreeSWITCH reports all of these as
 /// `DESTINATION_OUT_OF_ORDER` for a sofia originate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +72,6 @@ impl Sessions {
     }
 
     /// Admits a new session or says why not.
-    #[allow(dead_code)]
     pub fn admit(&self) -> Result<(), Refusal> {
         let mut state = self.state();
         if state.paused {
@@ -96,7 +93,6 @@ impl Sessions {
     }
 
     /// A session ended.
-    #[allow(dead_code)]
     pub fn release(&self) {
         let mut state = self.state();
         state.stats.current = state.stats.current.saturating_sub(1);

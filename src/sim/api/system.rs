@@ -27,6 +27,9 @@ pub(super) async fn run(engine: &Arc<Engine>, command: &str, arg: Option<&str>) 
         "echo" => arg.to_owned(),
         "create_uuid" => uuid::Uuid::new_v4().to_string(),
         "reloadxml" => {
+            if let Err(error) = engine.reload_dialplan() {
+                return Some(format!("-ERR [{error}]\n"));
+            }
             let event = engine.new_event(
                 &EventName::Reloadxml,
                 origin("switch_xml.c", "switch_xml_open_root", 2385),
