@@ -12,7 +12,9 @@
 //!   FreeSWITCH does, with a scripted phone model and an XML dialplan runner.
 //!   It powers the test suite, the sandbox and the demo.
 //! - [`config`]: the YAML configuration with environment overrides.
+//! - [`cli`]: what the `arsgate` binary's subcommands do.
 
+pub mod cli;
 pub mod config;
 pub mod esl;
 pub mod sim;

@@ -1,0 +1,11 @@
+//! What the `arsgate` binary's subcommands do. `src/main.rs` only parses
+//! the command line and calls into here, so each command can be tested as a
+//! library function.
+//!
+//! - [`sim`]: `arsgate sim`, the FreeSWITCH simulator as a standalone server.
+//! - [`esl`]: `arsgate esl`, a small fs_cli for engineers.
+//! - [`logging`]: tracing setup shared by every command.
+
+pub mod esl;
+pub mod logging;
+pub mod sim;
