@@ -20,11 +20,18 @@ pub(crate) fn split_words(input: &str) -> Vec<String> {
         match c {
             '\\' => {
                 in_word = true;
+                // Only quotes, backslash and n/r/t/s are escapes; any other
+                // backslash stays (regular expressions keep their `\d`).
                 match chars.next() {
                     Some('n') => current.push('\n'),
                     Some('t') => current.push('\t'),
                     Some('r') => current.push('\r'),
-                    Some(next) => current.push(next),
+                    Some('s') => current.push(' '),
+                    Some(next @ ('\'' | '"' | '\\')) => current.push(next),
+                    Some(next) => {
+                        current.push('\\');
+                        current.push(next);
+                    }
                     None => current.push('\\'),
                 }
             }
@@ -261,8 +268,15 @@ mod tests {
     #[test]
     fn words_split_on_spaces_and_keep_quoted_spans() {
         assert_eq!(
-            split_words("{a='x y'}sofia/gw/1  &park()   'two words' it\\'s"),
-            vec!["{a=x y}sofia/gw/1", "&park()", "two words", "it's"]
+            split_words("{a='x y'}sofia/gw/1  &park()   'two words' it\\'s ^\\d{6}$ a\\sb"),
+            vec![
+                "{a=x y}sofia/gw/1",
+                "&park()",
+                "two words",
+                "it's",
+                "^\\d{6}$",
+                "a b"
+            ]
         );
         assert_eq!(split_words("lonely ' quote"), vec!["lonely", "'", "quote"]);
     }
