@@ -146,3 +146,44 @@ async fn sim_serves_a_raw_socket_with_freeswitch_reply_texts() {
     );
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn esl_can_take_a_node_from_the_configuration_file() {
+    let sim = start_sim(|c| c.password = "s3cret".to_owned()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("arsgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "nodes:\n  - name: fs-test\n    host: 127.0.0.1\n    port: {}\n    password: s3cret\n    max_channels: 10\n    dial_string: \"sofia/gateway/kt/{{number}}\"\n",
+            sim.addr().port()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "esl", "--config", config, "--node", "fs-test", "api", "version",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)\n"
+    );
+    let output = Command::new(BIN)
+        .args([
+            "esl", "--config", config, "--node", "fs-other", "api", "version",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no node \"fs-other\""));
+}

@@ -2,16 +2,25 @@
 //! works the same against the simulator and against a real FreeSWITCH.
 
 use std::io::Write;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::config::Config;
 use crate::esl::EventName;
 use crate::esl::client::{Client, ClientConfig};
 
-/// Where to connect.
+/// Where to connect: a node of the configuration file, or an explicit
+/// address and password.
 #[derive(Debug, Clone, clap::Args)]
 pub struct EslArgs {
+    /// A node of the configuration file (its host, port and password are used).
+    #[arg(long, conflicts_with_all = ["host", "port", "password"])]
+    pub node: Option<String>,
+    /// The configuration file `--node` is looked up in.
+    #[arg(long, default_value = "config/arsgate.yaml")]
+    pub config: PathBuf,
     /// FreeSWITCH host.
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
@@ -52,14 +61,35 @@ pub enum EslAction {
     },
 }
 
-fn client_config(args: &EslArgs, subscriptions: Vec<EventName>) -> ClientConfig {
+/// The connection settings: the named node's (with the file's ESL
+/// settings) or the command line's.
+fn client_config(args: &EslArgs) -> anyhow::Result<ClientConfig> {
+    let Some(name) = &args.node else {
+        let mut config = ClientConfig::new(
+            format!("{}:{}", args.host, args.port),
+            args.password.clone(),
+        );
+        config.command_timeout = args.timeout;
+        return Ok(config);
+    };
+    let file = Config::load(
+        &args.config,
+        std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)),
+    )
+    .with_context(|| format!("loading {}", args.config.display()))?;
+    let node = file
+        .nodes
+        .iter()
+        .find(|n| n.name.as_str() == name)
+        .ok_or_else(|| anyhow::anyhow!("no node {name:?} in {}", args.config.display()))?;
     let mut config = ClientConfig::new(
-        format!("{}:{}", args.host, args.port),
-        args.password.clone(),
+        format!("{}:{}", node.host, node.port),
+        node.password.expose(),
     );
+    config.connect_timeout = file.esl.connect_timeout;
     config.command_timeout = args.timeout;
-    config.subscriptions = subscriptions;
-    config
+    config.max_frame = file.esl.max_frame_bytes.get();
+    Ok(config)
 }
 
 fn print_output(output: &str) -> anyhow::Result<()> {
@@ -76,12 +106,21 @@ fn is_error(output: &str) -> bool {
     output.starts_with("-ERR") || output.starts_with("-USAGE")
 }
 
+/// Environment variables the configuration reads as overrides.
+const ENV_PREFIX: &str = "ARSGATE_";
+
 /// Runs `arsgate esl`.
 pub async fn run(args: EslArgs) -> anyhow::Result<()> {
-    let target = format!("{}:{}", args.host, args.port);
+    let base = client_config(&args)?;
+    let target = base.addr.clone();
+    let with = |subscriptions: Vec<EventName>| {
+        let mut config = base.clone();
+        config.subscriptions = subscriptions;
+        config
+    };
     match &args.action {
         EslAction::Api { command } => {
-            let (client, _events) = Client::connect(client_config(&args, Vec::new()))
+            let (client, _events) = Client::connect(with(Vec::new()))
                 .await
                 .with_context(|| format!("connecting to {target}"))?;
             let output = client
@@ -98,7 +137,7 @@ pub async fn run(args: EslArgs) -> anyhow::Result<()> {
             }
         }
         EslAction::Bgapi { command } => {
-            let (client, _events) = Client::connect(client_config(&args, Vec::new()))
+            let (client, _events) = Client::connect(with(Vec::new()))
                 .await
                 .with_context(|| format!("connecting to {target}"))?;
             let job = client
@@ -124,7 +163,7 @@ pub async fn run(args: EslArgs) -> anyhow::Result<()> {
                     })
                     .collect::<anyhow::Result<_>>()?
             };
-            let (client, mut events) = Client::connect(client_config(&args, subscriptions))
+            let (client, mut events) = Client::connect(with(subscriptions))
                 .await
                 .with_context(|| format!("connecting to {target}"))?;
             let wanted: Vec<String> = names.iter().map(|n| n.to_ascii_uppercase()).collect();

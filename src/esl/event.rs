@@ -95,27 +95,31 @@ impl Event {
         }
         let mut spans = Vec::with_capacity(raw.len() / 36);
         let mut inner_length = None;
-        let mut pos = 0usize;
         let bytes = &raw[..];
-        while pos < bytes.len() {
-            let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
+        let mut pos = 0usize;
+        let mut ended = false;
+        // One SIMD pass finds the line ends; lines are short, so the colon
+        // is found with a plain scan of the name.
+        let mut line_ends = memchr::memchr_iter(b'\n', bytes).chain(std::iter::once(bytes.len()));
+        while !ended && pos < bytes.len() {
+            let Some(end) = line_ends.next() else {
+                break;
+            };
             let mut line_end = end;
             if line_end > pos && bytes[line_end - 1] == b'\r' {
                 line_end -= 1;
             }
             let next = (end + 1).min(bytes.len());
             if line_end == pos {
-                pos = next;
-                break;
-            }
-            if let Some(colon) = memchr::memchr(b':', &bytes[pos..line_end]) {
+                ended = true;
+            } else if let Some(colon) = bytes[pos..line_end].iter().position(|&b| b == b':') {
                 let name_end = pos + colon;
                 let mut value_start = name_end + 1;
                 while value_start < line_end && bytes[value_start] == b' ' {
                     value_start += 1;
                 }
                 let name = &bytes[pos..name_end];
-                if name.eq_ignore_ascii_case(b"Content-Length") {
+                if name.len() == 14 && name.eq_ignore_ascii_case(b"Content-Length") {
                     let text = String::from_utf8_lossy(&bytes[value_start..line_end]);
                     let length = text
                         .trim()
