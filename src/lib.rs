@@ -11,10 +11,13 @@
 //! - [`sim`]: a FreeSWITCH simulator that speaks ESL over TCP exactly as
 //!   FreeSWITCH does, with a scripted phone model and an XML dialplan runner.
 //!   It powers the test suite, the sandbox and the demo.
+//! - [`scenario`]: authentication scenarios — definitions, generated
+//!   dialplan, the per-call controller and its outcomes.
 //! - [`config`]: the YAML configuration with environment overrides.
 //! - [`cli`]: what the `arsgate` binary's subcommands do.
 
 pub mod cli;
 pub mod config;
 pub mod esl;
+pub mod scenario;
 pub mod sim;
