@@ -22,8 +22,9 @@
 //! steps leads straight to its goto's segment.
 //!
 //! # Names
-//! A segment takes the id of its first step; without one it is `start`
-//! (the entry) or `stepN` (`steps[N]`). Target segments are
+//! The entry is always `start`, so a call always enters
+//! `<scenario>__start`. Any other segment takes the id of its first step,
+//! or without one `stepN` (`steps[N]`). Target segments are
 //! `<owner>__<role>`: the collect's or menu's id, and `no_input`,
 //! `invalid`, `wrong`, `exhausted` or `key_N` (`key_star`, `key_hash`).
 //! The extension is `<scenario>__<segment>`.
@@ -66,8 +67,8 @@ pub fn compile(scenario: &Scenario) -> Program {
     }
     for &start in &starts {
         let name = match &scenario.steps[start].id {
+            _ if start == 0 && !entry_parks => "start".to_owned(),
             Some(id) => id.clone(),
-            None if start == 0 && !entry_parks => "start".to_owned(),
             None => format!("step{start}"),
         };
         let id = compiler.reserve(name);
@@ -452,5 +453,135 @@ fn key_role(key: char) -> String {
         '*' => "key_star".to_owned(),
         '#' => "key_hash".to_owned(),
         digit => format!("key_{digit}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::load::parse_str;
+    use crate::scenario::program::Language;
+    use crate::scenario::prompts::PromptCatalog;
+
+    fn program(steps: &str) -> Program {
+        let catalog = PromptCatalog::from_names(
+            "test",
+            ["a", "b", "c"]
+                .into_iter()
+                .flat_map(|name| Language::ALL.map(|language| (language, name.to_owned()))),
+        );
+        let fields = if steps.contains("{f}") {
+            "fields: [{ name: f, max_length: 5 }]\n"
+        } else {
+            ""
+        };
+        let yaml = format!("name: t\ntitle: t\nmax_duration: 1m\n{fields}steps:\n{steps}");
+        let scenario = parse_str(&yaml, "t.yaml", "t", &catalog).unwrap_or_else(|e| panic!("{e}"));
+        compile(&scenario)
+    }
+
+    fn summary(program: &Program) -> Vec<String> {
+        program
+            .segments
+            .iter()
+            .map(|s| {
+                let apps: Vec<&str> = s.actions.iter().map(|a| a.app.as_str()).collect();
+                format!("{}: {}", s.name, apps.join(" "))
+            })
+            .collect()
+    }
+
+    const SPEAK: &str = "  - speak: { ko: \"{f}\", en: \"{f}\" }\n";
+
+    #[test]
+    fn an_entry_that_starts_with_call_data_parks_at_once() {
+        let program = program(&format!("{SPEAK}  - result: completed\n"));
+        assert_eq!(summary(&program), ["start: park", "step0: speak hangup"]);
+        assert_eq!(
+            program.segment(program.entry).end,
+            End::Park(Decision::Next(SegmentId(1)))
+        );
+        assert!(program.segment(program.entry).needs.is_empty());
+    }
+
+    #[test]
+    fn the_entry_stops_before_call_data_and_results_take_their_closing_steps() {
+        let program = program(&format!(
+            "  - play: a\n{SPEAK}  - record: start\n  - play: b\n  - record: stop\n  - play: c\n  - result: completed\n"
+        ));
+        assert_eq!(
+            summary(&program),
+            [
+                "start: playback park",
+                "step1: speak record_session park",
+                "step3: playback stop_record_session playback hangup",
+            ]
+        );
+        assert_eq!(program.segments[2].end, End::Finish(Outcome::Completed));
+        assert_eq!(
+            program.segments[1].needs,
+            [
+                Dynamic::Text {
+                    var: "ars_text_1".to_owned(),
+                    text: LocalizedText {
+                        templates: vec![
+                            (Language::Ko, "{f}".to_owned()),
+                            (Language::En, "{f}".to_owned())
+                        ]
+                    }
+                },
+                Dynamic::RecordingPath {
+                    var: RECORDING_PATH_VAR.to_owned()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bare_goto_target_leads_straight_to_its_step() {
+        let program = program(
+            "  - id: m\n    menu: { prompt: [a, b], options: { 1: { goto: end }, \"#\": { play: c, goto: end } }, invalid: c }\n  - id: end\n    result: completed\n",
+        );
+        assert_eq!(
+            summary(&program),
+            [
+                "start: play_and_get_digits park",
+                "end: hangup",
+                "m__key_hash: playback park",
+                "m__no_input: hangup",
+                "m__invalid: hangup",
+            ]
+        );
+        let End::Park(Decision::Menu { options, .. }) = &program.segments[0].end else {
+            panic!("{:?}", program.segments[0].end);
+        };
+        assert_eq!(options, &[('1', SegmentId(1)), ('#', SegmentId(2))]);
+        assert_eq!(
+            program.segments[0].actions[0].data,
+            "1 1 3 5000 none file_string://${ars_sounds}/${ars_lang}/a.wav!${ars_sounds}/${ars_lang}/b.wav ${ars_sounds}/${ars_lang}/c.wav ars_in_m ^[1#]$ 5000"
+        );
+    }
+
+    #[test]
+    fn a_collect_without_verify_continues_with_the_next_step() {
+        let program = program(
+            "  - id: ask\n    collect: { prompt: a, min: 2, max: 4, terminator: none, timeout: 2s, digit_timeout: 1500ms }\n  - play: b\n  - result: completed\n",
+        );
+        assert_eq!(
+            program.segments[0].actions[0].data,
+            r"2 4 3 2000 none ${ars_sounds}/${ars_lang}/a.wav silence_stream://250 ars_in_ask ^\d{2,4}$ 1500"
+        );
+        assert_eq!(
+            program.segments[0].end,
+            End::Park(Decision::Collect {
+                step: "ask".to_owned(),
+                var: "ars_in_ask".to_owned(),
+                verify: None,
+                on_input: SegmentId(1),
+                on_no_input: SegmentId(2),
+                on_invalid: SegmentId(3),
+            })
+        );
+        assert_eq!(program.segments[1].name, "step1");
     }
 }

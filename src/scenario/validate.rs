@@ -816,6 +816,8 @@ impl Checker<'_> {
             );
             ok = false;
         }
+        // A mismatch is reported here; the secret counts as used.
+        self.secret_used = true;
         match def.against {
             SecretKind::None => {
                 self.at(
@@ -837,7 +839,7 @@ impl Checker<'_> {
                 );
                 ok = false;
             }
-            _ => self.secret_used = true,
+            _ => {}
         }
         let attempts = self.tries(i, "verify.attempts", def.attempts, DEFAULT_ATTEMPTS);
         let again = self
