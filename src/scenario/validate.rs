@@ -21,17 +21,17 @@ use super::program::{Language, LocalizedText, SecretKind};
 use super::prompts::PromptCatalog;
 
 /// Tries a collect or menu gets when the file says nothing.
-pub(crate) const DEFAULT_TRIES: u32 = 3;
+const DEFAULT_TRIES: u32 = 3;
 /// Wait for the first digit of a collect.
-pub(crate) const DEFAULT_COLLECT_TIMEOUT: Duration = Duration::from_secs(7);
+const DEFAULT_COLLECT_TIMEOUT: Duration = Duration::from_secs(7);
 /// Wait between digits of a collect.
-pub(crate) const DEFAULT_DIGIT_TIMEOUT: Duration = Duration::from_secs(3);
+const DEFAULT_DIGIT_TIMEOUT: Duration = Duration::from_secs(3);
 /// Wait for a menu's key.
-pub(crate) const DEFAULT_MENU_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_MENU_TIMEOUT: Duration = Duration::from_secs(5);
 /// What ends a collect's input early.
-pub(crate) const DEFAULT_TERMINATOR: &str = "#";
+const DEFAULT_TERMINATOR: &str = "#";
 /// Wrong entries a verify allows.
-pub(crate) const DEFAULT_ATTEMPTS: u32 = 3;
+const DEFAULT_ATTEMPTS: u32 = 3;
 
 /// The most digits one collect takes.
 const MAX_DIGITS: u32 = 32;
@@ -104,6 +104,7 @@ pub(crate) fn validate(
             ),
         );
     }
+    let declared = def.fields.len();
     let fields = checker.fields(def.fields);
     if def.steps.is_empty() {
         checker.at(None, "steps", "a scenario needs at least one step");
@@ -133,7 +134,9 @@ pub(crate) fn validate(
             ),
         );
     }
-    for (index, field) in fields.iter().enumerate() {
+    // With a broken declaration, indices would not match the file.
+    let all_fields = fields.len() == declared;
+    for (index, field) in fields.iter().enumerate().filter(|_| all_fields) {
         if !checker.used.contains(&field.name) {
             checker.at(
                 None,
