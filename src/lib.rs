@@ -13,6 +13,8 @@
 //!   It powers the test suite, the sandbox and the demo.
 //! - [`scenario`]: authentication scenarios — definitions, generated
 //!   dialplan, the per-call controller and its outcomes.
+//! - [`switch`]: the switches calls go through (FreeSWITCH today), behind a
+//!   small backend interface; safe originate strings.
 //! - [`config`]: the YAML configuration with environment overrides.
 //! - [`cli`]: what the `arsgate` binary's subcommands do.
 
@@ -21,3 +23,4 @@ pub mod config;
 pub mod esl;
 pub mod scenario;
 pub mod sim;
+pub mod switch;

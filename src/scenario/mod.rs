@@ -6,9 +6,13 @@
 //! [`compile`] turns each into a [`Program`], and [`render`] writes the
 //! programs as FreeSWITCH XML dialplan.
 //!
+//! - [`controller`]: drives one call through a program to its outcome.
 //! - [`outcome`]: how a call ends, and the hangup-cause table.
+//! - [`timeline`]: what happened to a call and when (never the digits).
 //! - [`program`]: a scenario compiled into dialplan segments and the
 //!   decisions the controller takes between them.
+//! - [`secret`]: codes and PINs as digests and hashes, compared in constant
+//!   time.
 //! - [`fields`]: request fields and the texts built from them.
 //! - [`prompts`]: the prompts the sounds manifest provides.
 //! - [`load`]: reading and validating scenario files.
@@ -16,6 +20,7 @@
 //! - [`render`]: programs to XML dialplan.
 
 pub mod compile;
+pub mod controller;
 mod definition;
 pub mod fields;
 mod flow;
@@ -26,6 +31,8 @@ mod problem;
 pub mod program;
 pub mod prompts;
 pub mod render;
+pub mod secret;
+pub mod timeline;
 mod validate;
 
 pub use compile::compile;
