@@ -38,7 +38,7 @@ pub(crate) struct FieldDef {
 }
 
 /// One step: an optional id and exactly one action (checked later).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct StepDef {
     pub id: Option<String>,
@@ -115,7 +115,7 @@ pub(crate) struct VerifyDef {
 }
 
 /// Where a branch leads: optional inline steps, then `goto` or `result`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct TargetDef {
     pub record: Option<RecordAction>,
@@ -126,7 +126,7 @@ pub(crate) struct TargetDef {
 }
 
 /// One prompt name or a list of them.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub(crate) struct Prompts(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for Prompts {
@@ -160,7 +160,7 @@ impl<'de> Deserialize<'de> for Prompts {
 /// A menu's `options:` in the order written; keys may be written as YAML
 /// numbers (`1:`) or strings (`"*":`). Whether a key is a valid DTMF key is
 /// checked later, so that the message can point at the step.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct MenuOptions(pub Vec<(String, TargetDef)>);
 
 impl<'de> Deserialize<'de> for MenuOptions {
@@ -246,4 +246,61 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SayCodeD
     }
 
     deserializer.deserialize_any(EmptyVisitor).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::yaml;
+
+    fn step(text: &str) -> Result<StepDef, String> {
+        yaml::from_str(text, "t.yaml").map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn prompts_are_one_name_or_a_list() {
+        let one = step("play: greeting").unwrap();
+        assert_eq!(one.play.map(|p| p.0), Some(vec!["greeting".to_owned()]));
+        let many = step("play: [a, digits/5]").unwrap();
+        assert_eq!(
+            many.play.map(|p| p.0),
+            Some(vec!["a".to_owned(), "digits/5".to_owned()])
+        );
+        let error = step("play: {a: 1}").unwrap_err();
+        assert!(
+            error.contains("a prompt name or a list of prompt names"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn menu_keys_may_be_numbers_or_strings_in_order() {
+        let menu: MenuDef = yaml::from_str(
+            "prompt: m\noptions:\n  9: { goto: a }\n  \"#\": { result: declined }\n  1: { goto: b }\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let keys: Vec<&str> = menu.options.0.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["9", "#", "1"]);
+    }
+
+    #[test]
+    fn say_code_takes_an_empty_map_or_nothing() {
+        assert!(step("say_code: {}").unwrap().say_code.is_some());
+        assert!(step("say_code:").unwrap().say_code.is_some());
+        assert!(step("play: a").unwrap().say_code.is_none());
+        let error = step("say_code: { digits: 6 }").unwrap_err();
+        assert!(
+            error.contains("say_code: unknown field `digits`"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn texts_are_keyed_by_language() {
+        let texts = step("speak: { ko: 가, en: a }").unwrap().speak.unwrap();
+        assert_eq!(texts.get(&Language::Ko).map(String::as_str), Some("가"));
+        let error = step("speak: { jp: a }").unwrap_err();
+        assert!(error.contains("unknown variant `jp`"), "{error}");
+    }
 }
