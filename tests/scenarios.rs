@@ -29,7 +29,8 @@ fn repo(path: &str) -> PathBuf {
 
 /// The prompts the repository's sounds manifest lists.
 fn shipped_catalog() -> PromptCatalog {
-    PromptCatalog::load(&repo("sounds")).unwrap_or_else(|e| panic!("{e}"))
+    PromptCatalog::load(&repo("sounds"))
+        .unwrap_or_else(|e| panic!("the prompt manifest the scenarios are checked against: {e}"))
 }
 
 fn shipped() -> Vec<Scenario> {
