@@ -27,6 +27,62 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// The prompts the shipped scenarios play, each in every language (and
+/// `digits/0` to `digits/9`, which `say_code` reads). The sounds manifest
+/// must list them all; the tests that are not about the audio itself
+/// check the scenarios against this list.
+const PROMPTS: &[&str] = &[
+    "consent_agreed",
+    "consent_declined",
+    "consent_intro",
+    "consent_press",
+    "enter_code",
+    "enter_pin",
+    "event_declined",
+    "event_details",
+    "event_joined",
+    "event_offer",
+    "failed",
+    "goodbye",
+    "greeting",
+    "invalid_input",
+    "no_input",
+    "press_1_to_repeat",
+    "press_5_for_code",
+    "verified",
+    "wrong_code",
+    "wrong_key",
+    "wrong_pin",
+    "your_code_is",
+];
+
+fn prompt_names() -> impl Iterator<Item = String> {
+    PROMPTS
+        .iter()
+        .map(|p| (*p).to_owned())
+        .chain((0..10).map(|d| format!("digits/{d}")))
+}
+
+/// A catalog of [`PROMPTS`].
+fn expected_catalog() -> PromptCatalog {
+    PromptCatalog::from_names(
+        "the prompts the tests expect",
+        prompt_names().flat_map(|name| Language::ALL.map(|l| (l, name.clone()))),
+    )
+}
+
+/// A sounds directory whose manifest lists [`PROMPTS`], for the command
+/// line.
+fn expected_sounds() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let mut manifest = String::from("prompts:\n");
+    for name in prompt_names() {
+        manifest.push_str(&format!("  {name}:\n    ko: 가\n    en: a\n"));
+    }
+    std::fs::write(dir.path().join("manifest.yaml"), manifest).unwrap();
+    dir
+}
+
 /// The prompts the repository's sounds manifest lists.
 fn shipped_catalog() -> PromptCatalog {
     PromptCatalog::load(&repo("sounds"))
@@ -34,7 +90,7 @@ fn shipped_catalog() -> PromptCatalog {
 }
 
 fn shipped() -> Vec<Scenario> {
-    load_dir(&repo("config/scenarios"), &shipped_catalog()).unwrap_or_else(|e| panic!("{e}"))
+    load_dir(&repo("config/scenarios"), &expected_catalog()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn shipped_program(name: &str) -> Program {
@@ -51,7 +107,9 @@ fn shipped_program(name: &str) -> Program {
 
 #[test]
 fn the_shipped_scenarios_pass_the_check() {
-    let names: Vec<String> = shipped().iter().map(|s| s.name().to_owned()).collect();
+    let scenarios =
+        load_dir(&repo("config/scenarios"), &shipped_catalog()).unwrap_or_else(|e| panic!("{e}"));
+    let names: Vec<String> = scenarios.iter().map(|s| s.name().to_owned()).collect();
     assert_eq!(
         names,
         [
@@ -67,8 +125,10 @@ fn the_shipped_scenarios_pass_the_check() {
 
 #[test]
 fn scenarios_check_prints_a_summary_and_succeeds() {
+    let sounds = expected_sounds();
     let output = Command::new(env!("CARGO_BIN_EXE_arsgate"))
-        .args(["scenarios", "check"])
+        .args(["scenarios", "check", "--sounds"])
+        .arg(sounds.path())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("arsgate runs");
@@ -93,8 +153,10 @@ fn scenarios_check_prints_one_line_per_problem_and_fails() {
     )
     .unwrap();
     std::fs::write(dir.path().join("two.yml"), "name: two\n").unwrap();
+    let sounds = expected_sounds();
     let output = Command::new(env!("CARGO_BIN_EXE_arsgate"))
-        .args(["scenarios", "check"])
+        .args(["scenarios", "check", "--sounds"])
+        .arg(sounds.path())
         .arg(dir.path())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -1035,9 +1097,12 @@ fn dialplan_render_writes_the_files_and_removes_stale_ones() {
         "<include>\n</include>\n",
     )
     .unwrap();
+    let sounds = expected_sounds();
     let output = Command::new(env!("CARGO_BIN_EXE_arsgate"))
         .args(["dialplan", "render", "--out"])
         .arg(out.path())
+        .arg("--sounds")
+        .arg(sounds.path())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("arsgate runs");
@@ -1068,11 +1133,14 @@ fn dialplan_render_refuses_broken_scenarios() {
     )
     .unwrap();
     let out = tempfile::tempdir().unwrap();
+    let sounds = expected_sounds();
     let output = Command::new(env!("CARGO_BIN_EXE_arsgate"))
         .args(["dialplan", "render", "-o"])
         .arg(out.path())
         .arg("--scenarios")
         .arg(scenarios.path())
+        .arg("--sounds")
+        .arg(sounds.path())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("arsgate runs");
