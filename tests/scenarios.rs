@@ -49,6 +49,7 @@ const PROMPTS: &[&str] = &[
     "no_input",
     "press_1_to_repeat",
     "press_5_for_code",
+    "repeat_code",
     "verified",
     "wrong_code",
     "wrong_key",
