@@ -3,8 +3,10 @@
 
 use std::process::ExitCode;
 
+use arsgate::cli::dialplan::DialplanArgs;
 use arsgate::cli::esl::EslArgs;
 use arsgate::cli::logging::{self, LogFormat};
+use arsgate::cli::scenarios::ScenariosArgs;
 use arsgate::cli::sim::SimArgs;
 use clap::{Parser, Subcommand};
 
@@ -25,6 +27,10 @@ enum Command {
     Sim(SimArgs),
     /// Talk to a FreeSWITCH (or the simulator) over the event socket.
     Esl(EslArgs),
+    /// Check the scenario definitions.
+    Scenarios(ScenariosArgs),
+    /// Render the scenarios as FreeSWITCH XML dialplan.
+    Dialplan(DialplanArgs),
 }
 
 #[tokio::main]
@@ -40,6 +46,8 @@ async fn main() -> ExitCode {
             logging::init(cli.log_format, "warn");
             arsgate::cli::esl::run(args).await
         }
+        Command::Scenarios(args) => arsgate::cli::scenarios::run(args, &mut std::io::stdout()),
+        Command::Dialplan(args) => arsgate::cli::dialplan::run(args, &mut std::io::stdout()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

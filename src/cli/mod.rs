@@ -4,8 +4,12 @@
 //!
 //! - [`sim`]: `arsgate sim`, the FreeSWITCH simulator as a standalone server.
 //! - [`esl`]: `arsgate esl`, a small fs_cli for engineers.
+//! - [`scenarios`]: `arsgate scenarios check`, the scenario validator.
+//! - [`dialplan`]: `arsgate dialplan render`, scenarios to XML dialplan.
 //! - [`logging`]: tracing setup shared by every command.
 
+pub mod dialplan;
 pub mod esl;
 pub mod logging;
+pub mod scenarios;
 pub mod sim;
