@@ -18,9 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::outcome::Outcome;
-use super::program::{
-    Decision, Dynamic, End, Language, LocalizedText, Program, SecretKind, SegmentId, Verify,
-};
+use super::program::{Decision, Dynamic, End, Language, Program, SecretKind, SegmentId, Verify};
 use super::secret::{Code, CodeDigest, CodeKey, PinHash};
 use super::timeline::{Happening, InputResult, Timeline};
 use crate::esl::HangupCause;
@@ -139,6 +137,8 @@ struct Call<'a, B: Backend> {
     attempts: HashMap<String, u32>,
     wrong: HashMap<String, u32>,
     evidence: Option<ConsentEvidence>,
+    /// Whether a segment that reads the code out has played to its end.
+    code_delivered: bool,
 }
 
 impl<'a, B: Backend> Call<'a, B> {
@@ -168,6 +168,7 @@ impl<'a, B: Backend> Call<'a, B> {
             attempts: HashMap::new(),
             wrong: HashMap::new(),
             evidence: records.then(ConsentEvidence::default),
+            code_delivered: false,
         }
     }
 
@@ -203,6 +204,8 @@ impl<'a, B: Backend> Call<'a, B> {
             Self::var("ars_sounds", &self.settings.sounds)?,
             Self::var("ars_tts_engine", &self.settings.tts_engine)?,
             Self::var("ars_tts_voice", voice)?,
+            // FreeSWITCH's default lets `*` cut a prompt short, the code included.
+            Self::var("playback_terminators", "none")?,
         ];
         Some(OriginateSpec {
             call: self.request.call.clone(),
@@ -292,8 +295,17 @@ impl<'a, B: Backend> Call<'a, B> {
             CallEvent::Answered => {
                 self.answered = true;
                 self.timeline.push(at, Happening::Answered);
-                let name = self.program.segment(self.current).name.clone();
-                self.timeline.push(at, Happening::Segment { name });
+                let segment = self.program.segment(self.current);
+                self.timeline.push(
+                    at,
+                    Happening::Segment {
+                        name: segment.name.clone(),
+                    },
+                );
+                // A scenario with no decision at all ends in its first segment.
+                if let End::Finish(outcome) = segment.end {
+                    self.decide(outcome, format!("scenario reached '{}'", segment.name));
+                }
             }
             CallEvent::Collected { var, input } => {
                 if self.collects_into(&var) {
@@ -351,7 +363,15 @@ impl<'a, B: Backend> Call<'a, B> {
 
     /// The call parked at the end of the current segment: decide.
     async fn on_parked(&mut self, at: SystemTime) {
-        let next = match self.program.segment(self.current).end.clone() {
+        let segment = self.program.segment(self.current);
+        if segment
+            .needs
+            .iter()
+            .any(|need| matches!(need, Dynamic::CodeDigits { .. }))
+        {
+            self.code_delivered = true;
+        }
+        let next = match segment.end.clone() {
             End::Finish(_) => return,
             End::Park(Decision::Next(next)) => next,
             End::Park(Decision::Collect {
@@ -534,7 +554,12 @@ impl<'a, B: Backend> Call<'a, B> {
                 (var.clone(), format!("file_string://{}", files.join("!")))
             }
             Dynamic::Text { var, text } => {
-                let spoken = self.fill(text)?;
+                let fields = &self.request.fields;
+                let spoken = text
+                    .fill(self.request.language, |name| {
+                        fields.get(name).map(VarValue::as_str)
+                    })
+                    .map_err(|e| e.to_string())?;
                 if let Some(evidence) = &mut self.evidence {
                     evidence.text = Some(spoken.clone());
                 }
@@ -554,32 +579,6 @@ impl<'a, B: Backend> Call<'a, B> {
         let name = VarName::parse(&var).map_err(|e| e.to_string())?;
         let value = VarValue::parse(&value).map_err(|e| e.to_string())?;
         Ok((name, value))
-    }
-
-    /// A text template filled with the request's fields.
-    fn fill(&self, text: &LocalizedText) -> Result<String, String> {
-        let template = text
-            .templates
-            .iter()
-            .find(|(language, _)| *language == self.request.language)
-            .map(|(_, t)| t.as_str())
-            .ok_or_else(|| format!("no text in {}", self.request.language.code()))?;
-        let mut out = String::with_capacity(template.len());
-        let mut rest = template;
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let close = rest[open..].find('}').ok_or("unclosed {")? + open;
-            let field = &rest[open + 1..close];
-            let value = self
-                .request
-                .fields
-                .get(field)
-                .ok_or_else(|| format!("the request has no field '{field}'"))?;
-            out.push_str(value.as_str());
-            rest = &rest[close + 1..];
-        }
-        out.push_str(rest);
-        Ok(out)
     }
 
     fn recording_stopped(&mut self, path: String, duration: Duration) {
