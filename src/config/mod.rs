@@ -15,6 +15,7 @@
 //! A new section is a struct with `#[serde(default, deny_unknown_fields)]` and
 //! a `Default` impl, plus one field of [`Config`].
 
+mod calls;
 mod env;
 mod error;
 mod esl;
@@ -27,6 +28,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
+pub use calls::{CallsConfig, RecordingsConfig, TtsConfig};
 pub use error::{ConfigError, ValidationError};
 pub use esl::{Backoff, EslConfig};
 pub use node::{DialString, DialStringError, InvalidNodeName, NodeConfig, NodeName};
@@ -45,6 +47,9 @@ pub struct Config {
     pub esl: EslConfig,
     /// The FreeSWITCH nodes to place calls through; at least one.
     pub nodes: Vec<NodeConfig>,
+    /// How calls are run.
+    #[serde(default)]
+    pub calls: CallsConfig,
 }
 
 fn default_listen() -> SocketAddr {

@@ -52,6 +52,23 @@ pub struct CallSettings {
     pub code_key: Arc<CodeKey>,
 }
 
+impl CallSettings {
+    /// The settings the configuration describes, with the server's code key.
+    pub fn from_config(calls: &crate::config::CallsConfig, code_key: Arc<CodeKey>) -> CallSettings {
+        CallSettings {
+            ring_timeout: calls.ring_timeout,
+            sounds: calls.sounds.clone(),
+            tts_engine: calls.tts.engine.clone(),
+            tts_voices: calls.tts.voices.clone(),
+            recordings: RecordingPaths {
+                switch_dir: calls.recordings.switch_dir.clone(),
+                local_dir: calls.recordings.local_dir.clone(),
+            },
+            code_key,
+        }
+    }
+}
+
 /// One verification call to make.
 #[derive(Debug, Clone)]
 pub struct CallRequest {
@@ -207,6 +224,12 @@ impl<'a, B: Backend> Call<'a, B> {
             // FreeSWITCH's default lets `*` cut a prompt short, the code included.
             Self::var("playback_terminators", "none")?,
         ];
+        let mut vars = Vec::from(vars);
+        if self.program.secret != SecretKind::None {
+            // Keys typed for a secret raise no DTMF events and are masked in
+            // FreeSWITCH's logs; arsgate reads them from the collect's result.
+            vars.push(Self::var("sensitive_dtmf", "true")?);
+        }
         Some(OriginateSpec {
             call: self.request.call.clone(),
             number: self.request.number.clone(),
@@ -214,7 +237,7 @@ impl<'a, B: Backend> Call<'a, B> {
             ring_timeout: self.settings.ring_timeout,
             // The switch hangs up by itself if arsgate dies mid-call.
             watchdog: self.program.max_duration + Duration::from_secs(10),
-            vars: vars.into(),
+            vars,
         })
     }
 
