@@ -71,7 +71,11 @@ impl Engine {
             core_uuid: uuid::Uuid::new_v4().to_string(),
             started_micros: clock.now_micros(),
         };
-        let sessions = Sessions::new(config.max_sessions, config.sessions_per_second);
+        let sessions = Sessions::new(
+            config.max_sessions,
+            config.sessions_per_second,
+            clock.clone(),
+        );
         let phones = RwLock::new(config.phones.clone());
         Arc::new(Engine {
             config,
