@@ -26,9 +26,12 @@ use std::sync::Arc;
 use compare::{Difference, Session, compare};
 use known::{KNOWN, Known};
 use normalize::Normalizer;
+use regex::Regex;
+use replay::Replayed;
 use script::{FrameKey, Script, Trigger};
-use setup::{SETUPS, Setup};
+use setup::{SETUPS, SPEED, Setup};
 use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 use transcript::{Stream, Transcript};
 
 /// The speed a replay runs at again when it showed unexplained
@@ -44,27 +47,64 @@ const CAREFUL_SPEED: f64 = 2.0;
 /// once make bursts that delay every simulator.
 const PARALLEL: usize = 4;
 
-/// A capture and its replay, reduced for comparison.
-struct Run {
-    capture: &'static str,
-    speed: f64,
+/// A capture, read and reduced before any replay starts (parsing is the
+/// slow part, and would delay the simulators of replays running meanwhile).
+struct Capture {
+    setup: Setup,
     script: Script,
     normalizer: Normalizer,
     expected: Transcript,
+}
+
+impl Capture {
+    fn read(setup: Setup) -> Capture {
+        let script = Script::from_records(&common::capture::load(setup.capture));
+        let normalizer = Normalizer::new(script.steps.iter().map(|s| s.bytes.as_slice()));
+        let sent: Vec<f64> = script.steps.iter().map(|s| s.sent_at).collect();
+        let expected = Transcript::new(&script.received, script.eof, &script.steps, &sent);
+        Capture {
+            setup,
+            script,
+            normalizer,
+            expected,
+        }
+    }
+}
+
+/// A capture and its replay, reduced and compared.
+struct Run {
+    capture: Arc<Capture>,
+    speed: f64,
     actual: Transcript,
     late: Vec<Difference>,
+    /// The differences between the two.
+    differences: Vec<Difference>,
 }
 
 impl Run {
-    fn differences(&self) -> Vec<Difference> {
-        self.against(&self.expected)
+    fn new(capture: Arc<Capture>, speed: f64, replayed: Replayed) -> Run {
+        let steps = &capture.script.steps;
+        let actual = Transcript::new(&replayed.received, replayed.eof, steps, &replayed.sent);
+        let mut run = Run {
+            capture,
+            speed,
+            actual,
+            late: replayed.late,
+            differences: Vec::new(),
+        };
+        run.differences = run.against(&run.capture.expected);
+        run
+    }
+
+    fn name(&self) -> &'static str {
+        self.capture.setup.capture
     }
 
     /// The differences between the replay and `expected`.
     fn against(&self, expected: &Transcript) -> Vec<Difference> {
         let session = Session {
-            steps: &self.script.steps,
-            normalizer: &self.normalizer,
+            steps: &self.capture.script.steps,
+            normalizer: &self.capture.normalizer,
             speed: self.speed,
         };
         let mut differences = compare(&session, expected, &self.actual);
@@ -75,15 +115,25 @@ impl Run {
     /// The differences, each with the index of the deliberate one in
     /// `known` it is (if any).
     fn explained(&self, known: &[Known]) -> Vec<(String, Option<usize>)> {
-        self.differences()
+        let patterns: Vec<Regex> = known.iter().map(Known::pattern).collect();
+        self.differences
             .iter()
             .map(|difference| {
                 let text = difference.to_string();
-                (
-                    text.clone(),
-                    known.iter().position(|k| k.explains(self.capture, &text)),
-                )
+                let entry = known
+                    .iter()
+                    .zip(&patterns)
+                    .position(|(k, pattern)| k.concerns(self.name()) && pattern.is_match(&text));
+                (text, entry)
             })
+            .collect()
+    }
+
+    /// The differences no entry of [`KNOWN`] explains.
+    fn unexplained(&self) -> Vec<String> {
+        self.explained(KNOWN)
+            .into_iter()
+            .filter_map(|(text, entry)| entry.is_none().then_some(text))
             .collect()
     }
 }
@@ -103,7 +153,7 @@ fn audit(runs: &[Run], known: &[Known]) -> Audit {
         for (text, entry) in run.explained(known) {
             match entry {
                 Some(i) => used[i] = true,
-                None => unexplained.push(format!("{}: {text}", run.capture)),
+                None => unexplained.push(format!("{}: {text}", run.name())),
             }
         }
     }
@@ -123,46 +173,40 @@ fn setup_of(capture: &str) -> Setup {
         .unwrap_or_else(|| panic!("no setup for {capture}"))
 }
 
-async fn run(setup: Setup) -> Run {
-    let records = common::capture::load(setup.capture);
-    let script = Script::from_records(&records);
-    let normalizer = Normalizer::new(script.steps.iter().map(|s| s.bytes.as_slice()));
-    let replayed = replay::replay(&setup, &script).await;
-    Run {
-        capture: setup.capture,
-        speed: setup.speed,
-        expected: Transcript::new(&script.received, script.eof, &script.steps),
-        actual: Transcript::new(&replayed.received, replayed.eof, &script.steps),
-        late: replayed.late,
-        normalizer,
-        script,
+/// Replays captures at `speed`, [`PARALLEL`] at a time, and compares each
+/// with its replay once they are all done.
+async fn replay_all(captures: &[Arc<Capture>], speed: f64) -> Vec<Run> {
+    let slots = Arc::new(Semaphore::new(PARALLEL));
+    let mut tasks = JoinSet::new();
+    for (index, capture) in captures.iter().enumerate() {
+        let (slots, capture) = (Arc::clone(&slots), Arc::clone(capture));
+        tasks.spawn(async move {
+            let _slot = slots
+                .acquire_owned()
+                .await
+                .expect("the semaphore stays open");
+            let setup = Setup {
+                speed,
+                ..capture.setup
+            };
+            (index, replay::replay(&setup, &capture.script).await)
+        });
     }
+    let mut replayed = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        replayed.push(done.expect("replay task"));
+    }
+    replayed.sort_by_key(|(index, _)| *index);
+    replayed
+        .into_iter()
+        .map(|(index, replayed)| Run::new(Arc::clone(&captures[index]), speed, replayed))
+        .collect()
 }
 
-/// Replays a capture, and once more at [`CAREFUL_SPEED`] if it showed
-/// differences that are not deliberate.
-async fn run_carefully(setup: Setup) -> Run {
-    let first = run(setup).await;
-    let unexplained: Vec<String> = first
-        .explained(KNOWN)
-        .into_iter()
-        .filter_map(|(text, known)| known.is_none().then_some(text))
-        .collect();
-    if unexplained.is_empty() || setup.speed <= CAREFUL_SPEED {
-        return first;
-    }
-    eprintln!(
-        "{}: replaying at {CAREFUL_SPEED}x after {} difference(s) at {}x:\n  {}",
-        setup.capture,
-        unexplained.len(),
-        setup.speed,
-        unexplained.join("\n  ")
-    );
-    run(Setup {
-        speed: CAREFUL_SPEED,
-        ..setup
-    })
-    .await
+/// Replays one capture at [`SPEED`].
+async fn run(setup: Setup) -> Run {
+    let capture = Arc::new(Capture::read(setup));
+    replay_all(&[capture], SPEED).await.remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -174,23 +218,35 @@ async fn every_capture_replays_like_the_recorded_freeswitch() {
             known.difference
         );
     }
-    let slots = Arc::new(Semaphore::new(PARALLEL));
-    let mut tasks = tokio::task::JoinSet::new();
-    for setup in SETUPS {
-        let slots = Arc::clone(&slots);
-        tasks.spawn(async move {
-            let _slot = slots
-                .acquire_owned()
-                .await
-                .expect("the semaphore stays open");
-            run_carefully(*setup).await
-        });
+    let captures: Vec<Arc<Capture>> = SETUPS
+        .iter()
+        .map(|setup| Arc::new(Capture::read(*setup)))
+        .collect();
+    let mut runs = replay_all(&captures, SPEED).await;
+    // Replay carefully what showed differences that are not deliberate.
+    let doubtful: Vec<usize> = (0..runs.len())
+        .filter(|&i| !runs[i].unexplained().is_empty())
+        .collect();
+    for &i in &doubtful {
+        let unexplained = runs[i].unexplained();
+        eprintln!(
+            "{}: replaying at {CAREFUL_SPEED}x after {} difference(s) at {SPEED}x:\n  {}",
+            runs[i].name(),
+            unexplained.len(),
+            unexplained.join("\n  ")
+        );
     }
-    let mut runs = Vec::new();
-    while let Some(run) = tasks.join_next().await {
-        runs.push(run.expect("replay task"));
+    let again: Vec<Arc<Capture>> = doubtful
+        .iter()
+        .map(|&i| Arc::clone(&runs[i].capture))
+        .collect();
+    for (i, run) in doubtful
+        .into_iter()
+        .zip(replay_all(&again, CAREFUL_SPEED).await)
+    {
+        runs[i] = run;
     }
-    runs.sort_by_key(|r| r.capture);
+
     let Audit { unexplained, stale } = audit(&runs, KNOWN);
     assert!(
         unexplained.is_empty() && stale.is_empty(),
@@ -266,10 +322,11 @@ async fn the_comparison_catches_each_kind_of_change() {
         "{:?}",
         run.actual.events.len()
     );
-    let baseline = run.differences();
+    let baseline = run.differences.clone();
     let channel = Stream::Channel("a1b2c3d4-0003-4000-8000-000000000003".to_owned());
     let position = |name: &str| {
-        run.expected
+        run.capture
+            .expected
             .events
             .iter()
             .position(|e| e.name == name)
@@ -367,7 +424,7 @@ async fn the_comparison_catches_each_kind_of_change() {
         ),
     ];
     for (what, mutate) in mutations {
-        let mut expected = run.expected.clone();
+        let mut expected = run.capture.expected.clone();
         mutate(&mut expected);
         let differences = run.against(&expected);
         assert!(
@@ -380,11 +437,13 @@ async fn the_comparison_catches_each_kind_of_change() {
     let mut event = late.actual.events[0].clone();
     event.after_replies = late.actual.replies.len();
     late.actual.events.push(event);
+    late.differences = late.against(&late.capture.expected);
     let after_bye = late
-        .differences()
-        .into_iter()
+        .differences
+        .iter()
         .find(|d| matches!(d, Difference::AfterBye { .. }))
-        .expect("an event after +OK bye is noticed");
+        .expect("an event after +OK bye is noticed")
+        .clone();
 
     // The list of deliberate differences explains what it names, and
     // reports an entry that explains nothing.

@@ -2,8 +2,10 @@
 //!
 //! 1. **Replies** (every frame that is not an event: auth request, command
 //!    replies, api responses, the disconnect notice) must match in order:
-//!    same `Content-Type`, same envelope header names, same normalized text.
-//!    The session must end with the server closing the connection iff the
+//!    same `Content-Type`, same envelope header names, same normalized text,
+//!    and as long in coming after their command (within the timing slack
+//!    below: the goodbye that waits for a background job, fact 3). The
+//!    session must end with the server closing the connection iff the
 //!    capture's did.
 //! 2. **Event order.** FreeSWITCH fires events from several threads, so only
 //!    part of the order on the wire is FreeSWITCH's to keep:
@@ -12,7 +14,7 @@
 //!      `CHANNEL_EXECUTE(park)` ...) must be identical — except for a
 //!      channel still alive when the client left: where its events stop
 //!      depends on when `exit` overtook them, so the replay may go on
-//!      past the capture's last one (but see fact 3 below);
+//!      past the capture's last one (but see the next rule);
 //!    - no event may follow the reply to `exit` (fact 3);
 //!    - the events a client command causes about no channel (its API event,
 //!      its BACKGROUND_JOB, RELOADXML) come from the thread that ran it:
@@ -30,7 +32,10 @@
 //!    whole session (variables included) must be the same; and each event
 //!    matched by the sequence comparison must carry the same header lines
 //!    as its captured twin, in the same order (so variables appear at the
-//!    same stage, in the order they were set).
+//!    same stage, in the order they were set), with the same values —
+//!    except what differs by nature (the host, the clock, counters, random
+//!    SIP and RTP identifiers: see `normalize.rs`), and lengths of media,
+//!    which must agree within the timing slack.
 //! 4. **Bodies.** Event bodies match after normalization: BACKGROUND_JOB by
 //!    job (the n-th `bgapi` of each session), channel events by position.
 
@@ -64,6 +69,13 @@ pub enum Difference {
     },
     /// One side has more non-event frames.
     ReplyCount { expected: usize, actual: usize },
+    /// The n-th non-event frame took another time to come (milliseconds
+    /// after its command).
+    ReplyTime {
+        index: usize,
+        expected: u64,
+        actual: u64,
+    },
     /// Whether the server closed the connection.
     Eof { expected: bool },
     /// A stream's events differ.
@@ -109,6 +121,14 @@ impl fmt::Display for Difference {
             Difference::ReplyCount { expected, actual } => {
                 write!(f, "replies: expected {expected}, got {actual}")
             }
+            Difference::ReplyTime {
+                index,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "reply {index} came {actual} ms after its command where the capture's took {expected} ms"
+            ),
             Difference::Eof { expected: true } => f.write_str("the server did not close"),
             Difference::Eof { expected: false } => f.write_str("the server closed"),
             Difference::Sequence { stream, detail } => write!(f, "{stream}: {detail}"),
@@ -209,6 +229,13 @@ fn replies(
         )
     };
     for (index, (e, a)) in expected.replies.iter().zip(&actual.replies).enumerate() {
+        if (e.latency - a.latency).abs() > session.slack() {
+            out.push(Difference::ReplyTime {
+                index,
+                expected: (e.latency * 1000.0).round() as u64,
+                actual: (a.latency * 1000.0).round() as u64,
+            });
+        }
         let (e, a) = (show(index, e), show(index, a));
         if e != a {
             out.push(Difference::Reply {

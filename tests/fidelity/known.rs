@@ -16,10 +16,14 @@ pub struct Known {
 }
 
 impl Known {
-    /// Whether this entry is `difference`, seen in `capture`.
-    pub fn explains(&self, capture: &str, difference: &str) -> bool {
-        let pattern = Regex::new(&format!("^(?:{})$", self.difference)).expect("a valid pattern");
-        (self.capture == "*" || self.capture == capture) && pattern.is_match(difference)
+    /// Whether the entry is about `capture`.
+    pub fn concerns(&self, capture: &str) -> bool {
+        self.capture == "*" || self.capture == capture
+    }
+
+    /// The pattern a difference's text must match.
+    pub fn pattern(&self) -> Regex {
+        Regex::new(&format!("^(?:{})$", self.difference)).expect("a valid pattern")
     }
 }
 

@@ -36,6 +36,8 @@ pub struct Replayed {
     pub eof: bool,
     /// Triggers that never came (their commands were sent anyway).
     pub late: Vec<Difference>,
+    /// When each command was sent, in simulated session seconds.
+    pub sent: Vec<f64>,
 }
 
 /// Replays `script` against a simulator set up as `setup` says.
@@ -76,6 +78,7 @@ impl Client {
                 received: Vec::new(),
                 eof: false,
                 late: Vec::new(),
+                sent: Vec::new(),
             },
         }
     }
@@ -103,6 +106,8 @@ impl Client {
                     }
                 }
                 if due.is_some_and(|at| at <= Instant::now()) {
+                    let now = self.now();
+                    self.replayed.sent.push(now);
                     let _ = self.stream.write_all(&step.bytes).await;
                     steps.next();
                     due = None;
@@ -144,8 +149,13 @@ impl Client {
         }
     }
 
+    /// Simulated seconds since the session started.
+    fn now(&self) -> f64 {
+        self.started.elapsed().as_secs_f64() * self.speed
+    }
+
     fn decode(&mut self) {
-        let at = self.started.elapsed().as_secs_f64() * self.speed;
+        let at = self.now();
         while let Some(frame) = self.codec.decode(&mut self.buf).expect("valid frames") {
             *self.counts.entry(FrameKey::of(&frame)).or_default() += 1;
             self.replayed.received.push(Timed { at, frame });

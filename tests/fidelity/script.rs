@@ -79,6 +79,8 @@ pub struct Step {
     pub trigger: Option<Trigger>,
     /// The client's think time after the trigger, in capture time.
     pub delay: Duration,
+    /// When the client sent it, in session seconds.
+    pub sent_at: f64,
 }
 
 /// A frame and when it arrived, in seconds of session time (capture time,
@@ -153,6 +155,7 @@ impl Script {
                             line: command.line().to_owned(),
                             trigger,
                             delay,
+                            sent_at: record.t,
                         });
                     }
                 }

@@ -37,13 +37,16 @@ impl std::fmt::Display for Stream {
 }
 
 /// A frame that is not an event: auth request, replies, disconnect notice.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ReplyView {
     pub content_type: String,
     /// The envelope's header names, in order.
     pub headers: Vec<String>,
     /// `Reply-Text` of a `command/reply`, else the body.
     pub text: String,
+    /// How long after the command it answers it arrived, in session
+    /// seconds (the last command, for frames after it).
+    pub latency: f64,
 }
 
 /// One event.
@@ -77,8 +80,9 @@ pub struct Transcript {
 }
 
 impl Transcript {
-    /// Reduces the frames received in reply to `steps`.
-    pub fn new(frames: &[Timed], eof: bool, steps: &[Step]) -> Transcript {
+    /// Reduces the frames received in reply to `steps`, which were sent at
+    /// `sent` (session seconds).
+    pub fn new(frames: &[Timed], eof: bool, steps: &[Step], sent: &[f64]) -> Transcript {
         let mut transcript = Transcript {
             replies: Vec::new(),
             events: Vec::new(),
@@ -99,19 +103,28 @@ impl Transcript {
                     }
                     transcript.events.push(view);
                 }
-                Ok(Message::Reply(reply)) => transcript.replies.push(ReplyView {
-                    content_type,
-                    headers,
-                    text: reply.text().to_owned(),
-                }),
-                _ => transcript.replies.push(ReplyView {
-                    content_type,
-                    headers,
-                    text: frame
-                        .body()
-                        .map(|b| String::from_utf8_lossy(b).into_owned())
-                        .unwrap_or_default(),
-                }),
+                message => {
+                    let text = match message {
+                        Ok(Message::Reply(reply)) => reply.text().to_owned(),
+                        _ => frame
+                            .body()
+                            .map(|b| String::from_utf8_lossy(b).into_owned())
+                            .unwrap_or_default(),
+                    };
+                    // The first frame is the auth request; then each
+                    // command has its reply; frames after the last reply
+                    // (the disconnect notice) go with the last command.
+                    let answers = transcript.replies.len().checked_sub(1).map(|i| {
+                        let last = sent.len().saturating_sub(1);
+                        sent.get(i.min(last)).copied().unwrap_or(timed.at)
+                    });
+                    transcript.replies.push(ReplyView {
+                        content_type,
+                        headers,
+                        text,
+                        latency: answers.map_or(0.0, |sent| timed.at - sent),
+                    });
+                }
             }
         }
         transcript
