@@ -342,6 +342,14 @@ async fn the_comparison_catches_each_kind_of_change() {
         ),
         ("the end of the stream", Box::new(|t| t.eof = false)),
         (
+            "how long a reply took",
+            Box::new(|t| {
+                if let Some(reply) = t.replies.last_mut() {
+                    reply.latency += 1.0;
+                }
+            }),
+        ),
+        (
             "an event dropped from a channel",
             Box::new(move |t| {
                 let i = t
