@@ -424,6 +424,17 @@ async fn the_comparison_catches_each_kind_of_change() {
             }),
         ),
         (
+            "how long a channel took between two events",
+            Box::new({
+                let channel = channel.clone();
+                move |t| {
+                    for event in t.events.iter_mut().filter(|e| e.stream == channel).skip(6) {
+                        event.at += 1.0;
+                    }
+                }
+            }),
+        ),
+        (
             "a job reported long before the hangup",
             Box::new(move |t| {
                 let i = position("BACKGROUND_JOB");

@@ -27,7 +27,10 @@
 //!      replay's speed);
 //!    - HEARTBEAT and RE_SCHEDULE depend on the clock's phase: they may come
 //!      anywhere and any number of times, but when the capture has one the
-//!      replay must have one too.
+//!      replay must have one too;
+//!    - within a stream, consecutive events must be as far apart as in the
+//!      capture, within the same slack: prompts last as long, timeouts wait
+//!      as long.
 //! 3. **Headers.** For each event name, the set of header names over the
 //!    whole session (variables included) must be the same; and each event
 //!    matched by the sequence comparison must carry the same header lines
@@ -82,6 +85,15 @@ pub enum Difference {
     Sequence { stream: String, detail: String },
     /// An event came after the reply to `exit`.
     AfterBye { event: String },
+    /// Two events of a stream came further apart or closer together
+    /// (milliseconds) than in the capture.
+    Pace {
+        stream: String,
+        from: String,
+        to: String,
+        expected: i64,
+        actual: i64,
+    },
     /// Two streams' events came in an order the capture rules out.
     Crossing { earlier: String, later: String },
     /// An event name the capture has (a timer event) never came.
@@ -133,6 +145,16 @@ impl fmt::Display for Difference {
             Difference::Eof { expected: false } => f.write_str("the server closed"),
             Difference::Sequence { stream, detail } => write!(f, "{stream}: {detail}"),
             Difference::AfterBye { event } => write!(f, "{event} came after +OK bye"),
+            Difference::Pace {
+                stream,
+                from,
+                to,
+                expected,
+                actual,
+            } => write!(
+                f,
+                "{stream}: {from} to {to} took {actual} ms where the capture's took {expected} ms"
+            ),
             Difference::Crossing { earlier, later } => {
                 write!(f, "order: {earlier} must come before {later}")
             }
@@ -191,6 +213,7 @@ pub fn compare(
     after_bye(actual, &mut out);
     let matched = sequences(expected, actual, &mut out);
     crossings(expected, &matched, session.slack(), &mut out);
+    pace(expected, actual, &matched, session.slack(), &mut out);
     timers(expected, actual, &mut out);
     headers(expected, actual, &mut out);
     instances(session, expected, actual, &matched, &mut out);
@@ -347,6 +370,36 @@ fn crossings(expected: &Transcript, matched: &Matched, slack: f64, out: &mut Vec
                 out.push(Difference::Crossing {
                     earlier: describe(ex, x, expected),
                     later: describe(ey, y, expected),
+                });
+            }
+        }
+    }
+}
+
+/// Within a stream, the time between two events must be the capture's
+/// within `slack`: prompts last as long, timeouts wait as long.
+fn pace(
+    expected: &Transcript,
+    actual: &Transcript,
+    matched: &Matched,
+    slack: f64,
+    out: &mut Vec<Difference>,
+) {
+    let mut pairs: Vec<(usize, usize)> = matched.iter().map(|(&x, &a)| (x, a)).collect();
+    pairs.sort_unstable();
+    let mut last: HashMap<&Stream, (usize, usize)> = HashMap::new();
+    for (x, ax) in pairs {
+        let stream = &expected.events[x].stream;
+        if let Some((px, pax)) = last.insert(stream, (x, ax)) {
+            let gap = |t: &Transcript, from: usize, to: usize| t.events[to].at - t.events[from].at;
+            let (e, a) = (gap(expected, px, x), gap(actual, pax, ax));
+            if (e - a).abs() > slack {
+                out.push(Difference::Pace {
+                    from: expected.events[px].label.clone(),
+                    to: expected.events[x].label.clone(),
+                    stream: stream.to_string(),
+                    expected: (e * 1000.0).round() as i64,
+                    actual: (a * 1000.0).round() as i64,
                 });
             }
         }
