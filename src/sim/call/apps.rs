@@ -356,6 +356,7 @@ pub(super) async fn play(session: &mut Session, file: &str, barge: Barge) -> Pla
                     continue;
                 };
                 match barge {
+                    // (A prompt that does not listen is never woken by a key.)
                     Barge::AnyDigit | Barge::Never => break Played::Interrupted(digit),
                     Barge::Terminators => {
                         session.digits.pop_front();

@@ -73,8 +73,11 @@ pub(crate) enum Msg {
 /// Where a transfer sends a channel.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Target {
+    /// The destination number to route.
     pub extension: String,
+    /// The dialplan (`XML`).
     pub dialplan: String,
+    /// The context to hunt.
     pub context: String,
 }
 

@@ -442,6 +442,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn early_media_answers_the_originate_unless_ignored() {
+        let vars = |value: &str| vec![("ignore_early_media".to_owned(), value.to_owned())];
+        assert!(early_media_ok(&[]));
+        assert!(early_media_ok(&vars("false")));
+        for ignored in ["true", "consume", "ring_ready"] {
+            assert!(!early_media_ok(&vars(ignored)), "{ignored}");
+        }
+    }
+
+    #[test]
     fn sip_statuses_map_to_sofias_causes() {
         assert_eq!(cause_for_status(486), HangupCause::UserBusy);
         assert_eq!(cause_for_status(603), HangupCause::CallRejected);
