@@ -435,6 +435,17 @@ async fn the_comparison_catches_each_kind_of_change() {
             }),
         ),
         (
+            "the order events were numbered in",
+            Box::new(move |t| {
+                // The capture's first event, as if created and numbered last.
+                let last = position("CHANNEL_DESTROY");
+                let (created, sequence) = (t.events[last].created, t.events[last].sequence);
+                let first = &mut t.events[0];
+                first.created = created.map(|c| c + 10.0);
+                first.sequence = sequence.map(|s| s + 1000);
+            }),
+        ),
+        (
             "a job reported long before the hangup",
             Box::new(move |t| {
                 let i = position("BACKGROUND_JOB");

@@ -30,7 +30,10 @@
 //!      replay must have one too;
 //!    - within a stream, consecutive events must be as far apart as in the
 //!      capture, within the same slack: prompts last as long, timeouts wait
-//!      as long.
+//!      as long;
+//!    - `Event-Sequence` numbers events when they are created, not sent
+//!      (fact 7): events created at least the slack apart must be numbered
+//!      in the capture's order.
 //! 3. **Headers.** For each event name, the set of header names over the
 //!    whole session (variables included) must be the same; and each event
 //!    matched by the sequence comparison must carry the same header lines
@@ -94,6 +97,9 @@ pub enum Difference {
         expected: i64,
         actual: i64,
     },
+    /// Two events were numbered (`Event-Sequence`) in another order than
+    /// they were created in the capture.
+    Numbering { earlier: String, later: String },
     /// Two streams' events came in an order the capture rules out.
     Crossing { earlier: String, later: String },
     /// An event name the capture has (a timer event) never came.
@@ -155,6 +161,12 @@ impl fmt::Display for Difference {
                 f,
                 "{stream}: {from} to {to} took {actual} ms where the capture's took {expected} ms"
             ),
+            Difference::Numbering { earlier, later } => {
+                write!(
+                    f,
+                    "Event-Sequence: {earlier} must be numbered before {later}"
+                )
+            }
             Difference::Crossing { earlier, later } => {
                 write!(f, "order: {earlier} must come before {later}")
             }
@@ -214,6 +226,7 @@ pub fn compare(
     let matched = sequences(expected, actual, &mut out);
     crossings(expected, &matched, session.slack(), &mut out);
     pace(expected, actual, &matched, session.slack(), &mut out);
+    creation(expected, actual, &matched, session.slack(), &mut out);
     timers(expected, actual, &mut out);
     headers(expected, actual, &mut out);
     instances(session, expected, actual, &matched, &mut out);
@@ -400,6 +413,45 @@ fn pace(
                     stream: stream.to_string(),
                     expected: (e * 1000.0).round() as i64,
                     actual: (a * 1000.0).round() as i64,
+                });
+            }
+        }
+    }
+}
+
+/// Fact 7: `Event-Sequence` numbers events as they are created, not sent
+/// (an API event is created when its command starts and sent when it
+/// ends). Two events created at least `slack` apart must be numbered in
+/// the same order as in the capture.
+fn creation(
+    expected: &Transcript,
+    actual: &Transcript,
+    matched: &Matched,
+    slack: f64,
+    out: &mut Vec<Difference>,
+) {
+    let mut reported = BTreeSet::new();
+    for (&x, &ax) in matched {
+        for (&y, &ay) in matched {
+            let (ex, ey) = (&expected.events[x], &expected.events[y]);
+            let (Some(cx), Some(cy)) = (ex.created, ey.created) else {
+                continue;
+            };
+            let numbered = |t: &Transcript, a: usize, b: usize| {
+                t.events[a]
+                    .sequence
+                    .zip(t.events[b].sequence)
+                    .map(|(a, b)| a < b)
+            };
+            if cy - cx < slack || numbered(expected, x, y) != Some(true) {
+                continue;
+            }
+            if numbered(actual, ax, ay) == Some(false)
+                && reported.insert((ex.stream.clone(), ey.stream.clone()))
+            {
+                out.push(Difference::Numbering {
+                    earlier: ex.label.clone(),
+                    later: ey.label.clone(),
                 });
             }
         }

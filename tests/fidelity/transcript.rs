@@ -68,6 +68,10 @@ pub struct EventView {
     pub at: f64,
     /// How many non-event frames had arrived before it.
     pub after_replies: usize,
+    /// `Event-Sequence`: the order FreeSWITCH created events in.
+    pub sequence: Option<u64>,
+    /// `Event-Date-Timestamp`, in seconds: when it was created.
+    pub created: Option<f64>,
 }
 
 /// Everything a session showed the client.
@@ -222,6 +226,8 @@ fn view(event: &Event, at: f64, after_replies: usize) -> EventView {
         job: event.job_uuid().map(|j| j.into_owned()),
         at,
         after_replies,
+        sequence: event.sequence(),
+        created: event.timestamp_micros().map(|micros| micros as f64 / 1e6),
     }
 }
 
