@@ -30,7 +30,7 @@ use regex::Regex;
 use replay::Replayed;
 use script::{FrameKey, Script, Trigger};
 use setup::{SETUPS, SPEED, Setup};
-use tokio::sync::Semaphore;
+use tokio::sync::{Mutex, Semaphore};
 use tokio::task::JoinSet;
 use transcript::{Stream, Transcript};
 
@@ -46,6 +46,11 @@ const CAREFUL_SPEED: f64 = 2.0;
 /// but their calls ring and answer at the same simulated moments: more at
 /// once make bursts that delay every simulator.
 const PARALLEL: usize = 4;
+
+/// Held by each test that parses or replays: replays time calls against
+/// the machine's clock, so the tests of this file run one at a time, lest
+/// one's parsing delay another's simulators.
+static ALONE: Mutex<()> = Mutex::const_new(());
 
 /// A capture, read and reduced before any replay starts (parsing is the
 /// slow part, and would delay the simulators of replays running meanwhile).
@@ -211,6 +216,7 @@ async fn run(setup: Setup) -> Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_capture_replays_like_the_recorded_freeswitch() {
+    let _alone = ALONE.lock().await;
     for known in KNOWN {
         assert!(
             !known.reason.is_empty(),
@@ -269,6 +275,7 @@ fn every_capture_has_a_setup() {
 
 #[test]
 fn triggers_are_what_the_client_had_just_received() {
+    let _alone = ALONE.blocking_lock();
     let script = Script::from_records(&common::capture::load("dialplan_transfer"));
     let triggers: Vec<(String, Option<Trigger>)> = script
         .steps
@@ -316,6 +323,7 @@ type Mutation<'a> = Box<dyn Fn(&mut Transcript) + 'a>;
 /// shows up as a new difference.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_comparison_catches_each_kind_of_change() {
+    let _alone = ALONE.lock().await;
     let run = run(setup_of("busy")).await;
     assert!(
         run.actual.events.len() >= 10,

@@ -14,10 +14,6 @@ const VOLATILE: &[(&str, &str)] = &[
         "the host the switch runs on",
     ),
     (
-        r"^(Event-Date-.*|Caller-.*-Time|variable_.*_(stamp|epoch|uepoch))$",
-        "the clock",
-    ),
-    (
         r"^variable_(duration|mduration|uduration|.*sec|.*msec|.*usec)$",
         "durations read off the clock",
     ),
@@ -51,6 +47,11 @@ const MEASURED: &[(&str, f64)] = &[
 /// How far apart two measured values may be besides the timing slack: 5 %.
 pub const MEASURED_TOLERANCE: f64 = 0.05;
 
+/// Headers that read the clock: only whether they are set (not `0`, the
+/// value of a moment that never came) must match.
+const CLOCK: &str = r"^(Event-Date-.*|Caller-.*-Time|variable_.*_(stamp|epoch|uepoch))$";
+
+static CLOCK_SET: LazyLock<Regex> = LazyLock::new(|| regex(CLOCK));
 static VOLATILE_SET: LazyLock<RegexSet> = LazyLock::new(|| {
     RegexSet::new(VOLATILE.iter().map(|(pattern, _)| *pattern)).expect("valid patterns")
 });
@@ -134,9 +135,10 @@ impl Normalizer {
 
     /// An event header's value: volatile, measured, or normalized text
     /// (generated UUIDs, epoch times, SIP tags and branches, SDP origins
-    /// and ports replaced).
+    /// and ports replaced). A time that is `0` stays exact: the moment
+    /// never came.
     pub fn value(&self, header: &str, value: &str) -> Value {
-        if VOLATILE_SET.is_match(header) {
+        if VOLATILE_SET.is_match(header) || (CLOCK_SET.is_match(header) && value != "0") {
             return Value::Volatile;
         }
         if let Some(&i) = MEASURED_SET.matches(header).iter().next().as_ref()
@@ -303,6 +305,9 @@ mod tests {
             "v=0\r\no=<origin> IN IP4 h\r\nm=audio <port> RTP/AVP 0\r\n"
         );
         assert_eq!(normalizer.value("Event-Sequence", "1607"), Value::Volatile);
+        let progress = |v: &str| normalizer.value("Caller-Channel-Progress-Time", v);
+        assert!(progress("1795925761643897").matches(&progress("1795925761000000"), 0.0));
+        assert!(!progress("0").matches(&progress("1795925761643897"), 0.0));
         assert_eq!(exact("Channel-State-Number", "10"), "10");
     }
 

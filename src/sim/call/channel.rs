@@ -87,8 +87,8 @@ pub(crate) struct Times {
     pub answered: u64,
     pub progress: u64,
     pub progress_media: u64,
+    /// Set by the hangup state, not by the hangup itself.
     pub hangup: u64,
-    pub transfer: u64,
 }
 
 /// The caller profile (`Caller-*` headers).
@@ -269,7 +269,8 @@ impl Channel {
             ("Channel-Progress-Time", t.progress),
             ("Channel-Progress-Media-Time", t.progress_media),
             ("Channel-Hangup-Time", t.hangup),
-            ("Channel-Transfer-Time", t.transfer),
+            // Set on the profile a transfer leaves, never on the current one.
+            ("Channel-Transfer-Time", 0),
             ("Channel-Resurrect-Time", 0),
             ("Channel-Bridged-Time", 0),
             ("Channel-Last-Hold", 0),

@@ -222,7 +222,6 @@ pub(crate) fn hang_up(engine: &Engine, call: &CallHandle, cause: HangupCause) ->
         channel.hangup_cause = Some(cause);
         channel.answer_state = "hangup";
         channel.request_state(RunState::Hangup);
-        channel.profile.times.hangup = engine.clock.now_micros();
         let mut event = engine.new_event(
             &EventName::ChannelHangup,
             origin("switch_channel.c", "switch_channel_perform_hangup", 3445),
@@ -858,7 +857,6 @@ impl Session {
         profile.times.profile_created = now;
         if !from_originate {
             profile.logical_direction = "inbound";
-            profile.times.transfer = now;
         }
         let forwards = channel
             .var("max_forwards")
@@ -934,6 +932,8 @@ impl Session {
     /// From hangup to destruction, as the state machine does it.
     async fn teardown(&mut self, report: &mut Reporter, slow_destroy: bool) {
         self.set_state(RunState::Hangup);
+        // The hangup state's handler stamps the hangup time.
+        self.channel().profile.times.hangup = self.now();
         let recordings = std::mem::take(&mut self.recordings);
         for recording in recordings {
             apps::stop_recording(self, recording, "success-silence");
