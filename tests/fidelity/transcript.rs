@@ -60,10 +60,12 @@ pub struct EventView {
     pub stream: Stream,
     /// Header names, in order (duplicates kept).
     pub headers: Vec<String>,
+    /// Their values, decoded, in the same order.
+    pub values: Vec<String>,
+    /// The event's own body (a job's result, an INFO's payload).
     pub body: Option<String>,
     /// `Job-UUID` of a BACKGROUND_JOB.
     pub job: Option<String>,
-    pub values: Vec<String>,
     /// When it arrived, in session seconds.
     pub at: f64,
     /// How many non-event frames had arrived before it.
@@ -77,7 +79,9 @@ pub struct EventView {
 /// Everything a session showed the client.
 #[derive(Debug, Clone)]
 pub struct Transcript {
+    /// The frames that are not events, in order.
     pub replies: Vec<ReplyView>,
+    /// The events, in order.
     pub events: Vec<EventView>,
     /// Whether the session ended with the server closing the connection.
     pub eof: bool,
