@@ -2,9 +2,10 @@
 //!
 //! The stream is built from the events of a recorded real call (2–9.7 KB
 //! each, 50–228 headers, percent-encoded values), repeated to about 8 MB.
-//! Each iteration frames the whole stream and classifies every frame into a
-//! message, indexing each event's header block; `Event-Name` and `Unique-ID`
-//! are read from every event, as a call controller would.
+//! `bytes` and `events`: each iteration frames the whole stream, classifies
+//! every frame and reads `Event-Name` and `Unique-ID` of every event, as a
+//! call controller routing events does. `every_header`: the same, decoding
+//! every header of every event.
 
 use arsgate::esl::{ClientCodec, Frame, Message};
 use bytes::BytesMut;
@@ -48,6 +49,18 @@ fn decode_stream(mut buf: BytesMut) -> usize {
     events
 }
 
+/// The worst case for a consumer: every header of every event decoded.
+fn decode_every_header(mut buf: BytesMut) -> usize {
+    let mut codec = ClientCodec::new();
+    let mut values = 0;
+    while let Some(frame) = codec.decode(&mut buf).expect("decodes") {
+        if let Ok(Message::Event(event)) = Message::try_from(frame) {
+            values += event.headers().map(|(_, value)| value.len()).sum::<usize>();
+        }
+    }
+    values
+}
+
 fn bench(c: &mut Criterion) {
     let one_call = recorded_event_frames();
     let repeats = (8 << 20) / one_call.len();
@@ -65,6 +78,10 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(events as u64));
     group.bench_function("events", |b| {
         b.iter_batched(fresh, decode_stream, BatchSize::LargeInput)
+    });
+    group.throughput(Throughput::Bytes(stream.len() as u64));
+    group.bench_function("every_header", |b| {
+        b.iter_batched(fresh, decode_every_header, BatchSize::LargeInput)
     });
     group.finish();
 }

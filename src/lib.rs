@@ -11,8 +11,16 @@
 //! - [`sim`]: a FreeSWITCH simulator that speaks ESL over TCP exactly as
 //!   FreeSWITCH does, with a scripted phone model and an XML dialplan runner.
 //!   It powers the test suite, the sandbox and the demo.
+//! - [`scenario`]: authentication scenarios — definitions, generated
+//!   dialplan, the per-call controller and its outcomes.
+//! - [`switch`]: the switches calls go through (FreeSWITCH today), behind a
+//!   small backend interface; safe originate strings.
 //! - [`config`]: the YAML configuration with environment overrides.
+//! - [`cli`]: what the `arsgate` binary's subcommands do.
 
+pub mod cli;
 pub mod config;
 pub mod esl;
+pub mod scenario;
 pub mod sim;
+pub mod switch;

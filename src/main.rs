@@ -1,10 +1,59 @@
-use clap::Parser;
+//! The `arsgate` command line: parses arguments and hands over to
+//! [`arsgate::cli`].
 
-/// arsgate: phone authentication over FreeSWITCH.
+use std::process::ExitCode;
+
+use arsgate::cli::dialplan::DialplanArgs;
+use arsgate::cli::esl::EslArgs;
+use arsgate::cli::logging::{self, LogFormat};
+use arsgate::cli::scenarios::ScenariosArgs;
+use arsgate::cli::sim::SimArgs;
+use clap::{Parser, Subcommand};
+
+/// arsgate: phone (ARS) authentication over FreeSWITCH.
 #[derive(Parser)]
 #[command(version, about)]
-struct Cli {}
+struct Cli {
+    /// Log format on stderr (filter with RUST_LOG).
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() {
-    Cli::parse();
+#[derive(Subcommand)]
+enum Command {
+    /// Run the FreeSWITCH simulator: a real ESL server with scripted phones.
+    Sim(SimArgs),
+    /// Talk to a FreeSWITCH (or the simulator) over the event socket.
+    Esl(EslArgs),
+    /// Check the scenario definitions.
+    Scenarios(ScenariosArgs),
+    /// Render the scenarios as FreeSWITCH XML dialplan.
+    Dialplan(DialplanArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Sim(args) => {
+            logging::init(cli.log_format, "info");
+            arsgate::cli::sim::run(args).await
+        }
+        Command::Esl(args) => {
+            // A one-shot tool: connection chatter only when asked for.
+            logging::init(cli.log_format, "warn");
+            arsgate::cli::esl::run(args).await
+        }
+        Command::Scenarios(args) => arsgate::cli::scenarios::run(args, &mut std::io::stdout()),
+        Command::Dialplan(args) => arsgate::cli::dialplan::run(args, &mut std::io::stdout()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

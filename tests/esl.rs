@@ -77,17 +77,22 @@ fn plain_events_keep_their_exact_bytes_through_decode_and_encode() {
     }
 }
 
-#[test]
-fn recorded_events_read_like_the_reference_says() {
-    let records = capture::load("answered_dtmf_pagd");
+/// Every event of a capture, decoded.
+fn recorded_events(name: &str) -> Vec<arsgate::esl::Event> {
+    let records = capture::load(name);
     let received = capture::chunks(&records, Direction::Recv);
-    let events: Vec<_> = decode_chunks(&mut ClientCodec::new(), &received)
+    decode_chunks(&mut ClientCodec::new(), &received)
         .into_iter()
         .filter_map(|f| match Message::try_from(f) {
             Ok(Message::Event(e)) => Some(e),
             _ => None,
         })
-        .collect();
+        .collect()
+}
+
+#[test]
+fn recorded_events_read_like_the_reference_says() {
+    let events = recorded_events("answered_dtmf_pagd");
     let job = events
         .iter()
         .find(|e| e.name().as_str() == "BACKGROUND_JOB")
@@ -129,14 +134,8 @@ fn recorded_events_read_like_the_reference_says() {
 
 #[test]
 fn korean_tts_text_decodes_from_percent_encoded_utf8() {
-    let records = capture::load("tts_speak");
-    let received = capture::chunks(&records, Direction::Recv);
-    let speak = decode_chunks(&mut ClientCodec::new(), &received)
+    let speak = recorded_events("tts_speak")
         .into_iter()
-        .filter_map(|f| match Message::try_from(f) {
-            Ok(Message::Event(e)) => Some(e),
-            _ => None,
-        })
         .find(|e| e.application().as_deref() == Some("speak"))
         .expect("speak execute");
     assert_eq!(
@@ -147,15 +146,7 @@ fn korean_tts_text_decodes_from_percent_encoded_utf8() {
 
 #[test]
 fn json_events_decode_with_their_duplicates() {
-    let records = capture::load("json_events");
-    let received = capture::chunks(&records, Direction::Recv);
-    let events: Vec<_> = decode_chunks(&mut ClientCodec::new(), &received)
-        .into_iter()
-        .filter_map(|f| match Message::try_from(f) {
-            Ok(Message::Event(e)) => Some(e),
-            _ => None,
-        })
-        .collect();
+    let events = recorded_events("json_events");
     assert_eq!(events.len(), 15);
     let complete = events
         .iter()

@@ -187,7 +187,10 @@ async fn subscription_and_filter_replies_are_freeswitchs() {
         ("log info", "+OK log level info [6]"),
         ("nolog", "+OK no longer logging"),
         ("sendmsg", "-ERR invalid session id []"),
-        ("sendmsg no-such-uuid", "-ERR invalid session id [no-such-uuid]"),
+        (
+            "sendmsg no-such-uuid",
+            "-ERR invalid session id [no-such-uuid]",
+        ),
         ("bogus", "-ERR command not found"),
     ];
     for (command, expected) in exchanges {

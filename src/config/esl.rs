@@ -26,8 +26,9 @@ pub struct EslConfig {
     pub heartbeat_misses: NonZeroU32,
     /// How to wait between attempts to reconnect to a node.
     pub reconnect: Backoff,
-    /// Events buffered per connection before the reader stops taking more from
-    /// the socket. Default `10000`.
+    /// Events buffered per connection for their consumer; past it new events
+    /// are dropped and counted, because the socket is never left unread
+    /// (FreeSWITCH punishes slow readers). Default `10000`.
     pub event_queue_capacity: NonZeroUsize,
     /// Largest frame accepted from a node; a bigger one closes the connection.
     /// Default 8 MiB (`8388608`).

@@ -7,6 +7,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -55,8 +56,13 @@ struct Span {
 
 #[derive(Clone)]
 enum Repr {
-    /// A plain event as received: values still percent-encoded in `raw`.
-    Encoded { raw: Bytes, spans: Vec<Span> },
+    /// A plain event as received: values still percent-encoded in `raw`,
+    /// header lines in `raw[..headers_end]`, indexed on first need.
+    Encoded {
+        raw: Bytes,
+        headers_end: usize,
+        spans: OnceLock<Vec<Span>>,
+    },
     /// Headers with decoded values (from JSON, or built in process).
     Decoded(Vec<(String, String)>),
 }
@@ -93,61 +99,50 @@ impl Event {
         if u32::try_from(raw.len()).is_err() {
             return Err(EventError::TooLarge(raw.len()));
         }
-        let mut spans = Vec::with_capacity(raw.len() / 36);
-        let mut inner_length = None;
-        let mut pos = 0usize;
-        let bytes = &raw[..];
-        while pos < bytes.len() {
-            let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
-            let mut line_end = end;
-            if line_end > pos && bytes[line_end - 1] == b'\r' {
-                line_end -= 1;
-            }
-            let next = (end + 1).min(bytes.len());
-            if line_end == pos {
-                pos = next;
-                break;
-            }
-            if let Some(colon) = memchr::memchr(b':', &bytes[pos..line_end]) {
-                let name_end = pos + colon;
-                let mut value_start = name_end + 1;
-                while value_start < line_end && bytes[value_start] == b' ' {
-                    value_start += 1;
-                }
-                let name = &bytes[pos..name_end];
-                if name.eq_ignore_ascii_case(b"Content-Length") {
-                    let text = String::from_utf8_lossy(&bytes[value_start..line_end]);
-                    let length = text
-                        .trim()
-                        .parse::<usize>()
-                        .map_err(|_| EventError::InvalidLength(text.clone().into_owned()))?;
-                    inner_length = Some(length);
-                } else {
-                    spans.push(Span {
-                        name_start: pos as u32,
-                        name_end: name_end as u32,
-                        value_start: value_start as u32,
-                        value_end: line_end as u32,
-                    });
-                }
-            }
-            pos = next;
-        }
-        let body = match inner_length {
-            None => None,
-            Some(expected) => {
-                let available = raw.len().saturating_sub(pos);
-                if available < expected {
-                    return Err(EventError::TruncatedBody {
-                        expected,
-                        available,
-                    });
-                }
-                Some(raw.slice(pos..pos + expected))
-            }
+        // The block ends at the first empty line (LF LF, or CRLF CRLF).
+        let (block_end, body_start) = if raw.first() == Some(&b'\n') {
+            (0, 1)
+        } else if let Some(i) = memchr::memmem::find(&raw, b"\n\n") {
+            (i + 1, i + 2)
+        } else if let Some(i) = memchr::memmem::find(&raw, b"\n\r\n") {
+            (i + 1, i + 3)
+        } else {
+            (raw.len(), raw.len())
         };
+        // FreeSWITCH writes the inner Content-Length as the block's last line.
+        let last_start = match block_end.checked_sub(1) {
+            Some(last_lf) => memchr::memrchr(b'\n', &raw[..last_lf]).map_or(0, |i| i + 1),
+            None => 0,
+        };
+        let last = strip_cr(&raw[last_start..block_end.saturating_sub(1).max(last_start)]);
+        let mut headers_end = block_end;
+        let mut body = None;
+        if let Some(value) = last
+            .get(..15)
+            .filter(|n| n.eq_ignore_ascii_case(b"Content-Length:"))
+            .map(|_| &last[15..])
+        {
+            let text = String::from_utf8_lossy(value);
+            let expected = text
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| EventError::InvalidLength(text.clone().into_owned()))?;
+            let available = raw.len().saturating_sub(body_start);
+            if available < expected {
+                return Err(EventError::TruncatedBody {
+                    expected,
+                    available,
+                });
+            }
+            headers_end = last_start;
+            body = Some(raw.slice(body_start..body_start + expected));
+        }
         Ok(Event {
-            repr: Repr::Encoded { raw, spans },
+            repr: Repr::Encoded {
+                raw,
+                headers_end,
+                spans: OnceLock::new(),
+            },
             body,
         })
     }
@@ -219,11 +214,27 @@ impl Event {
         }
     }
 
+    /// The raw header block and its index, for an event as received.
+    fn encoded(&self) -> Option<(&[u8], &[Span])> {
+        match &self.repr {
+            Repr::Encoded {
+                raw,
+                headers_end,
+                spans,
+            } => {
+                let block = &raw[..*headers_end];
+                Some((block, spans.get_or_init(|| index(block))))
+            }
+            Repr::Decoded(_) => None,
+        }
+    }
+
     /// How many header lines the event has.
     pub fn len(&self) -> usize {
-        match &self.repr {
-            Repr::Encoded { spans, .. } => spans.len(),
-            Repr::Decoded(lines) => lines.len(),
+        match (&self.repr, self.encoded()) {
+            (_, Some((_, spans))) => spans.len(),
+            (Repr::Decoded(lines), None) => lines.len(),
+            (Repr::Encoded { .. }, None) => 0,
         }
     }
 
@@ -232,16 +243,29 @@ impl Event {
         self.len() == 0
     }
 
-    /// The first value of header `name` (case-insensitive), decoded.
+    /// The value of header `name`, decoded: the first line named exactly
+    /// so, else the first whose name matches ignoring ASCII case.
     pub fn header(&self, name: &str) -> Option<Cow<'_, str>> {
         match &self.repr {
-            Repr::Encoded { raw, spans } => spans
-                .iter()
-                .find(|s| {
-                    raw[s.name_start as usize..s.name_end as usize]
-                        .eq_ignore_ascii_case(name.as_bytes())
-                })
-                .map(|s| percent::decode_str(&raw[s.value_start as usize..s.value_end as usize])),
+            Repr::Encoded {
+                raw, headers_end, ..
+            } => {
+                // Most lookups name a header as FreeSWITCH spells it: search
+                // the raw block for it without indexing the event.
+                if let Some(value) = find_exact(&raw[..*headers_end], name) {
+                    return Some(percent::decode_str(value));
+                }
+                let (block, spans) = self.encoded()?;
+                spans
+                    .iter()
+                    .find(|s| {
+                        block[s.name_start as usize..s.name_end as usize]
+                            .eq_ignore_ascii_case(name.as_bytes())
+                    })
+                    .map(|s| {
+                        percent::decode_str(&block[s.value_start as usize..s.value_end as usize])
+                    })
+            }
             Repr::Decoded(lines) => lines
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -350,12 +374,14 @@ impl Event {
         let mut out =
             Vec::with_capacity(self.len() * 40 + self.body.as_ref().map_or(0, Bytes::len) + 32);
         match &self.repr {
-            Repr::Encoded { raw, spans } => {
-                for s in spans {
-                    out.extend_from_slice(&raw[s.name_start as usize..s.name_end as usize]);
-                    out.extend_from_slice(b": ");
-                    out.extend_from_slice(&raw[s.value_start as usize..s.value_end as usize]);
-                    out.push(b'\n');
+            Repr::Encoded { .. } => {
+                if let Some((block, spans)) = self.encoded() {
+                    for s in spans {
+                        out.extend_from_slice(&block[s.name_start as usize..s.name_end as usize]);
+                        out.extend_from_slice(b": ");
+                        out.extend_from_slice(&block[s.value_start as usize..s.value_end as usize]);
+                        out.push(b'\n');
+                    }
                 }
             }
             Repr::Decoded(lines) => {
@@ -416,6 +442,64 @@ impl Event {
     }
 }
 
+/// Text from bytes that are almost always valid UTF-8, replacing what is not.
+fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+fn strip_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Finds where each header line's name and value lie. FreeSWITCH
+/// percent-encodes `:` in values, so the first colon of a line ends its
+/// name; lines without one are ignored, as FreeSWITCH ignores them.
+fn index(block: &[u8]) -> Vec<Span> {
+    let mut spans = Vec::with_capacity(block.len() / 36);
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', block).chain(std::iter::once(block.len())) {
+        if start >= block.len() {
+            break;
+        }
+        let line_end = start + strip_cr(&block[start..end]).len();
+        if let Some(colon) = memchr::memchr(b':', &block[start..line_end]) {
+            let name_end = start + colon;
+            let mut value_start = name_end + 1;
+            while value_start < line_end && block[value_start] == b' ' {
+                value_start += 1;
+            }
+            spans.push(Span {
+                name_start: start as u32,
+                name_end: name_end as u32,
+                value_start: value_start as u32,
+                value_end: line_end as u32,
+            });
+        }
+        start = end + 1;
+    }
+    spans
+}
+
+/// The value of the first line named exactly `name`, found by searching the
+/// raw block rather than indexing it.
+fn find_exact<'a>(block: &'a [u8], name: &str) -> Option<&'a [u8]> {
+    let name = name.as_bytes();
+    for at in memchr::memmem::find_iter(block, name) {
+        let after = at + name.len();
+        if (at == 0 || block[at - 1] == b'\n') && block.get(after) == Some(&b':') {
+            let rest = &block[after + 1..];
+            let line = &rest[..memchr::memchr(b'\n', rest).unwrap_or(rest.len())];
+            let line = strip_cr(line);
+            let skip = line.iter().take_while(|&&b| b == b' ').count();
+            return Some(&line[skip..]);
+        }
+    }
+    None
+}
+
 fn push_json_string(out: &mut String, value: &str) {
     // serde_json escapes exactly what cJSON escapes for our purposes: quotes,
     // backslashes and control characters; non-ASCII text stays raw.
@@ -450,11 +534,13 @@ impl<'a> Iterator for Headers<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let item = match &self.event.repr {
-            Repr::Encoded { raw, spans } => spans.get(self.index).map(|s| {
-                (
-                    String::from_utf8_lossy(&raw[s.name_start as usize..s.name_end as usize]),
-                    percent::decode_str(&raw[s.value_start as usize..s.value_end as usize]),
-                )
+            Repr::Encoded { .. } => self.event.encoded().and_then(|(block, spans)| {
+                spans.get(self.index).map(|s| {
+                    (
+                        utf8(&block[s.name_start as usize..s.name_end as usize]),
+                        percent::decode_str(&block[s.value_start as usize..s.value_end as usize]),
+                    )
+                })
             }),
             Repr::Decoded(lines) => lines
                 .get(self.index)
@@ -644,6 +730,38 @@ mod tests {
             Event::parse_json(b"{} trailing"),
             Err(EventError::Json(_))
         ));
+    }
+
+    #[test]
+    fn exact_names_win_over_case_variants_and_case_variants_are_found() {
+        let raw = "Event-Name: CODEC\nchannel-read-codec-name: pcmu\nChannel-Read-Codec-Name: PCMU\nX-Only-Lower: no\n\n";
+        let event = Event::parse_plain(Bytes::from_static(raw.as_bytes())).unwrap();
+        assert_eq!(
+            event.header("Channel-Read-Codec-Name").as_deref(),
+            Some("PCMU")
+        );
+        assert_eq!(event.header("x-only-lower").as_deref(), Some("no"));
+        assert_eq!(
+            event.header("Read-Codec-Name"),
+            None,
+            "a name must match whole"
+        );
+    }
+
+    #[test]
+    fn a_content_length_line_that_is_not_last_is_an_ordinary_header() {
+        let raw = "Event-Name: X\nContent-Length: 3\nY: 1\n\nabc";
+        let event = Event::parse_plain(Bytes::from_static(raw.as_bytes())).unwrap();
+        assert_eq!(event.body(), None);
+        assert_eq!(event.header("Content-Length").as_deref(), Some("3"));
+    }
+
+    #[test]
+    fn crlf_blocks_parse() {
+        let raw = "Event-Name: X\r\nContent-Length: 2\r\n\r\nok";
+        let event = Event::parse_plain(Bytes::from_static(raw.as_bytes())).unwrap();
+        assert_eq!(event.header("Event-Name").as_deref(), Some("X"));
+        assert_eq!(event.body_text().as_deref(), Some("ok"));
     }
 
     #[test]

@@ -75,38 +75,57 @@ impl TryFrom<Frame> for Message {
     /// Classifies a frame. Fails only for an event frame whose body is not a
     /// valid event; the stream itself is still in step after such a frame.
     fn try_from(frame: Frame) -> Result<Message, EventError> {
-        let content_type = frame.content_type().unwrap_or("").to_owned();
+        let kind = match frame.content_type().unwrap_or("") {
+            content_type::AUTH_REQUEST => Kind::AuthRequest,
+            content_type::COMMAND_REPLY => Kind::Reply,
+            content_type::API_RESPONSE => Kind::ApiResponse,
+            content_type::EVENT_PLAIN => Kind::EventPlain,
+            content_type::EVENT_JSON => Kind::EventJson,
+            content_type::DISCONNECT_NOTICE => Kind::Disconnect,
+            content_type::RUDE_REJECTION => Kind::RudeRejection,
+            content_type::LOG_DATA => Kind::Log,
+            _ => Kind::Other,
+        };
         let (headers, body) = frame.into_parts();
-        let body_text = |body: &Option<Bytes>| {
+        let body_text = |body: Option<Bytes>| {
             body.as_deref()
                 .map(String::from_utf8_lossy)
                 .unwrap_or_default()
                 .into_owned()
         };
-        Ok(match content_type.as_str() {
-            content_type::AUTH_REQUEST => Message::AuthRequest,
-            content_type::COMMAND_REPLY => Message::Reply(Reply { headers }),
-            content_type::API_RESPONSE => Message::ApiResponse(body.unwrap_or_default()),
-            content_type::EVENT_PLAIN => {
-                Message::Event(Event::parse_plain(body.unwrap_or_default())?)
-            }
-            content_type::EVENT_JSON => {
-                Message::Event(Event::parse_json(&body.unwrap_or_default())?)
-            }
-            content_type::DISCONNECT_NOTICE => Message::Disconnect {
+        Ok(match kind {
+            Kind::AuthRequest => Message::AuthRequest,
+            Kind::Reply => Message::Reply(Reply { headers }),
+            Kind::ApiResponse => Message::ApiResponse(body.unwrap_or_default()),
+            Kind::EventPlain => Message::Event(Event::parse_plain(body.unwrap_or_default())?),
+            Kind::EventJson => Message::Event(Event::parse_json(&body.unwrap_or_default())?),
+            Kind::Disconnect => Message::Disconnect {
                 linger: headers
                     .get("Content-Disposition")
                     .is_some_and(|d| d.eq_ignore_ascii_case("linger")),
-                text: body_text(&body),
+                text: body_text(body),
             },
-            content_type::RUDE_REJECTION => Message::RudeRejection(body_text(&body)),
-            content_type::LOG_DATA => Message::Log {
+            Kind::RudeRejection => Message::RudeRejection(body_text(body)),
+            Kind::Log => Message::Log {
                 level: headers.get("Log-Level").and_then(|l| l.trim().parse().ok()),
-                text: body_text(&body),
+                text: body_text(body),
             },
-            _ => Message::Other(Frame::new(headers, body)),
+            Kind::Other => Message::Other(Frame::new(headers, body)),
         })
     }
+}
+
+/// A frame's `Content-Type`, read before the frame is taken apart.
+enum Kind {
+    AuthRequest,
+    Reply,
+    ApiResponse,
+    EventPlain,
+    EventJson,
+    Disconnect,
+    RudeRejection,
+    Log,
+    Other,
 }
 
 #[cfg(test)]

@@ -95,7 +95,10 @@ pub fn decode(raw: &[u8]) -> Cow<'_, [u8]> {
 /// sequences (channel variables may hold arbitrary bytes).
 pub fn decode_str(raw: &[u8]) -> Cow<'_, str> {
     match decode(raw) {
-        Cow::Borrowed(bytes) => String::from_utf8_lossy(bytes),
+        Cow::Borrowed(bytes) => match std::str::from_utf8(bytes) {
+            Ok(text) => Cow::Borrowed(text),
+            Err(_) => String::from_utf8_lossy(bytes),
+        },
         Cow::Owned(bytes) => match String::from_utf8(bytes) {
             Ok(text) => Cow::Owned(text),
             Err(err) => Cow::Owned(String::from_utf8_lossy(err.as_bytes()).into_owned()),

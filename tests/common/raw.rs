@@ -52,16 +52,15 @@ impl RawPeer {
             if let Some(frame) = self.codec.decode(&mut self.buf).expect("valid frames") {
                 return Some(frame);
             }
-            let mut chunk = [0u8; 65536];
-            let n = tokio::time::timeout(WAIT, self.stream.read(&mut chunk))
+            let before = self.buf.len();
+            let n = tokio::time::timeout(WAIT, self.stream.read_buf(&mut self.buf))
                 .await
                 .expect("a frame within the wait")
                 .expect("read");
             if n == 0 {
                 return None;
             }
-            self.received.extend_from_slice(&chunk[..n]);
-            self.buf.extend_from_slice(&chunk[..n]);
+            self.received.extend_from_slice(&self.buf[before..]);
         }
     }
 
@@ -101,6 +100,20 @@ impl RawPeer {
                 && event.name().as_str() == name
             {
                 return event;
+            }
+        }
+    }
+
+    /// Every event up to and including the first one named `name`; replies
+    /// and api responses met on the way are returned too, as non-events.
+    pub async fn collect_until(&mut self, name: &str) -> Vec<Message> {
+        let mut seen = Vec::new();
+        loop {
+            let message = Message::try_from(self.frame().await).expect("a valid message");
+            let done = matches!(&message, Message::Event(e) if e.name().as_str() == name);
+            seen.push(message);
+            if done {
+                return seen;
             }
         }
     }

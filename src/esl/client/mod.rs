@@ -172,6 +172,26 @@ impl Client {
         waiter.result().await
     }
 
+    /// Sends `bgapi <command>` with the caller's `job_uuid` and returns once
+    /// FreeSWITCH has accepted it (`+OK Job-UUID`). The result is not
+    /// awaited: it arrives on the event channel as the `BACKGROUND_JOB`
+    /// event carrying `job_uuid`, in order with the other events — which is
+    /// what a caller following a call's events wants.
+    pub async fn bgapi_submit(&self, command: &str, job_uuid: &str) -> Result<(), EslError> {
+        debug!(
+            bgapi = command.split_whitespace().next().unwrap_or(""),
+            job_uuid, "bgapi submitted"
+        );
+        self.shared()
+            .current()?
+            .command(
+                Command::bgapi(command, job_uuid),
+                self.shared().config.command_timeout,
+            )
+            .await
+            .map(drop)
+    }
+
     /// Adds event types to the subscription, on this connection and every
     /// later one. While disconnected the names are only remembered (and
     /// `Ok` is returned): they are sent with the next connection's setup.

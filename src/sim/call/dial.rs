@@ -25,14 +25,18 @@ pub(crate) fn split_words(input: &str) -> Vec<String> {
         match c {
             '\\' => {
                 in_word = true;
+                // Only quotes, backslash and n/r/t/s are escapes; any other
+                // backslash stays (regular expressions keep their `\d`).
                 match chars.next() {
-                    Some(next) => match unescape(next) {
-                        Some(unescaped) => current.push(unescaped),
-                        None => {
-                            current.push('\\');
-                            current.push(next);
-                        }
-                    },
+                    Some('n') => current.push('\n'),
+                    Some('t') => current.push('\t'),
+                    Some('r') => current.push('\r'),
+                    Some('s') => current.push(' '),
+                    Some(next @ ('\'' | '"' | '\\')) => current.push(next),
+                    Some(next) => {
+                        current.push('\\');
+                        current.push(next);
+                    }
                     None => current.push('\\'),
                 }
             }
@@ -56,18 +60,6 @@ pub(crate) fn split_words(input: &str) -> Vec<String> {
         words.push(current);
     }
     words
-}
-
-/// What `\c` stands for in a separated string, if it is an escape at all.
-fn unescape(c: char) -> Option<char> {
-    match c {
-        '\'' | '"' | '\\' => Some(c),
-        'n' => Some('\n'),
-        'r' => Some('\r'),
-        't' => Some('\t'),
-        's' => Some(' '),
-        _ => None,
-    }
 }
 
 /// Where a dial string sends the call.
@@ -277,8 +269,15 @@ mod tests {
     #[test]
     fn words_split_on_spaces_and_keep_quoted_spans() {
         assert_eq!(
-            split_words("{a='x y'}sofia/gw/1  &park()   'two words' it\\'s"),
-            vec!["{a=x y}sofia/gw/1", "&park()", "two words", "it's"]
+            split_words("{a='x y'}sofia/gw/1  &park()   'two words' it\\'s ^\\d{6}$ a\\sb"),
+            vec![
+                "{a=x y}sofia/gw/1",
+                "&park()",
+                "two words",
+                "it's",
+                "^\\d{6}$",
+                "a b"
+            ]
         );
         assert_eq!(split_words("lonely ' quote"), vec!["lonely", "'", "quote"]);
         assert_eq!(

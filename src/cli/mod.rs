@@ -1,0 +1,15 @@
+//! What the `arsgate` binary's subcommands do. `src/main.rs` only parses
+//! the command line and calls into here, so each command can be tested as a
+//! library function.
+//!
+//! - [`sim`]: `arsgate sim`, the FreeSWITCH simulator as a standalone server.
+//! - [`esl`]: `arsgate esl`, a small fs_cli for engineers.
+//! - [`scenarios`]: `arsgate scenarios check`, the scenario validator.
+//! - [`dialplan`]: `arsgate dialplan render`, scenarios to XML dialplan.
+//! - [`logging`]: tracing setup shared by every command.
+
+pub mod dialplan;
+pub mod esl;
+pub mod logging;
+pub mod scenarios;
+pub mod sim;

@@ -1,0 +1,123 @@
+//! `arsgate sim`: runs the FreeSWITCH simulator until interrupted, so that
+//! arsgate, `arsgate esl`, `nc` or any ESL client can talk to it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::sim::phone::PhoneBook;
+use crate::sim::{DtmfTransport, SimConfig, Simulator};
+
+/// How phones send keys, on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dtmf {
+    /// RFC 2833 events in RTP (what carriers send).
+    Rfc2833,
+    /// SIP INFO dtmf-relay.
+    Info,
+}
+
+/// Options of `arsgate sim`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SimArgs {
+    /// Address of the event socket.
+    #[arg(long, default_value = "127.0.0.1:8021")]
+    pub listen: SocketAddr,
+    /// The `auth` password.
+    #[arg(long, default_value = "ClueCon")]
+    pub password: String,
+    /// FreeSWITCH XML dialplan directory (for `originate ... EXTENSION XML CONTEXT`).
+    #[arg(long)]
+    pub dialplan: Option<PathBuf>,
+    /// Phone scripts (see config/sim-phones.yaml); without it every number answers after 1 s.
+    #[arg(long)]
+    pub phones: Option<PathBuf>,
+    /// Simulated time runs this many times faster than real time.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// HEARTBEAT period (simulated).
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    pub heartbeat: Duration,
+    /// Where relative prompt paths are found (FreeSWITCH's sound_prefix).
+    #[arg(long)]
+    pub sounds: Option<PathBuf>,
+    /// Where record_session writes its files.
+    #[arg(long)]
+    pub recordings: Option<PathBuf>,
+    /// How phones send DTMF.
+    #[arg(long, value_enum, default_value = "rfc2833")]
+    pub dtmf: Dtmf,
+    /// max-sessions.
+    #[arg(long, default_value_t = 1000)]
+    pub max_sessions: u32,
+    /// sessions-per-second.
+    #[arg(long, default_value_t = 30)]
+    pub sps: u32,
+}
+
+impl SimArgs {
+    /// The simulator configuration these options describe.
+    pub fn config(&self) -> anyhow::Result<SimConfig> {
+        let mut config = SimConfig {
+            listen: self.listen,
+            password: self.password.clone(),
+            speed: self.speed,
+            heartbeat_interval: self.heartbeat,
+            dialplan_dir: self.dialplan.clone(),
+            sounds_dir: self.sounds.clone(),
+            recordings_dir: self.recordings.clone(),
+            dtmf_transport: match self.dtmf {
+                Dtmf::Rfc2833 => DtmfTransport::Rfc2833,
+                Dtmf::Info => DtmfTransport::Info,
+            },
+            max_sessions: self.max_sessions,
+            sessions_per_second: self.sps,
+            ..SimConfig::default()
+        };
+        if let Some(path) = &self.phones {
+            config.phones = PhoneBook::load(path)
+                .with_context(|| format!("loading phones from {}", path.display()))?;
+        }
+        Ok(config)
+    }
+}
+
+/// Runs the simulator until Ctrl-C or SIGTERM.
+pub async fn run(args: SimArgs) -> anyhow::Result<()> {
+    let config = args.config()?;
+    let sim = Simulator::start(config)
+        .await
+        .with_context(|| format!("starting the simulator on {}", args.listen))?;
+    println!(
+        "FreeSWITCH simulator listening on {} (password {:?})",
+        sim.addr(),
+        args.password
+    );
+    shutdown_signal().await;
+    sim.shutdown().await;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}

@@ -1,0 +1,617 @@
+//! The per-call controller: places one verification call, follows its
+//! events, takes every decision the scenario leaves to arsgate (judging
+//! codes and PINs, following menus, moving the call between segments),
+//! enforces the call's deadline and produces exactly one outcome with its
+//! timeline and, for consent calls, the evidence.
+//!
+//! Secrets never leave arsgate: the digits a customer keys are read from the
+//! switch's events, compared here against a digest or hash, and never sent
+//! back, logged or kept. The code to read out is set on the channel only
+//! after the call is answered, just before the segment that speaks it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use sha2::{Digest, Sha256};
+use tokio_util::sync::CancellationToken;
+
+use super::outcome::Outcome;
+use super::program::{
+    Decision, Dynamic, End, Language, LocalizedText, Program, SecretKind, SegmentId, Verify,
+};
+use super::secret::{Code, CodeDigest, CodeKey, PinHash};
+use super::timeline::{Happening, InputResult, Timeline};
+use crate::esl::HangupCause;
+use crate::switch::{
+    Backend, CallEvent, CallId, CollectedInput, DialNumber, OriginateSpec, VarName, VarValue,
+};
+
+/// Where recordings go, as the switch sees them and as arsgate reads them.
+#[derive(Debug, Clone)]
+pub struct RecordingPaths {
+    /// The directory the switch writes into.
+    pub switch_dir: String,
+    /// The same directory as arsgate reads it.
+    pub local_dir: PathBuf,
+}
+
+/// Settings every call shares (from the configuration).
+#[derive(Debug, Clone)]
+pub struct CallSettings {
+    /// How long the phone may ring.
+    pub ring_timeout: Duration,
+    /// Where the switch finds the prompts (`ars_sounds`; languages below it).
+    pub sounds: String,
+    /// The TTS engine FreeSWITCH's `speak` uses.
+    pub tts_engine: String,
+    /// The TTS voice for each language.
+    pub tts_voices: BTreeMap<Language, String>,
+    /// Where recordings go.
+    pub recordings: RecordingPaths,
+    /// The key codes are digested with.
+    pub code_key: Arc<CodeKey>,
+}
+
+/// One verification call to make.
+#[derive(Debug, Clone)]
+pub struct CallRequest {
+    /// The call's id (the channel UUID).
+    pub call: CallId,
+    /// Who to call.
+    pub number: DialNumber,
+    /// The language prompts play in.
+    pub language: Language,
+    /// The request's fields, already validated, for texts the call speaks.
+    pub fields: BTreeMap<String, VarValue>,
+    /// The code in clear, for scenarios that read it out.
+    pub code: Option<Code>,
+    /// The code's digest, for scenarios that check a keyed code.
+    pub code_digest: Option<CodeDigest>,
+    /// The customer's PIN hash, for scenarios that check a PIN.
+    pub pin: Option<PinHash>,
+}
+
+/// What a consent call leaves as evidence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentEvidence {
+    /// The consent text as it was spoken.
+    pub text: Option<String>,
+    /// The key the customer pressed, if any.
+    pub key: Option<char>,
+    /// When the key was pressed.
+    pub key_at: Option<SystemTime>,
+    /// The recording as the switch named it.
+    pub recording: Option<String>,
+    /// The recording as arsgate reads it.
+    pub local_recording: Option<PathBuf>,
+    /// The recording's SHA-256 (hex), if the file could be read.
+    pub recording_sha256: Option<String>,
+    /// The recording's length.
+    pub recording_duration: Option<Duration>,
+}
+
+/// How a verification call ended.
+#[derive(Debug, Clone)]
+pub struct CallReport {
+    /// The outcome.
+    pub outcome: Outcome,
+    /// Why, in words.
+    pub reason: String,
+    /// Whether the customer answered.
+    pub answered: bool,
+    /// What happened, in order.
+    pub timeline: Timeline,
+    /// For consent calls: what was said, pressed and recorded.
+    pub evidence: Option<ConsentEvidence>,
+}
+
+/// Places and drives one call until it ends. `cancel` cancels it.
+pub async fn run<B: Backend>(
+    backend: &B,
+    program: &Program,
+    request: CallRequest,
+    settings: &CallSettings,
+    cancel: CancellationToken,
+) -> CallReport {
+    let mut call = Call::new(backend, program, request, settings);
+    call.run(cancel).await;
+    call.report()
+}
+
+/// The state of one call.
+struct Call<'a, B: Backend> {
+    backend: &'a B,
+    program: &'a Program,
+    request: CallRequest,
+    settings: &'a CallSettings,
+    timeline: Timeline,
+    current: SegmentId,
+    /// The outcome once decided, with its reason.
+    decided: Option<(Outcome, String)>,
+    answered: bool,
+    hung_up: bool,
+    /// What the current segment's collect or menu gathered.
+    input: Option<CollectedInput>,
+    input_at: SystemTime,
+    /// Collect attempts and wrong entries so far, by step.
+    attempts: HashMap<String, u32>,
+    wrong: HashMap<String, u32>,
+    evidence: Option<ConsentEvidence>,
+}
+
+impl<'a, B: Backend> Call<'a, B> {
+    fn new(
+        backend: &'a B,
+        program: &'a Program,
+        request: CallRequest,
+        settings: &'a CallSettings,
+    ) -> Call<'a, B> {
+        let records = program.segments.iter().any(|s| {
+            s.needs
+                .iter()
+                .any(|d| matches!(d, Dynamic::RecordingPath { .. }))
+        });
+        Call {
+            backend,
+            program,
+            request,
+            settings,
+            timeline: Timeline::default(),
+            current: program.entry,
+            decided: None,
+            answered: false,
+            hung_up: false,
+            input: None,
+            input_at: SystemTime::now(),
+            attempts: HashMap::new(),
+            wrong: HashMap::new(),
+            evidence: records.then(ConsentEvidence::default),
+        }
+    }
+
+    fn decide(&mut self, outcome: Outcome, reason: impl Into<String>) {
+        if self.decided.is_none() {
+            let reason = reason.into();
+            tracing::info!(call = %self.request.call, %outcome, %reason, "verification decided");
+            self.timeline.push(
+                SystemTime::now(),
+                Happening::Decided {
+                    outcome,
+                    reason: reason.clone(),
+                },
+            );
+            self.decided = Some((outcome, reason));
+        }
+    }
+
+    fn var(name: &str, value: &str) -> Option<(VarName, VarValue)> {
+        Some((VarName::parse(name).ok()?, VarValue::parse(value).ok()?))
+    }
+
+    fn originate_spec(&self) -> Option<OriginateSpec> {
+        let language = self.request.language;
+        let voice = self
+            .settings
+            .tts_voices
+            .get(&language)
+            .map_or(language.code(), String::as_str);
+        let vars = [
+            Self::var("ars_scenario", &self.program.scenario)?,
+            Self::var("ars_lang", language.code())?,
+            Self::var("ars_sounds", &self.settings.sounds)?,
+            Self::var("ars_tts_engine", &self.settings.tts_engine)?,
+            Self::var("ars_tts_voice", voice)?,
+        ];
+        Some(OriginateSpec {
+            call: self.request.call.clone(),
+            number: self.request.number.clone(),
+            extension: self.program.segment(self.program.entry).extension.clone(),
+            ring_timeout: self.settings.ring_timeout,
+            // The switch hangs up by itself if arsgate dies mid-call.
+            watchdog: self.program.max_duration + Duration::from_secs(10),
+            vars: vars.into(),
+        })
+    }
+
+    async fn run(&mut self, cancel: CancellationToken) {
+        let call = self.request.call.clone();
+        let mut events = self.backend.follow(&call);
+        let Some(spec) = self.originate_spec() else {
+            self.decide(
+                Outcome::Error,
+                "the call's settings hold characters a switch would interpret",
+            );
+            self.backend.forget(&call);
+            return;
+        };
+        self.timeline.push(SystemTime::now(), Happening::Originated);
+        if let Err(error) = self.backend.originate(&spec).await {
+            self.decide(Outcome::NetworkError, format!("originate failed: {error}"));
+            self.backend.forget(&call);
+            return;
+        }
+        let deadline = tokio::time::sleep(self.program.max_duration);
+        tokio::pin!(deadline);
+        let mut ending = false;
+        loop {
+            tokio::select! {
+                biased;
+                () = cancel.cancelled(), if !ending => {
+                    ending = true;
+                    self.decide(Outcome::Canceled, "canceled by the merchant");
+                    self.hang_up(&HangupCause::OriginatorCancel).await;
+                }
+                () = &mut deadline, if !ending => {
+                    ending = true;
+                    self.decide(Outcome::Timeout, format!("no outcome within {:?}", self.program.max_duration));
+                    self.hang_up(&HangupCause::AllottedTimeout).await;
+                }
+                timed = events.recv() => {
+                    let Some(timed) = timed else {
+                        self.decide(Outcome::Error, "the switch stopped reporting the call");
+                        break;
+                    };
+                    if self.on_event(timed.at, timed.event).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.backend.forget(&call);
+        if self.decided.is_none() {
+            self.decide(Outcome::Error, "the call ended without an outcome");
+        }
+    }
+
+    async fn hang_up(&mut self, cause: &HangupCause) {
+        if let Err(error) = self.backend.hangup(&self.request.call, cause).await {
+            tracing::warn!(call = %self.request.call, %error, "hangup refused");
+        }
+    }
+
+    /// Handles one event; true when the call is over.
+    async fn on_event(&mut self, at: SystemTime, event: CallEvent) -> bool {
+        match event {
+            CallEvent::Originated(Ok(())) => {}
+            CallEvent::Originated(Err(cause)) => {
+                let outcome = Outcome::from_hangup(&cause, false);
+                self.timeline.push(
+                    at,
+                    Happening::HungUp {
+                        cause: cause.name().to_owned(),
+                    },
+                );
+                self.decide(outcome, cause.name());
+                // A refused originate may leave no channel to report its end.
+                return true;
+            }
+            CallEvent::Ringing => self.timeline.push(at, Happening::Ringing),
+            CallEvent::EarlyMedia => self.timeline.push(at, Happening::EarlyMedia),
+            CallEvent::Answered => {
+                self.answered = true;
+                self.timeline.push(at, Happening::Answered);
+                let name = self.program.segment(self.current).name.clone();
+                self.timeline.push(at, Happening::Segment { name });
+            }
+            CallEvent::Collected { var, input } => {
+                if self.collects_into(&var) {
+                    self.input = Some(input);
+                    self.input_at = at;
+                }
+            }
+            CallEvent::Parked if !self.hung_up => self.on_parked(at).await,
+            CallEvent::Parked => {}
+            CallEvent::RecordingStopped { path, duration } => {
+                self.timeline.push(
+                    at,
+                    Happening::Recorded {
+                        millis: duration.as_millis() as u64,
+                    },
+                );
+                self.recording_stopped(path, duration);
+            }
+            CallEvent::HungUp { cause } => {
+                self.hung_up = true;
+                self.timeline.push(
+                    at,
+                    Happening::HungUp {
+                        cause: cause.name().to_owned(),
+                    },
+                );
+                let segment = self.program.segment(self.current).name.clone();
+                if self.answered
+                    && matches!(
+                        cause,
+                        HangupCause::NormalClearing | HangupCause::NormalUnspecified
+                    )
+                {
+                    self.decide(
+                        Outcome::CustomerHungUp,
+                        format!("the customer hung up during '{segment}'"),
+                    );
+                } else {
+                    let outcome = Outcome::from_hangup(&cause, self.answered);
+                    self.decide(outcome, cause.name());
+                }
+            }
+            CallEvent::Ended => return true,
+        }
+        false
+    }
+
+    /// Whether the current segment's collect or menu fills `var`.
+    fn collects_into(&self, var: &str) -> bool {
+        match &self.program.segment(self.current).end {
+            End::Park(Decision::Collect { var: v, .. } | Decision::Menu { var: v, .. }) => v == var,
+            _ => false,
+        }
+    }
+
+    /// The call parked at the end of the current segment: decide.
+    async fn on_parked(&mut self, at: SystemTime) {
+        let next = match self.program.segment(self.current).end.clone() {
+            End::Finish(_) => return,
+            End::Park(Decision::Next(next)) => next,
+            End::Park(Decision::Collect {
+                step,
+                verify,
+                on_input,
+                on_no_input,
+                on_invalid,
+                ..
+            }) => self.judge(
+                at,
+                &step,
+                verify.as_ref(),
+                on_input,
+                on_no_input,
+                on_invalid,
+            ),
+            End::Park(Decision::Menu {
+                step,
+                options,
+                on_no_input,
+                on_invalid,
+                ..
+            }) => {
+                let input = self.input.take();
+                let key = input
+                    .as_ref()
+                    .and_then(|i| i.digits.as_deref())
+                    .and_then(|d| d.chars().next())
+                    .filter(|k| options.iter().any(|(o, _)| o == k));
+                self.timeline.push(at, Happening::Key { step, key });
+                if let Some(evidence) = &mut self.evidence {
+                    evidence.key = key;
+                    evidence.key_at = key.map(|_| self.input_at);
+                }
+                match key {
+                    Some(key) => options
+                        .iter()
+                        .find(|(o, _)| *o == key)
+                        .map_or(on_invalid, |(_, s)| *s),
+                    None if input.is_some_and(|i| i.invalid) => on_invalid,
+                    None => on_no_input,
+                }
+            }
+        };
+        self.enter(next).await;
+    }
+
+    /// Judges collected digits against the secret.
+    fn judge(
+        &mut self,
+        at: SystemTime,
+        step: &str,
+        verify: Option<&Verify>,
+        on_input: SegmentId,
+        on_no_input: SegmentId,
+        on_invalid: SegmentId,
+    ) -> SegmentId {
+        let input = self.input.take();
+        let attempt = {
+            let count = self.attempts.entry(step.to_owned()).or_default();
+            *count += 1;
+            *count
+        };
+        let record = |result: InputResult, digits: usize, timeline: &mut Timeline| {
+            timeline.push(
+                at,
+                Happening::Input {
+                    step: step.to_owned(),
+                    attempt,
+                    digits,
+                    result,
+                },
+            );
+        };
+        let Some(digits) = input.as_ref().and_then(|i| i.digits.clone()) else {
+            let invalid = input.is_some_and(|i| i.invalid);
+            let result = if invalid {
+                InputResult::Invalid
+            } else {
+                InputResult::Missing
+            };
+            record(result, 0, &mut self.timeline);
+            return if invalid { on_invalid } else { on_no_input };
+        };
+        let Some(verify) = verify else {
+            record(InputResult::Accepted, digits.len(), &mut self.timeline);
+            return on_input;
+        };
+        let correct = match verify.against {
+            SecretKind::Code => self
+                .request
+                .code_digest
+                .as_ref()
+                .is_some_and(|digest| self.settings.code_key.matches(digest, &digits)),
+            SecretKind::Pin => self
+                .request
+                .pin
+                .as_ref()
+                .is_some_and(|pin| pin.matches(&digits)),
+            SecretKind::None => false,
+        };
+        if correct {
+            record(InputResult::Accepted, digits.len(), &mut self.timeline);
+            return on_input;
+        }
+        record(InputResult::Wrong, digits.len(), &mut self.timeline);
+        let wrong = {
+            let count = self.wrong.entry(step.to_owned()).or_default();
+            *count += 1;
+            *count
+        };
+        if wrong >= verify.attempts {
+            verify.exhausted
+        } else {
+            verify.wrong
+        }
+    }
+
+    /// Moves the call into `next`: sets the data it needs, transfers.
+    async fn enter(&mut self, next: SegmentId) {
+        let segment = self.program.segment(next);
+        let mut vars = Vec::new();
+        for need in &segment.needs {
+            match self.dynamic_value(need) {
+                Ok(var) => vars.push(var),
+                Err(reason) => {
+                    self.decide(Outcome::Error, reason);
+                    self.hang_up(&HangupCause::NormalClearing).await;
+                    return;
+                }
+            }
+        }
+        let call = self.request.call.clone();
+        if !vars.is_empty()
+            && let Err(error) = self.backend.set_vars(&call, &vars).await
+        {
+            self.decide(
+                Outcome::Error,
+                format!("could not set the call's data: {error}"),
+            );
+            self.hang_up(&HangupCause::NormalClearing).await;
+            return;
+        }
+        if let Err(error) = self.backend.transfer(&call, &segment.extension).await {
+            self.decide(
+                Outcome::Error,
+                format!("could not move the call to {}: {error}", segment.extension),
+            );
+            self.hang_up(&HangupCause::NormalClearing).await;
+            return;
+        }
+        self.current = next;
+        self.timeline.push(
+            SystemTime::now(),
+            Happening::Segment {
+                name: segment.name.clone(),
+            },
+        );
+        if let End::Finish(outcome) = &segment.end {
+            self.decide(*outcome, format!("scenario reached '{}'", segment.name));
+        }
+    }
+
+    /// The value a segment needs on the channel.
+    fn dynamic_value(&mut self, need: &Dynamic) -> Result<(VarName, VarValue), String> {
+        let (var, value) = match need {
+            Dynamic::CodeDigits { var } => {
+                let code = self
+                    .request
+                    .code
+                    .as_ref()
+                    .ok_or("the scenario reads a code, but the request has none")?;
+                let language = self.request.language.code();
+                let files: Vec<String> = code
+                    .expose()
+                    .chars()
+                    .map(|d| format!("{}/{language}/digits/{d}.wav", self.settings.sounds))
+                    .collect();
+                (var.clone(), format!("file_string://{}", files.join("!")))
+            }
+            Dynamic::Text { var, text } => {
+                let spoken = self.fill(text)?;
+                if let Some(evidence) = &mut self.evidence {
+                    evidence.text = Some(spoken.clone());
+                }
+                (var.clone(), spoken)
+            }
+            Dynamic::RecordingPath { var } => {
+                let path = format!(
+                    "{}/{}.wav",
+                    self.settings.recordings.switch_dir, self.request.call
+                );
+                if let Some(evidence) = &mut self.evidence {
+                    evidence.recording = Some(path.clone());
+                }
+                (var.clone(), path)
+            }
+        };
+        let name = VarName::parse(&var).map_err(|e| e.to_string())?;
+        let value = VarValue::parse(&value).map_err(|e| e.to_string())?;
+        Ok((name, value))
+    }
+
+    /// A text template filled with the request's fields.
+    fn fill(&self, text: &LocalizedText) -> Result<String, String> {
+        let template = text
+            .templates
+            .iter()
+            .find(|(language, _)| *language == self.request.language)
+            .map(|(_, t)| t.as_str())
+            .ok_or_else(|| format!("no text in {}", self.request.language.code()))?;
+        let mut out = String::with_capacity(template.len());
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let close = rest[open..].find('}').ok_or("unclosed {")? + open;
+            let field = &rest[open + 1..close];
+            let value = self
+                .request
+                .fields
+                .get(field)
+                .ok_or_else(|| format!("the request has no field '{field}'"))?;
+            out.push_str(value.as_str());
+            rest = &rest[close + 1..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    fn recording_stopped(&mut self, path: String, duration: Duration) {
+        let Some(evidence) = &mut self.evidence else {
+            return;
+        };
+        let switch_dir = self.settings.recordings.switch_dir.trim_end_matches('/');
+        let local = path.strip_prefix(switch_dir).map(|rest| {
+            self.settings
+                .recordings
+                .local_dir
+                .join(rest.trim_start_matches('/'))
+        });
+        evidence.recording = Some(path);
+        evidence.recording_duration = Some(duration);
+        evidence.recording_sha256 = local
+            .as_ref()
+            .and_then(|file| std::fs::read(file).ok())
+            .map(|bytes| hex::encode(Sha256::digest(&bytes)));
+        evidence.local_recording = local;
+    }
+
+    fn report(self) -> CallReport {
+        let (outcome, reason) = self
+            .decided
+            .unwrap_or((Outcome::Error, "no outcome".to_owned()));
+        CallReport {
+            outcome,
+            reason,
+            answered: self.answered,
+            timeline: self.timeline,
+            evidence: self.evidence,
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! How a verification call ends: one outcome with a reason, and the table
+//! that turns every FreeSWITCH hangup cause into one.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::esl::HangupCause;
+
+/// The final outcome of a verification call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The customer keyed the right code or PIN.
+    Verified,
+    /// The customer kept keying wrong input until the tries ran out.
+    WrongInput,
+    /// The customer answered but keyed nothing.
+    NoInput,
+    /// The customer agreed (consent scenario).
+    Consented,
+    /// The customer declined (consent scenario).
+    Declined,
+    /// The call did what it had to (code read out); the check happens on the web.
+    Completed,
+    /// Nobody answered.
+    NoAnswer,
+    /// The line was busy.
+    Busy,
+    /// The callee or the network refused the call.
+    Rejected,
+    /// The number does not exist or is malformed.
+    InvalidNumber,
+    /// The network or the switch failed.
+    NetworkError,
+    /// The customer hung up before the scenario reached an outcome.
+    CustomerHungUp,
+    /// The merchant canceled the verification.
+    Canceled,
+    /// The call ran past its deadline.
+    Timeout,
+    /// arsgate or the switch failed in a way that fits no other outcome.
+    Error,
+}
+
+impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Outcome; 15] = [
+        Outcome::Verified,
+        Outcome::WrongInput,
+        Outcome::NoInput,
+        Outcome::Consented,
+        Outcome::Declined,
+        Outcome::Completed,
+        Outcome::NoAnswer,
+        Outcome::Busy,
+        Outcome::Rejected,
+        Outcome::InvalidNumber,
+        Outcome::NetworkError,
+        Outcome::CustomerHungUp,
+        Outcome::Canceled,
+        Outcome::Timeout,
+        Outcome::Error,
+    ];
+
+    /// The outcome's name on the wire (`wrong_input`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Verified => "verified",
+            Outcome::WrongInput => "wrong_input",
+            Outcome::NoInput => "no_input",
+            Outcome::Consented => "consented",
+            Outcome::Declined => "declined",
+            Outcome::Completed => "completed",
+            Outcome::NoAnswer => "no_answer",
+            Outcome::Busy => "busy",
+            Outcome::Rejected => "rejected",
+            Outcome::InvalidNumber => "invalid_number",
+            Outcome::NetworkError => "network_error",
+            Outcome::CustomerHungUp => "customer_hung_up",
+            Outcome::Canceled => "canceled",
+            Outcome::Timeout => "timeout",
+            Outcome::Error => "error",
+        }
+    }
+
+    /// Whether a scenario may end with this outcome by itself (`result:`);
+    /// the others come from what happened to the call.
+    pub fn is_scenario_result(self) -> bool {
+        matches!(
+            self,
+            Outcome::Verified
+                | Outcome::WrongInput
+                | Outcome::NoInput
+                | Outcome::Consented
+                | Outcome::Declined
+                | Outcome::Completed
+        )
+    }
+
+    /// Whether the outcome is billable: the call reached the scenario's end.
+    pub fn reached_scenario_end(self) -> bool {
+        self.is_scenario_result()
+    }
+
+    /// The outcome of a call that ended with `cause` before the scenario
+    /// decided anything. `answered` tells whether the far end had answered:
+    /// a normal clearing after answer is the customer hanging up, before
+    /// answer it is a network refusal.
+    pub fn from_hangup(cause: &HangupCause, answered: bool) -> Outcome {
+        use HangupCause as C;
+        match cause {
+            C::NoAnswer
+            | C::NoUserResponse
+            | C::ProgressTimeout
+            | C::NoPickup
+            | C::SubscriberAbsent => Outcome::NoAnswer,
+            C::UserBusy | C::BusyEverywhere | C::NormalCircuitCongestion => Outcome::Busy,
+            C::CallRejected
+            | C::Decline
+            | C::OutgoingCallBarred
+            | C::IncomingCallBarred
+            | C::FacilityRejected
+            | C::Unwanted
+            | C::RejectAll
+            | C::NotAcceptable
+            | C::UserChallenge
+            | C::NoIdentity
+            | C::BadIdentityInfo
+            | C::UnsupportedCertificate
+            | C::InvalidIdentity
+            | C::StaleDate => Outcome::Rejected,
+            C::UnallocatedNumber
+            | C::NoRouteTransitNet
+            | C::NoRouteDestination
+            | C::NumberChanged
+            | C::RedirectionToNewDestination
+            | C::InvalidNumberFormat
+            | C::DoesNotExistAnywhere
+            | C::IncompatibleDestination
+            | C::UserNotRegistered => Outcome::InvalidNumber,
+            C::NormalClearing | C::NormalUnspecified | C::Success if answered => {
+                Outcome::CustomerHungUp
+            }
+            C::OriginatorCancel | C::ManagerRequest | C::LoseRace | C::PickedOff => {
+                Outcome::Canceled
+            }
+            C::AllottedTimeout | C::MediaTimeout => Outcome::Timeout,
+            C::Crash => Outcome::Error,
+            _ => Outcome::NetworkError,
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_hangup_cause_maps_to_an_outcome_the_call_could_have() {
+        for cause in HangupCause::ALL {
+            for answered in [false, true] {
+                let outcome = Outcome::from_hangup(cause, answered);
+                assert!(
+                    !outcome.is_scenario_result(),
+                    "{cause} must not look like a scenario decision"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_common_failures_map_as_a_merchant_expects() {
+        let cases = [
+            (HangupCause::NoAnswer, false, Outcome::NoAnswer),
+            (HangupCause::NoUserResponse, false, Outcome::NoAnswer),
+            (HangupCause::UserBusy, false, Outcome::Busy),
+            (HangupCause::CallRejected, false, Outcome::Rejected),
+            (
+                HangupCause::UnallocatedNumber,
+                false,
+                Outcome::InvalidNumber,
+            ),
+            (
+                HangupCause::InvalidNumberFormat,
+                false,
+                Outcome::InvalidNumber,
+            ),
+            (
+                HangupCause::NormalTemporaryFailure,
+                false,
+                Outcome::NetworkError,
+            ),
+            (
+                HangupCause::RecoveryOnTimerExpire,
+                false,
+                Outcome::NetworkError,
+            ),
+            (
+                HangupCause::DestinationOutOfOrder,
+                false,
+                Outcome::NetworkError,
+            ),
+            (HangupCause::NormalClearing, true, Outcome::CustomerHungUp),
+            (HangupCause::NormalClearing, false, Outcome::NetworkError),
+            (HangupCause::AllottedTimeout, true, Outcome::Timeout),
+            (HangupCause::OriginatorCancel, false, Outcome::Canceled),
+            (
+                HangupCause::Unknown("FUTURE".into()),
+                true,
+                Outcome::NetworkError,
+            ),
+        ];
+        for (cause, answered, outcome) in cases {
+            assert_eq!(
+                Outcome::from_hangup(&cause, answered),
+                outcome,
+                "{cause} answered={answered}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_round_trip_through_serde() {
+        for outcome in Outcome::ALL {
+            let json = serde_json::to_string(&outcome).unwrap();
+            assert_eq!(json, format!("\"{}\"", outcome.as_str()));
+            assert_eq!(serde_json::from_str::<Outcome>(&json).unwrap(), outcome);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! A call's timeline: what happened and when, for the record. Inputs are
+//! recorded by their length and result, never their digits.
+
+use std::time::SystemTime;
+
+use serde::Serialize;
+
+use super::outcome::Outcome;
+
+/// How a collected input was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InputResult {
+    /// Right code or PIN, or valid input where nothing is verified.
+    Accepted,
+    /// Well-formed but wrong.
+    Wrong,
+    /// Keys that did not fit the expected format.
+    Invalid,
+    /// Nothing keyed.
+    Missing,
+}
+
+/// One thing that happened to a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Happening {
+    /// arsgate asked the switch to place the call.
+    Originated,
+    /// The phone rang.
+    Ringing,
+    /// The far end sent early media.
+    EarlyMedia,
+    /// The customer answered.
+    Answered,
+    /// The call entered a scenario segment.
+    Segment {
+        /// The segment's name.
+        name: String,
+    },
+    /// The customer keyed input for a collect step.
+    Input {
+        /// The collect step.
+        step: String,
+        /// Which attempt this was (from 1).
+        attempt: u32,
+        /// How many digits were keyed.
+        digits: usize,
+        /// How it was judged.
+        result: InputResult,
+    },
+    /// The customer chose at a menu.
+    Key {
+        /// The menu step.
+        step: String,
+        /// The key, if one was pressed and valid.
+        key: Option<char>,
+    },
+    /// A recording ended.
+    Recorded {
+        /// Its length in milliseconds.
+        millis: u64,
+    },
+    /// The call was hung up.
+    HungUp {
+        /// FreeSWITCH's cause.
+        cause: String,
+    },
+    /// The verification's outcome was decided.
+    Decided {
+        /// The outcome.
+        outcome: Outcome,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// A happening with its time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Entry {
+    /// When (the switch's clock for what the switch reported).
+    #[serde(with = "epoch_millis")]
+    pub at: SystemTime,
+    /// What.
+    #[serde(flatten)]
+    pub what: Happening,
+}
+
+/// Everything that happened to one call, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Timeline {
+    entries: Vec<Entry>,
+}
+
+impl Timeline {
+    /// Records `what` at `at`.
+    pub fn push(&mut self, at: SystemTime, what: Happening) {
+        self.entries.push(Entry { at, what });
+    }
+
+    /// The entries, oldest first.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+}
+
+mod epoch_millis {
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(at: &SystemTime, serializer: S) -> Result<S::Ok, S::Error> {
+        let millis = at
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        serializer.serialize_u64(millis)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use super::*;
+
+    #[test]
+    fn entries_serialize_flat_with_epoch_millis() {
+        let mut timeline = Timeline::default();
+        timeline.push(
+            UNIX_EPOCH + Duration::from_millis(1500),
+            Happening::Input {
+                step: "ask".into(),
+                attempt: 2,
+                digits: 6,
+                result: InputResult::Wrong,
+            },
+        );
+        let json = serde_json::to_value(&timeline).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"entries": [{"at": 1500, "event": "input", "step": "ask", "attempt": 2, "digits": 6, "result": "wrong"}]})
+        );
+    }
+}

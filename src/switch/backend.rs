@@ -1,0 +1,186 @@
+//! What arsgate asks of a switch, and what a call reports back.
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::mpsc;
+
+use super::dial::{DialNumber, VarName, VarValue};
+use crate::esl::HangupCause;
+
+/// A call's id: the channel UUID arsgate chooses before it exists.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(String);
+
+impl CallId {
+    /// A fresh random id.
+    pub fn new() -> CallId {
+        CallId(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// An id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for CallId {
+    fn default() -> CallId {
+        CallId::new()
+    }
+}
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<uuid::Uuid> for CallId {
+    fn from(id: uuid::Uuid) -> CallId {
+        CallId(id.to_string())
+    }
+}
+
+/// A call to place: dial `number` and, once answered, run `extension`.
+#[derive(Debug, Clone)]
+pub struct OriginateSpec {
+    /// The call's id.
+    pub call: CallId,
+    /// Who to call.
+    pub number: DialNumber,
+    /// The dialplan extension the answered call runs.
+    pub extension: String,
+    /// How long the phone may ring.
+    pub ring_timeout: Duration,
+    /// A watchdog on the switch: the call is hung up with
+    /// ALLOTTED_TIMEOUT after this long even if arsgate is gone.
+    pub watchdog: Duration,
+    /// Channel variables the call starts with.
+    pub vars: Vec<(VarName, VarValue)>,
+}
+
+/// Digits a collect or menu gathered. `Debug` never shows them: they may
+/// be a code or a PIN.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CollectedInput {
+    /// The digits that passed the format check, if any.
+    pub digits: Option<String>,
+    /// Whether the last try had input that did not fit the format.
+    pub invalid: bool,
+}
+
+impl fmt::Debug for CollectedInput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CollectedInput")
+            .field(
+                "digits",
+                &self
+                    .digits
+                    .as_ref()
+                    .map(|d| format!("<{} digits>", d.len())),
+            )
+            .field("invalid", &self.invalid)
+            .finish()
+    }
+}
+
+/// Something that happened to a call, in the order the switch reported it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    /// The switch's verdict on the originate: `Ok` once the call is up,
+    /// `Err` with the cause when it could not be placed.
+    Originated(Result<(), HangupCause>),
+    /// The phone is ringing.
+    Ringing,
+    /// The far end sent early media.
+    EarlyMedia,
+    /// The far end answered.
+    Answered,
+    /// The call parked: the switch waits for arsgate.
+    Parked,
+    /// A collect or menu finished; `var` is the variable it filled.
+    Collected {
+        /// The channel variable the digits went into.
+        var: String,
+        /// What was gathered.
+        input: CollectedInput,
+    },
+    /// A recording ended.
+    RecordingStopped {
+        /// The file, as the switch names it.
+        path: String,
+        /// How long it is.
+        duration: Duration,
+    },
+    /// The call was hung up.
+    HungUp {
+        /// Why.
+        cause: HangupCause,
+    },
+    /// The channel is gone; nothing more will be reported.
+    Ended,
+}
+
+/// A call event with the switch's timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timed {
+    /// When the switch says it happened.
+    pub at: SystemTime,
+    /// What happened.
+    pub event: CallEvent,
+}
+
+/// Why a request to the switch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// The switch is not reachable right now.
+    #[error("the switch is not connected")]
+    Disconnected,
+    /// The switch refused the command.
+    #[error("the switch refused: {0}")]
+    Refused(String),
+    /// No answer in time.
+    #[error("the switch did not answer in time")]
+    Timeout,
+}
+
+/// A switch that can run arsgate's calls.
+pub trait Backend: Send + Sync + 'static {
+    /// Starts following call `call`: its events go to the returned channel,
+    /// in order, until [`CallEvent::Ended`]. Call before originating so no
+    /// event is missed.
+    fn follow(&self, call: &CallId) -> mpsc::UnboundedReceiver<Timed>;
+
+    /// Stops following a call.
+    fn forget(&self, call: &CallId);
+
+    /// Places a call. Returns once the switch accepted the request; the
+    /// verdict comes as [`CallEvent::Originated`].
+    fn originate(
+        &self,
+        spec: &OriginateSpec,
+    ) -> impl Future<Output = Result<(), SwitchError>> + Send;
+
+    /// Sets channel variables on a live call.
+    fn set_vars(
+        &self,
+        call: &CallId,
+        vars: &[(VarName, VarValue)],
+    ) -> impl Future<Output = Result<(), SwitchError>> + Send;
+
+    /// Moves a live call to a dialplan extension.
+    fn transfer(
+        &self,
+        call: &CallId,
+        extension: &str,
+    ) -> impl Future<Output = Result<(), SwitchError>> + Send;
+
+    /// Hangs a call up.
+    fn hangup(
+        &self,
+        call: &CallId,
+        cause: &HangupCause,
+    ) -> impl Future<Output = Result<(), SwitchError>> + Send;
+}

@@ -1,0 +1,349 @@
+//! The FreeSWITCH backend: one node driven over its event socket. Calls are
+//! originated with `bgapi` into an XML dialplan context, moved with
+//! `uuid_transfer`, and followed through the node's event stream, which a
+//! router task splits by call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::mpsc;
+
+use super::backend::{
+    Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError, Timed,
+};
+use super::dial::{DialTemplate, VarName, VarValue};
+use crate::esl::client::{Client, EslError, Events};
+use crate::esl::{Event, EventName, HangupCause};
+
+/// The events a call is followed with.
+pub const CALL_EVENTS: &[EventName] = &[
+    EventName::ChannelProgress,
+    EventName::ChannelProgressMedia,
+    EventName::ChannelAnswer,
+    EventName::ChannelPark,
+    EventName::ChannelExecuteComplete,
+    EventName::RecordStop,
+    EventName::ChannelHangup,
+    EventName::ChannelDestroy,
+];
+
+#[derive(Default)]
+struct Routes {
+    calls: HashMap<String, mpsc::UnboundedSender<Timed>>,
+    jobs: HashMap<String, String>,
+}
+
+/// A FreeSWITCH node.
+pub struct FreeSwitch {
+    client: Client,
+    context: String,
+    dial: DialTemplate,
+    routes: Arc<Mutex<Routes>>,
+}
+
+fn refused(error: EslError) -> SwitchError {
+    match error {
+        EslError::Timeout => SwitchError::Timeout,
+        EslError::CommandFailed(text) => SwitchError::Refused(text),
+        EslError::Protocol(error) => SwitchError::Refused(error.to_string()),
+        _ => SwitchError::Disconnected,
+    }
+}
+
+impl FreeSwitch {
+    /// Drives the node behind `client` (subscribed to [`CALL_EVENTS`]),
+    /// routing `events` to the calls it places in dialplan `context`,
+    /// dialling numbers through `dial`.
+    pub fn new(client: Client, events: Events, context: &str, dial: DialTemplate) -> FreeSwitch {
+        let routes = Arc::new(Mutex::new(Routes::default()));
+        tokio::spawn(route(events, Arc::clone(&routes)));
+        FreeSwitch {
+            client,
+            context: context.to_owned(),
+            dial,
+            routes,
+        }
+    }
+
+    fn routes(&self) -> MutexGuard<'_, Routes> {
+        self.routes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Backend for FreeSwitch {
+    fn follow(&self, call: &CallId) -> mpsc::UnboundedReceiver<Timed> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.routes().calls.insert(call.as_str().to_owned(), tx);
+        rx
+    }
+
+    fn forget(&self, call: &CallId) {
+        let mut routes = self.routes();
+        routes.calls.remove(call.as_str());
+        routes.jobs.retain(|_, c| c != call.as_str());
+    }
+
+    async fn originate(&self, spec: &OriginateSpec) -> Result<(), SwitchError> {
+        let args = originate_args(spec, &self.dial, &self.context)?;
+        let job = uuid::Uuid::new_v4().to_string();
+        self.routes()
+            .jobs
+            .insert(job.clone(), spec.call.as_str().to_owned());
+        let submitted = self
+            .client
+            .bgapi_submit(&format!("originate {args}"), &job)
+            .await;
+        if submitted.is_err() {
+            self.routes().jobs.remove(&job);
+        }
+        submitted.map_err(refused)
+    }
+
+    async fn set_vars(
+        &self,
+        call: &CallId,
+        vars: &[(VarName, VarValue)],
+    ) -> Result<(), SwitchError> {
+        for (name, value) in vars {
+            let reply = self
+                .client
+                .api(&format!(
+                    "uuid_setvar {call} {} {}",
+                    name.as_str(),
+                    value.as_str()
+                ))
+                .await
+                .map_err(refused)?;
+            if !reply.starts_with("+OK") {
+                return Err(SwitchError::Refused(reply.trim_end().to_owned()));
+            }
+        }
+        Ok(())
+    }
+
+    async fn transfer(&self, call: &CallId, extension: &str) -> Result<(), SwitchError> {
+        let reply = self
+            .client
+            .api(&format!(
+                "uuid_transfer {call} {extension} XML {}",
+                self.context
+            ))
+            .await
+            .map_err(refused)?;
+        if reply.starts_with("+OK") {
+            Ok(())
+        } else {
+            Err(SwitchError::Refused(reply.trim_end().to_owned()))
+        }
+    }
+
+    async fn hangup(&self, call: &CallId, cause: &HangupCause) -> Result<(), SwitchError> {
+        let reply = self
+            .client
+            .api(&format!("uuid_kill {call} {}", cause.name()))
+            .await
+            .map_err(refused)?;
+        if reply.starts_with("+OK") {
+            Ok(())
+        } else {
+            Err(SwitchError::Refused(reply.trim_end().to_owned()))
+        }
+    }
+}
+
+/// The `originate` arguments for `spec`: a dial string with the call's
+/// channel variables, then the extension in `context`. Every value was
+/// checked by its type, so a request can carry no FreeSWITCH syntax here.
+pub fn originate_args(
+    spec: &OriginateSpec,
+    dial: &DialTemplate,
+    context: &str,
+) -> Result<String, SwitchError> {
+    let name_ok = |text: &str| {
+        !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    };
+    if !name_ok(&spec.extension) || !name_ok(context) {
+        return Err(SwitchError::Refused(format!(
+            "invalid extension {:?} or context {context:?}",
+            spec.extension
+        )));
+    }
+    let mut vars = vec![
+        format!("origination_uuid={}", spec.call),
+        "ignore_early_media=true".to_owned(),
+        format!("originate_timeout={}", spec.ring_timeout.as_secs().max(1)),
+        format!(
+            "park_timeout={}:ALLOTTED_TIMEOUT",
+            spec.watchdog.as_secs().max(1)
+        ),
+    ];
+    vars.extend(
+        spec.vars
+            .iter()
+            .map(|(name, value)| format!("{}={}", name.as_str(), value.in_dial_string())),
+    );
+    Ok(format!(
+        "{{{}}}{} {} XML {context}",
+        vars.join(","),
+        dial.render(&spec.number),
+        spec.extension
+    ))
+}
+
+/// Splits the node's event stream by call.
+async fn route(mut events: Events, routes: Arc<Mutex<Routes>>) {
+    while let Some(event) = events.recv().await {
+        let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+        let (call, translated) = if event.name() == EventName::BackgroundJob {
+            let Some(call) = event
+                .job_uuid()
+                .and_then(|job| routes.jobs.remove(job.as_ref()))
+            else {
+                continue;
+            };
+            (call, Some(originate_verdict(&event)))
+        } else {
+            let Some(call) = event.unique_id() else {
+                continue;
+            };
+            (call.into_owned(), translate(&event))
+        };
+        let Some(translated) = translated else {
+            continue;
+        };
+        let ended = translated == CallEvent::Ended;
+        if let Some(sender) = routes.calls.get(&call) {
+            let _ = sender.send(Timed {
+                at: timestamp(&event),
+                event: translated,
+            });
+        }
+        if ended {
+            routes.calls.remove(&call);
+        }
+    }
+}
+
+fn timestamp(event: &Event) -> SystemTime {
+    event
+        .timestamp_micros()
+        .map_or_else(SystemTime::now, |micros| {
+            UNIX_EPOCH + Duration::from_micros(micros)
+        })
+}
+
+/// A BACKGROUND_JOB for an originate: `+OK <uuid>` or `-ERR <CAUSE>`.
+fn originate_verdict(event: &Event) -> CallEvent {
+    let body = event.body_text().unwrap_or_default();
+    let body = body.trim_end();
+    if body.starts_with("+OK") {
+        return CallEvent::Originated(Ok(()));
+    }
+    let cause = body
+        .strip_prefix("-ERR ")
+        .map_or(HangupCause::NormalUnspecified, HangupCause::from_name);
+    CallEvent::Originated(Err(cause))
+}
+
+/// What a channel event means for arsgate's call, if anything.
+pub fn translate(event: &Event) -> Option<CallEvent> {
+    Some(match event.name() {
+        EventName::ChannelProgress => CallEvent::Ringing,
+        EventName::ChannelProgressMedia => CallEvent::EarlyMedia,
+        EventName::ChannelAnswer => CallEvent::Answered,
+        EventName::ChannelPark => CallEvent::Parked,
+        EventName::ChannelExecuteComplete => collected(event)?,
+        EventName::RecordStop => CallEvent::RecordingStopped {
+            path: event.header("Record-File-Path")?.into_owned(),
+            duration: Duration::from_millis(
+                event
+                    .variable("record_ms")
+                    .and_then(|ms| ms.parse().ok())
+                    .unwrap_or(0),
+            ),
+        },
+        EventName::ChannelHangup => CallEvent::HungUp {
+            cause: event
+                .hangup_cause()
+                .unwrap_or(HangupCause::NormalUnspecified),
+        },
+        EventName::ChannelDestroy => CallEvent::Ended,
+        _ => return None,
+    })
+}
+
+/// The result of `play_and_get_digits`, read as its variables say (the
+/// reference's section 9.3): the digits count only when the variable is
+/// there and `read_result` is not `failure`.
+fn collected(event: &Event) -> Option<CallEvent> {
+    if event.application().as_deref() != Some("play_and_get_digits") {
+        return None;
+    }
+    let data = event.header("Application-Data")?;
+    let var = data.split_whitespace().nth(7)?.to_owned();
+    let value = event.variable(&var).map(|v| v.into_owned());
+    let failed = event.variable("read_result").as_deref() == Some("failure");
+    let invalid =
+        event.variable(&format!("{var}_invalid")).is_some() || (failed && value.is_some());
+    Some(CallEvent::Collected {
+        var,
+        input: CollectedInput {
+            digits: value.filter(|_| !failed),
+            invalid,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::switch::DialNumber;
+
+    fn spec(extension: &str, vars: Vec<(VarName, VarValue)>) -> OriginateSpec {
+        OriginateSpec {
+            call: CallId::from(uuid::Uuid::nil()),
+            number: DialNumber::parse("01012345678").unwrap(),
+            extension: extension.to_owned(),
+            ring_timeout: Duration::from_secs(30),
+            watchdog: Duration::from_secs(130),
+            vars,
+        }
+    }
+
+    #[test]
+    fn originate_strings_are_built_from_checked_parts() {
+        let dial = DialTemplate::parse("sofia/gateway/kt/{number}").unwrap();
+        let vars = vec![(
+            VarName::parse("ars_brand").unwrap(),
+            VarValue::parse("Acme Bank").unwrap(),
+        )];
+        assert_eq!(
+            originate_args(&spec("enter_code__start", vars), &dial, "arsgate").unwrap(),
+            "{origination_uuid=00000000-0000-0000-0000-000000000000,ignore_early_media=true,originate_timeout=30,park_timeout=130:ALLOTTED_TIMEOUT,ars_brand='Acme Bank'}sofia/gateway/kt/01012345678 enter_code__start XML arsgate"
+        );
+        assert!(originate_args(&spec("x &park()", Vec::new()), &dial, "arsgate").is_err());
+        assert!(originate_args(&spec("x", Vec::new()), &dial, "arsgate default").is_err());
+    }
+
+    #[test]
+    fn background_job_bodies_become_verdicts() {
+        let job = |body: &str| {
+            let mut event = Event::new(&EventName::BackgroundJob);
+            event.set_body(body.to_owned());
+            originate_verdict(&event)
+        };
+        assert_eq!(job("+OK 1234\n"), CallEvent::Originated(Ok(())));
+        assert_eq!(
+            job("-ERR USER_BUSY\n"),
+            CallEvent::Originated(Err(HangupCause::UserBusy))
+        );
+        assert_eq!(
+            job("-USAGE: ...\n"),
+            CallEvent::Originated(Err(HangupCause::NormalUnspecified))
+        );
+    }
+}

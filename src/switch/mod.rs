@@ -1,0 +1,19 @@
+//! The switches calls go through, seen by the rest of arsgate through one
+//! small interface ([`Backend`]) so that another switch (an Asterisk ARI
+//! backend, say) can join FreeSWITCH later.
+//!
+//! - [`backend`]: the interface — place a call into a dialplan extension,
+//!   move it, set its per-call data, hang it up — and the [`CallEvent`]s a
+//!   call reports.
+//! - [`dial`]: typed, escaped pieces of an originate: numbers, dial-string
+//!   templates and channel variables, so no request text reaches the switch
+//!   unchecked.
+//! - [`freeswitch`]: the FreeSWITCH backend over the event socket.
+
+pub mod backend;
+pub mod dial;
+pub mod freeswitch;
+
+pub use backend::{Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError};
+pub use dial::{DialNumber, DialTemplate, VarName, VarValue};
+pub use freeswitch::FreeSwitch;

@@ -1,0 +1,189 @@
+//! The `arsgate` binary's `sim` and `esl` commands, run as processes.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use arsgate::sim::phone::PhoneScript;
+use common::raw::RawPeer;
+use common::start_sim;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_arsgate");
+
+async fn esl(port: u16, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(BIN)
+        .args(["esl", "--port", &port.to_string()])
+        .args(args)
+        .output()
+        .await
+        .expect("arsgate runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn esl_api_prints_the_reply_and_fails_on_err() {
+    let sim = start_sim(|_| {}).await;
+    let port = sim.addr().port();
+    let (ok, out, _) = esl(port, &["api", "status"]).await;
+    assert!(ok);
+    assert!(out.starts_with("UP 0 years"), "{out}");
+    let (ok, out, err) = esl(port, &["api", "no_such_cmd"]).await;
+    assert!(!ok);
+    assert_eq!(out, "-ERR no_such_cmd Command not found!\n");
+    assert!(err.contains("FreeSWITCH answered -ERR"), "{err}");
+    let (ok, _, err) = esl(port, &["--password", "wrong", "api", "status"]).await;
+    assert!(!ok);
+    assert!(err.contains("authentication"), "{err}");
+}
+
+#[tokio::test]
+async fn esl_bgapi_prints_the_job_result() {
+    let sim = start_sim(|c| c.speed = 200.0).await;
+    sim.set_phone("01000000005", PhoneScript::Busy);
+    let port = sim.addr().port();
+    let (ok, out, _) = esl(
+        port,
+        &[
+            "bgapi",
+            "originate",
+            "{origination_uuid=cli-1}sofia/gateway/kt/01000000001",
+            "&park()",
+        ],
+    )
+    .await;
+    assert!(ok);
+    assert_eq!(out, "+OK cli-1\n");
+    let (ok, out, _) = esl(
+        port,
+        &[
+            "bgapi",
+            "originate",
+            "sofia/gateway/kt/01000000005",
+            "&park()",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert_eq!(out, "-ERR USER_BUSY\n");
+}
+
+#[tokio::test]
+async fn esl_events_streams_one_json_object_per_line() {
+    let sim = start_sim(|c| c.speed = 200.0).await;
+    let mut child = Command::new(BIN)
+        .args([
+            "esl",
+            "--port",
+            &sim.addr().port().to_string(),
+            "events",
+            "CHANNEL_ANSWER",
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("arsgate runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // Wait until the subscription is in place before placing the call.
+    let mut peer = RawPeer::authed(sim.addr(), "ClueCon").await;
+    while sim.connections() < 2 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    peer.send("bgapi originate {origination_uuid=cli-2}sofia/gateway/kt/01000000001 &park()\n\n")
+        .await;
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("an event line")
+        .unwrap()
+        .unwrap();
+    let event: serde_json::Value = serde_json::from_str(&line).expect("one JSON object");
+    assert_eq!(event["Event-Name"], "CHANNEL_ANSWER");
+    assert_eq!(event["Unique-ID"], "cli-2");
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn sim_serves_a_raw_socket_with_freeswitch_reply_texts() {
+    let mut child = Command::new(BIN)
+        .args(["sim", "--listen", "127.0.0.1:0", "--speed", "100"])
+        .args([
+            "--phones",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim-phones.yaml"),
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("arsgate sim runs");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("a banner")
+        .unwrap()
+        .unwrap();
+    let addr = banner
+        .split_whitespace()
+        .find_map(|w| w.parse::<std::net::SocketAddr>().ok())
+        .expect("the banner names the address");
+    let mut peer = RawPeer::authed(addr, "ClueCon").await;
+    peer.send("api status\n\n").await;
+    assert!(peer.api_body().await.contains("is ready"));
+    peer.send("event plain BACKGROUND_JOB\n\n").await;
+    assert_eq!(peer.reply().await, "+OK event listener enabled plain");
+    peer.send("bgapi originate {origination_uuid=raw-1}sofia/gateway/kt/01000000007 &park()\nJob-UUID: job-1\n\n").await;
+    assert_eq!(peer.reply().await, "+OK Job-UUID: job-1");
+    let job = peer.event_named("BACKGROUND_JOB").await;
+    assert_eq!(
+        job.body_text().as_deref(),
+        Some("-ERR USER_BUSY\n"),
+        "01000000007 is busy in sim-phones.yaml"
+    );
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn esl_can_take_a_node_from_the_configuration_file() {
+    let sim = start_sim(|c| c.password = "s3cret".to_owned()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("arsgate.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "nodes:\n  - name: fs-test\n    host: 127.0.0.1\n    port: {}\n    password: s3cret\n    max_channels: 10\n    dial_string: \"sofia/gateway/kt/{{number}}\"\n",
+            sim.addr().port()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let output = Command::new(BIN)
+        .args([
+            "esl", "--config", config, "--node", "fs-test", "api", "version",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)\n"
+    );
+    let output = Command::new(BIN)
+        .args([
+            "esl", "--config", config, "--node", "fs-other", "api", "version",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no node \"fs-other\""));
+}

@@ -1,0 +1,352 @@
+//! The per-call controller through the real ESL client against the
+//! simulator: a small hand-written program and its dialplan, every way a
+//! call can end.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arsgate::esl::client::{Client, ClientConfig};
+use arsgate::scenario::controller::{self, CallReport, CallRequest, CallSettings, RecordingPaths};
+use arsgate::scenario::secret::{Code, CodeKey};
+use arsgate::scenario::timeline::{Happening, InputResult};
+use arsgate::scenario::{
+    Decision, DialplanAction, End, Language, Outcome, Program, SecretKind, Segment, SegmentId,
+    Verify,
+};
+use arsgate::sim::SimHandle;
+use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
+use arsgate::switch::freeswitch::CALL_EVENTS;
+use arsgate::switch::{CallId, DialNumber, DialTemplate, FreeSwitch};
+use common::start_sim;
+use tokio_util::sync::CancellationToken;
+
+const DIALPLAN: &str = r#"<include>
+  <context name="arsgate">
+    <extension name="t__start">
+      <condition field="destination_number" expression="^t__start$">
+        <action application="playback" data="tone_stream://%(200,0,440)"/>
+        <action application="park"/>
+      </condition>
+    </extension>
+    <extension name="t__ask">
+      <condition field="destination_number" expression="^t__ask$">
+        <action application="play_and_get_digits" data="6 6 2 3000 # tone_stream://%(300,0,440) silence_stream://250 ars_in_ask ^\d{6}$ 2000"/>
+        <action application="park"/>
+      </condition>
+    </extension>
+    <extension name="t__wrong">
+      <condition field="destination_number" expression="^t__wrong$">
+        <action application="playback" data="tone_stream://%(200,0,880)"/>
+        <action application="park"/>
+      </condition>
+    </extension>
+    <extension name="t__verified">
+      <condition field="destination_number" expression="^t__verified$">
+        <action application="playback" data="tone_stream://%(200,0,660)"/>
+        <action application="hangup" data="NORMAL_CLEARING"/>
+      </condition>
+    </extension>
+    <extension name="t__failed">
+      <condition field="destination_number" expression="^t__failed$">
+        <action application="hangup" data="NORMAL_CLEARING"/>
+      </condition>
+    </extension>
+    <extension name="t__noinput">
+      <condition field="destination_number" expression="^t__noinput$">
+        <action application="hangup" data="NORMAL_CLEARING"/>
+      </condition>
+    </extension>
+  </context>
+</include>
+"#;
+
+fn segment(name: &str, end: End) -> Segment {
+    Segment {
+        name: name.to_owned(),
+        extension: format!("t__{name}"),
+        needs: Vec::new(),
+        actions: vec![DialplanAction {
+            app: "park".to_owned(),
+            data: String::new(),
+        }],
+        end,
+    }
+}
+
+/// start → ask (verify code, 3 attempts) → verified | wrong → ask | failed | noinput.
+fn program(max_duration: Duration) -> Program {
+    let (start, ask, wrong, verified, failed, noinput) = (
+        SegmentId(0),
+        SegmentId(1),
+        SegmentId(2),
+        SegmentId(3),
+        SegmentId(4),
+        SegmentId(5),
+    );
+    Program {
+        scenario: "t".to_owned(),
+        secret: SecretKind::Code,
+        fields: Vec::new(),
+        max_duration,
+        entry: start,
+        segments: vec![
+            segment("start", End::Park(Decision::Next(ask))),
+            segment(
+                "ask",
+                End::Park(Decision::Collect {
+                    step: "ask".to_owned(),
+                    var: "ars_in_ask".to_owned(),
+                    verify: Some(Verify {
+                        against: SecretKind::Code,
+                        attempts: 3,
+                        wrong,
+                        exhausted: failed,
+                    }),
+                    on_input: verified,
+                    on_no_input: noinput,
+                    on_invalid: failed,
+                }),
+            ),
+            segment("wrong", End::Park(Decision::Next(ask))),
+            segment("verified", End::Finish(Outcome::Verified)),
+            segment("failed", End::Finish(Outcome::WrongInput)),
+            segment("noinput", End::Finish(Outcome::NoInput)),
+        ],
+    }
+}
+
+fn keys(prompt: u32, digits: &str) -> DtmfGroup {
+    DtmfGroup {
+        trigger: DtmfTrigger::OnPrompt {
+            prompt: NonZeroU32::new(prompt).unwrap(),
+            delay: Duration::from_millis(200),
+        },
+        digits: Digits::try_from(digits.to_owned()).unwrap(),
+        gap: Duration::from_millis(300),
+        tone: Duration::from_millis(160),
+    }
+}
+
+fn phone(dtmf: Vec<DtmfGroup>, hangup_after: Option<Duration>) -> PhoneScript {
+    PhoneScript::Answer(Answer {
+        after: Duration::from_millis(500),
+        early_media: None,
+        hangup_after,
+        dtmf,
+    })
+}
+
+struct Rig {
+    sim: SimHandle,
+    switch: FreeSwitch,
+    settings: CallSettings,
+    _dialplan: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
+    let dialplan = tempfile::tempdir().unwrap();
+    std::fs::write(dialplan.path().join("t.xml"), DIALPLAN).unwrap();
+    let dir = dialplan.path().to_path_buf();
+    let sim = start_sim(|c| {
+        c.speed = 40.0;
+        c.dialplan_dir = Some(dir);
+    })
+    .await;
+    let mut config = ClientConfig::new(sim.addr().to_string(), "ClueCon");
+    config.subscriptions = CALL_EVENTS.to_vec();
+    let (client, events) = Client::connect(config).await.unwrap();
+    let switch = FreeSwitch::new(
+        client,
+        events,
+        "arsgate",
+        DialTemplate::parse("sofia/gateway/kt/{number}").unwrap(),
+    );
+    let settings = CallSettings {
+        ring_timeout: Duration::from_secs(30),
+        sounds: "/sounds".to_owned(),
+        tts_engine: "flite".to_owned(),
+        tts_voices: BTreeMap::new(),
+        recordings: RecordingPaths {
+            switch_dir: "/recordings".to_owned(),
+            local_dir: std::env::temp_dir(),
+        },
+        code_key: Arc::new(CodeKey::new(b"test key test key test key test!".to_vec())),
+    };
+    Rig {
+        sim,
+        switch,
+        settings,
+        _dialplan: dialplan,
+    }
+}
+
+impl Rig {
+    async fn call(
+        &self,
+        number: &str,
+        max_duration: Duration,
+        cancel: CancellationToken,
+    ) -> CallReport {
+        let code = Code::parse("123456").unwrap();
+        let request = CallRequest {
+            call: CallId::new(),
+            number: DialNumber::parse(number).unwrap(),
+            language: Language::Ko,
+            fields: BTreeMap::new(),
+            code_digest: Some(self.settings.code_key.digest(&code)),
+            code: None,
+            pin: None,
+        };
+        let program = program(max_duration);
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            controller::run(&self.switch, &program, request, &self.settings, cancel),
+        )
+        .await
+        .expect("the call ends")
+    }
+}
+
+fn inputs(report: &CallReport) -> Vec<(u32, usize, InputResult)> {
+    report
+        .timeline
+        .entries()
+        .iter()
+        .filter_map(|e| match &e.what {
+            Happening::Input {
+                attempt,
+                digits,
+                result,
+                ..
+            } => Some((*attempt, *digits, *result)),
+            _ => None,
+        })
+        .collect()
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn the_right_code_verifies() {
+    let rig = rig().await;
+    // Prompt 1 is the greeting, prompt 2 the collect's.
+    rig.sim
+        .set_phone("0101", phone(vec![keys(2, "123456")], None));
+    let report = rig.call("0101", MINUTE, CancellationToken::new()).await;
+    assert_eq!(report.outcome, Outcome::Verified, "{report:?}");
+    assert!(report.answered);
+    assert_eq!(inputs(&report), [(1, 6, InputResult::Accepted)]);
+    let debug = format!("{report:?}");
+    assert!(
+        !debug.contains("123456"),
+        "the keyed code appears nowhere in the report"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_code_then_the_right_one_verifies_on_the_second_attempt() {
+    let rig = rig().await;
+    // 1 greeting, 2 collect, 3 "wrong", 4 collect again.
+    rig.sim.set_phone(
+        "0102",
+        phone(vec![keys(2, "111111"), keys(4, "123456")], None),
+    );
+    let report = rig.call("0102", MINUTE, CancellationToken::new()).await;
+    assert_eq!(report.outcome, Outcome::Verified, "{report:?}");
+    assert_eq!(
+        inputs(&report),
+        [(1, 6, InputResult::Wrong), (2, 6, InputResult::Accepted)]
+    );
+}
+
+#[tokio::test]
+async fn three_wrong_codes_end_with_wrong_input() {
+    let rig = rig().await;
+    rig.sim.set_phone(
+        "0103",
+        phone(
+            vec![keys(2, "111111"), keys(4, "222222"), keys(6, "333333")],
+            None,
+        ),
+    );
+    let report = rig.call("0103", MINUTE, CancellationToken::new()).await;
+    assert_eq!(report.outcome, Outcome::WrongInput, "{report:?}");
+    assert_eq!(inputs(&report).len(), 3);
+}
+
+#[tokio::test]
+async fn silence_ends_with_no_input_and_malformed_input_with_wrong_input() {
+    let rig = rig().await;
+    rig.sim.set_phone("0104", phone(Vec::new(), None));
+    let report = rig.call("0104", MINUTE, CancellationToken::new()).await;
+    assert_eq!(report.outcome, Outcome::NoInput, "{report:?}");
+    assert_eq!(inputs(&report), [(1, 0, InputResult::Missing)]);
+
+    // Three digits and '#', twice: the collect's format check fails.
+    rig.sim
+        .set_phone("0105", phone(vec![keys(2, "123#"), keys(4, "456#")], None));
+    let report = rig.call("0105", MINUTE, CancellationToken::new()).await;
+    assert_eq!(report.outcome, Outcome::WrongInput, "{report:?}");
+    assert_eq!(inputs(&report), [(1, 0, InputResult::Invalid)]);
+}
+
+#[tokio::test]
+async fn calls_that_never_connect_report_why() {
+    let rig = rig().await;
+    rig.sim.set_phone("0106", PhoneScript::Busy);
+    rig.sim.set_phone("0107", PhoneScript::Reject);
+    rig.sim.set_phone("0108", PhoneScript::Unallocated);
+    for (number, outcome) in [
+        ("0106", Outcome::Busy),
+        ("0107", Outcome::Rejected),
+        ("0108", Outcome::InvalidNumber),
+    ] {
+        let report = rig.call(number, MINUTE, CancellationToken::new()).await;
+        assert_eq!(report.outcome, outcome, "{number}: {report:?}");
+        assert!(!report.answered);
+    }
+}
+
+#[tokio::test]
+async fn a_phone_that_rings_out_is_no_answer() {
+    let rig = rig().await;
+    rig.sim.set_phone("0109", PhoneScript::RingForever);
+    let report = rig.call("0109", MINUTE, CancellationToken::new()).await;
+    assert_eq!(report.outcome, Outcome::NoAnswer, "{report:?}");
+    assert_eq!(report.reason, "NO_ANSWER");
+}
+
+#[tokio::test]
+async fn hanging_up_mid_prompt_is_the_customers_doing() {
+    let rig = rig().await;
+    rig.sim
+        .set_phone("0110", phone(Vec::new(), Some(Duration::from_millis(100))));
+    let report = rig.call("0110", MINUTE, CancellationToken::new()).await;
+    assert_eq!(report.outcome, Outcome::CustomerHungUp, "{report:?}");
+    assert!(report.reason.contains("start"), "{}", report.reason);
+}
+
+#[tokio::test]
+async fn cancel_and_deadline_end_live_calls() {
+    let rig = rig().await;
+    rig.sim.set_phone("0111", phone(Vec::new(), None));
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        trigger.cancel();
+    });
+    let report = rig.call("0111", MINUTE, cancel).await;
+    assert_eq!(report.outcome, Outcome::Canceled, "{report:?}");
+    assert_eq!(rig.sim.channels(), 0, "the call is gone");
+
+    // A real-time deadline of 150 ms passes while the call waits for input.
+    let report = rig
+        .call("0111", Duration::from_millis(150), CancellationToken::new())
+        .await;
+    assert_eq!(report.outcome, Outcome::Timeout, "{report:?}");
+}
