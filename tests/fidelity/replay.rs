@@ -43,7 +43,7 @@ pub struct Replayed {
 /// Replays `script` against a simulator set up as `setup` says.
 pub async fn replay(setup: &Setup, script: &Script) -> Replayed {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = Simulator::start(setup.config(dir.path()))
+    let sim = Simulator::start(setup.config(dir.path(), script.clock_start()))
         .await
         .expect("simulator starts");
     let stream = TcpStream::connect(sim.addr()).await.expect("connect");

@@ -7,7 +7,7 @@
 //! think time (the capture's gap between that frame's read and the send).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arsgate::esl::{ClientCodec, Frame, Message, ServerCodec};
 use bytes::BytesMut;
@@ -98,6 +98,20 @@ pub struct Script {
     pub received: Vec<Timed>,
     /// Whether FreeSWITCH closed the connection at the end.
     pub eof: bool,
+}
+
+impl Script {
+    /// When the session started on FreeSWITCH's clock: the first event's
+    /// creation time, less the time it took to arrive.
+    pub fn clock_start(&self) -> Option<SystemTime> {
+        self.received.iter().find_map(|timed| {
+            let Ok(Message::Event(event)) = Message::try_from(timed.frame.clone()) else {
+                return None;
+            };
+            let created = Duration::from_micros(event.timestamp_micros()?);
+            Some(UNIX_EPOCH + created.saturating_sub(Duration::from_secs_f64(timed.at)))
+        })
+    }
 }
 
 impl Script {

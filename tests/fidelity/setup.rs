@@ -2,7 +2,7 @@
 //! the captures' README describes them, the dialplan, and the clock.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneBook, PhoneScript};
 use arsgate::sim::{DtmfTransport, SimConfig};
@@ -228,10 +228,12 @@ impl Phone {
 
 impl Setup {
     /// The simulator configuration; dialplan files and recordings go under
-    /// `dir`.
-    pub fn config(&self, dir: &Path) -> SimConfig {
+    /// `dir`, and simulated time starts at `start` (the capture's, so that
+    /// what depends on the clock's second boundaries falls alike).
+    pub fn config(&self, dir: &Path, start: Option<SystemTime>) -> SimConfig {
         let mut config = SimConfig::for_tests();
         config.speed = self.speed;
+        config.start_time = start;
         config.heartbeat_interval = HEARTBEAT;
         config.dtmf_transport = DtmfTransport::Info;
         // A number nobody scripted does not exist in the captures' world.

@@ -45,6 +45,14 @@ fn carries_variables(name: &EventName) -> bool {
     )
 }
 
+/// When an originate started at `start_micros` gives up waiting for an
+/// answer: FreeSWITCH compares `originate_timeout` with whole seconds of
+/// the wall clock (`switch_epoch_time_now`), so it stops at the timeout-th
+/// second boundary after the start, up to a second early.
+fn originate_deadline(start_micros: u64, timeout: Duration) -> u64 {
+    (start_micros / 1_000_000 + timeout.as_secs()) * 1_000_000
+}
+
 /// Starts an `originate`; `done` gets the result text (`+OK <uuid>\n`,
 /// `-ERR <CAUSE>\n` or the usage text) at the moment FreeSWITCH reports it.
 pub(crate) fn originate(engine: &Arc<Engine>, args: &str, done: Completion) {
@@ -606,7 +614,7 @@ impl Session {
         ignore_early_media: bool,
     ) -> Result<Connected, Failure> {
         let start = self.now();
-        let deadline = start + timeout.as_micros() as u64;
+        let deadline = originate_deadline(start, timeout);
         let at = |offset: Duration| start + offset.as_micros() as u64;
         match script {
             PhoneScript::Answer(answer) => {
