@@ -24,15 +24,22 @@ struct Inner {
 }
 
 impl SimClock {
-    /// A clock running `speed` times real time (1.0 = real time). Speeds
-    /// that are not finite and positive are treated as 1.0.
+    /// A clock running `speed` times real time (1.0 = real time), starting
+    /// now. Speeds that are not finite and positive are treated as 1.0.
     pub fn new(speed: f64) -> SimClock {
+        SimClock::starting_at(speed, SystemTime::now())
+    }
+
+    /// A clock running `speed` times real time whose simulated time starts
+    /// at `start` (a fixed start makes timestamps, and everything that
+    /// depends on the clock's second boundaries, reproducible).
+    pub fn starting_at(speed: f64, start: SystemTime) -> SimClock {
         let speed = if speed.is_finite() && speed > 0.0 {
             speed
         } else {
             1.0
         };
-        let epoch_start_micros = SystemTime::now()
+        let epoch_start_micros = start
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_micros() as u64);
         SimClock {
@@ -94,6 +101,14 @@ mod tests {
         let real = Instant::now();
         clock.sleep(Duration::from_secs(10)).await;
         assert_eq!(real.elapsed(), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn a_clock_can_start_at_a_given_time() {
+        let start = UNIX_EPOCH + Duration::from_micros(1_795_925_780_243_870);
+        let clock = SimClock::starting_at(10.0, start);
+        let now = clock.now_micros();
+        assert!((1_795_925_780_243_870..1_795_925_790_243_870).contains(&now));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use super::phone::{Answer, PhoneBook, PhoneScript};
 
@@ -87,6 +87,10 @@ pub struct SimConfig {
     /// Where `record_session` files are written (their paths re-rooted
     /// under it); without it recordings are accounted for but not written.
     pub recordings_dir: Option<PathBuf>,
+    /// When simulated time starts; `None`: now. A fixed start reproduces
+    /// what depends on the wall clock's phase (FreeSWITCH counts
+    /// `originate_timeout` in whole seconds of it).
+    pub start_time: Option<SystemTime>,
 }
 
 impl Default for SimConfig {
@@ -114,6 +118,7 @@ impl Default for SimConfig {
             dtmf_transport: DtmfTransport::default(),
             sounds_dir: None,
             recordings_dir: None,
+            start_time: None,
         }
     }
 }

@@ -275,19 +275,21 @@ impl Session {
         let engine = Arc::clone(&self.engine);
         self.jobs.spawn(async move {
             let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-            let mut event = engine.new_event(
-                &EventName::BackgroundJob,
-                origin("mod_event_socket.c", "api_exec", 1572),
-            );
-            event.push("Job-UUID", job);
-            event.push("Job-Command", name.as_str());
-            if let Some(arg) = &arg {
-                event.push("Job-Command-Arg", arg.as_str());
-            }
             let fire_engine = Arc::clone(&engine);
-            // Fired from wherever the command completes, so that it lands in
-            // the event stream exactly where FreeSWITCH puts it.
+            let (job_name, job_arg) = (name.clone(), arg.clone());
+            // Created and fired from wherever the command completes, so that
+            // it is numbered and lands in the event stream exactly where
+            // FreeSWITCH puts it: after the command's API event.
             let done = Box::new(move |output: String| {
+                let mut event = fire_engine.new_event(
+                    &EventName::BackgroundJob,
+                    origin("mod_event_socket.c", "api_exec", 1572),
+                );
+                event.push("Job-UUID", job);
+                event.push("Job-Command", job_name);
+                if let Some(arg) = job_arg {
+                    event.push("Job-Command-Arg", arg);
+                }
                 event.set_body(output);
                 fire_engine.fire(event);
                 let _ = tx.send(());

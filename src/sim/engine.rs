@@ -66,12 +66,19 @@ pub(crate) struct Engine {
 
 impl Engine {
     pub fn new(config: SimConfig) -> Arc<Engine> {
-        let clock = SimClock::new(config.speed);
+        let clock = match config.start_time {
+            Some(start) => SimClock::starting_at(config.speed, start),
+            None => SimClock::new(config.speed),
+        };
         let boot = Boot {
             core_uuid: uuid::Uuid::new_v4().to_string(),
             started_micros: clock.now_micros(),
         };
-        let sessions = Sessions::new(config.max_sessions, config.sessions_per_second);
+        let sessions = Sessions::new(
+            config.max_sessions,
+            config.sessions_per_second,
+            clock.clone(),
+        );
         let phones = RwLock::new(config.phones.clone());
         Arc::new(Engine {
             config,

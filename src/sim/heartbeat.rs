@@ -1,6 +1,5 @@
-//! The core's periodic work: HEARTBEAT (followed, as in FreeSWITCH, by the
-//! scheduler's RE_SCHEDULE of the next one) and the one-second refill of
-//! the sessions-per-second budget.
+//! The core's periodic work: HEARTBEAT, followed, as in FreeSWITCH, by the
+//! scheduler's RE_SCHEDULE of the next one.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -60,12 +59,4 @@ fn fire_heartbeat(engine: &Engine, interval: Duration) {
     schedule.push("Task-Group", "core");
     schedule.push("Task-Runtime", next_run.to_string());
     engine.fire(schedule);
-}
-
-/// Refills the sessions-per-second budget every simulated second, forever.
-pub(crate) async fn session_ticks(engine: Arc<Engine>) {
-    loop {
-        engine.clock.sleep(Duration::from_secs(1)).await;
-        engine.sessions.tick();
-    }
 }

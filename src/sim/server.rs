@@ -40,10 +40,6 @@ impl Simulator {
             stop.clone(),
             heartbeat::heartbeats(Arc::clone(&engine)),
         ));
-        tasks.spawn(run_until(
-            stop.clone(),
-            heartbeat::session_ticks(Arc::clone(&engine)),
-        ));
         tasks.spawn(accept_loop(
             listener,
             Arc::clone(&engine),

@@ -6,8 +6,19 @@
 //! check and is refused when the budget has reached zero, so at most N−1 new
 //! sessions get through per second. `fsctl sps` changes the rate, which takes
 //! effect at the next refill.
+//!
+//! The refills fall on whole simulated seconds since the start, as the
+//! core's timer ticks do. They are applied when the counters are next
+//! looked at rather than by a task of their own, so a busy machine that
+//! runs a task late cannot move them.
 
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use super::clock::SimClock;
+
+/// How often the per-second budget is refilled.
+const TICK: Duration = Duration::from_secs(1);
 
 /// Why a new session was refused (FreeSWITCH reports all of these as
 /// `DESTINATION_OUT_OF_ORDER` for a sofia originate).
@@ -39,17 +50,39 @@ struct State {
     budget: i64,
     this_second: u32,
     paused: bool,
+    /// When the next refill is due, simulated µs since the epoch.
+    next_tick: u64,
+}
+
+impl State {
+    /// Applies the refills due by `now`.
+    fn catch_up(&mut self, now: u64) {
+        let tick = TICK.as_micros() as u64;
+        if now < self.next_tick {
+            return;
+        }
+        let ticks = (now - self.next_tick) / tick + 1;
+        self.budget = i64::from(self.stats.sessions_per_second);
+        self.stats.peak_per_second = self.stats.peak_per_second.max(self.this_second);
+        // A second without new sessions in between leaves the last count at 0.
+        self.stats.last_second = if ticks == 1 { self.this_second } else { 0 };
+        self.this_second = 0;
+        self.next_tick += ticks * tick;
+    }
 }
 
 /// The switch's session counters and limits.
 #[derive(Debug)]
 pub(crate) struct Sessions {
     state: Mutex<State>,
+    clock: SimClock,
 }
 
 impl Sessions {
-    pub fn new(max_sessions: u32, sessions_per_second: u32) -> Sessions {
+    pub fn new(max_sessions: u32, sessions_per_second: u32, clock: SimClock) -> Sessions {
+        let next_tick = clock.now_micros() + TICK.as_micros() as u64;
         Sessions {
+            clock,
             state: Mutex::new(State {
                 stats: SessionStats {
                     current: 0,
@@ -63,12 +96,16 @@ impl Sessions {
                 budget: i64::from(sessions_per_second),
                 this_second: 0,
                 paused: false,
+                next_tick,
             }),
         }
     }
 
+    /// The counters, with the refills due by now applied.
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.catch_up(self.clock.now_micros());
+        state
     }
 
     /// Admits a new session or says why not.
@@ -96,15 +133,6 @@ impl Sessions {
     pub fn release(&self) {
         let mut state = self.state();
         state.stats.current = state.stats.current.saturating_sub(1);
-    }
-
-    /// The one-second tick: refills the budget, rolls the per-second count.
-    pub fn tick(&self) {
-        let mut state = self.state();
-        state.budget = i64::from(state.stats.sessions_per_second);
-        state.stats.last_second = state.this_second;
-        state.stats.peak_per_second = state.stats.peak_per_second.max(state.this_second);
-        state.this_second = 0;
     }
 
     /// The counters now.
@@ -144,6 +172,7 @@ impl Sessions {
         state.this_second = 0;
         state.paused = false;
         state.budget = i64::from(state.stats.sessions_per_second);
+        state.next_tick = self.clock.now_micros() + TICK.as_micros() as u64;
     }
 }
 
@@ -151,35 +180,59 @@ impl Sessions {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sps_admits_one_less_than_the_rate_per_second() {
-        let sessions = Sessions::new(1000, 2);
+    /// Sessions on a paused clock running at real speed.
+    fn sessions(max: u32, rate: u32) -> Sessions {
+        Sessions::new(max, rate, SimClock::new(1.0))
+    }
+
+    async fn next_second() {
+        tokio::time::advance(TICK).await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn sps_admits_one_less_than_the_rate_per_second() {
+        let sessions = sessions(1000, 2);
         assert_eq!(sessions.admit(), Ok(()));
         assert_eq!(sessions.admit(), Err(Refusal::Throttled));
         assert_eq!(sessions.admit(), Err(Refusal::Throttled));
-        sessions.tick();
+        next_second().await;
         assert_eq!(sessions.admit(), Ok(()));
         assert_eq!(sessions.stats().current, 2);
     }
 
-    #[test]
-    fn a_rate_of_one_refuses_everything() {
-        let sessions = Sessions::new(1000, 1);
-        assert_eq!(sessions.admit(), Err(Refusal::Throttled));
+    #[tokio::test(start_paused = true)]
+    async fn a_rate_of_one_refuses_everything() {
+        assert_eq!(sessions(1000, 1).admit(), Err(Refusal::Throttled));
     }
 
-    #[test]
-    fn a_new_rate_waits_for_the_next_tick() {
-        let sessions = Sessions::new(1000, 30);
+    #[tokio::test(start_paused = true)]
+    async fn a_new_rate_waits_for_the_next_tick() {
+        let sessions = sessions(1000, 30);
         sessions.set_sessions_per_second(Some(1));
         assert_eq!(sessions.admit(), Ok(()), "the old budget is still running");
-        sessions.tick();
+        next_second().await;
         assert_eq!(sessions.admit(), Err(Refusal::Throttled));
     }
 
-    #[test]
-    fn max_sessions_and_pause() {
-        let sessions = Sessions::new(1, 30);
+    #[tokio::test(start_paused = true)]
+    async fn refills_fall_on_whole_seconds_from_the_start() {
+        let sessions = sessions(1000, 2);
+        tokio::time::advance(Duration::from_millis(900)).await;
+        assert_eq!(sessions.admit(), Ok(()));
+        assert_eq!(sessions.admit(), Err(Refusal::Throttled));
+        // 1.1 s: the refill at 1.0 s came, although nothing ran at 1.0 s.
+        tokio::time::advance(Duration::from_millis(200)).await;
+        assert_eq!(sessions.admit(), Ok(()));
+        assert_eq!(sessions.stats().last_second, 1);
+        // 3.5 s: two refills later, the second before saw no session.
+        tokio::time::advance(Duration::from_millis(2400)).await;
+        assert_eq!(sessions.stats().last_second, 0);
+        assert_eq!(sessions.stats().peak_per_second, 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn max_sessions_and_pause() {
+        let sessions = sessions(1, 30);
         assert_eq!(sessions.admit(), Ok(()));
         assert_eq!(sessions.admit(), Err(Refusal::OverLimit));
         sessions.release();

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::esl::{EventName, HangupCause};
 use crate::sim::call::session::{TICK, hang_up};
-use crate::sim::call::{CallHandle, Msg, Queued, QueuedAction};
+use crate::sim::call::{CallHandle, Msg, Queued, QueuedAction, Target};
 use crate::sim::engine::{Engine, event_dates, origin};
 
 const NO_SUCH_CHANNEL: &str = "-ERR No such channel!\n";
@@ -78,16 +78,11 @@ pub(super) async fn run(engine: &Arc<Engine>, command: &str, arg: &str) -> Optio
                 (None, _) => "-USAGE: <uuid> [-bleg|-both] <dest-exten> [<dialplan>] [<context>]\n"
                     .to_owned(),
                 (Some(_), None) => NO_SUCH_CHANNEL.to_owned(),
-                (Some(extension), Some(call)) => {
-                    let context = rest
-                        .get(2)
-                        .map(|c| (*c).to_owned())
-                        .unwrap_or_else(|| call.channel().profile.context.clone());
-                    call.send(Msg::Transfer {
-                        extension: (*extension).to_owned(),
-                        dialplan: rest.get(1).copied().unwrap_or("XML").to_owned(),
-                        context,
-                    });
+                (Some(_), Some(call)) => {
+                    let context = call.channel().profile.context.clone();
+                    if let Some(target) = Target::parse(&rest, &context) {
+                        call.send(Msg::Transfer(target));
+                    }
                     "+OK\n".to_owned()
                 }
             }
@@ -134,7 +129,7 @@ fn broadcast(engine: &Engine, call: &CallHandle, path: &str) {
     let command = engine
         .new_event(
             &EventName::Command,
-            origin("switch_ivr.c", "switch_ivr_broadcast", 5618),
+            origin("switch_ivr_async.c", "switch_ivr_broadcast", 5731),
         )
         .with("call-command", "execute")
         .with("execute-app-name", "playback")

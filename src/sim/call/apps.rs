@@ -6,11 +6,10 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
-use regex::Regex;
-
+use super::digits;
 use super::media::{self, Prompt};
 use super::session::{Recording, Session, TICK, Wake, WakeOn};
-use super::{QueuedAction, channel::Channel};
+use super::{QueuedAction, Target, channel::Channel};
 use crate::esl::{Event, EventName, HangupCause};
 use crate::sim::engine::origin;
 
@@ -78,6 +77,9 @@ pub(crate) fn execute<'a>(
             origin("switch_core_session.c", "switch_core_session_exec", 2944),
             &headers,
         );
+        // switch_core_session_exec sets it once more just before running
+        // the application, which moves it after the application data.
+        session.channel().set_var("current_application", app);
         run(session, app, &data).await;
         let response = session
             .channel()
@@ -137,21 +139,17 @@ async fn run(session: &mut Session, app: &str, data: &str) {
                 .channel()
                 .set_var("current_application_response", response);
         }
-        "play_and_get_digits" => play_and_get_digits(session, data).await,
-        "read" => read(session, data).await,
+        "play_and_get_digits" => digits::play_and_get_digits(session, data).await,
+        "read" => digits::read_app(session, data).await,
         "speak" => speak(session, data).await,
         "say" => say(session, data).await,
         "record_session" => record_session(session, data),
         "stop_record_session" => stop_record_session(session, data),
         "transfer" => {
             let words: Vec<&str> = data.split_whitespace().collect();
-            if let Some(extension) = words.first() {
-                let dialplan = words.get(1).copied().unwrap_or("XML");
-                let context = words
-                    .get(2)
-                    .map(|c| (*c).to_owned())
-                    .unwrap_or_else(|| session.channel().profile.context.clone());
-                session.transfer = Some(((*extension).to_owned(), dialplan.to_owned(), context));
+            let context = session.channel().profile.context.clone();
+            if let Some(target) = Target::parse(&words, &context) {
+                session.transfer_to(target, false);
             }
         }
         // answer, pre_answer, log, info: nothing to do on an answered
@@ -165,9 +163,13 @@ fn is_true(value: Option<&str>) -> bool {
 }
 
 /// Waits `duration` (or forever), running queued messages as they come
-/// unless the queue is held. Returns false when the channel hung up or a
-/// transfer is pending.
-async fn serve_while(session: &mut Session, duration: Option<Duration>, digits: bool) -> Wake {
+/// unless the queue is held. Returns why it stopped: the time ran out, the
+/// channel hung up, a transfer is pending, or (when `digits`) a key came.
+pub(super) async fn serve_while(
+    session: &mut Session,
+    duration: Option<Duration>,
+    digits: bool,
+) -> Wake {
     let deadline = duration.map(|d| session.now() + d.as_micros() as u64);
     loop {
         let remaining = deadline.map(|d| Duration::from_micros(d.saturating_sub(session.now())));
@@ -217,11 +219,12 @@ pub(crate) fn serve_queue(session: &mut Session) -> Boxed<'_> {
                         session.locked += 1;
                     }
                     let total = (*loops).max(1);
-                    session.channel().set_var("total_loops", total.to_string());
                     for current in 1..=total {
-                        session
-                            .channel()
-                            .set_var("current_loop", current.to_string());
+                        {
+                            let mut channel = session.channel();
+                            channel.set_var("current_loop", current.to_string());
+                            channel.set_var("total_loops", total.to_string());
+                        }
                         execute(session, app, arg, app_uuid).await;
                         if session.hung_up {
                             break;
@@ -299,17 +302,19 @@ fn park_timeout(channel: &Channel) -> (Option<Duration>, HangupCause) {
 
 /// Which digits stop a prompt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Barge {
+pub(super) enum Barge {
     /// Digits in `playback_terminators` (default `*`) stop it; others are
     /// dropped.
     Terminators,
     /// Any digit stops it and stays in the buffer for the reader.
     AnyDigit,
+    /// Digits are not looked at: they stay in the buffer.
+    Never,
 }
 
 /// How a prompt ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Played {
+pub(super) enum Played {
     Done,
     Interrupted(char),
     HungUp,
@@ -318,7 +323,7 @@ enum Played {
 
 /// Plays a file string with PLAYBACK_START/STOP and the `playback_*`
 /// variables.
-async fn play(session: &mut Session, file: &str, barge: Barge) -> Played {
+pub(super) async fn play(session: &mut Session, file: &str, barge: Barge) -> Played {
     let sounds = session.engine.config.sounds_dir.clone();
     let prompt = media::prompt(file, sounds.as_deref());
     if !prompt.found {
@@ -342,7 +347,7 @@ async fn play(session: &mut Session, file: &str, barge: Barge) -> Played {
     let deadline = prompt.duration.map(|d| started + d.as_micros() as u64);
     let outcome = loop {
         let remaining = deadline.map(|d| Duration::from_micros(d.saturating_sub(session.now())));
-        match serve_while(session, remaining, true).await {
+        match serve_while(session, remaining, barge != Barge::Never).await {
             Wake::Elapsed => break Played::Done,
             Wake::Hangup => break Played::HungUp,
             Wake::Message => break Played::Done,
@@ -351,7 +356,8 @@ async fn play(session: &mut Session, file: &str, barge: Barge) -> Played {
                     continue;
                 };
                 match barge {
-                    Barge::AnyDigit => break Played::Interrupted(digit),
+                    // (A prompt that does not listen is never woken by a key.)
+                    Barge::AnyDigit | Barge::Never => break Played::Interrupted(digit),
                     Barge::Terminators => {
                         session.digits.pop_front();
                         if is_terminator(&session.channel(), digit) {
@@ -401,213 +407,6 @@ fn is_terminator(channel: &Channel, digit: char) -> bool {
     }
 }
 
-/// The arguments shared by `play_and_get_digits` and `read`.
-struct Collect {
-    min: usize,
-    max: usize,
-    timeout: Duration,
-    digit_timeout: Duration,
-    terminators: String,
-    prompt: String,
-    var: String,
-}
-
-impl Collect {
-    fn new(
-        min: &str,
-        max: &str,
-        timeout: &str,
-        digit_timeout: Option<&str>,
-        terminators: &str,
-        prompt: &str,
-        var: &str,
-    ) -> Collect {
-        let min = min.parse::<usize>().unwrap_or(0);
-        let max = max.parse::<usize>().unwrap_or(min).max(min).max(1);
-        let timeout = Duration::from_millis(timeout.parse::<u64>().unwrap_or(0).max(1000));
-        let digit_timeout = digit_timeout
-            .and_then(|t| t.parse::<u64>().ok())
-            .map_or(timeout, Duration::from_millis);
-        let terminators = match terminators {
-            "" => "#".to_owned(),
-            "none" => String::new(),
-            other => other.trim_start_matches(['=', '+', 'x']).to_owned(),
-        };
-        Collect {
-            min,
-            max,
-            timeout,
-            digit_timeout,
-            terminators,
-            prompt: prompt.to_owned(),
-            var: var.to_owned(),
-        }
-    }
-}
-
-/// How one collection attempt ended.
-struct Attempt {
-    digits: String,
-    terminator: Option<char>,
-    timed_out: bool,
-}
-
-/// Plays the prompt (any digit barges in and counts) and collects digits
-/// until `max`, a terminator, or a timeout.
-async fn attempt(session: &mut Session, collect: &Collect) -> Option<Attempt> {
-    let mut digits = String::new();
-    let mut terminator = None;
-    if play(session, &collect.prompt, Barge::AnyDigit).await == Played::HungUp {
-        return None;
-    }
-    let mut wait = collect.timeout;
-    loop {
-        while let Some(digit) = session.digits.pop_front() {
-            if collect.terminators.contains(digit) {
-                terminator = Some(digit);
-                break;
-            }
-            digits.push(digit);
-            if digits.len() >= collect.max {
-                break;
-            }
-        }
-        if terminator.is_some() || digits.len() >= collect.max {
-            return Some(Attempt {
-                digits,
-                terminator,
-                timed_out: false,
-            });
-        }
-        match serve_while(session, Some(wait), true).await {
-            Wake::Digit | Wake::Message => wait = collect.digit_timeout,
-            Wake::Elapsed => {
-                return Some(Attempt {
-                    digits,
-                    terminator,
-                    timed_out: true,
-                });
-            }
-            Wake::Hangup => return None,
-        }
-    }
-}
-
-/// `play_and_get_digits <min> <max> <tries> <timeout> <terminators> <prompt>
-/// <invalid_prompt> <var> <regexp> [<digit_timeout>] ['<failure_ext>
-/// [<dialplan> [<context>]]']`, with the result variables of
-/// `switch_play_and_get_digits`.
-async fn play_and_get_digits(session: &mut Session, data: &str) {
-    let words = super::dial::split_words(data);
-    if words.len() < 9 {
-        return;
-    }
-    let collect = Collect::new(
-        &words[0],
-        &words[1],
-        &words[3],
-        words.get(9).map(String::as_str),
-        &words[4],
-        &words[5],
-        &words[7],
-    );
-    let tries = words[2].parse::<u32>().unwrap_or(1).max(1);
-    let invalid = words[6].clone();
-    let regex = Regex::new(&words[8]).ok();
-    let failure_ext = words.get(10).cloned();
-    for _ in 0..tries {
-        session.channel().unset_var(&collect.var);
-        let Some(result) = attempt(session, &collect).await else {
-            return;
-        };
-        session.digits_dialed.push_str(&result.digits);
-        let long_enough = result.digits.len() >= collect.min;
-        let matches = regex.as_ref().is_none_or(|r| r.is_match(&result.digits));
-        {
-            let mut channel = session.channel();
-            if let Some(t) = result.terminator {
-                channel.set_var("read_terminator_used", t.to_string());
-            }
-            if long_enough && matches && (!result.digits.is_empty() || collect.min == 0) {
-                if !result.digits.is_empty() {
-                    channel.set_var(&collect.var, result.digits.as_str());
-                }
-                let status = if result.timed_out && result.terminator.is_none() {
-                    "timeout"
-                } else {
-                    "success"
-                };
-                channel.set_var("read_result", status);
-                return;
-            }
-            if long_enough && !result.digits.is_empty() {
-                channel.set_var(&format!("{}_invalid", collect.var), result.digits.as_str());
-                channel.set_var("read_result", "success");
-            } else {
-                if !result.digits.is_empty() {
-                    channel.set_var(&collect.var, result.digits.as_str());
-                }
-                channel.set_var("read_result", "failure");
-            }
-        }
-        if play(session, &invalid, Barge::AnyDigit).await == Played::HungUp {
-            return;
-        }
-    }
-    if let Some(target) = failure_ext {
-        let words: Vec<&str> = target.split_whitespace().collect();
-        if let Some(extension) = words.first() {
-            let context = words
-                .get(2)
-                .map(|c| (*c).to_owned())
-                .unwrap_or_else(|| session.channel().profile.context.clone());
-            let dialplan = words.get(1).copied().unwrap_or("XML").to_owned();
-            session.transfer = Some(((*extension).to_owned(), dialplan, context));
-        }
-    }
-}
-
-/// `read <min> <max> <prompt> <var> <timeout> <terminators> [<digit_timeout>]`:
-/// one attempt, same variables.
-async fn read(session: &mut Session, data: &str) {
-    let words = super::dial::split_words(data);
-    if words.len() < 6 {
-        return;
-    }
-    let collect = Collect::new(
-        &words[0],
-        &words[1],
-        &words[4],
-        words.get(6).map(String::as_str),
-        &words[5],
-        &words[2],
-        &words[3],
-    );
-    session.channel().unset_var(&collect.var);
-    let Some(result) = attempt(session, &collect).await else {
-        return;
-    };
-    session.digits_dialed.push_str(&result.digits);
-    let mut channel = session.channel();
-    if let Some(t) = result.terminator {
-        channel.set_var("read_terminator_used", t.to_string());
-    }
-    if !result.digits.is_empty() {
-        channel.set_var(&collect.var, result.digits.as_str());
-    }
-    let status =
-        if result.digits.len() >= collect.min && (!result.digits.is_empty() || collect.min == 0) {
-            if result.timed_out && result.terminator.is_none() {
-                "timeout"
-            } else {
-                "success"
-            }
-        } else {
-            "failure"
-        };
-    channel.set_var("read_result", status);
-}
-
 /// `speak <engine>|<voice>|<text>` (or `<voice>|<text>`, or the text alone
 /// with `tts_engine`/`tts_voice`): no PLAYBACK events, as with FreeSWITCH.
 async fn speak(session: &mut Session, data: &str) {
@@ -629,7 +428,9 @@ async fn speak(session: &mut Session, data: &str) {
             _ => break,
         }
     }
-    session.played_millis += session.now().saturating_sub(started) / 1000;
+    // Audio sent: the speech, or what of it went out before it stopped.
+    let spoken = session.now().saturating_sub(started) / 1000;
+    session.played_millis += spoken.min(duration.as_millis() as u64);
 }
 
 /// `say <module>[:<lang>] <type> <method> [<gender>] <text>`: plays one

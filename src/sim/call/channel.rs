@@ -87,8 +87,8 @@ pub(crate) struct Times {
     pub answered: u64,
     pub progress: u64,
     pub progress_media: u64,
+    /// Set by the hangup state, not by the hangup itself.
     pub hangup: u64,
-    pub transfer: u64,
 }
 
 /// The caller profile (`Caller-*` headers).
@@ -117,11 +117,12 @@ pub(crate) struct Profile {
 pub(crate) struct Channel {
     pub uuid: String,
     pub name: String,
+    /// The state the state machine is running (`Channel-State`).
     pub state: RunState,
-    /// FreeSWITCH sometimes reports a state number that does not match the
-    /// state name (it reads them at different moments); kept separately so
-    /// the simulator can reproduce that.
-    pub state_number: u8,
+    /// The state last asked for (`Channel-State-Number`): FreeSWITCH
+    /// reports the number of the state it is about to enter, so a hangup
+    /// shows `CS_EXECUTE` with 10 until the state machine gets there.
+    pub requested: RunState,
     pub call_state: CallState,
     pub answer_state: &'static str,
     pub hit_dialplan: bool,
@@ -138,7 +139,7 @@ impl Channel {
             uuid: uuid.to_owned(),
             name: name.to_owned(),
             state: RunState::None,
-            state_number: RunState::None.number(),
+            requested: RunState::None,
             call_state: CallState::Down,
             answer_state: "ringing",
             hit_dialplan: false,
@@ -149,10 +150,15 @@ impl Channel {
         }
     }
 
-    /// Moves to `state` (name and number together).
+    /// The state machine runs `state` (name and number together).
     pub fn set_state(&mut self, state: RunState) {
         self.state = state;
-        self.state_number = state.number();
+        self.requested = state;
+    }
+
+    /// Asks the state machine for `state`; only the number shows it yet.
+    pub fn request_state(&mut self, state: RunState) {
+        self.requested = state;
     }
 
     /// Sets a channel variable. As in FreeSWITCH, setting an existing
@@ -162,6 +168,19 @@ impl Channel {
         self.vars.retain(|(n, _)| n != name);
         if !value.is_empty() {
             self.vars.push((name.to_owned(), value));
+        }
+    }
+
+    /// Pushes a value onto a variable, as `SWITCH_STACK_PUSH` does: a
+    /// variable that exists becomes (or grows) an `ARRAY::a|:b` in place,
+    /// keeping its position; a new one goes last.
+    pub fn push_var(&mut self, name: &str, value: &str) {
+        match self.vars.iter_mut().find(|(n, _)| n == name) {
+            Some((_, old)) => {
+                let array = old.strip_prefix("ARRAY::").unwrap_or(old);
+                *old = format!("ARRAY::{array}|:{value}");
+            }
+            None => self.vars.push((name.to_owned(), value.to_owned())),
         }
     }
 
@@ -183,7 +202,7 @@ impl Channel {
     pub fn add_data(&self, event: &mut Event, with_variables: bool) {
         event.push("Channel-State", self.state.name());
         event.push("Channel-Call-State", self.call_state.name());
-        event.push("Channel-State-Number", self.state_number.to_string());
+        event.push("Channel-State-Number", self.requested.number().to_string());
         event.push("Channel-Name", self.name.as_str());
         event.push("Unique-ID", self.uuid.as_str());
         event.push("Call-Direction", "outbound");
@@ -250,7 +269,8 @@ impl Channel {
             ("Channel-Progress-Time", t.progress),
             ("Channel-Progress-Media-Time", t.progress_media),
             ("Channel-Hangup-Time", t.hangup),
-            ("Channel-Transfer-Time", t.transfer),
+            // Set on the profile a transfer leaves, never on the current one.
+            ("Channel-Transfer-Time", 0),
             ("Channel-Resurrect-Time", 0),
             ("Channel-Bridged-Time", 0),
             ("Channel-Last-Hold", 0),
@@ -294,6 +314,24 @@ mod tests {
         assert_eq!(vars, ["variable_b=2", "variable_a=3"]);
         channel.set_var("b", "");
         assert_eq!(channel.var("b"), None);
+    }
+
+    #[test]
+    fn pushing_onto_a_variable_makes_an_array_in_place() {
+        let mut channel = Channel::new("u1", "sofia/internal/1000", Profile::default());
+        channel.push_var("h", "x");
+        channel.set_var("later", "1");
+        channel.push_var("h", "y");
+        channel.push_var("h", "z");
+        assert_eq!(channel.var("h"), Some("ARRAY::x|:y|:z"));
+        let mut event = Event::empty();
+        channel.add_data(&mut event, true);
+        let names: Vec<String> = event
+            .headers()
+            .filter(|(n, _)| n.starts_with("variable_"))
+            .map(|(n, _)| n.into_owned())
+            .collect();
+        assert_eq!(names, ["variable_h", "variable_later"]);
     }
 
     #[test]

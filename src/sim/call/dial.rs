@@ -2,6 +2,7 @@
 //! words split on spaces with single-quoted spans kept whole, `{var=value}`
 //! channel variables in front of the endpoint, `undef` for a skipped word.
 
+use super::Target;
 use crate::esl::HangupCause;
 
 /// FreeSWITCH's usage text for a malformed `originate`.
@@ -9,7 +10,11 @@ pub(crate) const ORIGINATE_USAGE: &str = "-USAGE: <call url> <exten>|&<applicati
 
 /// Splits `input` into words the way `switch_separate_string` does with a
 /// space delimiter: runs of spaces separate words, a single-quoted span keeps
-/// its spaces (the quotes are removed), and `\` escapes the next character.
+/// its spaces (the quotes are removed), and `\` escapes the next character
+/// only when that is a quote, a backslash or one of `n`, `r`, `t`, `s`
+/// (newline, CR, tab, space); before anything else the backslash stays, so a
+/// regular expression such as `\d+` reaches the application intact. An
+/// escaped character never ends a word.
 pub(crate) fn split_words(input: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut current = String::new();
@@ -207,11 +212,7 @@ pub(crate) enum Destination {
     /// `&app(arg)`: run one application.
     App { app: String, arg: String },
     /// `<extension> [<dialplan>] [<context>]`: route through the dialplan.
-    Extension {
-        extension: String,
-        dialplan: String,
-        context: String,
-    },
+    Extension(Target),
 }
 
 /// A parsed `originate`.
@@ -246,11 +247,11 @@ pub(crate) fn parse_originate(args: &str) -> Option<Originate> {
                 arg: arg.to_owned(),
             }
         }
-        None => Destination::Extension {
+        None => Destination::Extension(Target {
             extension: exten,
             dialplan: word(2).unwrap_or_else(|| "XML".to_owned()),
             context: word(3).unwrap_or_else(|| "default".to_owned()),
-        },
+        }),
     };
     Some(Originate {
         dial,
@@ -279,6 +280,10 @@ mod tests {
             ]
         );
         assert_eq!(split_words("lonely ' quote"), vec!["lonely", "'", "quote"]);
+        assert_eq!(
+            split_words(r"ars_input \d{6} a\ b c\sd e\\f"),
+            vec!["ars_input", r"\d{6}", r"a\ b", "c d", r"e\f"]
+        );
     }
 
     #[test]
@@ -321,11 +326,11 @@ mod tests {
         let o = parse_originate("sofia/internal/1000@127.0.0.1:5070 collect").unwrap();
         assert_eq!(
             o.destination,
-            Destination::Extension {
+            Destination::Extension(Target {
                 extension: "collect".to_owned(),
                 dialplan: "XML".to_owned(),
                 context: "default".to_owned()
-            }
+            })
         );
         assert_eq!(o.dial.endpoint.phone_keys()[0], "1000@127.0.0.1:5070");
         let o = parse_originate("sofia/internal/1000@h ok XML arsgate undef undef 20").unwrap();

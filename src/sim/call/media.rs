@@ -25,8 +25,10 @@ impl Prompt {
     }
 }
 
-/// How long text-to-speech talks per character, simulated.
-pub(crate) const TTS_MILLIS_PER_CHAR: u64 = 80;
+/// How long text-to-speech talks per character, simulated: espeak-ng
+/// spoke the captures' 17-character prompt (`인증번호는 1 2 3 4 입니다`) for
+/// 2.74 s.
+pub(crate) const TTS_MILLIS_PER_CHAR: u64 = 160;
 
 /// Looks at a file string (`tone_stream://`, `silence_stream://`,
 /// `file_string://a!b`, `say:text`, a path relative to `sounds` ...).
@@ -213,7 +215,7 @@ mod tests {
         );
         assert_eq!(
             prompt("say:1234", None).duration,
-            Some(Duration::from_millis(320))
+            Some(Duration::from_millis(640))
         );
     }
 

@@ -8,11 +8,13 @@
 //! - `session`: the channel's task — origination, applications, DTMF from the
 //!   phone, hangup and teardown.
 //! - `apps`: the dialplan applications.
+//! - `digits`: collecting keys (`read`, `play_and_get_digits`).
 //! - `media`: how long prompts last, and recordings written as WAV files.
 
 mod apps;
 pub(crate) mod channel;
 pub(crate) mod dial;
+mod digits;
 mod media;
 pub(crate) mod session;
 pub(crate) mod sofia;
@@ -65,11 +67,32 @@ pub(crate) enum Msg {
     /// CHANNEL_HANGUP event has been fired already.
     HungUp,
     /// `uuid_transfer`: leave what you are doing and route to this extension.
-    Transfer {
-        extension: String,
-        dialplan: String,
-        context: String,
-    },
+    Transfer(Target),
+}
+
+/// Where a transfer sends a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    /// The destination number to route.
+    pub extension: String,
+    /// The dialplan (`XML`).
+    pub dialplan: String,
+    /// The context to hunt.
+    pub context: String,
+}
+
+impl Target {
+    /// `<extension> [<dialplan>] [<context>]`, the dialplan defaulting to
+    /// `XML` and the context to the channel's current one; `None` without
+    /// an extension.
+    pub fn parse<S: AsRef<str>>(words: &[S], current_context: &str) -> Option<Target> {
+        let word = |i: usize| words.get(i).map(|w| w.as_ref().to_owned());
+        Some(Target {
+            extension: word(0)?,
+            dialplan: word(1).unwrap_or_else(|| "XML".to_owned()),
+            context: word(2).unwrap_or_else(|| current_context.to_owned()),
+        })
+    }
 }
 
 /// A live channel as the rest of the switch sees it.

@@ -13,8 +13,8 @@ use tokio::sync::mpsc;
 
 use super::channel::{CallState, Channel, Profile, RunState};
 use super::dial::{Destination, Endpoint, ORIGINATE_USAGE, Originate, parse_originate};
-use super::sofia::{self, Leg};
-use super::{CallHandle, Msg, Queued, apps};
+use super::sofia::{self, Leg, early_media_ok};
+use super::{CallHandle, Msg, Queued, Target, apps};
 use crate::esl::{Event, EventName, HangupCause};
 use crate::sim::config::DtmfTransport;
 use crate::sim::engine::{Engine, Origin, origin};
@@ -43,6 +43,14 @@ fn carries_variables(name: &EventName) -> bool {
             | EventName::RecvInfo
             | EventName::PrivateCommand
     )
+}
+
+/// When an originate started at `start_micros` gives up waiting for an
+/// answer: FreeSWITCH compares `originate_timeout` with whole seconds of
+/// the wall clock (`switch_epoch_time_now`), so it stops at the timeout-th
+/// second boundary after the start, up to a second early.
+fn originate_deadline(start_micros: u64, timeout: Duration) -> u64 {
+    (start_micros / 1_000_000 + timeout.as_secs()) * 1_000_000
 }
 
 /// Starts an `originate`; `done` gets the result text (`+OK <uuid>\n`,
@@ -221,7 +229,7 @@ pub(crate) fn hang_up(engine: &Engine, call: &CallHandle, cause: HangupCause) ->
         }
         channel.hangup_cause = Some(cause);
         channel.answer_state = "hangup";
-        channel.profile.times.hangup = engine.clock.now_micros();
+        channel.request_state(RunState::Hangup);
         let mut event = engine.new_event(
             &EventName::ChannelHangup,
             origin("switch_channel.c", "switch_channel_perform_hangup", 3445),
@@ -257,7 +265,8 @@ pub(crate) struct Session {
     rx: mpsc::UnboundedReceiver<Msg>,
     pub leg: Leg,
     pub queue: VecDeque<Queued>,
-    pub transfer: Option<(String, String, String)>,
+    /// A transfer waiting for the channel to route again.
+    pub transfer: Option<Target>,
     pub hung_up: bool,
     pub digits: VecDeque<char>,
     presses: Vec<Press>,
@@ -355,6 +364,15 @@ impl Session {
         );
     }
 
+    /// Enters a state whose standard handler (routing, execute) stamps the
+    /// channel's `call_uuid` again, moving it after later variables.
+    fn set_handled_state(&self, state: RunState) {
+        self.set_state(state);
+        let mut channel = self.channel();
+        let uuid = channel.uuid.clone();
+        channel.set_var("call_uuid", uuid);
+    }
+
     fn set_call_state(&self, state: CallState) {
         let old = {
             let mut channel = self.channel();
@@ -450,11 +468,7 @@ impl Session {
         match msg {
             Msg::Queued(queued) => self.queue.push_back(queued),
             Msg::HungUp => self.hung_up = true,
-            Msg::Transfer {
-                extension,
-                dialplan,
-                context,
-            } => self.transfer = Some((extension, dialplan, context)),
+            Msg::Transfer(target) => self.transfer_to(target, false),
         }
     }
 
@@ -525,7 +539,11 @@ impl Session {
 
     /// Runs the whole life of the channel.
     async fn run(&mut self, request: Originate, script: PhoneScript, done: Completion) {
-        self.channel().set_state(RunState::None);
+        {
+            let mut channel = self.channel();
+            channel.set_state(RunState::None);
+            channel.request_state(RunState::Init);
+        }
         self.fire(
             EventName::ChannelOutgoing,
             origin(
@@ -538,6 +556,8 @@ impl Session {
         self.leg
             .on_create(&mut self.channel(), session_id, &request.dial.vars);
         self.set_state(RunState::Init);
+        // The originate asks for routing while the channel initializes.
+        self.channel().request_state(RunState::Routing);
         self.fire(
             EventName::ChannelCreate,
             origin(
@@ -561,7 +581,7 @@ impl Session {
         let timeout = variable(vars, "originate_timeout")
             .and_then(|t| t.parse::<u64>().ok())
             .unwrap_or(u64::from(request.timeout));
-        let ignore_early_media = is_true(variable(vars, "ignore_early_media"));
+        let ignore_early_media = !early_media_ok(vars);
         let mut report = Reporter {
             done: Some(done),
             pending: None,
@@ -570,23 +590,16 @@ impl Session {
             self.script = Some(answer.clone());
         }
         match self
-            .ring(
-                &script,
-                Duration::from_secs(timeout),
-                ignore_early_media,
-                &mut report,
-            )
+            .ring(&script, Duration::from_secs(timeout), ignore_early_media)
             .await
         {
             Ok(Connected::Answered { early }) => {
                 self.mark_answered(early);
-                self.connected(&request.destination, false, &mut report)
-                    .await;
+                self.connected(&request.destination, &mut report).await;
             }
             Ok(Connected::EarlyMedia { answer_at }) => {
                 self.answer_at = answer_at;
-                self.connected(&request.destination, true, &mut report)
-                    .await;
+                self.connected(&request.destination, &mut report).await;
             }
             Err(failure) => self.fail(failure, &mut report).await,
         }
@@ -599,10 +612,9 @@ impl Session {
         script: &PhoneScript,
         timeout: Duration,
         ignore_early_media: bool,
-        report: &mut Reporter,
     ) -> Result<Connected, Failure> {
         let start = self.now();
-        let deadline = start + timeout.as_micros() as u64;
+        let deadline = originate_deadline(start, timeout);
         let at = |offset: Duration| start + offset.as_micros() as u64;
         match script {
             PhoneScript::Answer(answer) => {
@@ -614,8 +626,6 @@ impl Session {
                     early = true;
                     if !ignore_early_media {
                         self.engine.clock.sleep(TICK).await;
-                        self.call_update("EARLY MEDIA");
-                        report.send(format!("+OK {}\n", self.call.uuid));
                         return Ok(Connected::EarlyMedia {
                             answer_at: (answer_at <= deadline).then_some(answer_at),
                         });
@@ -693,7 +703,7 @@ impl Session {
             channel.profile.times.progress_media = self.engine.clock.now_micros();
             channel.profile.network_addr = self.leg.host.clone();
             channel.answer_state = "early";
-            self.leg.on_early_media(&mut channel, !ignore_early_media);
+            self.leg.on_early_media(&mut channel);
         }
         self.fire(
             EventName::ChannelProgressMedia,
@@ -705,6 +715,13 @@ impl Session {
         );
         self.set_call_state(CallState::Early);
         self.codec_events();
+        let mut channel = self.channel();
+        if !ignore_early_media {
+            // Early media that answers the originate: sofia takes the
+            // 183's SDP as the session's answer before starting RTP.
+            self.leg.on_remote_sdp(&mut channel);
+        }
+        self.leg.on_early_media_session(&mut channel);
     }
 
     fn codec_events(&self) {
@@ -738,12 +755,8 @@ impl Session {
     }
 
     /// CALL_UPDATE: the caller id flips now that the far end is known.
-    fn call_update(&self, disposition: &str) {
-        {
-            let mut channel = self.channel();
-            channel.set_var("endpoint_disposition", disposition);
-            flip_caller_id(&mut channel);
-        }
+    fn call_update(&self) {
+        flip_caller_id(&mut self.channel());
         let event = self.event(
             EventName::CallUpdate,
             origin("switch_channel.c", "switch_channel_flip_cid", 3277),
@@ -776,6 +789,7 @@ impl Session {
                 3846,
             ),
         );
+        self.channel().set_var("endpoint_disposition", "ANSWER");
         self.set_call_state(CallState::Active);
         if let Some(script) = &self.script {
             let mut new = Vec::new();
@@ -793,29 +807,21 @@ impl Session {
 
     /// The call is up (answered, or early media that counts): run its
     /// destination, follow transfers, then tear down.
-    async fn connected(
-        &mut self,
-        destination: &Destination,
-        reported: bool,
-        report: &mut Reporter,
-    ) {
+    async fn connected(&mut self, destination: &Destination, report: &mut Reporter) {
         match destination {
             Destination::App { app, arg } => {
-                if !reported {
-                    self.call_update("ANSWER");
-                    report.send(format!("+OK {}\n", self.call.uuid));
-                }
-                self.set_state(RunState::Execute);
+                // The originate gives the channel its one-application
+                // extension, and the far end is known.
+                self.channel().hit_dialplan = true;
+                self.call_update();
+                report.send(format!("+OK {}\n", self.call.uuid));
+                self.set_handled_state(RunState::Execute);
                 let app_uuid = uuid::Uuid::new_v4().to_string();
                 apps::execute(self, app, arg, &app_uuid).await;
             }
-            Destination::Extension {
-                extension,
-                dialplan,
-                context,
-            } => {
+            Destination::Extension(target) => {
                 report.send(format!("+OK {}\n", self.call.uuid));
-                self.route(extension, dialplan, context, true).await;
+                self.transfer_to(target.clone(), true);
             }
         }
         loop {
@@ -823,9 +829,7 @@ impl Session {
                 break;
             }
             match self.transfer.take() {
-                Some((extension, dialplan, context)) => {
-                    self.route(&extension, &dialplan, &context, false).await
-                }
+                Some(target) => self.route(&target).await,
                 // The extension ran out of actions.
                 None => self.hang_up(HangupCause::NormalClearing),
             }
@@ -833,54 +837,54 @@ impl Session {
         self.teardown(report, false).await;
     }
 
-    /// Transfers the channel to `extension` in `context` and runs what the
-    /// dialplan finds there.
-    async fn route(
-        &mut self,
-        extension: &str,
-        dialplan: &str,
-        context: &str,
-        from_originate: bool,
-    ) {
+    /// Transfers the channel, as `switch_ivr_session_transfer` does at
+    /// once, from whatever thread asks: a new caller profile for the
+    /// target, the transfer variables, and a pending route the channel
+    /// takes as soon as its current application lets go.
+    pub fn transfer_to(&mut self, target: Target, from_originate: bool) {
         let now = self.now();
-        {
-            let mut channel = self.channel();
-            let source = format!(
-                "{}:{}:bl_xfer:{extension}/{context}/{dialplan}",
-                now / 1_000_000,
-                uuid::Uuid::new_v4()
-            );
-            let previous = std::mem::replace(
-                &mut channel.profile.destination_number,
-                extension.to_owned(),
-            );
-            let profile = &mut channel.profile;
-            profile.rdnis = previous;
-            profile.dialplan = dialplan.to_owned();
-            profile.context = context.to_owned();
-            profile.transfer_source = source.clone();
-            profile.index += 1;
-            profile.times.profile_created = now;
-            if !from_originate {
-                profile.logical_direction = "inbound";
-                profile.times.transfer = now;
-            }
-            let forwards = channel
-                .var("max_forwards")
-                .and_then(|v| v.parse::<u32>().ok());
-            channel.set_var(
-                "max_forwards",
-                forwards.map_or(70, |f| f.saturating_sub(1)).to_string(),
-            );
-            let history = match channel.var("transfer_history") {
-                Some(old) if old.starts_with("ARRAY::") => format!("{old}|:{source}"),
-                Some(old) => format!("ARRAY::{old}|:{source}"),
-                None => source.clone(),
-            };
-            channel.set_var("transfer_history", history);
-            channel.set_var("transfer_source", source);
+        let mut channel = self.channel();
+        let source = format!(
+            "{}:{}:bl_xfer:{}/{}/{}",
+            now / 1_000_000,
+            uuid::Uuid::new_v4(),
+            target.extension,
+            target.context,
+            target.dialplan
+        );
+        let previous = std::mem::replace(
+            &mut channel.profile.destination_number,
+            target.extension.clone(),
+        );
+        let profile = &mut channel.profile;
+        profile.rdnis = previous;
+        profile.dialplan = target.dialplan.clone();
+        profile.context = target.context.clone();
+        profile.transfer_source = source.clone();
+        profile.index += 1;
+        profile.times.profile_created = now;
+        if !from_originate {
+            profile.logical_direction = "inbound";
         }
-        self.set_state(RunState::Routing);
+        let forwards = channel
+            .var("max_forwards")
+            .and_then(|v| v.parse::<u32>().ok());
+        channel.set_var(
+            "max_forwards",
+            forwards.map_or(70, |f| f.saturating_sub(1)).to_string(),
+        );
+        channel.push_var("transfer_history", &source);
+        channel.set_var("transfer_source", source);
+        channel.request_state(RunState::Routing);
+        drop(channel);
+        self.transfer = Some(target);
+    }
+
+    /// Routes the channel through the dialplan to `target` and runs what it
+    /// finds there.
+    async fn route(&mut self, target: &Target) {
+        let context = target.context.as_str();
+        self.set_handled_state(RunState::Routing);
         let actions = self
             .engine
             .hunt(context, &mut DialplanChannel { call: &self.call });
@@ -888,11 +892,11 @@ impl Session {
             self.hang_up(HangupCause::NoRouteDestination);
             return;
         };
-        if self.channel().var("channel_cid_flipped").is_none() {
-            self.call_update("ANSWER");
-        }
         self.channel().hit_dialplan = true;
-        self.set_state(RunState::Execute);
+        if self.channel().var("channel_cid_flipped").is_none() {
+            self.call_update();
+        }
+        self.set_handled_state(RunState::Execute);
         for (app, data) in actions {
             if self.hung_up || self.transfer.is_some() {
                 break;
@@ -906,17 +910,16 @@ impl Session {
     async fn fail(&mut self, failure: Failure, report: &mut Reporter) {
         let cause = match failure {
             Failure::Status(status) => {
-                self.leg.on_refused(&mut self.channel(), status);
+                let mut channel = self.channel();
+                channel.profile.network_addr = self.leg.host.clone();
+                self.leg.on_refused(&mut channel, status);
                 sofia::cause_for_status(status)
             }
             Failure::Unreachable => {
                 self.leg.on_unreachable(&mut self.channel());
                 HangupCause::NormalTemporaryFailure
             }
-            Failure::Timeout => {
-                self.leg.on_cancelled(&mut self.channel());
-                HangupCause::NoAnswer
-            }
+            Failure::Timeout => HangupCause::NoAnswer,
             Failure::Killed => self
                 .channel()
                 .hangup_cause
@@ -937,6 +940,8 @@ impl Session {
     /// From hangup to destruction, as the state machine does it.
     async fn teardown(&mut self, report: &mut Reporter, slow_destroy: bool) {
         self.set_state(RunState::Hangup);
+        // The hangup state's handler stamps the hangup time.
+        self.channel().profile.times.hangup = self.now();
         let recordings = std::mem::take(&mut self.recordings);
         for recording in recordings {
             apps::stop_recording(self, recording, "success-silence");
@@ -966,6 +971,7 @@ impl Session {
         if slow_destroy {
             self.engine.clock.sleep(TICK).await;
         }
+        self.channel().request_state(RunState::Destroy);
         self.fire(
             EventName::ChannelDestroy,
             origin(
@@ -991,12 +997,6 @@ impl Session {
             .clone()
             .unwrap_or(HangupCause::NormalClearing);
         let t = channel.profile.times;
-        if answered_media.is_some()
-            && !self.remote_bye
-            && channel.var("sip_hangup_disposition").is_none()
-        {
-            self.leg.on_local_bye(&mut channel);
-        }
         channel.set_var("hangup_cause", cause.name());
         channel.set_var("hangup_cause_q850", cause.q850().to_string());
         let dialed = if self.digits_dialed.is_empty() {
@@ -1087,6 +1087,16 @@ impl Session {
         }
         for (_, _, micro_name, micros) in spans {
             channel.set_var(micro_name, micros.to_string());
+        }
+        // Sofia's own hangup handler runs after the core's: it sends a
+        // BYE, or a CANCEL for a call still ringing, unless the far end
+        // ended the dialog already.
+        if !self.remote_bye && channel.var("sip_hangup_disposition").is_none() {
+            if answered_media.is_some() {
+                self.leg.on_local_bye(&mut channel);
+            } else {
+                self.leg.on_cancelled(&mut channel);
+            }
         }
         if let Some(media) = answered_media {
             sofia::rtp_statistics(&mut channel, media / 1000, self.played_millis);

@@ -36,6 +36,20 @@ pub(crate) fn cause_for_status(status: u16) -> HangupCause {
     }
 }
 
+/// Whether early media makes the originate succeed (`originate_early_media`):
+/// yes unless `ignore_early_media` is true, `consume` or `ring_ready`.
+pub(crate) fn early_media_ok(vars: &[(String, String)]) -> bool {
+    let ignore = vars
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "ignore_early_media")
+        .map(|(_, value)| value.to_ascii_lowercase());
+    !matches!(
+        ignore.as_deref(),
+        Some("true" | "yes" | "on" | "1" | "consume" | "ring_ready")
+    )
+}
+
 /// The reason phrase of a SIP status, as a phone would send it.
 pub(crate) fn reason_phrase(status: u16) -> &'static str {
     match status {
@@ -57,6 +71,9 @@ pub(crate) fn reason_phrase(status: u16) -> &'static str {
         _ => "Unknown",
     }
 }
+
+/// `ep_codec_string` for the phones' PCMU offer.
+const EP_CODEC_STRING: &str = "CORE_PCM_MODULE.PCMU@8000h@20i@64000b";
 
 /// The SIP dialog of one outbound leg: where it goes and the identifiers
 /// the far end and FreeSWITCH chose.
@@ -166,7 +183,11 @@ impl Leg {
         for (name, value) in origination {
             channel.set_var(name, value.as_str());
         }
-        channel.set_var("originate_early_media", "false");
+        let early_ok = early_media_ok(origination);
+        channel.set_var(
+            "originate_early_media",
+            if early_ok { "true" } else { "false" },
+        );
         channel.set_var("originate_endpoint", "sofia");
         channel.set_var("rtp_use_codec_string", "PCMU,PCMA");
         channel.set_var("local_media_ip", self.local_ip.as_str());
@@ -183,13 +204,19 @@ impl Leg {
         channel.set_var("sofia_profile_url", contact);
     }
 
-    /// The first provisional or final response: where it came from.
-    fn reply_source(&self, channel: &mut Channel) {
+    /// Where a response came from: the far end, or (`remote: false`)
+    /// sofia itself, which has no address for it.
+    fn reply_source(&self, channel: &mut Channel, remote: bool) {
         channel.set_var("sip_local_network_addr", self.local_ip.as_str());
-        channel.set_var("sip_reply_host", self.host.as_str());
-        channel.set_var("sip_reply_port", self.port.to_string());
-        channel.set_var("sip_network_ip", self.host.as_str());
-        channel.set_var("sip_network_port", self.port.to_string());
+        let (host, port) = if remote {
+            (self.host.as_str(), self.port)
+        } else {
+            ("", 0)
+        };
+        channel.set_var("sip_reply_host", host);
+        channel.set_var("sip_reply_port", port.to_string());
+        channel.set_var("sip_network_ip", host);
+        channel.set_var("sip_network_port", port.to_string());
     }
 
     /// The dialog headers of a 18x or 200 with a To tag.
@@ -232,34 +259,37 @@ impl Leg {
 
     /// 180 Ringing.
     pub fn on_ringing(&self, channel: &mut Channel) {
-        self.reply_source(channel);
+        self.reply_source(channel, true);
         self.dialog(channel);
     }
 
-    /// 183 Session Progress with SDP (early media).
-    pub fn on_early_media(&self, channel: &mut Channel, originate_early_media: bool) {
-        channel.set_var(
-            "originate_early_media",
-            if originate_early_media {
-                "true"
-            } else {
-                "false"
-            },
-        );
-        self.reply_source(channel);
-        channel.set_var("ep_codec_string", "CORE_PCM_MODULE.PCMU@8000h@20i@64000b");
+    /// 183 Session Progress with SDP (early media): the far end's SDP is
+    /// read, but the RTP session is only set up once the codecs are (see
+    /// [`Leg::on_early_media_session`]).
+    pub fn on_early_media(&self, channel: &mut Channel) {
+        self.reply_source(channel, true);
+        channel.set_var("ep_codec_string", EP_CODEC_STRING);
         self.dialog(channel);
-        self.media(channel);
+        channel.set_var("switch_r_sdp", self.remote_sdp());
         channel.set_var("endpoint_disposition", "EARLY MEDIA");
     }
 
-    /// The media negotiated from the far end's SDP.
-    fn media(&self, channel: &mut Channel) {
+    /// The codec negotiated from the far end's SDP in a 200 OK.
+    fn negotiate(&self, channel: &mut Channel) {
         channel.set_var("switch_r_sdp", self.remote_sdp());
-        channel.set_var("ep_codec_string", "CORE_PCM_MODULE.PCMU@8000h@20i@64000b");
+        channel.set_var("ep_codec_string", EP_CODEC_STRING);
+        channel.set_var("rtp_use_codec_string", "PCMU,PCMA");
+    }
+
+    /// The RTP session, set up once the codecs are; early media also
+    /// restates the audio direction.
+    fn on_media(&self, channel: &mut Channel, early: bool) {
         channel.set_var("remote_video_media_flow", "inactive");
         channel.set_var("remote_text_media_flow", "inactive");
         channel.set_var("remote_audio_media_flow", "sendrecv");
+        if early {
+            channel.set_var("audio_media_flow", "sendrecv");
+        }
         channel.set_var("rtp_audio_recv_pt", "0");
         channel.set_var("rtp_use_codec_name", "PCMU");
         channel.set_var("rtp_use_codec_rate", "8000");
@@ -285,17 +315,52 @@ impl Leg {
         channel.set_var("remote_media_port", self.remote_media_port.to_string());
     }
 
-    /// 200 OK to the INVITE. `had_early_media`: the media was already set up
-    /// by a 183.
+    /// The far end's SDP taken as the session's answer: from the 183 when
+    /// early media answers the originate, and from the 200 OK that follows
+    /// early media.
+    pub fn on_remote_sdp(&self, channel: &mut Channel) {
+        self.reply_source(channel, true);
+        self.dialog(channel);
+        channel.set_var("switch_r_sdp", self.remote_sdp());
+        channel.set_var("ep_codec_string", EP_CODEC_STRING);
+    }
+
+    /// The RTP session of early media, started once its codecs are.
+    pub fn on_early_media_session(&self, channel: &mut Channel) {
+        channel.set_var("rtp_use_codec_string", "PCMU,PCMA");
+        self.on_media(channel, true);
+        channel.set_var("endpoint_disposition", "EARLY MEDIA");
+    }
+
+    /// 200 OK to the INVITE. After early media, its SDP is taken as the
+    /// answer again over the running session; otherwise the SDP is
+    /// negotiated now and the RTP session follows.
     pub fn on_answer(&self, channel: &mut Channel, had_early_media: bool) {
-        if !had_early_media {
-            self.media(channel);
+        if had_early_media {
+            self.on_remote_sdp(channel);
+        } else {
+            self.negotiate(channel);
+            self.on_media(channel, false);
         }
     }
 
-    /// A final failure response to the INVITE.
+    /// A final failure response to the INVITE from the far end.
     pub fn on_refused(&self, channel: &mut Channel, status: u16) {
         channel.set_var("sip_call_id", self.call_id.as_str());
+        self.reply_source(channel, true);
+        self.failure(channel, status);
+    }
+
+    /// The INVITE was refused before any reply from the far end (the target
+    /// is unreachable): sofia turns it into a local 503.
+    pub fn on_unreachable(&self, channel: &mut Channel) {
+        channel.set_var("sip_call_id", self.call_id.as_str());
+        self.reply_source(channel, false);
+        self.failure(channel, 503);
+    }
+
+    /// What sofia records about a failed INVITE.
+    fn failure(&self, channel: &mut Channel, status: u16) {
         channel.set_var("sip_hangup_disposition", "recv_refuse");
         channel.set_var("sip_invite_failure_status", status.to_string());
         channel.set_var("sip_invite_failure_phrase", reason_phrase(status));
@@ -307,16 +372,8 @@ impl Leg {
         );
     }
 
-    /// The INVITE was refused before any reply from the far end (the target
-    /// is unreachable): sofia turns it into a local 503.
-    pub fn on_unreachable(&self, channel: &mut Channel) {
-        channel.set_var("sip_call_id", self.call_id.as_str());
-        channel.set_var("sip_reply_port", "0");
-        channel.set_var("sip_network_port", "0");
-        self.on_refused(channel, 503);
-    }
-
-    /// We gave up ringing (originate timeout): CANCEL, answered 487.
+    /// We hung up a call still ringing (originate timeout, or killed):
+    /// CANCEL, answered 487.
     pub fn on_cancelled(&self, channel: &mut Channel) {
         channel.set_var("sip_hangup_disposition", "send_cancel");
         channel.set_var("sip_invite_failure_status", "487");
@@ -383,6 +440,16 @@ pub(crate) fn rtp_statistics(channel: &mut Channel, media_millis: u64, played_mi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn early_media_answers_the_originate_unless_ignored() {
+        let vars = |value: &str| vec![("ignore_early_media".to_owned(), value.to_owned())];
+        assert!(early_media_ok(&[]));
+        assert!(early_media_ok(&vars("false")));
+        for ignored in ["true", "consume", "ring_ready"] {
+            assert!(!early_media_ok(&vars(ignored)), "{ignored}");
+        }
+    }
 
     #[test]
     fn sip_statuses_map_to_sofias_causes() {
