@@ -130,6 +130,18 @@ impl Rig {
         phone: PhoneScript,
         cancel: CancellationToken,
     ) -> CallReport {
+        self.run_as(CallId::new(), scenario, number, phone, cancel)
+            .await
+    }
+
+    async fn run_as(
+        &self,
+        call: CallId,
+        scenario: &str,
+        number: &str,
+        phone: PhoneScript,
+        cancel: CancellationToken,
+    ) -> CallReport {
         self.sim.set_phone(number, phone);
         let code = Code::parse(CODE).unwrap();
         let fields = [
@@ -142,7 +154,7 @@ impl Rig {
         .map(|(k, v)| (k.to_owned(), VarValue::parse(v).unwrap()))
         .collect();
         let request = CallRequest {
-            call: CallId::new(),
+            call,
             number: DialNumber::parse(number).unwrap(),
             language: Language::Ko,
             fields,

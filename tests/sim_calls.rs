@@ -705,3 +705,96 @@ async fn executes_without_event_lock_run_nested_and_unknown_apps_hang_up() {
         "DESTINATION_OUT_OF_ORDER"
     );
 }
+
+#[tokio::test]
+async fn myevents_binds_a_connection_to_one_channel_until_it_hangs_up() {
+    let sim = sim_with(&[], |_| {}).await;
+    let mut control = listener(&sim).await;
+    originate(&mut control, "mine", "010", "", "&park()").await;
+    control.collect_until("CHANNEL_PARK").await;
+    originate(&mut control, "other", "011", "", "&park()").await;
+    control.collect_until("CHANNEL_PARK").await;
+
+    let mut bound = RawPeer::authed(sim.addr(), "ClueCon").await;
+    bound.send("myevents nope plain\n\n").await;
+    assert_eq!(bound.reply().await, "-ERR invalid uuid");
+    bound.send("linger\n\n").await;
+    assert_eq!(bound.reply().await, "-ERR not controlling a session");
+    bound.send("myevents mine\n\n").await;
+    assert_eq!(bound.reply().await, "+OK Events Enabled");
+    bound.send("myevents mine\n\n").await;
+    assert_eq!(bound.reply().await, "-ERR aready enabled.");
+    // sendmsg without a uuid targets the controlled channel.
+    bound
+        .send("sendmsg\ncall-command: execute\nexecute-app-name: set\nexecute-app-arg: bound=yes\nevent-lock: true\n\n")
+        .await;
+    assert_eq!(bound.reply().await, "+OK");
+    let done = bound.event_named("CHANNEL_EXECUTE_COMPLETE").await;
+    assert_eq!(done.unique_id().as_deref(), Some("mine"));
+    assert_eq!(done.variable("bound").as_deref(), Some("yes"));
+
+    control
+        .send("api uuid_kill other\n\napi uuid_kill mine\n\n")
+        .await;
+    let frames = bound.until_eof().await;
+    let events: Vec<_> = frames
+        .iter()
+        .filter_map(|f| match Message::try_from(f.clone()) {
+            Ok(Message::Event(e)) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        events
+            .iter()
+            .all(|e| e.unique_id().as_deref() == Some("mine")),
+        "only its channel's events"
+    );
+    assert_eq!(
+        events.last().unwrap().name().as_str(),
+        "CHANNEL_HANGUP",
+        "closed as soon as it went down"
+    );
+    let notice = frames.last().unwrap();
+    assert_eq!(notice.header("Controlled-Session-UUID"), Some("mine"));
+    assert_eq!(notice.header("Content-Disposition"), Some("disconnect"));
+}
+
+#[tokio::test]
+async fn a_lingering_connection_sees_the_teardown_then_closes() {
+    let sim = sim_with(&[], |_| {}).await;
+    let mut control = listener(&sim).await;
+    originate(&mut control, "linger-1", "010", "", "&park()").await;
+    control.collect_until("CHANNEL_PARK").await;
+    let mut bound = RawPeer::authed(sim.addr(), "ClueCon").await;
+    bound.send("myevents linger-1 json\n\nlinger 5\n\n").await;
+    assert_eq!(bound.reply().await, "+OK Events Enabled");
+    assert_eq!(bound.reply().await, "+OK will linger 5 seconds");
+    control.send("api uuid_kill linger-1\n\n").await;
+    let frames = bound.until_eof().await;
+    let linger = frames
+        .iter()
+        .position(|f| f.header("Content-Disposition") == Some("linger"))
+        .expect("a linger notice");
+    assert_eq!(frames[linger].header("Linger-Time"), Some("5"));
+    let after: Vec<String> = frames[linger..]
+        .iter()
+        .filter_map(|f| match Message::try_from(f.clone()) {
+            Ok(Message::Event(e)) => Some(e.name().as_str().to_owned()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        after.contains(&"CHANNEL_HANGUP_COMPLETE".to_owned()),
+        "{after:?}"
+    );
+    assert_eq!(
+        frames.last().unwrap().header("Content-Disposition"),
+        Some("disconnect")
+    );
+    assert_eq!(
+        frames[0].content_type(),
+        Some("text/event-json"),
+        "the format word applies"
+    );
+}

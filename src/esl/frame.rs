@@ -94,6 +94,31 @@ impl Frame {
         Frame::typed_first(content_type::DISCONNECT_NOTICE, body.into())
     }
 
+    /// The disconnect notice of a connection controlling one channel
+    /// (`myevents <uuid>`, outbound sockets): it names the channel.
+    pub fn session_disconnect_notice(uuid: &str, body: impl Into<Bytes>) -> Frame {
+        let body = body.into();
+        let headers = Headers::new()
+            .with("Content-Type", content_type::DISCONNECT_NOTICE)
+            .with("Controlled-Session-UUID", uuid)
+            .with("Content-Disposition", "disconnect")
+            .with("Content-Length", body.len().to_string());
+        Frame::new(headers, Some(body))
+    }
+
+    /// The notice a lingering connection gets when its channel hangs up:
+    /// events keep coming for `linger_time` seconds (-1: until `exit`).
+    pub fn linger_notice(uuid: &str, channel_name: &str, linger_time: i64) -> Frame {
+        let headers = Headers::new()
+            .with("Content-Type", content_type::DISCONNECT_NOTICE)
+            .with("Controlled-Session-UUID", uuid)
+            .with("Content-Disposition", "linger")
+            .with("Channel-Name", channel_name)
+            .with("Linger-Time", linger_time.to_string())
+            .with("Content-Length", "0");
+        Frame::new(headers, Some(Bytes::new()))
+    }
+
     /// The ACL rejection frame.
     pub fn rude_rejection() -> Frame {
         Frame::typed_first(

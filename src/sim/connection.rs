@@ -7,6 +7,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -67,12 +68,15 @@ impl Writer {
         self.frame(&frame).await
     }
 
-    async fn goodbye(&mut self, text: &str) {
-        let _ = self
-            .frame(&Frame::disconnect_notice(Bytes::copy_from_slice(
-                text.as_bytes(),
-            )))
-            .await;
+    /// The disconnect notice, naming the controlled channel if there is one,
+    /// then the end of the stream.
+    async fn goodbye(&mut self, text: &str, controlled: Option<&str>) {
+        let body = Bytes::copy_from_slice(text.as_bytes());
+        let notice = match controlled {
+            Some(uuid) => Frame::session_disconnect_notice(uuid, body),
+            None => Frame::disconnect_notice(body),
+        };
+        let _ = self.frame(&notice).await;
         let _ = self.half.shutdown().await;
     }
 
@@ -100,7 +104,7 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAd
         && !acl.contains(&peer.ip())
     {
         let _ = out.frame(&Frame::rude_rejection()).await;
-        out.goodbye(GOODBYE).await;
+        out.goodbye(GOODBYE, None).await;
         return;
     }
     let mut registration = engine.bus.register(engine.config.event_queue);
@@ -115,6 +119,8 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAd
         authed: false,
         logging: false,
         jobs: TaskTracker::new(),
+        controlled: None,
+        linger: None,
     };
 
     let ending = async {
@@ -135,10 +141,20 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAd
             Ok(_) => return None,
             Err(_) => return Some(Kill::Notice(GOODBYE.to_owned())),
         }
+        // Once a lingering connection's channel is gone: until when it stays
+        // (`Some(None)`: until `exit`).
+        let mut lingering: Option<Option<tokio::time::Instant>> = None;
         loop {
+            let linger_wait = async {
+                match lingering {
+                    Some(Some(deadline)) => tokio::time::sleep_until(deadline).await,
+                    _ => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 kill = registration.kills.recv() => return kill,
+                () = linger_wait => return Some(Kill::Notice(GOODBYE.to_owned())),
                 command = commands.next() => match command {
                     Some(Ok(command)) => {
                         if let Flow::Close = session.handle(command, &mut out).await {
@@ -154,6 +170,18 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAd
                     if out.event(&event, format).await.is_err() {
                         return None;
                     }
+                    if lingering.is_none() && session.is_controlled_hangup(&event) {
+                        // mod_event_socket notices its channel went down.
+                        let Some(linger) = session.linger else {
+                            return Some(Kill::Notice(GOODBYE.to_owned()));
+                        };
+                        let (uuid, name) = session.controlled.clone().unwrap_or_default();
+                        let seconds = linger.map_or(-1, |s| s as i64);
+                        if out.frame(&Frame::linger_notice(&uuid, &name, seconds)).await.is_err() {
+                            return None;
+                        }
+                        lingering = Some(linger.map(|seconds| engine.clock.deadline(Duration::from_secs(seconds))));
+                    }
                 }
             }
         }
@@ -166,7 +194,8 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAd
             // background jobs; their results are never delivered.
             session.jobs.close();
             session.jobs.wait().await;
-            out.goodbye(&text).await;
+            let controlled = session.controlled.as_ref().map(|(uuid, _)| uuid.as_str());
+            out.goodbye(&text, controlled).await;
         }
         Some(Kill::MidFrame) => out.cut_mid_frame(&engine).await,
         Some(Kill::Abrupt) | None => {}
@@ -180,6 +209,11 @@ struct Session {
     authed: bool,
     logging: bool,
     jobs: TaskTracker,
+    /// `myevents <uuid>`: the channel this connection controls (uuid, name).
+    controlled: Option<(String, String)>,
+    /// `linger [seconds]`: keep the connection after the channel hangs up
+    /// (`Some(None)`: until `exit`).
+    linger: Option<Option<u64>>,
 }
 
 impl Session {
@@ -230,8 +264,15 @@ impl Session {
             let reply = log_reply(&line[3..]);
             self.logging |= reply.starts_with("+OK");
             reply
-        } else if lower.starts_with("linger") || lower.starts_with("nolinger") {
-            "-ERR not controlling a session".to_owned()
+        } else if lower.starts_with("linger") {
+            self.set_linger(line[6..].trim())
+        } else if lower.starts_with("nolinger") {
+            if self.controlled.is_some() {
+                self.linger = None;
+                "+OK will not linger".to_owned()
+            } else {
+                "-ERR not controlling a session".to_owned()
+            }
         } else if lower.starts_with("nolog") {
             if std::mem::take(&mut self.logging) {
                 "+OK no longer logging".to_owned()
@@ -248,10 +289,18 @@ impl Session {
                 .unsubscribe(line.get(8..).unwrap_or("").trim_start())
         } else if lower.starts_with("noevents") {
             self.listener.subscription().clear()
+        } else if lower.starts_with("myevents") {
+            self.myevents(line[8..].trim())
         } else if lower.starts_with("sendmsg") {
             self.sendmsg(line, &command)
         } else if lower.starts_with("divert_events") {
-            "-ERR not controlling a session.".to_owned()
+            let value = line[13..].trim();
+            match (&self.controlled, value.to_ascii_lowercase().as_str()) {
+                (None, _) => "-ERR not controlling a session.".to_owned(),
+                (Some(_), "") => "-ERR missing value.".to_owned(),
+                (Some(_), "on") => "+OK events diverted".to_owned(),
+                (Some(_), _) => "+OK events not diverted".to_owned(),
+            }
         } else {
             "-ERR command not found".to_owned()
         };
@@ -299,13 +348,63 @@ impl Session {
         });
     }
 
-    /// `sendmsg <uuid>`: queues the message on the channel.
+    /// `myevents <uuid> [<format>]`: binds the connection to one channel.
+    fn myevents(&mut self, args: &str) -> String {
+        if self.controlled.is_some() {
+            return "-ERR aready enabled.".to_owned();
+        }
+        let mut words = args.split_whitespace();
+        let uuid = words.next().unwrap_or("");
+        let format = words.next().and_then(EventFormat::parse);
+        let call = self.engine.calls.get(uuid);
+        if call.is_none() && format.is_some() {
+            return "-ERR invalid uuid".to_owned();
+        }
+        let controlled = call.map(|call| (call.uuid.clone(), call.channel().name.clone()));
+        self.listener
+            .subscription()
+            .control(controlled.as_ref().map(|(uuid, _)| uuid.clone()), format);
+        self.controlled = controlled;
+        "+OK Events Enabled".to_owned()
+    }
+
+    /// `linger [<seconds>]`.
+    fn set_linger(&mut self, seconds: &str) -> String {
+        if self.controlled.is_none() {
+            return "-ERR not controlling a session".to_owned();
+        }
+        match seconds.parse::<u64>() {
+            Ok(seconds) => {
+                self.linger = Some(Some(seconds));
+                format!("+OK will linger {seconds} seconds")
+            }
+            Err(_) => {
+                self.linger = Some(None);
+                "+OK will linger".to_owned()
+            }
+        }
+    }
+
+    /// Whether `event` says the controlled channel went down.
+    fn is_controlled_hangup(&self, event: &Event) -> bool {
+        self.controlled.as_ref().is_some_and(|(uuid, _)| {
+            event.name() == EventName::ChannelHangup
+                && event.unique_id().as_deref() == Some(uuid.as_str())
+        })
+    }
+
+    /// `sendmsg [<uuid>]`: queues the message on the channel (the controlled
+    /// one when no uuid is given).
     fn sendmsg(&self, line: &str, command: &Command) -> String {
         let uuid = line[7..].trim();
-        let uuid = if uuid.is_empty() {
-            command.headers().get("session-id").unwrap_or("")
-        } else {
+        let uuid = if !uuid.is_empty() {
             uuid
+        } else if let Some(session_id) = command.headers().get("session-id") {
+            session_id
+        } else {
+            self.controlled
+                .as_ref()
+                .map_or("", |(uuid, _)| uuid.as_str())
         };
         let Some(call) = self.engine.calls.get(uuid) else {
             return format!("-ERR invalid session id [{uuid}]");

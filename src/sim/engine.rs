@@ -62,7 +62,12 @@ pub(crate) struct Engine {
     dialplan: RwLock<Option<Dialplan>>,
     boot: RwLock<Boot>,
     sequence: AtomicU64,
+    /// What `speak` said, by channel, newest last (bounded).
+    spoken: std::sync::Mutex<std::collections::VecDeque<(String, String)>>,
 }
+
+/// How many spoken texts the simulator remembers.
+const SPOKEN_KEPT: usize = 1000;
 
 impl Engine {
     pub fn new(config: SimConfig) -> Arc<Engine> {
@@ -94,6 +99,7 @@ impl Engine {
             dialplan: RwLock::new(None),
             boot: RwLock::new(boot),
             sequence: AtomicU64::new(0),
+            spoken: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -125,6 +131,25 @@ impl Engine {
         self.sequence.store(0, Ordering::Relaxed);
         self.sessions.reset();
         self.calls.clear();
+    }
+
+    /// Remembers that `speak` said `text` on channel `uuid`.
+    pub fn record_speech(&self, uuid: &str, text: &str) {
+        let mut spoken = self.spoken.lock().unwrap_or_else(|e| e.into_inner());
+        if spoken.len() == SPOKEN_KEPT {
+            spoken.pop_front();
+        }
+        spoken.push_back((uuid.to_owned(), text.to_owned()));
+    }
+
+    /// What `speak` said on channel `uuid`, in order.
+    pub fn spoken(&self, uuid: &str) -> Vec<String> {
+        let spoken = self.spoken.lock().unwrap_or_else(|e| e.into_inner());
+        spoken
+            .iter()
+            .filter(|(u, _)| u == uuid)
+            .map(|(_, t)| t.clone())
+            .collect()
     }
 
     /// The phone book, to read.

@@ -156,6 +156,11 @@ impl SimHandle {
         self.inner.engine.set_phone(key, script);
     }
 
+    /// What the TTS application `speak` said on channel `uuid`, in order.
+    pub fn spoken(&self, uuid: &str) -> Vec<String> {
+        self.inner.engine.spoken(uuid)
+    }
+
     /// How many channels are up.
     pub fn channels(&self) -> usize {
         self.inner.engine.calls.all().len()

@@ -69,6 +69,45 @@ impl Subscription {
         format!("+OK event listener enabled {}", self.format)
     }
 
+    /// Applies `myevents`: exactly the events of one channel's life that
+    /// mod_event_socket subscribes a controlling connection to, for `uuid`
+    /// (`None`: an unknown uuid given without a format, which FreeSWITCH
+    /// accepts and then matches every channel).
+    pub fn control(&mut self, uuid: Option<String>, format: Option<EventFormat>) {
+        const MYEVENTS: &[EventName] = &[
+            EventName::ChannelAnswer,
+            EventName::ChannelApplication,
+            EventName::ChannelBridge,
+            EventName::ChannelCreate,
+            EventName::ChannelData,
+            EventName::ChannelDestroy,
+            EventName::ChannelExecute,
+            EventName::ChannelExecuteComplete,
+            EventName::ChannelHangup,
+            EventName::ChannelHangupComplete,
+            EventName::ChannelOriginate,
+            EventName::ChannelUuid,
+            EventName::ChannelOutgoing,
+            EventName::ChannelPark,
+            EventName::ChannelProgress,
+            EventName::ChannelProgressMedia,
+            EventName::ChannelState,
+            EventName::ChannelUnbridge,
+            EventName::ChannelUnpark,
+            EventName::DetectedSpeech,
+            EventName::Dtmf,
+            EventName::Notalk,
+            EventName::Talk,
+        ];
+        self.enabled = true;
+        self.names
+            .extend(MYEVENTS.iter().map(|n| n.as_str().to_owned()));
+        self.myevents = uuid;
+        if let Some(format) = format {
+            self.format = format;
+        }
+    }
+
     /// Applies `nixevent <names...>`; returns FreeSWITCH's reply.
     pub fn unsubscribe(&mut self, args: &str) -> String {
         let mut key_count = 0;

@@ -410,7 +410,11 @@ fn is_terminator(channel: &Channel, digit: char) -> bool {
 /// `speak <engine>|<voice>|<text>` (or `<voice>|<text>`, or the text alone
 /// with `tts_engine`/`tts_voice`): no PLAYBACK events, as with FreeSWITCH.
 async fn speak(session: &mut Session, data: &str) {
-    let text = data.rsplit('|').next().unwrap_or(data);
+    // `engine|voice|text`, `voice|text` or the text alone; the text keeps
+    // any further `|`, as mod_dptools splits into at most three parts.
+    let parts: Vec<&str> = data.splitn(3, '|').collect();
+    let text = parts.last().copied().unwrap_or(data);
+    session.engine.record_speech(&session.call.uuid, text);
     session.prompt_started();
     let duration = Duration::from_millis(media::tts_millis(text));
     let started = session.now();
