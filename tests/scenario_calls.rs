@@ -408,3 +408,49 @@ async fn event_optin_follows_every_branch() {
         assert_outcome(&report, outcome);
     }
 }
+
+#[tokio::test]
+async fn every_scenario_reports_failed_and_abandoned_calls_alike() {
+    let rig = rig().await;
+    let scenarios: Vec<String> = rig.programs.keys().cloned().collect();
+    assert_eq!(scenarios.len(), 6);
+    let mut calls = Vec::new();
+    for (index, scenario) in scenarios.iter().enumerate() {
+        let number = |case: usize| format!("0108{index}{case:05}");
+        let cases = [
+            (PhoneScript::RingForever, Outcome::NoAnswer),
+            (PhoneScript::Busy, Outcome::Busy),
+            (PhoneScript::Reject, Outcome::Rejected),
+            (PhoneScript::Unallocated, Outcome::InvalidNumber),
+            // Hangs up while the greeting plays.
+            (hangs_up_after(500), Outcome::CustomerHungUp),
+        ];
+        for (case, (phone, outcome)) in cases.into_iter().enumerate() {
+            let rig = &rig;
+            let number = number(case);
+            calls.push(Box::pin(async move {
+                let report = rig.outcome(scenario, &number, phone).await;
+                (scenario, outcome, report)
+            })
+                as std::pin::Pin<Box<dyn std::future::Future<Output = _>>>);
+        }
+        let number = number(9);
+        let rig = &rig;
+        calls.push(Box::pin(async move {
+            let cancel = CancellationToken::new();
+            let trigger = cancel.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                trigger.cancel();
+            });
+            let report = rig
+                .run(scenario, &number, answers(Vec::new()), cancel)
+                .await;
+            (scenario, Outcome::Canceled, report)
+        }));
+    }
+    // All 36 calls at once: the node carries them side by side.
+    for (scenario, outcome, report) in futures_util::future::join_all(calls).await {
+        assert_eq!(report.outcome, outcome, "{scenario}: {}", report.reason);
+    }
+}
