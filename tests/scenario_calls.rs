@@ -88,6 +88,9 @@ async fn rig() -> Rig {
         c.dialplan_dir = Some(repo("dialplan"));
         c.recordings_dir = Some(dir);
         c.dtmf_transport = DtmfTransport::Rfc2833;
+        // Tests place dozens of calls at once; FreeSWITCH's default 30 per
+        // second would refuse some (as it should, in production).
+        c.sessions_per_second = 1000;
     })
     .await;
     let mut config = ClientConfig::new(sim.addr().to_string(), "ClueCon");
