@@ -15,12 +15,16 @@
 //!   dialplan, the per-call controller and its outcomes.
 //! - [`switch`]: the switches calls go through (FreeSWITCH today), behind a
 //!   small backend interface; safe originate strings.
+//! - [`domain`]: phone numbers, ids, and the records arsgate keeps.
+//! - [`store`]: durable state (SQLite embedded, PostgreSQL for clusters).
 //! - [`config`]: the YAML configuration with environment overrides.
 //! - [`cli`]: what the `arsgate` binary's subcommands do.
 
 pub mod cli;
 pub mod config;
+pub mod domain;
 pub mod esl;
 pub mod scenario;
 pub mod sim;
+pub mod store;
 pub mod switch;

@@ -1,0 +1,228 @@
+//! Durable state behind one [`Store`] trait, with two implementations that
+//! pass the same conformance suite: SQLite (embedded, the default, no
+//! server needed) and PostgreSQL (several arsgate replicas on one
+//! database).
+//!
+//! Secrets are stored only as digests and hashes: codes as HMAC-SHA256
+//! under the server's secret, PINs as argon2id, API keys as SHA-256.
+
+use async_trait::async_trait;
+
+use crate::domain::{
+    ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, Merchant, MerchantId, MerchantSettings,
+    NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
+    VerificationId,
+};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique value (merchant name, idempotency key, id) is taken.
+    #[error("already exists: {0}")]
+    Conflict(String),
+    /// The record the operation needs does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database could not be reached or refused the operation.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Stored data could not be read back (a bug or manual tampering).
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// A stored API response for an idempotency key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentResponse {
+    /// SHA-256 (hex) of the request that produced it.
+    pub request_hash: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: String,
+}
+
+/// What a `check` of a code did to the verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckRecorded {
+    /// The attempt was counted; `attempts` is the new total.
+    Counted {
+        /// Attempts so far, this one included.
+        attempts: u32,
+    },
+    /// The verification already allowed its last attempt.
+    Locked,
+}
+
+/// Everything arsgate keeps. Every merchant-facing read is scoped by the
+/// merchant, so one merchant can never read another's records.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Merchants and keys.
+
+    /// Creates a merchant; `Conflict` if the name is taken.
+    async fn create_merchant(
+        &self,
+        name: &str,
+        webhook_secret: &str,
+        settings: &MerchantSettings,
+    ) -> Result<Merchant, StoreError>;
+    /// A merchant by id.
+    async fn merchant(&self, id: MerchantId) -> Result<Option<Merchant>, StoreError>;
+    /// A merchant by name.
+    async fn merchant_by_name(&self, name: &str) -> Result<Option<Merchant>, StoreError>;
+    /// Stores a new API key.
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
+    /// An API key by its public id (revoked keys included: the caller checks).
+    async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
+
+    // Verifications.
+
+    /// Stores a new verification in state `pending`; `Conflict` if its id exists.
+    async fn create_verification(&self, new: &NewVerification) -> Result<Verification, StoreError>;
+    /// A merchant's verification.
+    async fn verification(
+        &self,
+        merchant: MerchantId,
+        id: VerificationId,
+    ) -> Result<Option<Verification>, StoreError>;
+    /// A verification by id alone, for arsgate's own workers.
+    async fn verification_by_id(
+        &self,
+        id: VerificationId,
+    ) -> Result<Option<Verification>, StoreError>;
+    /// A merchant's verifications, newest first, `limit` per page.
+    async fn list_verifications(
+        &self,
+        merchant: MerchantId,
+        filter: &VerificationFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Verification>, StoreError>;
+    /// Records that the call was placed (`pending` → `calling`); false if
+    /// the verification is no longer pending.
+    async fn mark_calling(
+        &self,
+        id: VerificationId,
+        call_id: &str,
+        node: &str,
+    ) -> Result<bool, StoreError>;
+    /// Records the answer (`calling` → `answered`); false if not calling.
+    async fn mark_answered(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
+    /// Records the final outcome; false (and nothing changed) if the
+    /// verification was already final. Idempotent by design: a restarted
+    /// arsgate may finish a call twice.
+    async fn finish(&self, id: VerificationId, finish: &Finish) -> Result<bool, StoreError>;
+    /// Every verification not final yet (for recovery after a restart).
+    async fn unfinished(&self) -> Result<Vec<Verification>, StoreError>;
+    /// Counts a `check` attempt unless the verification is locked at
+    /// `max_attempts`.
+    async fn record_check(
+        &self,
+        id: VerificationId,
+        max_attempts: u32,
+    ) -> Result<CheckRecorded, StoreError>;
+    /// Records that a `check` matched.
+    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<(), StoreError>;
+    /// Stores a consent call's evidence.
+    async fn save_evidence(
+        &self,
+        id: VerificationId,
+        evidence: &Evidence,
+    ) -> Result<(), StoreError>;
+    /// A verification's evidence.
+    async fn evidence(&self, id: VerificationId) -> Result<Option<Evidence>, StoreError>;
+    /// A merchant's usage between two instants.
+    async fn usage(
+        &self,
+        merchant: MerchantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Usage, StoreError>;
+
+    // PINs.
+
+    /// Registers (or replaces) a customer's PIN hash.
+    async fn set_pin(
+        &self,
+        merchant: MerchantId,
+        customer_ref: &str,
+        hash: &str,
+    ) -> Result<(), StoreError>;
+    /// A customer's PIN hash.
+    async fn pin(
+        &self,
+        merchant: MerchantId,
+        customer_ref: &str,
+    ) -> Result<Option<String>, StoreError>;
+    /// Removes a customer's PIN; false if there was none.
+    async fn delete_pin(
+        &self,
+        merchant: MerchantId,
+        customer_ref: &str,
+    ) -> Result<bool, StoreError>;
+
+    // Idempotency.
+
+    /// The response stored for a merchant's idempotency key.
+    async fn idempotent(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError>;
+    /// Stores the response for an idempotency key; `Conflict` if another
+    /// request stored one first (the caller then replays that one).
+    async fn save_idempotent(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> Result<(), StoreError>;
+
+    // Webhook outbox.
+
+    /// Queues a webhook event.
+    async fn enqueue_delivery(&self, new: &NewDelivery) -> Result<(), StoreError>;
+    /// Claims up to `limit` pending deliveries due at `now` for an attempt,
+    /// pushing their next attempt to `lease_until` so that no other worker
+    /// (in this or another arsgate) takes them meanwhile.
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Records a 2xx acknowledgement.
+    async fn mark_delivered(
+        &self,
+        id: EventId,
+        status: u16,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Records a failed attempt: retry at `next_attempt_at`, or give up
+    /// (`dead`).
+    async fn mark_attempt_failed(
+        &self,
+        id: EventId,
+        status: Option<u16>,
+        error: &str,
+        next_attempt_at: Timestamp,
+        dead: bool,
+    ) -> Result<(), StoreError>;
+    /// A merchant's deliveries, newest first.
+    async fn list_deliveries(
+        &self,
+        merchant: MerchantId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Delivery>, StoreError>;
+    /// Puts a merchant's delivery back in the queue, due now; false if unknown.
+    async fn redeliver(
+        &self,
+        merchant: MerchantId,
+        id: EventId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// How many deliveries wait (pending), for health and metrics.
+    async fn pending_deliveries(&self) -> Result<u64, StoreError>;
+}
