@@ -200,6 +200,7 @@ impl Rig {
             code_digest: Some(self.settings.code_key.digest(&code)),
             code: None,
             pin: None,
+            progress: None,
         };
         let program = program(max_duration);
         tokio::time::timeout(

@@ -156,6 +156,7 @@ impl Rig {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), VarValue::parse(v).unwrap()))
         .collect();
+        let (progress, mut observed) = tokio::sync::mpsc::unbounded_channel();
         let request = CallRequest {
             call,
             number: DialNumber::parse(number).unwrap(),
@@ -164,14 +165,22 @@ impl Rig {
             code_digest: Some(self.settings.code_key.digest(&code)),
             code: Some(code),
             pin: Some(PinHash::hash(PIN).unwrap()),
+            progress: Some(progress),
         };
         let program = &self.programs[scenario];
-        tokio::time::timeout(
+        let report = tokio::time::timeout(
             Duration::from_secs(30),
             controller::run(&self.switch, program, request, &self.settings, cancel),
         )
         .await
-        .unwrap_or_else(|_| panic!("{scenario} on {number} ends"))
+        .unwrap_or_else(|_| panic!("{scenario} on {number} ends"));
+        // The observer heard every entry, in order, as it happened.
+        let mut heard = Vec::new();
+        while let Ok(entry) = observed.try_recv() {
+            heard.push(entry);
+        }
+        assert_eq!(heard, report.timeline.entries(), "{scenario} on {number}");
+        report
     }
 
     async fn outcome(&self, scenario: &str, number: &str, phone: PhoneScript) -> CallReport {

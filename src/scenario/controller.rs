@@ -15,12 +15,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use sha2::{Digest, Sha256};
+use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
 use super::outcome::Outcome;
 use super::program::{Decision, Dynamic, End, Language, Program, SecretKind, SegmentId, Verify};
 use super::secret::{Code, CodeDigest, CodeKey, PinHash};
-use super::timeline::{Happening, InputResult, Timeline};
+use super::timeline::{Entry, Happening, InputResult, Timeline};
 use crate::esl::HangupCause;
 use crate::switch::{
     Backend, CallEvent, CallId, CollectedInput, DialNumber, OriginateSpec, VarName, VarValue,
@@ -86,6 +87,8 @@ pub struct CallRequest {
     pub code_digest: Option<CodeDigest>,
     /// The customer's PIN hash, for scenarios that check a PIN.
     pub pin: Option<PinHash>,
+    /// Hears of each timeline entry as it happens (the answer, above all).
+    pub progress: Option<UnboundedSender<Entry>>,
 }
 
 /// What a consent call leaves as evidence.
@@ -165,6 +168,7 @@ impl<'a, B: Backend> Call<'a, B> {
         request: CallRequest,
         settings: &'a CallSettings,
     ) -> Call<'a, B> {
+        let progress = request.progress.clone();
         let records = program.segments.iter().any(|s| {
             s.needs
                 .iter()
@@ -175,7 +179,7 @@ impl<'a, B: Backend> Call<'a, B> {
             program,
             request,
             settings,
-            timeline: Timeline::default(),
+            timeline: Timeline::observed(progress),
             current: program.entry,
             decided: None,
             answered: false,

@@ -4,6 +4,7 @@
 use std::time::SystemTime;
 
 use serde::Serialize;
+use tokio::sync::mpsc::UnboundedSender;
 
 use super::outcome::Outcome;
 
@@ -87,15 +88,39 @@ pub struct Entry {
 }
 
 /// Everything that happened to one call, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Timeline {
     entries: Vec<Entry>,
+    /// Who hears of each entry as it happens.
+    #[serde(skip)]
+    observer: Option<UnboundedSender<Entry>>,
 }
 
+impl PartialEq for Timeline {
+    fn eq(&self, other: &Timeline) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for Timeline {}
+
 impl Timeline {
+    /// A timeline that also sends each entry to `observer` as it is
+    /// recorded (a closed observer is ignored).
+    pub fn observed(observer: Option<UnboundedSender<Entry>>) -> Timeline {
+        Timeline {
+            entries: Vec::new(),
+            observer,
+        }
+    }
+
     /// Records `what` at `at`.
     pub fn push(&mut self, at: SystemTime, what: Happening) {
-        self.entries.push(Entry { at, what });
+        let entry = Entry { at, what };
+        if let Some(observer) = &self.observer {
+            let _ = observer.send(entry.clone());
+        }
+        self.entries.push(entry);
     }
 
     /// The entries, oldest first.
