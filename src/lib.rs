@@ -16,15 +16,20 @@
 //! - [`switch`]: the switches calls go through (FreeSWITCH today), behind a
 //!   small backend interface; safe originate strings.
 //! - [`domain`]: phone numbers, ids, and the records arsgate keeps.
+//! - [`service`]: the verification service — requests checked, calls run,
+//!   records kept, webhooks queued, restarts recovered.
 //! - [`store`]: durable state (SQLite embedded, PostgreSQL for clusters).
+//! - [`api`]: the merchant REST API (axum), its errors and OpenAPI document.
 //! - [`config`]: the YAML configuration with environment overrides.
 //! - [`cli`]: what the `arsgate` binary's subcommands do.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod esl;
 pub mod scenario;
+pub mod service;
 pub mod sim;
 pub mod store;
 pub mod switch;

@@ -174,6 +174,8 @@ async fn rig() -> Rig {
             switch_dir: "/recordings".to_owned(),
             local_dir: std::env::temp_dir(),
         },
+        caller_id_number: Some("0215880000".to_owned()),
+        caller_id_name: None,
         code_key: Arc::new(CodeKey::new(b"test key test key test key test!".to_vec())),
     };
     Rig {

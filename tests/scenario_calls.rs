@@ -114,6 +114,8 @@ async fn rig() -> Rig {
             switch_dir: "/recordings".to_owned(),
             local_dir: recordings.path().join("recordings"),
         },
+        caller_id_number: Some("0215880000".to_owned()),
+        caller_id_name: None,
         code_key: Arc::new(CodeKey::new(b"scenario test key, 32 bytes long".to_vec())),
     };
     Rig {

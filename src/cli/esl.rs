@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use crate::config::Config;
 use crate::esl::EventName;
 use crate::esl::client::{Client, ClientConfig};
+use crate::switch::pool;
 
 /// Where to connect: a node of the configuration file, or an explicit
 /// address and password.
@@ -82,13 +83,9 @@ fn client_config(args: &EslArgs) -> anyhow::Result<ClientConfig> {
         .iter()
         .find(|n| n.name.as_str() == name)
         .ok_or_else(|| anyhow::anyhow!("no node {name:?} in {}", args.config.display()))?;
-    let mut config = ClientConfig::new(
-        format!("{}:{}", node.host, node.port),
-        node.password.expose(),
-    );
-    config.connect_timeout = file.esl.connect_timeout;
+    let mut config = pool::client_config(node, &file.esl);
     config.command_timeout = args.timeout;
-    config.max_frame = file.esl.max_frame_bytes.get();
+    config.subscriptions.clear();
     Ok(config)
 }
 

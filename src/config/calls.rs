@@ -28,6 +28,11 @@ pub struct CallsConfig {
     pub tts: TtsConfig,
     /// Where consent recordings go.
     pub recordings: RecordingsConfig,
+    /// The number customers see calling (Korean carriers require it to be
+    /// registered to the caller). Default: the gateway's own.
+    pub caller_id_number: Option<String>,
+    /// The name shown with it, where the network carries names.
+    pub caller_id_name: Option<String>,
 }
 
 impl Default for CallsConfig {
@@ -39,6 +44,8 @@ impl Default for CallsConfig {
             sounds: "/usr/share/freeswitch/sounds/arsgate".to_owned(),
             tts: TtsConfig::default(),
             recordings: RecordingsConfig::default(),
+            caller_id_number: None,
+            caller_id_name: None,
         }
     }
 }
@@ -84,5 +91,25 @@ impl Default for RecordingsConfig {
             switch_dir: "/var/lib/freeswitch/recordings/arsgate".to_owned(),
             local_dir: PathBuf::from("data/recordings"),
         }
+    }
+}
+
+impl CallsConfig {
+    pub(super) fn validate(&self) -> Result<(), super::ValidationError> {
+        if let Some(number) = &self.caller_id_number
+            && crate::switch::DialNumber::parse(number).is_err()
+        {
+            return Err(super::ValidationError::CallerId {
+                field: "calls.caller_id_number",
+            });
+        }
+        if let Some(name) = &self.caller_id_name
+            && (name.chars().count() > 64 || crate::switch::VarValue::parse(name).is_err())
+        {
+            return Err(super::ValidationError::CallerId {
+                field: "calls.caller_id_name",
+            });
+        }
+        Ok(())
     }
 }

@@ -70,4 +70,12 @@ pub enum ValidationError {
     /// The reconnect jitter is not a fraction.
     #[error("esl.reconnect.jitter: {0} is outside 0.0 to 1.0")]
     Jitter(f64),
+    /// A caller id holds what a switch would interpret.
+    #[error(
+        "{field}: a number is digits with an optional leading +; a name is at most 64 characters without quotes, braces, commas or $"
+    )]
+    CallerId {
+        /// `calls.caller_id_number` or `calls.caller_id_name`.
+        field: &'static str,
+    },
 }

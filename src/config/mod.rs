@@ -91,6 +91,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ValidationError> {
         self.esl.validate()?;
+        self.calls.validate()?;
         node::validate_nodes(&self.nodes)
     }
 }

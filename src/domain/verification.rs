@@ -65,6 +65,8 @@ pub struct NewVerification {
     pub language: Language,
     /// Where webhooks go.
     pub callback_url: Option<String>,
+    /// Whether the merchant wants a webhook when the customer answers too.
+    pub notify_answered: bool,
     /// The merchant's reference for the customer (PIN lookup).
     pub customer_ref: Option<String>,
     /// Opaque merchant data, returned as given.
@@ -155,6 +157,8 @@ pub struct Evidence {
 /// Filters for listing verifications.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct VerificationFilter {
+    /// Only live or only sandbox ones.
+    pub mode: Option<Mode>,
     /// Only in this state.
     pub state: Option<VerificationState>,
     /// Only of this scenario.

@@ -51,6 +51,10 @@ pub struct CallSettings {
     pub recordings: RecordingPaths,
     /// The key codes are digested with.
     pub code_key: Arc<CodeKey>,
+    /// The caller id number customers see, if set.
+    pub caller_id_number: Option<String>,
+    /// The caller id name, if set.
+    pub caller_id_name: Option<String>,
 }
 
 impl CallSettings {
@@ -66,6 +70,8 @@ impl CallSettings {
                 local_dir: calls.recordings.local_dir.clone(),
             },
             code_key,
+            caller_id_number: calls.caller_id_number.clone(),
+            caller_id_name: calls.caller_id_name.clone(),
         }
     }
 }
@@ -233,6 +239,12 @@ impl<'a, B: Backend> Call<'a, B> {
             // Keys typed for a secret raise no DTMF events and are masked in
             // FreeSWITCH's logs; arsgate reads them from the collect's result.
             vars.push(Self::var("sensitive_dtmf", "true")?);
+        }
+        if let Some(number) = &self.settings.caller_id_number {
+            vars.push(Self::var("origination_caller_id_number", number)?);
+        }
+        if let Some(name) = &self.settings.caller_id_name {
+            vars.push(Self::var("origination_caller_id_name", name)?);
         }
         Some(OriginateSpec {
             call: self.request.call.clone(),

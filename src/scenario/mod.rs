@@ -6,6 +6,7 @@
 //! [`compile`] turns each into a [`Program`], and [`render`] writes the
 //! programs as FreeSWITCH XML dialplan.
 //!
+//! - [`catalog`]: the scenarios a running arsgate offers, compiled.
 //! - [`controller`]: drives one call through a program to its outcome.
 //! - [`outcome`]: how a call ends, and the hangup-cause table.
 //! - [`timeline`]: what happened to a call and when (never the digits).
@@ -19,6 +20,7 @@
 //! - [`compile`]: scenario to program.
 //! - [`render`]: programs to XML dialplan.
 
+pub mod catalog;
 pub mod compile;
 pub mod controller;
 mod definition;
@@ -35,6 +37,7 @@ pub mod secret;
 pub mod timeline;
 mod validate;
 
+pub use catalog::{Catalog, Runnable};
 pub use compile::compile;
 pub use definition::Scenario;
 pub use fields::{FieldError, FieldSpec};

@@ -86,6 +86,28 @@ impl CodeKey {
         CodeDigest(mac.finalize().into_bytes().into())
     }
 
+    /// The code of `length` digits (4 to 12) for `context` (a
+    /// verification's id): derived, never stored, so the same code comes
+    /// back after a restart or for a replayed request, and only a holder
+    /// of this key can compute it.
+    pub fn derive_code(&self, context: &str, length: usize) -> Code {
+        let mut mac = self.mac();
+        mac.update(b"arsgate code\0");
+        mac.update(context.as_bytes());
+        let bytes = mac.finalize().into_bytes();
+        let mut value = u128::from_be_bytes(bytes[..16].try_into().unwrap_or([0; 16]));
+        // 2^128 is so much larger than 10^12 that the modulo bias is nil.
+        let length = length.clamp(4, 12);
+        let digits = (0..length)
+            .map(|_| {
+                let digit = (value % 10) as u8;
+                value /= 10;
+                char::from(b'0' + digit)
+            })
+            .collect();
+        Code(digits)
+    }
+
     /// Whether `input` is the code behind `digest`, compared in constant time.
     pub fn matches(&self, digest: &CodeDigest, input: &str) -> bool {
         let mut mac = self.mac();
@@ -191,6 +213,28 @@ mod tests {
         let code = Code::generate(6);
         assert_eq!(code.expose().len(), 6);
         assert!(code.expose().bytes().all(|b| b.is_ascii_digit()));
+    }
+
+    #[test]
+    fn derived_codes_depend_on_the_key_and_the_context_only() {
+        let key = CodeKey::new(b"0123456789abcdef0123456789abcdef".to_vec());
+        let other = CodeKey::new(b"another key of thirty-two bytes!".to_vec());
+        let code = key.derive_code("vrf_1", 6);
+        assert_eq!(code.expose().len(), 6);
+        assert!(code.expose().bytes().all(|b| b.is_ascii_digit()));
+        assert_eq!(key.derive_code("vrf_1", 6), code, "stable");
+        assert_eq!(key.derive_code("vrf_1", 8).expose().len(), 8);
+        let distinct: std::collections::HashSet<String> = (0..200)
+            .map(|i| key.derive_code(&format!("vrf_{i}"), 6).expose().to_owned())
+            .collect();
+        assert!(distinct.len() > 190, "codes spread: {}", distinct.len());
+        let differ = (0..20)
+            .filter(|i| {
+                let context = format!("vrf_{i}");
+                key.derive_code(&context, 6) != other.derive_code(&context, 6)
+            })
+            .count();
+        assert!(differ >= 19, "the key matters");
     }
 
     #[test]

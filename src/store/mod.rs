@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use crate::domain::{
     ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, Merchant, MerchantId, MerchantSettings,
-    NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
+    Mode, NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
     VerificationId,
 };
 
@@ -36,7 +36,7 @@ pub enum StoreError {
 pub struct IdempotentResponse {
     /// SHA-256 (hex) of the request that produced it.
     pub request_hash: String,
-    /// The HTTP status.
+    /// The HTTP status; 0 while the request is still running.
     pub status: u16,
     /// The JSON body.
     pub body: String,
@@ -109,10 +109,17 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Records the answer (`calling` → `answered`); false if not calling.
     async fn mark_answered(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
-    /// Records the final outcome; false (and nothing changed) if the
+    /// Records the final outcome and, in the same transaction, queues its
+    /// webhook; false (and nothing changed, nothing queued) if the
     /// verification was already final. Idempotent by design: a restarted
-    /// arsgate may finish a call twice.
-    async fn finish(&self, id: VerificationId, finish: &Finish) -> Result<bool, StoreError>;
+    /// arsgate may finish a call twice, and a crash between the two writes
+    /// cannot lose the webhook.
+    async fn finish(
+        &self,
+        id: VerificationId,
+        finish: &Finish,
+        webhook: Option<&NewDelivery>,
+    ) -> Result<bool, StoreError>;
     /// Every verification not final yet (for recovery after a restart).
     async fn unfinished(&self) -> Result<Vec<Verification>, StoreError>;
     /// Counts a `check` attempt unless the verification is locked at
@@ -122,8 +129,9 @@ pub trait Store: Send + Sync + 'static {
         id: VerificationId,
         max_attempts: u32,
     ) -> Result<CheckRecorded, StoreError>;
-    /// Records that a `check` matched.
-    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<(), StoreError>;
+    /// Records that a `check` matched; false if one already had (a code is
+    /// good once, even for two checks racing).
+    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
     /// Stores a consent call's evidence.
     async fn save_evidence(
         &self,
@@ -132,10 +140,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// A verification's evidence.
     async fn evidence(&self, id: VerificationId) -> Result<Option<Evidence>, StoreError>;
-    /// A merchant's usage between two instants.
+    /// A merchant's usage of one mode between two instants.
     async fn usage(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Usage, StoreError>;
@@ -164,20 +173,28 @@ pub trait Store: Send + Sync + 'static {
 
     // Idempotency.
 
-    /// The response stored for a merchant's idempotency key.
-    async fn idempotent(
+    /// Claims a merchant's idempotency key for a request whose hash is
+    /// `request_hash`: `None` if this request now owns the key, otherwise
+    /// the record already there (with `status` 0 while the request that
+    /// owns it is still running). A claim left running for a minute is
+    /// taken to be abandoned (its process died) and is taken over.
+    async fn claim_idempotent(
         &self,
         merchant: MerchantId,
         key: &str,
+        request_hash: &str,
+        now: Timestamp,
     ) -> Result<Option<IdempotentResponse>, StoreError>;
-    /// Stores the response for an idempotency key; `Conflict` if another
-    /// request stored one first (the caller then replays that one).
+    /// Stores the response for a key this request owns.
     async fn save_idempotent(
         &self,
         merchant: MerchantId,
         key: &str,
         response: &IdempotentResponse,
     ) -> Result<(), StoreError>;
+    /// Gives up a key this request owns (it failed in a way worth
+    /// retrying), so that a retry with the same key runs afresh.
+    async fn release_idempotent(&self, merchant: MerchantId, key: &str) -> Result<(), StoreError>;
 
     // Webhook outbox.
 

@@ -13,7 +13,7 @@ use super::backend::{
     Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError, Timed,
 };
 use super::dial::{DialTemplate, VarName, VarValue};
-use crate::esl::client::{Client, EslError, Events};
+use crate::esl::client::{Client, ConnectionState, EslError, Events};
 use crate::esl::{Event, EventName, HangupCause};
 
 /// The events a call is followed with.
@@ -42,6 +42,16 @@ pub struct FreeSwitch {
     routes: Arc<Mutex<Routes>>,
 }
 
+impl std::fmt::Debug for FreeSwitch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FreeSwitch")
+            .field("context", &self.context)
+            .field("dial", &self.dial)
+            .field("connected", &self.is_connected())
+            .finish_non_exhaustive()
+    }
+}
+
 fn refused(error: EslError) -> SwitchError {
     match error {
         EslError::Timeout => SwitchError::Timeout,
@@ -64,6 +74,24 @@ impl FreeSwitch {
             dial,
             routes,
         }
+    }
+
+    /// Whether the event socket is connected right now.
+    pub fn is_connected(&self) -> bool {
+        matches!(
+            *self.client.state().borrow(),
+            ConnectionState::Connected { .. }
+        )
+    }
+
+    /// Whether the node still carries `call` (`uuid_exists`).
+    pub async fn exists(&self, call: &CallId) -> Result<bool, SwitchError> {
+        let reply = self
+            .client
+            .api(&format!("uuid_exists {call}"))
+            .await
+            .map_err(refused)?;
+        Ok(reply.trim_end() == "true")
     }
 
     fn routes(&self) -> MutexGuard<'_, Routes> {

@@ -9,11 +9,15 @@
 //!   templates and channel variables, so no request text reaches the switch
 //!   unchecked.
 //! - [`freeswitch`]: the FreeSWITCH backend over the event socket.
+//! - [`pool`]: the configured nodes, their connections, and which node
+//!   takes the next call.
 
 pub mod backend;
 pub mod dial;
 pub mod freeswitch;
+pub mod pool;
 
 pub use backend::{Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError};
 pub use dial::{DialNumber, DialTemplate, VarName, VarValue};
 pub use freeswitch::FreeSwitch;
+pub use pool::{Node, Pool};

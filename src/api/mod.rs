@@ -1,0 +1,82 @@
+//! The merchant-facing REST API (axum): `/v1` routes authenticated with
+//! bearer API keys, errors as `application/problem+json`, the OpenAPI
+//! document, health and readiness. It knows the verification service, not
+//! how calls are placed.
+//!
+//! - [`verifications`]: create, read, list, check, cancel, evidence.
+//! - [`customers`]: registering and removing PINs.
+//! - [`usage`]: monthly usage.
+//! - [`webhooks`]: webhook deliveries.
+//! - [`health`]: `/healthz`, `/readyz`.
+//! - [`openapi`]: the OpenAPI document at `/openapi.json`.
+//! - [`auth`], [`body`], [`problem`]: keys, JSON bodies, error responses.
+
+pub mod auth;
+pub mod body;
+pub mod customers;
+pub mod health;
+pub mod openapi;
+pub mod problem;
+pub mod usage;
+pub mod verifications;
+pub mod webhooks;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::{get, post, put};
+use tower_http::trace::TraceLayer;
+
+use crate::service::Service;
+use problem::Problem;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct ApiState {
+    /// The verification service.
+    pub service: Service,
+}
+
+/// The API's routes over `state`.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route(
+            "/v1/verifications",
+            post(verifications::create).get(verifications::list),
+        )
+        .route("/v1/verifications/{id}", get(verifications::get))
+        .route("/v1/verifications/{id}/check", post(verifications::check))
+        .route("/v1/verifications/{id}/cancel", post(verifications::cancel))
+        .route(
+            "/v1/verifications/{id}/evidence",
+            get(verifications::evidence),
+        )
+        .route(
+            "/v1/verifications/{id}/recording",
+            get(verifications::recording),
+        )
+        .route(
+            "/v1/customers/{customer_ref}/pin",
+            put(customers::put_pin).delete(customers::delete_pin),
+        )
+        .route("/v1/usage", get(usage::usage))
+        .route("/v1/webhooks/deliveries", get(webhooks::list))
+        .route(
+            "/v1/webhooks/deliveries/{id}/redeliver",
+            post(webhooks::redeliver),
+        )
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::document))
+        .fallback(|| async { Problem::not_found("no such route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,65 @@
+//! The OpenAPI 3 document, generated from the handlers' own annotations so
+//! that it cannot drift from them.
+
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use super::{customers, health, usage, verifications, webhooks};
+
+/// The API's description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "arsgate",
+        description = "Phone (ARS) authentication: start a verification call, check codes, read outcomes, fetch consent evidence. Authenticate with `Authorization: Bearer <API key>`; sandbox keys (`ars_test_...`) call the built-in simulator. Errors are `application/problem+json` with a stable `code`. Webhooks are POSTed to `callback_url` with `Arsgate-Signature: t=<unix>,v1=<hex HMAC-SHA256(webhook secret, t + \".\" + body)>`; the body is a `WebhookPayload`."
+    ),
+    paths(
+        verifications::create,
+        verifications::list,
+        verifications::get,
+        verifications::check,
+        verifications::cancel,
+        verifications::evidence,
+        verifications::recording,
+        customers::put_pin,
+        customers::delete_pin,
+        usage::usage,
+        webhooks::list,
+        webhooks::redeliver,
+        health::healthz,
+        health::readyz,
+    ),
+    components(schemas(crate::service::WebhookPayload)),
+    modifiers(&BearerKeys),
+    tags(
+        (name = "verifications", description = "Verification calls and their outcomes"),
+        (name = "customers", description = "PINs for `enter_pin`"),
+        (name = "usage", description = "Billing"),
+        (name = "webhooks", description = "Webhook deliveries"),
+        (name = "operations", description = "Health and readiness"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("ars_<live|test>_<id>_<secret>")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /openapi.json`.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,235 @@
+//! One verification's call, from picking a node to the stored outcome and
+//! its webhook. Runs as its own task: a call outlives the HTTP request
+//! that asked for it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::Inner;
+use super::create::code_for;
+use super::view::WebhookKind;
+use crate::domain::{Evidence, Merchant, Timestamp, Verification};
+use crate::scenario::controller::{self, CallReport, CallRequest, ConsentEvidence};
+use crate::scenario::secret::{CodeDigest, PinHash};
+use crate::scenario::timeline::{Entry, Happening};
+use crate::scenario::{Outcome, Runnable};
+use crate::switch::{CallId, DialNumber, VarValue};
+
+/// Places `verification`'s call and follows it to its end.
+pub(super) async fn run(
+    inner: Arc<Inner>,
+    merchant: Merchant,
+    verification: Verification,
+    cancel: CancellationToken,
+) {
+    let id = verification.id();
+    let outcome = place_and_follow(&inner, &merchant, &verification, cancel).await;
+    if let Err(error) = outcome {
+        tracing::error!(verification = %id, %error, "the call's record could not be kept");
+    }
+    inner.forget_running(id);
+}
+
+async fn place_and_follow(
+    inner: &Arc<Inner>,
+    merchant: &Merchant,
+    verification: &Verification,
+    cancel: CancellationToken,
+) -> Result<(), crate::store::StoreError> {
+    let id = verification.id();
+    let request = &verification.request;
+    let Some(runnable) = inner.catalog.get(&request.scenario) else {
+        let reason = format!("scenario {:?} is no longer configured", request.scenario);
+        return inner
+            .finish(merchant, verification, Outcome::Error, reason, None)
+            .await;
+    };
+    let pool = inner.pool(request.mode);
+    let Some(node) = pool.pick() else {
+        let reason = "no FreeSWITCH node is connected".to_owned();
+        return inner
+            .finish(merchant, verification, Outcome::NetworkError, reason, None)
+            .await;
+    };
+    let Some(switch) = node.switch().cloned() else {
+        let reason = "no FreeSWITCH node is connected".to_owned();
+        return inner
+            .finish(merchant, verification, Outcome::NetworkError, reason, None)
+            .await;
+    };
+    let call = CallId::new();
+    if !inner
+        .store
+        .mark_calling(id, call.as_str(), node.name())
+        .await?
+    {
+        // Canceled (or finished by another replica) before the call was placed.
+        return Ok(());
+    }
+    let call_request = match call_request(inner, runnable, verification, call).await {
+        Ok(call_request) => call_request,
+        Err(reason) => {
+            return inner
+                .finish(merchant, verification, Outcome::Error, reason, None)
+                .await;
+        }
+    };
+    let (progress, mut entries) = mpsc::unbounded_channel();
+    let call_request = CallRequest {
+        progress: Some(progress),
+        ..call_request
+    };
+    tracing::info!(
+        verification = %id,
+        call = %call_request.call,
+        node = node.name(),
+        scenario = %request.scenario,
+        "placing the call"
+    );
+    let driving = controller::run(
+        &*switch,
+        &runnable.program,
+        call_request,
+        &inner.settings,
+        cancel,
+    );
+    tokio::pin!(driving);
+    let mut report = loop {
+        tokio::select! {
+            report = &mut driving => break report,
+            Some(entry) = entries.recv() => {
+                inner.progressed(merchant, verification, &entry).await;
+            }
+        }
+    };
+    while let Ok(entry) = entries.try_recv() {
+        inner.progressed(merchant, verification, &entry).await;
+    }
+    if inner.aborting.is_cancelled() && report.outcome == Outcome::Canceled {
+        // The cancel came from a shutdown past its deadline, not the merchant.
+        report.outcome = Outcome::Error;
+        report.reason = "arsgate shut down before the call ended".to_owned();
+    }
+    if let Some(evidence) = &report.evidence {
+        inner
+            .store
+            .save_evidence(id, &evidence_record(evidence))
+            .await?;
+    }
+    let CallReport {
+        outcome,
+        reason,
+        timeline,
+        ..
+    } = report;
+    let timeline = serde_json::to_value(timeline.entries()).unwrap_or_default();
+    inner
+        .finish(merchant, verification, outcome, reason, Some(timeline))
+        .await
+}
+
+/// What the controller needs for this call; `Err` says why it cannot be
+/// placed.
+async fn call_request(
+    inner: &Inner,
+    runnable: &Runnable,
+    verification: &Verification,
+    call: CallId,
+) -> Result<CallRequest, String> {
+    let request = &verification.request;
+    let number = DialNumber::parse(&request.phone.national())
+        .map_err(|_| "the number cannot be dialled".to_owned())?;
+    let mut fields = BTreeMap::new();
+    for (name, value) in &request.fields {
+        let value = VarValue::parse(value)
+            .map_err(|_| format!("field `{name}` holds characters the switch would interpret"))?;
+        fields.insert(name.clone(), value);
+    }
+    let code = runnable
+        .reads_code()
+        .then(|| code_for(&inner.settings.code_key, request.mode, request.id));
+    let code_digest = request
+        .code_digest
+        .as_deref()
+        .map(|hex| CodeDigest::from_hex(hex).ok_or("the stored code digest is unreadable"))
+        .transpose()?;
+    let pin = match (&request.customer_ref, runnable.checks_pin()) {
+        (Some(customer), true) => {
+            let phc = inner
+                .store
+                .pin(request.merchant_id, customer)
+                .await
+                .map_err(|error| format!("the PIN could not be read: {error}"))?
+                .ok_or("the customer's PIN was removed before the call")?;
+            Some(PinHash::from_phc(&phc).map_err(|_| "the stored PIN hash is unreadable")?)
+        }
+        _ => None,
+    };
+    Ok(CallRequest {
+        call,
+        number,
+        language: request.language,
+        fields,
+        code,
+        code_digest,
+        pin,
+        progress: None,
+    })
+}
+
+fn evidence_record(evidence: &ConsentEvidence) -> Evidence {
+    Evidence {
+        consent_text: evidence.text.clone(),
+        key: evidence.key.map(String::from),
+        key_at: evidence.key_at.map(timestamp),
+        recording_path: evidence.recording.clone(),
+        local_path: evidence
+            .local_recording
+            .as_ref()
+            .map(|p| p.display().to_string()),
+        recording_sha256: evidence.recording_sha256.clone(),
+        recording_ms: evidence
+            .recording_duration
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    }
+}
+
+fn timestamp(at: SystemTime) -> Timestamp {
+    let millis = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+    Timestamp::from_millis(millis)
+}
+
+impl Inner {
+    /// Records what the call's progress means for the verification: the
+    /// answer moves it to `answered` (and posts a webhook if asked).
+    async fn progressed(&self, merchant: &Merchant, verification: &Verification, entry: &Entry) {
+        if !matches!(entry.what, Happening::Answered) {
+            return;
+        }
+        let id = verification.id();
+        match self.store.mark_answered(id, timestamp(entry.at)).await {
+            Ok(true) if verification.request.notify_answered => {
+                match self.store.verification_by_id(id).await {
+                    Ok(Some(now)) => {
+                        if let Err(error) = self.notify(merchant, &now, WebhookKind::Answered).await
+                        {
+                            tracing::error!(verification = %id, %error, "answered webhook not queued");
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(error) => {
+                        tracing::error!(verification = %id, %error, "answered webhook not queued");
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(verification = %id, %error, "answer not recorded"),
+        }
+    }
+}

@@ -1,0 +1,77 @@
+//! Checking a code the customer heard (`read_code`, `press_then_read`) and
+//! typed into the merchant's page: constant-time, a bounded number of
+//! attempts, until the code expires, good once.
+
+use super::{Caller, Service, ServiceError};
+use crate::domain::{Merchant, Mode, Timestamp, VerificationId};
+use crate::scenario::secret::{Code, CodeDigest};
+use crate::store::CheckRecorded;
+
+/// What a check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Checked {
+    /// The code matched: the customer holds the phone.
+    Approved,
+    /// The code did not match; `remaining` attempts are left.
+    Rejected {
+        /// Attempts left before the verification locks.
+        remaining: u32,
+    },
+}
+
+impl Service {
+    /// Checks `code` against verification `id`'s.
+    pub async fn check(
+        &self,
+        merchant: &Merchant,
+        mode: Mode,
+        id: VerificationId,
+        code: &str,
+    ) -> Result<Checked, ServiceError> {
+        let caller = Caller {
+            merchant: merchant.id,
+            mode,
+        };
+        let verification = self.get(caller, id).await?;
+        let request = &verification.request;
+        let checkable = self
+            .catalog()
+            .get(&request.scenario)
+            .is_some_and(|r| r.reads_code());
+        let digest = request
+            .code_digest
+            .as_deref()
+            .and_then(CodeDigest::from_hex)
+            .filter(|_| checkable)
+            .ok_or_else(|| ServiceError::NotCheckable(request.scenario.clone()))?;
+        if verification.checked_at.is_some() {
+            return Err(ServiceError::CodeUsed);
+        }
+        if request
+            .code_expires_at
+            .is_some_and(|expires| Timestamp::now() >= expires)
+        {
+            return Err(ServiceError::CodeExpired);
+        }
+        // Malformed input is refused before it costs an attempt.
+        Code::parse(code).map_err(|_| ServiceError::InvalidCode)?;
+        let max = merchant.settings.max_check_attempts;
+        let attempts = match self.store().record_check(id, max).await? {
+            CheckRecorded::Locked => return Err(ServiceError::TooManyAttempts),
+            CheckRecorded::Counted { attempts } => attempts,
+        };
+        let key = std::sync::Arc::clone(&self.inner.settings.code_key);
+        if key.matches(&digest, code) {
+            if !self.store().mark_checked(id, Timestamp::now()).await? {
+                return Err(ServiceError::CodeUsed);
+            }
+            tracing::info!(verification = %id, attempts, "code approved");
+            Ok(Checked::Approved)
+        } else {
+            tracing::info!(verification = %id, attempts, "code rejected");
+            Ok(Checked::Rejected {
+                remaining: max.saturating_sub(attempts),
+            })
+        }
+    }
+}

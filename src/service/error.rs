@@ -1,0 +1,103 @@
+//! Why a merchant's request was refused, with a stable code for each reason.
+
+use crate::store::StoreError;
+
+/// Why a verification operation was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The phone number is not a Korean number arsgate can call.
+    #[error("{0}")]
+    InvalidPhone(String),
+    /// No scenario has this name.
+    #[error("there is no scenario named {0:?}")]
+    UnknownScenario(String),
+    /// A field the scenario needs is absent.
+    #[error("field `{0}` is required by the scenario")]
+    MissingField(String),
+    /// A field the scenario does not use was given.
+    #[error("field `{0}` is not used by the scenario")]
+    UnknownField(String),
+    /// A field's value breaks its rules.
+    #[error("{0}")]
+    InvalidField(String),
+    /// Not a language prompts exist in.
+    #[error("language {0:?} is not available (ko, en)")]
+    InvalidLanguage(String),
+    /// The callback URL cannot receive webhooks.
+    #[error("{0}")]
+    InvalidCallbackUrl(String),
+    /// A customer reference is empty, too long or has odd characters.
+    #[error("customer_ref must be 1 to 64 letters, digits or . _ - : @")]
+    InvalidCustomerRef,
+    /// The scenario checks a PIN, so the request must name the customer.
+    #[error("scenario {0:?} checks a registered PIN: customer_ref is required")]
+    MissingCustomerRef(String),
+    /// The customer has no PIN registered.
+    #[error("customer {0:?} has no PIN registered")]
+    PinNotRegistered(String),
+    /// A PIN is not 4 to 12 digits.
+    #[error("a PIN is 4 to 12 digits")]
+    InvalidPin,
+    /// The metadata is not a JSON object or is too big.
+    #[error("{0}")]
+    InvalidMetadata(String),
+    /// No such record for this merchant (another merchant's records are
+    /// reported the same way).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The verification's scenario has no code to check.
+    #[error("scenario {0:?} does not read a code out; there is nothing to check")]
+    NotCheckable(String),
+    /// The code is not 4 to 12 digits.
+    #[error("a code is 4 to 12 digits")]
+    InvalidCode,
+    /// The code's time to be checked is over.
+    #[error("the code has expired")]
+    CodeExpired,
+    /// Every allowed check attempt was used.
+    #[error("too many attempts: the verification is locked")]
+    TooManyAttempts,
+    /// The code was already checked successfully; a code is good once.
+    #[error("the code was already used")]
+    CodeUsed,
+    /// The verification already has its outcome.
+    #[error("the verification is already finished")]
+    AlreadyFinished,
+    /// arsgate is shutting down and takes no new calls.
+    #[error("arsgate is shutting down")]
+    ShuttingDown,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl ServiceError {
+    /// The stable, machine-readable code merchants branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::InvalidPhone(_) => "invalid_phone",
+            ServiceError::UnknownScenario(_) => "unknown_scenario",
+            ServiceError::MissingField(_) => "missing_field",
+            ServiceError::UnknownField(_) => "unknown_field",
+            ServiceError::InvalidField(_) => "invalid_field",
+            ServiceError::InvalidLanguage(_) => "invalid_language",
+            ServiceError::InvalidCallbackUrl(_) => "invalid_callback_url",
+            ServiceError::InvalidCustomerRef => "invalid_customer_ref",
+            ServiceError::MissingCustomerRef(_) => "missing_customer_ref",
+            ServiceError::PinNotRegistered(_) => "pin_not_registered",
+            ServiceError::InvalidPin => "invalid_pin",
+            ServiceError::InvalidMetadata(_) => "invalid_metadata",
+            ServiceError::NotFound(_) => "not_found",
+            ServiceError::NotCheckable(_) => "not_checkable",
+            ServiceError::InvalidCode => "invalid_code",
+            ServiceError::CodeExpired => "code_expired",
+            ServiceError::TooManyAttempts => "too_many_attempts",
+            ServiceError::CodeUsed => "code_used",
+            ServiceError::AlreadyFinished => "already_finished",
+            ServiceError::ShuttingDown => "shutting_down",
+            ServiceError::Store(StoreError::NotFound(_)) => "not_found",
+            ServiceError::Store(StoreError::Conflict(_)) => "conflict",
+            ServiceError::Store(_) => "store_unavailable",
+        }
+    }
+}

@@ -1,0 +1,496 @@
+//! The verification service: what arsgate does for a merchant, whatever
+//! door the request came in by. It checks requests, stores verifications,
+//! runs each call as its own task through the controller on a node of the
+//! right pool (live nodes, or the sandbox's simulator for test keys), keeps
+//! the record up to date as the call progresses, queues the webhooks, and
+//! after a restart brings every unfinished verification to an end.
+//!
+//! - [`create`]: checking a request into the record to store.
+//! - [`view`]: verifications as merchants see them (API and webhooks).
+//! - [`evidence`]: consent evidence bundles and recordings.
+//! - [`usage`]: monthly usage for billing.
+//! - [`deliveries`]: webhook deliveries, listed and redelivered.
+//! - [`keys`]: API keys, issued and authenticated.
+//! - [`error`]: why a request was refused, with stable codes.
+
+mod call;
+mod check;
+pub mod create;
+pub mod deliveries;
+pub mod error;
+pub mod evidence;
+pub mod keys;
+mod recover;
+pub mod usage;
+pub mod view;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use check::Checked;
+pub use create::{Caller, CreateVerification};
+pub use error::ServiceError;
+pub use view::{VerificationView, WebhookKind, WebhookPayload};
+
+use crate::domain::{
+    EventId, Finish, Merchant, Mode, NewDelivery, Page, Timestamp, Verification,
+    VerificationFilter, VerificationId, VerificationState,
+};
+use crate::scenario::controller::CallSettings;
+use crate::scenario::secret::{Code, PinHash};
+use crate::scenario::{Catalog, Language, Outcome};
+use crate::store::Store;
+use crate::switch::Pool;
+
+/// What the service is built from.
+pub struct ServiceParts {
+    /// Where everything is kept.
+    pub store: Arc<dyn Store>,
+    /// The scenarios offered.
+    pub catalog: Catalog,
+    /// Settings every call shares.
+    pub settings: CallSettings,
+    /// The prompts' language when a request names none.
+    pub default_language: Language,
+    /// The FreeSWITCH nodes live calls go through.
+    pub live: Pool,
+    /// Where sandbox calls go: the built-in simulator.
+    pub sandbox: Pool,
+    /// Woken whenever a webhook is queued.
+    pub webhooks: Arc<Notify>,
+}
+
+/// The verification service (cheap to clone; clones share everything).
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    catalog: Catalog,
+    settings: CallSettings,
+    default_language: Language,
+    live: Pool,
+    sandbox: Pool,
+    webhooks: Arc<Notify>,
+    /// The calls this process runs, by verification.
+    running: Mutex<HashMap<VerificationId, CancellationToken>>,
+    tasks: TaskTracker,
+    /// Set once shutdown begins: no new calls.
+    stopping: CancellationToken,
+    /// Set once the shutdown deadline passes: live calls are ended.
+    aborting: CancellationToken,
+}
+
+/// A verification just created.
+#[derive(Debug)]
+pub struct Created {
+    /// The record.
+    pub verification: Verification,
+    /// The code to show on the merchant's page (`enter_code` only).
+    pub code: Option<Code>,
+}
+
+impl Service {
+    /// The service over `parts`.
+    pub fn new(parts: ServiceParts) -> Service {
+        Service {
+            inner: Arc::new(Inner {
+                store: parts.store,
+                catalog: parts.catalog,
+                settings: parts.settings,
+                default_language: parts.default_language,
+                live: parts.live,
+                sandbox: parts.sandbox,
+                webhooks: parts.webhooks,
+                running: Mutex::new(HashMap::new()),
+                tasks: TaskTracker::new(),
+                stopping: CancellationToken::new(),
+                aborting: CancellationToken::new(),
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The scenarios offered.
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    /// The pool a mode's calls go through.
+    pub fn pool(&self, mode: Mode) -> &Pool {
+        self.inner.pool(mode)
+    }
+
+    /// How many calls this process is running.
+    pub fn live_calls(&self) -> usize {
+        self.inner.running().len()
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_stopping(&self) -> bool {
+        self.inner.stopping.is_cancelled()
+    }
+
+    /// Creates a verification for `merchant` with a key of `mode` and
+    /// starts its call.
+    pub async fn create(
+        &self,
+        merchant: &Merchant,
+        mode: Mode,
+        request: CreateVerification,
+    ) -> Result<Created, ServiceError> {
+        if self.is_stopping() {
+            return Err(ServiceError::ShuttingDown);
+        }
+        let runnable = self
+            .inner
+            .catalog
+            .get(&request.scenario)
+            .ok_or_else(|| ServiceError::UnknownScenario(request.scenario.clone()))?;
+        let prepared = create::prepare(
+            request,
+            merchant,
+            mode,
+            runnable,
+            self.inner.default_language,
+            &self.inner.settings.code_key,
+        )?;
+        if let Some(customer) = prepared.new.customer_ref.as_deref()
+            && runnable.checks_pin()
+            && self.inner.store.pin(merchant.id, customer).await?.is_none()
+        {
+            return Err(ServiceError::PinNotRegistered(customer.to_owned()));
+        }
+        let verification = self.inner.store.create_verification(&prepared.new).await?;
+        let shown = runnable.shows_code().then_some(prepared.code).flatten();
+        self.inner.start(merchant.clone(), verification.clone());
+        Ok(Created {
+            verification,
+            code: shown,
+        })
+    }
+
+    /// A verification of `caller`'s.
+    pub async fn get(
+        &self,
+        caller: Caller,
+        id: VerificationId,
+    ) -> Result<Verification, ServiceError> {
+        self.inner.get(caller, id).await
+    }
+
+    /// `caller`'s verifications, newest first.
+    pub async fn list(
+        &self,
+        caller: Caller,
+        filter: VerificationFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Verification>, ServiceError> {
+        let filter = VerificationFilter {
+            mode: Some(caller.mode),
+            ..filter
+        };
+        Ok(self
+            .inner
+            .store
+            .list_verifications(caller.merchant, &filter, cursor, limit)
+            .await?)
+    }
+
+    /// The view of a verification for its merchant.
+    pub fn view(&self, merchant: &Merchant, verification: &Verification) -> VerificationView {
+        self.inner.view(merchant, verification)
+    }
+
+    /// Cancels a verification: a live call is hung up and the outcome is
+    /// `canceled`. Returns the record, final once the switch confirmed the
+    /// hang-up (normally at once).
+    pub async fn cancel(
+        &self,
+        merchant: &Merchant,
+        mode: Mode,
+        id: VerificationId,
+    ) -> Result<Verification, ServiceError> {
+        let caller = Caller {
+            merchant: merchant.id,
+            mode,
+        };
+        let verification = self.inner.get(caller, id).await?;
+        if verification.is_final() {
+            return Err(ServiceError::AlreadyFinished);
+        }
+        let token = self.inner.running().get(&id).cloned();
+        match token {
+            Some(token) => {
+                token.cancel();
+                // The call's task hangs up and records the outcome.
+                self.inner.wait_finished(id, Duration::from_secs(10)).await;
+            }
+            None => {
+                // Not running here: never placed, or carried by an arsgate
+                // that is gone. Hang up whatever may be left, then record.
+                self.inner.hang_up_orphan(&verification).await;
+                self.inner
+                    .finish(
+                        merchant,
+                        &verification,
+                        Outcome::Canceled,
+                        "canceled by the merchant".to_owned(),
+                        None,
+                    )
+                    .await?;
+            }
+        }
+        // Final unless the switch is slow to hang up; then it soon will be.
+        self.inner.get(caller, id).await
+    }
+
+    /// The code to show for a verification of a scenario that shows one
+    /// (for replaying a create response); `None` for any other.
+    pub fn shown_code(&self, verification: &Verification) -> Option<Code> {
+        let request = &verification.request;
+        self.inner
+            .catalog
+            .get(&request.scenario)
+            .filter(|r| r.shows_code())
+            .map(|_| create::code_for(&self.inner.settings.code_key, request.mode, request.id))
+    }
+
+    /// Registers (or replaces) a customer's PIN for `enter_pin`.
+    pub async fn set_pin(
+        &self,
+        merchant: &Merchant,
+        customer_ref: &str,
+        pin: &str,
+    ) -> Result<(), ServiceError> {
+        let customer = create::customer_ref(customer_ref)?;
+        let pin = pin.to_owned();
+        let hash = tokio::task::spawn_blocking(move || PinHash::hash(&pin))
+            .await
+            .map_err(|_| ServiceError::InvalidPin)?
+            .map_err(|_| ServiceError::InvalidPin)?;
+        self.inner
+            .store
+            .set_pin(merchant.id, &customer, hash.as_phc())
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a customer's PIN; `NotFound` if there was none.
+    pub async fn delete_pin(
+        &self,
+        merchant: &Merchant,
+        customer_ref: &str,
+    ) -> Result<(), ServiceError> {
+        let customer = create::customer_ref(customer_ref)?;
+        if self.inner.store.delete_pin(merchant.id, &customer).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!(
+                "PIN of customer {customer:?}"
+            )))
+        }
+    }
+
+    /// Begins shutdown: no new calls; the live ones get until `deadline`
+    /// to finish, then are ended (outcome `error`) so their state is final.
+    pub async fn shutdown(&self, deadline: Duration) {
+        self.inner.stopping.cancel();
+        self.inner.tasks.close();
+        if tokio::time::timeout(deadline, self.inner.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                calls = self.live_calls(),
+                "shutdown deadline passed; ending the calls still live"
+            );
+            self.inner.aborting.cancel();
+            for token in self.inner.running().values() {
+                token.cancel();
+            }
+            self.inner.tasks.wait().await;
+        }
+    }
+
+    /// Brings every verification left unfinished by an earlier run to an
+    /// end (see [`recover`]); returns how many there were.
+    pub async fn recover(&self, node_wait: Duration) -> Result<usize, ServiceError> {
+        recover::recover(&self.inner, node_wait).await
+    }
+}
+
+impl Inner {
+    fn pool(&self, mode: Mode) -> &Pool {
+        match mode {
+            Mode::Live => &self.live,
+            Mode::Test => &self.sandbox,
+        }
+    }
+
+    fn running(&self) -> MutexGuard<'_, HashMap<VerificationId, CancellationToken>> {
+        self.running.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn forget_running(&self, id: VerificationId) {
+        self.running().remove(&id);
+    }
+
+    /// Starts the call's task.
+    fn start(self: &Arc<Self>, merchant: Merchant, verification: Verification) {
+        let token = self.aborting.child_token();
+        self.running().insert(verification.id(), token.clone());
+        self.tasks
+            .spawn(call::run(Arc::clone(self), merchant, verification, token));
+    }
+
+    async fn get(&self, caller: Caller, id: VerificationId) -> Result<Verification, ServiceError> {
+        self.store
+            .verification(caller.merchant, id)
+            .await?
+            .filter(|v| v.request.mode == caller.mode)
+            .ok_or_else(|| ServiceError::NotFound(format!("verification {id}")))
+    }
+
+    fn view(&self, merchant: &Merchant, verification: &Verification) -> VerificationView {
+        let checkable = self
+            .catalog
+            .get(&verification.request.scenario)
+            .is_some_and(|r| r.reads_code());
+        VerificationView::new(
+            verification,
+            merchant.settings.max_check_attempts,
+            checkable,
+        )
+    }
+
+    /// Waits (up to `limit`) until this process no longer runs `id`'s call.
+    async fn wait_finished(&self, id: VerificationId, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.running().contains_key(&id) && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Hangs up a call this process does not follow, if it still exists.
+    async fn hang_up_orphan(&self, verification: &Verification) {
+        let (Some(call), Some(node)) = (&verification.call_id, &verification.node) else {
+            return;
+        };
+        let Some(switch) = self
+            .pool(verification.request.mode)
+            .node(node)
+            .and_then(|n| n.switch().cloned())
+        else {
+            return;
+        };
+        let Ok(call) = uuid::Uuid::parse_str(call).map(crate::switch::CallId::from) else {
+            return;
+        };
+        if switch.exists(&call).await.unwrap_or(false) {
+            use crate::switch::Backend;
+            let cause = crate::esl::HangupCause::OriginatorCancel;
+            if let Err(error) = switch.hangup(&call, &cause).await {
+                tracing::warn!(verification = %verification.id(), %error, "orphan call not hung up");
+            }
+        }
+    }
+
+    /// Records the outcome and, atomically with it, the `finished` webhook,
+    /// unless the verification was already final.
+    async fn finish(
+        &self,
+        merchant: &Merchant,
+        verification: &Verification,
+        outcome: Outcome,
+        reason: String,
+        timeline: Option<serde_json::Value>,
+    ) -> Result<(), crate::store::StoreError> {
+        let id = verification.id();
+        let finish = Finish {
+            outcome,
+            reason,
+            timeline: timeline.unwrap_or_else(|| verification.timeline.clone()),
+            finished_at: Timestamp::now(),
+        };
+        let latest = self
+            .store
+            .verification_by_id(id)
+            .await?
+            .unwrap_or_else(|| verification.clone());
+        let finished = Verification {
+            state: VerificationState::Finished,
+            outcome: Some(finish.outcome),
+            reason: Some(finish.reason.clone()),
+            timeline: finish.timeline.clone(),
+            finished_at: Some(finish.finished_at),
+            updated_at: finish.finished_at,
+            ..latest
+        };
+        let webhook = self.webhook(merchant, &finished, WebhookKind::Finished)?;
+        if !self.store.finish(id, &finish, webhook.as_ref()).await? {
+            return Ok(());
+        }
+        tracing::info!(verification = %id, %outcome, "verification finished");
+        if webhook.is_some() {
+            self.webhooks.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Queues a webhook about `verification` if it has a callback URL.
+    async fn notify(
+        &self,
+        merchant: &Merchant,
+        verification: &Verification,
+        kind: WebhookKind,
+    ) -> Result<(), crate::store::StoreError> {
+        if let Some(delivery) = self.webhook(merchant, verification, kind)? {
+            self.store.enqueue_delivery(&delivery).await?;
+            self.webhooks.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The webhook about `verification`, if it has a callback URL.
+    fn webhook(
+        &self,
+        merchant: &Merchant,
+        verification: &Verification,
+        kind: WebhookKind,
+    ) -> Result<Option<NewDelivery>, crate::store::StoreError> {
+        let Some(url) = &verification.request.callback_url else {
+            return Ok(None);
+        };
+        let now = Timestamp::now();
+        let payload = WebhookPayload {
+            id: EventId::new(),
+            kind: kind.event_type(),
+            created_at: now.rfc3339(),
+            data: self.view(merchant, verification),
+        };
+        let body = serde_json::to_string(&payload)
+            .map_err(|e| crate::store::StoreError::Corrupt(e.to_string()))?;
+        Ok(Some(NewDelivery {
+            id: payload.id,
+            merchant_id: merchant.id,
+            verification_id: verification.id(),
+            url: url.clone(),
+            event_type: kind.event_type().to_owned(),
+            payload: body,
+            created_at: now,
+        }))
+    }
+}

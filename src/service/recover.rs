@@ -1,0 +1,118 @@
+//! After a restart: every verification an earlier run left unfinished is
+//! brought to an end, so none stays open forever and every webhook is
+//! sent.
+//!
+//! - Never placed (`pending`): placed now, unless it is stale (the
+//!   customer has left the merchant's page by now).
+//! - Placed (`calling`, `answered`): the controller's state died with the
+//!   old process, so the call cannot be resumed safely. If the node still
+//!   carries it, it is hung up; either way the outcome is `error` with a
+//!   reason that says so.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Inner, ServiceError};
+use crate::domain::{Merchant, Timestamp, Verification, VerificationState};
+use crate::scenario::Outcome;
+
+/// A verification not placed within this long of its creation is not
+/// placed at all: the customer has left the merchant's page.
+const STALE_AFTER: Duration = Duration::from_secs(300);
+
+pub(super) async fn recover(
+    inner: &Arc<Inner>,
+    node_wait: Duration,
+) -> Result<usize, ServiceError> {
+    let unfinished = inner.store.unfinished().await?;
+    let count = unfinished.len();
+    for verification in unfinished {
+        let id = verification.id();
+        if inner.running().contains_key(&id) {
+            continue;
+        }
+        let Some(merchant) = inner
+            .store
+            .merchant(verification.request.merchant_id)
+            .await?
+        else {
+            tracing::error!(verification = %id, "the verification's merchant is gone");
+            continue;
+        };
+        tracing::info!(verification = %id, state = verification.state.as_str(), "recovering");
+        match verification.state {
+            VerificationState::Pending => place_late(inner, merchant, verification).await?,
+            VerificationState::Calling | VerificationState::Answered => {
+                let inner_for_task = Arc::clone(inner);
+                inner.tasks.spawn(async move {
+                    let id = verification.id();
+                    if let Err(error) =
+                        end_orphan(&inner_for_task, &merchant, &verification, node_wait).await
+                    {
+                        tracing::error!(verification = %id, %error, "recovery failed");
+                    }
+                });
+            }
+            VerificationState::Finished => {}
+        }
+    }
+    Ok(count)
+}
+
+async fn place_late(
+    inner: &Arc<Inner>,
+    merchant: Merchant,
+    verification: Verification,
+) -> Result<(), ServiceError> {
+    let request = &verification.request;
+    let now = Timestamp::now();
+    let expired = request.code_expires_at.is_some_and(|at| now >= at);
+    let stale = now >= request.created_at.plus(STALE_AFTER);
+    if expired || stale {
+        let reason = "arsgate restarted and the call was no longer timely".to_owned();
+        inner
+            .finish(&merchant, &verification, Outcome::Timeout, reason, None)
+            .await?;
+    } else {
+        inner.start(merchant, verification);
+    }
+    Ok(())
+}
+
+async fn end_orphan(
+    inner: &Inner,
+    merchant: &Merchant,
+    verification: &Verification,
+    node_wait: Duration,
+) -> Result<(), ServiceError> {
+    let node = verification
+        .node
+        .as_deref()
+        .and_then(|name| inner.pool(verification.request.mode).node(name));
+    let reachable = match node {
+        Some(node) => {
+            let deadline = tokio::time::Instant::now() + node_wait;
+            while !node.is_up() && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            node.is_up()
+        }
+        None => false,
+    };
+    let reason = if reachable {
+        inner.hang_up_orphan(verification).await;
+        "lost: arsgate restarted during the call, which was ended"
+    } else {
+        "lost: arsgate restarted during the call and its node is unreachable"
+    };
+    inner
+        .finish(
+            merchant,
+            verification,
+            Outcome::Error,
+            reason.to_owned(),
+            None,
+        )
+        .await?;
+    Ok(())
+}
