@@ -24,6 +24,10 @@ pub struct CallsConfig {
     /// `sounds/` copied there): what `${ars_sounds}` is in the dialplan.
     /// Default `/usr/share/freeswitch/sounds/arsgate`.
     pub sounds: String,
+    /// arsgate's own copy of the prompts (with `manifest.yaml`), to check
+    /// scenarios against and for the sandbox. Default `sounds`, else the
+    /// copy built into the binary.
+    pub prompts_dir: PathBuf,
     /// Text-to-speech for texts built from request fields.
     pub tts: TtsConfig,
     /// Where consent recordings go.
@@ -42,6 +46,7 @@ impl Default for CallsConfig {
             ring_timeout: Duration::from_secs(30),
             default_language: Language::Ko,
             sounds: "/usr/share/freeswitch/sounds/arsgate".to_owned(),
+            prompts_dir: PathBuf::from("sounds"),
             tts: TtsConfig::default(),
             recordings: RecordingsConfig::default(),
             caller_id_number: None,

@@ -78,4 +78,10 @@ pub enum ValidationError {
         /// `calls.caller_id_number` or `calls.caller_id_name`.
         field: &'static str,
     },
+    /// The server secret is too short to key codes with.
+    #[error("secret: must be at least 32 bytes (try `openssl rand -hex 32`)")]
+    ShortSecret,
+    /// The sandbox's speed is not a sensible factor.
+    #[error("sandbox.speed: {0} is outside 0.1 to 1000")]
+    SandboxSpeed(f64),
 }

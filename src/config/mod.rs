@@ -21,10 +21,11 @@ mod error;
 mod esl;
 mod node;
 mod secret;
+mod server;
 pub(crate) mod yaml;
 
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -33,6 +34,7 @@ pub use error::{ConfigError, ValidationError};
 pub use esl::{Backoff, EslConfig};
 pub use node::{DialString, DialStringError, InvalidNodeName, NodeConfig, NodeName};
 pub use secret::Secret;
+pub use server::{MIN_SECRET_BYTES, SandboxConfig, ShutdownConfig, StoreConfig};
 pub use yaml::YamlError;
 
 /// Everything the `arsgate` server reads from `config/arsgate.yaml`.
@@ -50,6 +52,29 @@ pub struct Config {
     /// How calls are run.
     #[serde(default)]
     pub calls: CallsConfig,
+    /// Where arsgate keeps its files: the SQLite database, recordings of
+    /// sandbox calls, the built-in assets written out. Default `data`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// The store. Default: SQLite in the data directory.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The server's secret (at least 32 bytes): one-time codes are derived
+    /// from it and stored as HMACs under it. Keep it stable: changing it
+    /// invalidates the codes of verifications in flight. `arsgate serve`
+    /// requires it; prefer `ARSGATE_SECRET` to writing it here.
+    #[serde(default)]
+    pub secret: Option<Secret>,
+    /// The sandbox for test keys.
+    #[serde(default)]
+    pub sandbox: SandboxConfig,
+    /// Graceful shutdown.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
 }
 
 fn default_listen() -> SocketAddr {
@@ -92,6 +117,7 @@ impl Config {
     fn validate(&self) -> Result<(), ValidationError> {
         self.esl.validate()?;
         self.calls.validate()?;
+        server::validate(self.secret.as_ref(), &self.sandbox)?;
         node::validate_nodes(&self.nodes)
     }
 }

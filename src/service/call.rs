@@ -27,7 +27,11 @@ pub(super) async fn run(
     cancel: CancellationToken,
 ) {
     let id = verification.id();
-    let outcome = place_and_follow(&inner, &merchant, &verification, cancel).await;
+    let abandoning = inner.abandoning.clone();
+    let outcome = tokio::select! {
+        () = abandoning.cancelled() => return,
+        outcome = place_and_follow(&inner, &merchant, &verification, cancel) => outcome,
+    };
     if let Err(error) = outcome {
         tracing::error!(verification = %id, %error, "the call's record could not be kept");
     }
@@ -94,7 +98,7 @@ async fn place_and_follow(
         &*switch,
         &runnable.program,
         call_request,
-        &inner.settings,
+        inner.settings(request.mode),
         cancel,
     );
     tokio::pin!(driving);

@@ -90,7 +90,7 @@ impl Service {
             verification_id: id.to_string(),
             scenario: request.scenario.clone(),
             outcome: verification.outcome,
-            caller: self.inner.settings.caller_id_number.clone(),
+            caller: self.inner.settings(request.mode).caller_id_number.clone(),
             callee: request.phone.e164().to_owned(),
             consent_text: evidence.consent_text.clone(),
             key: evidence.key.clone(),
@@ -112,13 +112,20 @@ impl Service {
         caller: Caller,
         id: VerificationId,
     ) -> Result<Recording, ServiceError> {
-        self.get(caller, id).await?;
+        let verification = self.get(caller, id).await?;
         let missing = || ServiceError::NotFound(format!("recording of verification {id}"));
         let evidence = self.store().evidence(id).await?.ok_or_else(missing)?;
         let path = evidence.local_path.as_deref().ok_or_else(missing)?;
         let expected = evidence.recording_sha256.clone().ok_or_else(missing)?;
-        let path = inside(&self.inner.settings.recordings.local_dir, Path::new(path))
-            .ok_or_else(missing)?;
+        let path = inside(
+            &self
+                .inner
+                .settings(verification.request.mode)
+                .recordings
+                .local_dir,
+            Path::new(path),
+        )
+        .ok_or_else(missing)?;
         let bytes = tokio::fs::read(&path).await.map_err(|_| missing())?;
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if sha256 != expected {

@@ -53,8 +53,10 @@ pub struct ServiceParts {
     pub store: Arc<dyn Store>,
     /// The scenarios offered.
     pub catalog: Catalog,
-    /// Settings every call shares.
+    /// Settings of live calls.
     pub settings: CallSettings,
+    /// Settings of sandbox calls (the sandbox's prompts and recordings).
+    pub sandbox_settings: CallSettings,
     /// The prompts' language when a request names none.
     pub default_language: Language,
     /// The FreeSWITCH nodes live calls go through.
@@ -75,6 +77,7 @@ struct Inner {
     store: Arc<dyn Store>,
     catalog: Catalog,
     settings: CallSettings,
+    sandbox_settings: CallSettings,
     default_language: Language,
     live: Pool,
     sandbox: Pool,
@@ -86,6 +89,8 @@ struct Inner {
     stopping: CancellationToken,
     /// Set once the shutdown deadline passes: live calls are ended.
     aborting: CancellationToken,
+    /// Set to drop every call at once, recording nothing (a crash).
+    abandoning: CancellationToken,
 }
 
 /// A verification just created.
@@ -105,6 +110,7 @@ impl Service {
                 store: parts.store,
                 catalog: parts.catalog,
                 settings: parts.settings,
+                sandbox_settings: parts.sandbox_settings,
                 default_language: parts.default_language,
                 live: parts.live,
                 sandbox: parts.sandbox,
@@ -113,6 +119,7 @@ impl Service {
                 tasks: TaskTracker::new(),
                 stopping: CancellationToken::new(),
                 aborting: CancellationToken::new(),
+                abandoning: CancellationToken::new(),
             }),
         }
     }
@@ -325,6 +332,14 @@ impl Service {
         }
     }
 
+    /// Drops every call at once without recording anything, as a crash
+    /// would: the verifications stay unfinished for the next start's
+    /// recovery (the switch's own watchdog ends the calls).
+    pub fn abandon(&self) {
+        self.inner.stopping.cancel();
+        self.inner.abandoning.cancel();
+    }
+
     /// Brings every verification left unfinished by an earlier run to an
     /// end (see [`recover`]); returns how many there were.
     pub async fn recover(&self, node_wait: Duration) -> Result<usize, ServiceError> {
@@ -333,6 +348,13 @@ impl Service {
 }
 
 impl Inner {
+    fn settings(&self, mode: Mode) -> &CallSettings {
+        match mode {
+            Mode::Live => &self.settings,
+            Mode::Test => &self.sandbox_settings,
+        }
+    }
+
     fn pool(&self, mode: Mode) -> &Pool {
         match mode {
             Mode::Live => &self.live,

@@ -49,6 +49,14 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// A pool without nodes: every call finds none.
+    pub fn empty() -> Pool {
+        Pool {
+            nodes: Vec::new(),
+            next: AtomicUsize::new(0),
+        }
+    }
+
     /// A pool of one node already connected (the sandbox's simulator, a
     /// test's).
     pub fn single(name: &str, switch: FreeSwitch) -> Pool {

@@ -1,0 +1,206 @@
+//! A running arsgate: the pieces assembled from the configuration (the
+//! scenario catalog, the live node pool, the sandbox, the verification
+//! service, the webhook worker, the HTTP API) and their orderly shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, ApiState};
+use crate::assets::{self, AssetDirs};
+use crate::config::Config;
+use crate::sandbox::{Sandbox, SandboxSetup};
+use crate::scenario::controller::CallSettings;
+use crate::scenario::prompts::PromptCatalog;
+use crate::scenario::secret::CodeKey;
+use crate::scenario::{Catalog, load};
+use crate::service::{Service, ServiceParts};
+use crate::sim::SimHandle;
+use crate::store::Store;
+use crate::switch::Pool;
+
+/// How long recovery waits for a node to connect before it gives up on
+/// the calls that node carried.
+const RECOVERY_NODE_WAIT: Duration = Duration::from_secs(30);
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration lacks the server secret.
+    #[error(
+        "secret: required (at least 32 bytes; set ARSGATE_SECRET, e.g. from `openssl rand -hex 32`)"
+    )]
+    NoSecret,
+    /// The built-in assets could not be written out.
+    #[error("writing the built-in assets under {dir}: {source}")]
+    Assets {
+        /// The data directory.
+        dir: String,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// The prompts' manifest could not be read.
+    #[error("{0}")]
+    Prompts(String),
+    /// A scenario is invalid.
+    #[error("the scenarios are invalid:\n{0}")]
+    Scenarios(String),
+    /// The sandbox did not start.
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
+    /// Recovering unfinished verifications failed.
+    #[error("recovering unfinished verifications: {0}")]
+    Recovery(crate::service::ServiceError),
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    service: Service,
+    sandbox: Option<SimHandle>,
+    assets: AssetDirs,
+    grace: Duration,
+    /// Stops the HTTP server (gracefully) and the background workers.
+    stop: CancellationToken,
+    http: JoinHandle<()>,
+}
+
+impl Server {
+    /// Starts arsgate as `config` describes, on `store`, serving the API on
+    /// `listener`. Unfinished verifications of an earlier run are recovered
+    /// before the API takes requests.
+    pub async fn start(
+        config: &Config,
+        store: Arc<dyn Store>,
+        listener: TcpListener,
+    ) -> Result<Server, StartError> {
+        let secret = config.secret.as_ref().ok_or(StartError::NoSecret)?;
+        let assets = assets::resolve(
+            &config.calls.scenarios_dir,
+            &config.calls.prompts_dir,
+            &config.sandbox.phones,
+            &config.data_dir,
+        )
+        .map_err(|source| StartError::Assets {
+            dir: config.data_dir.display().to_string(),
+            source,
+        })?;
+        let prompts =
+            PromptCatalog::load(&assets.sounds).map_err(|e| StartError::Prompts(e.to_string()))?;
+        let scenarios = load::load_dir(&assets.scenarios, &prompts)
+            .map_err(|problems| StartError::Scenarios(problems.to_string()))?;
+        let catalog = Catalog::new(scenarios);
+        let code_key = Arc::new(CodeKey::new(secret.expose().as_bytes().to_vec()));
+        let settings = CallSettings::from_config(&config.calls, code_key);
+        let stop = CancellationToken::new();
+        let live = Pool::connect(&config.nodes, &config.esl, "arsgate", &stop);
+        let (sandbox_pool, sandbox_settings, sandbox_sim) = if config.sandbox.enabled {
+            let setup = SandboxSetup {
+                dir: config.data_dir.join("sandbox"),
+                phones: assets.phones.clone(),
+                sounds: assets.sounds.clone(),
+                speed: config.sandbox.speed,
+            };
+            let sandbox = Sandbox::start(&setup, &catalog, &settings).await?;
+            (sandbox.pool, sandbox.settings, Some(sandbox.sim))
+        } else {
+            (Pool::empty(), settings.clone(), None)
+        };
+        let webhooks = Arc::new(Notify::new());
+        let service = Service::new(ServiceParts {
+            store,
+            catalog,
+            settings,
+            sandbox_settings,
+            default_language: config.calls.default_language,
+            live,
+            sandbox: sandbox_pool,
+            webhooks,
+        });
+        let recovered = service
+            .recover(RECOVERY_NODE_WAIT)
+            .await
+            .map_err(StartError::Recovery)?;
+        if recovered > 0 {
+            tracing::info!(recovered, "unfinished verifications taken over");
+        }
+        let addr = listener.local_addr().map_err(|source| StartError::Assets {
+            dir: "listener".to_owned(),
+            source,
+        })?;
+        let router = api::router(ApiState {
+            service: service.clone(),
+        });
+        let http_stop = stop.clone();
+        let http = tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { http_stop.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "the HTTP server failed");
+            }
+        });
+        tracing::info!(%addr, "arsgate is serving");
+        Ok(Server {
+            addr,
+            service,
+            sandbox: sandbox_sim,
+            assets,
+            grace: config.shutdown.grace,
+            stop,
+            http,
+        })
+    }
+
+    /// Where the API listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The verification service.
+    pub fn service(&self) -> &Service {
+        &self.service
+    }
+
+    /// The sandbox's simulator, if the sandbox is on.
+    pub fn sandbox(&self) -> Option<&SimHandle> {
+        self.sandbox.as_ref()
+    }
+
+    /// Where the scenarios, prompts and phones came from.
+    pub fn assets(&self) -> &AssetDirs {
+        &self.assets
+    }
+
+    /// Stops in order: `/readyz` fails and new verifications are refused
+    /// at once, live calls get the grace period to finish (then are ended),
+    /// the HTTP server stops, pending webhooks stay in the store for the
+    /// next start.
+    pub async fn shutdown(self) {
+        tracing::info!(grace = ?self.grace, "shutting down");
+        self.service.shutdown(self.grace).await;
+        self.stop.cancel();
+        let _ = self.http.await;
+        if let Some(sim) = &self.sandbox {
+            sim.shutdown().await;
+        }
+        tracing::info!("stopped");
+    }
+
+    /// Stops at once, as a crash would: calls are abandoned mid-way and
+    /// their verifications left unfinished for the next start to recover.
+    pub async fn abort(self) {
+        self.service.abandon();
+        self.stop.cancel();
+        self.http.abort();
+        let _ = self.http.await;
+        if let Some(sim) = &self.sandbox {
+            sim.shutdown().await;
+        }
+    }
+}
