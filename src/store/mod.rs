@@ -5,6 +5,22 @@
 //!
 //! Secrets are stored only as digests and hashes: codes as HMAC-SHA256
 //! under the server's secret, PINs as argon2id, API keys as SHA-256.
+//!
+//! - [`sqlite`]: [`SqliteStore`], one file (`data/arsgate.db` by default).
+//! - [`postgres`]: [`PostgresStore`], a connection pool on a database that
+//!   several arsgate replicas share.
+//! - [`open`] picks one from a URL (`sqlite:PATH` or `postgres://...`).
+//!
+//! Both keep instants as integer milliseconds since the Unix epoch (the
+//! [`Timestamp`] itself, so nothing is rounded and both read back alike)
+//! and ids as the UUID inside the prefixed id. Listings page with an
+//! opaque cursor naming the last item's `(created_at, id)`.
+
+mod cursor;
+mod rows;
+pub mod sqlite;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 
@@ -29,6 +45,39 @@ pub enum StoreError {
     /// Stored data could not be read back (a bug or manual tampering).
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// A listing's cursor was not one the store handed out.
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
+}
+
+pub use sqlite::SqliteStore;
+
+/// The store arsgate uses when none is configured: a SQLite file under
+/// `data/`, so it runs with no database server.
+pub const DEFAULT_URL: &str = "sqlite:data/arsgate.db";
+
+/// Connections [`open`] gives a PostgreSQL pool.
+pub const DEFAULT_POOL_SIZE: usize = 16;
+
+/// The most items one listing page holds; larger limits are cut to it.
+pub const MAX_PAGE: u32 = 1000;
+
+/// Opens the store a URL names, running its migrations: `sqlite:PATH`
+/// (also `sqlite://PATH`; parent directories are created) or
+/// `postgres://...` / `postgresql://...` (a pool of
+/// [`DEFAULT_POOL_SIZE`] connections).
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        return Ok(Arc::new(SqliteStore::open(path).await?));
+    }
+    // Only the scheme is echoed: the rest may hold a password.
+    let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);
+    Err(StoreError::Database(format!(
+        "unsupported store URL scheme {scheme:?}: use sqlite:PATH or postgres://..."
+    )))
 }
 
 /// A stored API response for an idempotency key.
@@ -91,7 +140,9 @@ pub trait Store: Send + Sync + 'static {
         &self,
         id: VerificationId,
     ) -> Result<Option<Verification>, StoreError>;
-    /// A merchant's verifications, newest first, `limit` per page.
+    /// A merchant's verifications, newest first (the id breaking ties),
+    /// `limit` per page (at least 1, at most [`MAX_PAGE`]). Filters
+    /// combine; `InvalidCursor` for a cursor this listing did not hand out.
     async fn list_verifications(
         &self,
         merchant: MerchantId,
@@ -100,20 +151,23 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Page<Verification>, StoreError>;
     /// Records that the call was placed (`pending` → `calling`); false if
-    /// the verification is no longer pending.
+    /// the verification is no longer pending, `NotFound` if unknown.
     async fn mark_calling(
         &self,
         id: VerificationId,
         call_id: &str,
         node: &str,
     ) -> Result<bool, StoreError>;
-    /// Records the answer (`calling` → `answered`); false if not calling.
+    /// Records the answer (`calling` → `answered`); false if not calling,
+    /// `NotFound` if unknown.
     async fn mark_answered(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
     /// Records the final outcome and, in the same transaction, queues its
     /// webhook; false (and nothing changed, nothing queued) if the
     /// verification was already final. Idempotent by design: a restarted
     /// arsgate may finish a call twice, and a crash between the two writes
-    /// cannot lose the webhook.
+    /// cannot lose the webhook. Any state but `finished` may finish (a
+    /// verification canceled before its call is placed). `NotFound` if
+    /// unknown.
     async fn finish(
         &self,
         id: VerificationId,
@@ -123,16 +177,19 @@ pub trait Store: Send + Sync + 'static {
     /// Every verification not final yet (for recovery after a restart).
     async fn unfinished(&self) -> Result<Vec<Verification>, StoreError>;
     /// Counts a `check` attempt unless the verification is locked at
-    /// `max_attempts`.
+    /// `max_attempts`. Atomic: concurrent checks never count past the
+    /// limit. `NotFound` if unknown.
     async fn record_check(
         &self,
         id: VerificationId,
         max_attempts: u32,
     ) -> Result<CheckRecorded, StoreError>;
     /// Records that a `check` matched; false if one already had (a code is
-    /// good once, even for two checks racing).
+    /// good once, even for two checks racing): the first match's time
+    /// stands.
     async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
-    /// Stores a consent call's evidence.
+    /// Stores (or replaces) a consent call's evidence; `NotFound` if the
+    /// verification is unknown.
     async fn save_evidence(
         &self,
         id: VerificationId,
@@ -140,7 +197,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     /// A verification's evidence.
     async fn evidence(&self, id: VerificationId) -> Result<Option<Evidence>, StoreError>;
-    /// A merchant's usage of one mode between two instants.
+    /// A merchant's usage of one mode over the verifications created in
+    /// `[from, to)`: billable ones per scenario (finished with an outcome
+    /// that [reached the scenario's end](crate::scenario::Outcome::reached_scenario_end)),
+    /// calls placed (those with a call id), and the time from answer to
+    /// end of the finished ones, summed and cut to whole seconds.
     async fn usage(
         &self,
         merchant: MerchantId,
@@ -198,7 +259,8 @@ pub trait Store: Send + Sync + 'static {
 
     // Webhook outbox.
 
-    /// Queues a webhook event.
+    /// Queues a webhook event, due at its creation; `NotFound` if its
+    /// merchant or verification is unknown.
     async fn enqueue_delivery(&self, new: &NewDelivery) -> Result<(), StoreError>;
     /// Claims up to `limit` pending deliveries due at `now` for an attempt,
     /// pushing their next attempt to `lease_until` so that no other worker
@@ -209,7 +271,8 @@ pub trait Store: Send + Sync + 'static {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<Delivery>, StoreError>;
-    /// Records a 2xx acknowledgement.
+    /// Records a 2xx acknowledgement (an attempt, counted), whatever the
+    /// delivery's state; `NotFound` if unknown.
     async fn mark_delivered(
         &self,
         id: EventId,
@@ -217,7 +280,8 @@ pub trait Store: Send + Sync + 'static {
         at: Timestamp,
     ) -> Result<(), StoreError>;
     /// Records a failed attempt: retry at `next_attempt_at`, or give up
-    /// (`dead`).
+    /// (`dead`). A late report on a delivery no longer pending (delivered
+    /// or dead meanwhile) changes nothing; `NotFound` if unknown.
     async fn mark_attempt_failed(
         &self,
         id: EventId,
@@ -226,14 +290,17 @@ pub trait Store: Send + Sync + 'static {
         next_attempt_at: Timestamp,
         dead: bool,
     ) -> Result<(), StoreError>;
-    /// A merchant's deliveries, newest first.
+    /// A merchant's deliveries, newest first (the id breaking ties), paged
+    /// like [`Store::list_verifications`].
     async fn list_deliveries(
         &self,
         merchant: MerchantId,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Delivery>, StoreError>;
-    /// Puts a merchant's delivery back in the queue, due now; false if unknown.
+    /// Puts a merchant's delivery back in the queue, due now (whether it
+    /// was dead, delivered or pending); its attempts so far stay counted.
+    /// False if unknown or another merchant's.
     async fn redeliver(
         &self,
         merchant: MerchantId,

@@ -1,10 +1,12 @@
 //! The harness every integration test shares: recorded FreeSWITCH sessions,
-//! a raw protocol peer, and helpers to start the simulator on a free port.
+//! a raw protocol peer, helpers to start the simulator on a free port, and
+//! fresh stores.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
 pub mod capture;
 pub mod raw;
 pub mod sim;
+pub mod store;
 
 use arsgate::sim::{SimConfig, SimHandle, Simulator};
 

@@ -1,0 +1,1141 @@
+//! The embedded store: one SQLite file, so arsgate runs with no database
+//! server.
+//!
+//! rusqlite is synchronous, so every operation runs on tokio's blocking
+//! pool, never on the async runtime's threads. The file is in WAL mode:
+//! one writer connection (behind a mutex, so writes in this process queue
+//! instead of failing with `SQLITE_BUSY`) and a few reader connections
+//! that read a consistent snapshot while the writer works. Other
+//! processes on the same file (the `arsgate keys` command next to a
+//! running server) are kept in line by SQLite's own locks and the busy
+//! timeout.
+//!
+//! Every check-then-write is one statement (`UPDATE ... WHERE <guard>
+//! RETURNING`): SQLite takes the write lock when the statement starts, so
+//! the guard and the write are atomic against this process's other
+//! operations and against other processes alike.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::types::{FromSql, Value};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Params, Row, params};
+use uuid::Uuid;
+
+use super::rows::{
+    self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
+    MERCHANT_COLUMNS, MerchantRow, Param, UsageRow, VERIFICATION_COLUMNS, VerificationRow, corrupt,
+};
+use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
+use crate::domain::{
+    ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, Merchant, MerchantId, MerchantSettings,
+    NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
+    VerificationId,
+};
+
+mod embedded {
+    refinery::embed_migrations!("src/store/migrations/sqlite");
+}
+
+/// Reader connections: reads run in parallel with each other and with
+/// the writer (WAL), up to this many at once.
+const READERS: usize = 4;
+
+/// How long a statement waits for another process's lock on the file.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SQLite store. Cloning it is cheap and shares the connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteStore {
+    /// Opens (or creates, with its parent directories) the database file
+    /// at `path` and brings its schema up to date.
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_owned();
+        let inner = run_blocking(move || Inner::open(path)).await?;
+        Ok(SqliteStore {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `f` on the writer connection, off the async runtime.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            // A panic while the lock was held cannot leave a transaction
+            // open (rusqlite rolls back on drop): the connection is sound.
+            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs `f` on a reader connection, off the async runtime.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        run_blocking(move || {
+            let n = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[n]
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            f(&conn)
+        })
+        .await
+    }
+}
+
+impl Inner {
+    fn open(path: PathBuf) -> Result<Inner, StoreError> {
+        let at = |e: rusqlite::Error| StoreError::Database(format!("{}: {e}", path.display()));
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Database(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let mut writer = Connection::open(&path).map_err(at)?;
+        writer.busy_timeout(BUSY_TIMEOUT).map_err(at)?;
+        let mode: String = writer
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(at)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Database(format!(
+                "{}: cannot use WAL mode (journal_mode is {mode})",
+                path.display()
+            )));
+        }
+        // FULL: a commit survives a power cut, not only a crash; the
+        // outbox and final outcomes must not be lost.
+        writer
+            .pragma_update(None, "synchronous", "FULL")
+            .map_err(at)?;
+        writer
+            .pragma_update(None, "foreign_keys", "ON")
+            .map_err(at)?;
+        migrate(&mut writer).map_err(|e| {
+            StoreError::Database(format!("{}: migrations failed: {e}", path.display()))
+        })?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let reader = Connection::open(&path).map_err(at)?;
+                reader.busy_timeout(BUSY_TIMEOUT).map_err(at)?;
+                reader.pragma_update(None, "query_only", "ON").map_err(at)?;
+                Ok(Mutex::new(reader))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Inner {
+            path,
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// Applies the pending migrations.
+fn migrate(conn: &mut Connection) -> Result<(), refinery::Error> {
+    // Two processes opening a new file at once both find nothing applied;
+    // the slower one then fails on the tables the other has just made.
+    // Run again, it finds that migration recorded and goes on with the
+    // next, so each lost race costs one more run; a real failure fails
+    // every time.
+    let runner = embedded::migrations::runner();
+    let mut result = runner.run(conn);
+    for _ in 0..runner.get_migrations().len() {
+        if result.is_ok() {
+            break;
+        }
+        result = runner.run(conn);
+    }
+    result.map(drop)
+}
+
+/// Runs blocking database work on tokio's blocking pool.
+async fn run_blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(e) => Err(StoreError::Database(format!("database task canceled: {e}"))),
+    }
+}
+
+/// A database error that is not about the data.
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(format!("sqlite: {e}"))
+}
+
+/// A failed insert: `Conflict` naming `taken` on a unique violation,
+/// `NotFound` naming `missing` on a foreign-key violation.
+fn write_error(e: rusqlite::Error, taken: &str, missing: &str) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, _) = &e {
+        if failure.code == ErrorCode::ConstraintViolation {
+            match failure.extended_code {
+                rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+                | rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE => {
+                    return StoreError::Conflict(taken.to_owned());
+                }
+                rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY => {
+                    return StoreError::NotFound(missing.to_owned());
+                }
+                _ => {}
+            }
+        }
+    }
+    db(e)
+}
+
+/// An id as stored: its UUID, hyphenated.
+fn id(uuid: Uuid) -> String {
+    uuid.hyphenated().to_string()
+}
+
+fn json(value: &serde_json::Value) -> String {
+    value.to_string()
+}
+
+fn execute(conn: &Connection, sql: &str, params: impl Params) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute(params))
+        .map_err(db)
+}
+
+/// Every row `sql` returns, decoded by `decode`.
+fn query<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let mut rows = stmt.query(params).map_err(db)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
+}
+
+/// The first row `sql` returns, decoded by `decode`.
+fn query_one<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let mut rows = stmt.query(params).map_err(db)?;
+    rows.next().map_err(db)?.map(decode).transpose()
+}
+
+/// Whether a verification exists, to tell a refused transition from an
+/// unknown id.
+fn verification_exists(conn: &Connection, vid: VerificationId) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT 1 FROM verifications WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([id(vid.uuid())], |_| Ok(())).optional())
+        .map(|found| found.is_some())
+        .map_err(db)
+}
+
+/// The outcome of a guarded transition that changed `changed` rows.
+fn transitioned(
+    conn: &Connection,
+    changed: usize,
+    vid: VerificationId,
+) -> Result<bool, StoreError> {
+    if changed > 0 {
+        Ok(true)
+    } else if verification_exists(conn, vid)? {
+        Ok(false)
+    } else {
+        Err(StoreError::NotFound(format!("verification {vid}")))
+    }
+}
+
+/// Reads a row's columns, naming `table.column` when one does not decode.
+struct Columns<'a, 'r> {
+    row: &'a Row<'r>,
+    table: &'static str,
+}
+
+impl Columns<'_, '_> {
+    fn get<T: FromSql>(&self, column: &str) -> Result<T, StoreError> {
+        self.row
+            .get(column)
+            .map_err(|e| corrupt(&format!("{}.{column}", self.table), e))
+    }
+
+    fn id(&self, column: &str) -> Result<Uuid, StoreError> {
+        let text: String = self.get(column)?;
+        Uuid::parse_str(&text).map_err(|e| corrupt(&format!("{}.{column}", self.table), e))
+    }
+
+    fn json(&self, column: &str) -> Result<serde_json::Value, StoreError> {
+        let text: String = self.get(column)?;
+        serde_json::from_str(&text).map_err(|e| corrupt(&format!("{}.{column}", self.table), e))
+    }
+}
+
+fn merchant_row(row: &Row<'_>) -> Result<Merchant, StoreError> {
+    let c = Columns {
+        row,
+        table: "merchants",
+    };
+    MerchantRow {
+        id: c.id("id")?,
+        name: c.get("name")?,
+        webhook_secret: c.get("webhook_secret")?,
+        code_ttl_ms: c.get("code_ttl_ms")?,
+        max_check_attempts: c.get("max_check_attempts")?,
+        created_at: c.get("created_at")?,
+    }
+    .decode()
+}
+
+fn api_key_row(row: &Row<'_>) -> Result<ApiKey, StoreError> {
+    let c = Columns {
+        row,
+        table: "api_keys",
+    };
+    ApiKeyRow {
+        id: c.id("id")?,
+        merchant_id: c.id("merchant_id")?,
+        mode: c.get("mode")?,
+        hash: c.get("hash")?,
+        created_at: c.get("created_at")?,
+        revoked_at: c.get("revoked_at")?,
+    }
+    .decode()
+}
+
+fn verification_row(row: &Row<'_>) -> Result<Verification, StoreError> {
+    let c = Columns {
+        row,
+        table: "verifications",
+    };
+    VerificationRow {
+        id: c.id("id")?,
+        merchant_id: c.id("merchant_id")?,
+        mode: c.get("mode")?,
+        scenario: c.get("scenario")?,
+        phone: c.get("phone")?,
+        language: c.get("language")?,
+        callback_url: c.get("callback_url")?,
+        customer_ref: c.get("customer_ref")?,
+        metadata: c.json("metadata")?,
+        fields: c.json("fields")?,
+        code_digest: c.get("code_digest")?,
+        code_expires_at: c.get("code_expires_at")?,
+        created_at: c.get("created_at")?,
+        state: c.get("state")?,
+        outcome: c.get("outcome")?,
+        reason: c.get("reason")?,
+        check_attempts: c.get("check_attempts")?,
+        checked_at: c.get("checked_at")?,
+        call_id: c.get("call_id")?,
+        node: c.get("node")?,
+        timeline: c.json("timeline")?,
+        answered_at: c.get("answered_at")?,
+        finished_at: c.get("finished_at")?,
+        updated_at: c.get("updated_at")?,
+    }
+    .decode()
+}
+
+fn evidence_row(row: &Row<'_>) -> Result<Evidence, StoreError> {
+    let c = Columns {
+        row,
+        table: "evidence",
+    };
+    EvidenceRow {
+        consent_text: c.get("consent_text")?,
+        pressed_key: c.get("pressed_key")?,
+        key_at: c.get("key_at")?,
+        recording_path: c.get("recording_path")?,
+        local_path: c.get("local_path")?,
+        recording_sha256: c.get("recording_sha256")?,
+        recording_ms: c.get("recording_ms")?,
+    }
+    .decode()
+}
+
+fn delivery_row(row: &Row<'_>) -> Result<Delivery, StoreError> {
+    let c = Columns {
+        row,
+        table: "webhook_deliveries",
+    };
+    DeliveryRow {
+        id: c.id("id")?,
+        merchant_id: c.id("merchant_id")?,
+        verification_id: c.id("verification_id")?,
+        url: c.get("url")?,
+        event_type: c.get("event_type")?,
+        payload: c.get("payload")?,
+        created_at: c.get("created_at")?,
+        state: c.get("state")?,
+        attempts: c.get("attempts")?,
+        next_attempt_at: c.get("next_attempt_at")?,
+        last_status: c.get("last_status")?,
+        last_error: c.get("last_error")?,
+        delivered_at: c.get("delivered_at")?,
+    }
+    .decode()
+}
+
+/// A listing's parameters as SQLite values.
+fn values(params: Vec<Param>) -> Vec<Value> {
+    params
+        .into_iter()
+        .map(|p| match p {
+            Param::Id(uuid) => Value::Text(id(uuid)),
+            Param::Text(text) => Value::Text(text),
+            Param::Int(n) => Value::Integer(n),
+        })
+        .collect()
+}
+
+fn placeholder(n: usize) -> String {
+    format!("?{n}")
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_merchant(
+        &self,
+        name: &str,
+        webhook_secret: &str,
+        settings: &MerchantSettings,
+    ) -> Result<Merchant, StoreError> {
+        let merchant = Merchant {
+            id: MerchantId::new(),
+            name: name.to_owned(),
+            webhook_secret: webhook_secret.to_owned(),
+            settings: settings.clone(),
+            created_at: Timestamp::now(),
+        };
+        let ttl = rows::duration_millis(settings.code_ttl)?;
+        let m = merchant.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO merchants (id, name, webhook_secret, code_ttl_ms, \
+                 max_check_attempts, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    id(m.id.uuid()),
+                    m.name,
+                    m.webhook_secret,
+                    ttl,
+                    i64::from(m.settings.max_check_attempts),
+                    m.created_at.millis(),
+                ])
+            })
+            .map_err(|e| write_error(e, &format!("merchant named {:?}", m.name), "merchant"))
+        })
+        .await?;
+        Ok(merchant)
+    }
+
+    async fn merchant(&self, mid: MerchantId) -> Result<Option<Merchant>, StoreError> {
+        self.read(move |conn| {
+            query_one(
+                conn,
+                &format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = ?1"),
+                [id(mid.uuid())],
+                merchant_row,
+            )
+        })
+        .await
+    }
+
+    async fn merchant_by_name(&self, name: &str) -> Result<Option<Merchant>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            query_one(
+                conn,
+                &format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE name = ?1"),
+                [name],
+                merchant_row,
+            )
+        })
+        .await
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        let key = key.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO api_keys (id, merchant_id, mode, hash, created_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    id(key.id.uuid()),
+                    id(key.merchant_id.uuid()),
+                    key.mode.as_str(),
+                    key.hash,
+                    key.created_at.millis(),
+                    key.revoked_at.map(Timestamp::millis),
+                ])
+            })
+            .map_err(|e| {
+                write_error(
+                    e,
+                    &format!("api key {}", key.id),
+                    &format!("merchant {}", key.merchant_id),
+                )
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn api_key(&self, kid: ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        self.read(move |conn| {
+            query_one(
+                conn,
+                &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
+                [id(kid.uuid())],
+                api_key_row,
+            )
+        })
+        .await
+    }
+
+    async fn create_verification(&self, new: &NewVerification) -> Result<Verification, StoreError> {
+        let created = rows::new_verification(new);
+        let v = created.clone();
+        self.write(move |conn| {
+            let r = &v.request;
+            conn.prepare_cached(
+                "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
+                 callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
+                 created_at, state, check_attempts, timeline, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', 0, \
+                 ?14, ?13)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    id(r.id.uuid()),
+                    id(r.merchant_id.uuid()),
+                    r.mode.as_str(),
+                    r.scenario,
+                    r.phone.e164(),
+                    r.language.code(),
+                    r.callback_url,
+                    r.customer_ref,
+                    json(&r.metadata),
+                    json(&rows::fields_json(&r.fields)),
+                    r.code_digest,
+                    r.code_expires_at.map(Timestamp::millis),
+                    r.created_at.millis(),
+                    json(&v.timeline),
+                ])
+            })
+            .map_err(|e| {
+                write_error(
+                    e,
+                    &format!("verification {}", r.id),
+                    &format!("merchant {}", r.merchant_id),
+                )
+            })
+        })
+        .await?;
+        Ok(created)
+    }
+
+    async fn verification(
+        &self,
+        merchant: MerchantId,
+        vid: VerificationId,
+    ) -> Result<Option<Verification>, StoreError> {
+        self.read(move |conn| {
+            query_one(
+                conn,
+                &format!(
+                    "SELECT {VERIFICATION_COLUMNS} FROM verifications \
+                     WHERE id = ?1 AND merchant_id = ?2"
+                ),
+                [id(vid.uuid()), id(merchant.uuid())],
+                verification_row,
+            )
+        })
+        .await
+    }
+
+    async fn verification_by_id(
+        &self,
+        vid: VerificationId,
+    ) -> Result<Option<Verification>, StoreError> {
+        self.read(move |conn| {
+            query_one(
+                conn,
+                &format!("SELECT {VERIFICATION_COLUMNS} FROM verifications WHERE id = ?1"),
+                [id(vid.uuid())],
+                verification_row,
+            )
+        })
+        .await
+    }
+
+    async fn list_verifications(
+        &self,
+        merchant: MerchantId,
+        filter: &VerificationFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Verification>, StoreError> {
+        let q = rows::list_verifications(merchant, filter, cursor, limit, placeholder)?;
+        let items = self
+            .read(move |conn| {
+                query(
+                    conn,
+                    &q.sql,
+                    rusqlite::params_from_iter(values(q.params)),
+                    verification_row,
+                )
+            })
+            .await?;
+        Ok(rows::verification_page(items, q.fetch))
+    }
+
+    async fn mark_calling(
+        &self,
+        vid: VerificationId,
+        call_id: &str,
+        node: &str,
+    ) -> Result<bool, StoreError> {
+        let (call_id, node) = (call_id.to_owned(), node.to_owned());
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE verifications SET state = 'calling', call_id = ?2, node = ?3, \
+                 updated_at = ?4 WHERE id = ?1 AND state = 'pending'",
+                params![id(vid.uuid()), call_id, node, now],
+            )?;
+            transitioned(conn, changed, vid)
+        })
+        .await
+    }
+
+    async fn mark_answered(&self, vid: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE verifications SET state = 'answered', answered_at = ?2, \
+                 updated_at = ?3 WHERE id = ?1 AND state = 'calling'",
+                params![id(vid.uuid()), at.millis(), now],
+            )?;
+            transitioned(conn, changed, vid)
+        })
+        .await
+    }
+
+    async fn finish(&self, vid: VerificationId, finish: &Finish) -> Result<bool, StoreError> {
+        let finish = finish.clone();
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE verifications SET state = 'finished', outcome = ?2, reason = ?3, \
+                 timeline = ?4, finished_at = ?5, updated_at = ?6 \
+                 WHERE id = ?1 AND state <> 'finished'",
+                params![
+                    id(vid.uuid()),
+                    finish.outcome.as_str(),
+                    finish.reason,
+                    json(&finish.timeline),
+                    finish.finished_at.millis(),
+                    now,
+                ],
+            )?;
+            transitioned(conn, changed, vid)
+        })
+        .await
+    }
+
+    async fn unfinished(&self) -> Result<Vec<Verification>, StoreError> {
+        self.read(move |conn| {
+            query(
+                conn,
+                &format!(
+                    "SELECT {VERIFICATION_COLUMNS} FROM verifications \
+                     WHERE state <> 'finished' ORDER BY created_at, id"
+                ),
+                [],
+                verification_row,
+            )
+        })
+        .await
+    }
+
+    async fn record_check(
+        &self,
+        vid: VerificationId,
+        max_attempts: u32,
+    ) -> Result<CheckRecorded, StoreError> {
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            let counted = query_one(
+                conn,
+                "UPDATE verifications SET check_attempts = check_attempts + 1, updated_at = ?3 \
+                 WHERE id = ?1 AND check_attempts < ?2 RETURNING check_attempts",
+                params![id(vid.uuid()), i64::from(max_attempts), now],
+                |row| {
+                    let attempts: i64 = Columns {
+                        row,
+                        table: "verifications",
+                    }
+                    .get("check_attempts")?;
+                    u32::try_from(attempts)
+                        .map_err(|_| corrupt("verifications.check_attempts", attempts))
+                },
+            )?;
+            match counted {
+                Some(attempts) => Ok(CheckRecorded::Counted { attempts }),
+                None if verification_exists(conn, vid)? => Ok(CheckRecorded::Locked),
+                None => Err(StoreError::NotFound(format!("verification {vid}"))),
+            }
+        })
+        .await
+    }
+
+    async fn mark_checked(&self, vid: VerificationId, at: Timestamp) -> Result<(), StoreError> {
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            // The first match is the one that counts; a replayed check
+            // keeps it.
+            let changed = execute(
+                conn,
+                "UPDATE verifications SET checked_at = COALESCE(checked_at, ?2), \
+                 updated_at = ?3 WHERE id = ?1",
+                params![id(vid.uuid()), at.millis(), now],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("verification {vid}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn save_evidence(
+        &self,
+        vid: VerificationId,
+        evidence: &Evidence,
+    ) -> Result<(), StoreError> {
+        let e = evidence.clone();
+        let recording_ms = e
+            .recording_ms
+            .map(|ms| rows::signed(ms, "recording_ms"))
+            .transpose()?;
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO evidence (verification_id, consent_text, pressed_key, key_at, \
+                 recording_path, local_path, recording_sha256, recording_ms, saved_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+                 ON CONFLICT (verification_id) DO UPDATE SET \
+                 consent_text = excluded.consent_text, pressed_key = excluded.pressed_key, \
+                 key_at = excluded.key_at, recording_path = excluded.recording_path, \
+                 local_path = excluded.local_path, recording_sha256 = excluded.recording_sha256, \
+                 recording_ms = excluded.recording_ms, saved_at = excluded.saved_at",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    id(vid.uuid()),
+                    e.consent_text,
+                    e.key,
+                    e.key_at.map(Timestamp::millis),
+                    e.recording_path,
+                    e.local_path,
+                    e.recording_sha256,
+                    recording_ms,
+                    now,
+                ])
+            })
+            .map_err(|err| write_error(err, "evidence", &format!("verification {vid}")))
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn evidence(&self, vid: VerificationId) -> Result<Option<Evidence>, StoreError> {
+        self.read(move |conn| {
+            query_one(
+                conn,
+                &format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE verification_id = ?1"),
+                [id(vid.uuid())],
+                evidence_row,
+            )
+        })
+        .await
+    }
+
+    async fn usage(
+        &self,
+        merchant: MerchantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Usage, StoreError> {
+        let groups = self
+            .read(move |conn| {
+                query(
+                    conn,
+                    "SELECT scenario, outcome, COUNT(*) AS count, COUNT(call_id) AS calls, \
+                     SUM(CASE WHEN finished_at > answered_at THEN finished_at - answered_at \
+                     ELSE 0 END) AS answered_ms \
+                     FROM verifications \
+                     WHERE merchant_id = ?1 AND created_at >= ?2 AND created_at < ?3 \
+                     GROUP BY scenario, outcome",
+                    params![id(merchant.uuid()), from.millis(), to.millis()],
+                    |row| {
+                        let c = Columns {
+                            row,
+                            table: "verifications",
+                        };
+                        Ok(UsageRow {
+                            scenario: c.get("scenario")?,
+                            outcome: c.get("outcome")?,
+                            count: c.get("count")?,
+                            calls: c.get("calls")?,
+                            answered_ms: c.get("answered_ms")?,
+                        })
+                    },
+                )
+            })
+            .await?;
+        rows::usage(groups)
+    }
+
+    async fn set_pin(
+        &self,
+        merchant: MerchantId,
+        customer_ref: &str,
+        hash: &str,
+    ) -> Result<(), StoreError> {
+        let (customer_ref, hash) = (customer_ref.to_owned(), hash.to_owned());
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO pins (merchant_id, customer_ref, hash, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (merchant_id, customer_ref) \
+                 DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![id(merchant.uuid()), customer_ref, hash, now])
+            })
+            .map_err(|e| write_error(e, "pin", &format!("merchant {merchant}")))
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn pin(
+        &self,
+        merchant: MerchantId,
+        customer_ref: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let customer_ref = customer_ref.to_owned();
+        self.read(move |conn| {
+            query_one(
+                conn,
+                "SELECT hash FROM pins WHERE merchant_id = ?1 AND customer_ref = ?2",
+                params![id(merchant.uuid()), customer_ref],
+                |row| Columns { row, table: "pins" }.get("hash"),
+            )
+        })
+        .await
+    }
+
+    async fn delete_pin(
+        &self,
+        merchant: MerchantId,
+        customer_ref: &str,
+    ) -> Result<bool, StoreError> {
+        let customer_ref = customer_ref.to_owned();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "DELETE FROM pins WHERE merchant_id = ?1 AND customer_ref = ?2",
+                params![id(merchant.uuid()), customer_ref],
+            )
+            .map(|deleted| deleted > 0)
+        })
+        .await
+    }
+
+    async fn idempotent(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| {
+            query_one(
+                conn,
+                "SELECT request_hash, status, body FROM idempotency_keys \
+                 WHERE merchant_id = ?1 AND idempotency_key = ?2",
+                params![id(merchant.uuid()), key],
+                |row| {
+                    let c = Columns {
+                        row,
+                        table: "idempotency_keys",
+                    };
+                    let status: i64 = c.get("status")?;
+                    Ok(IdempotentResponse {
+                        request_hash: c.get("request_hash")?,
+                        status: u16::try_from(status)
+                            .map_err(|_| corrupt("idempotency_keys.status", status))?,
+                        body: c.get("body")?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn save_idempotent(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> Result<(), StoreError> {
+        let (key, response) = (key.to_owned(), response.clone());
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, \
+                 status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    id(merchant.uuid()),
+                    key,
+                    response.request_hash,
+                    i64::from(response.status),
+                    response.body,
+                    now,
+                ])
+            })
+            .map_err(|e| {
+                write_error(
+                    e,
+                    &format!("idempotency key {key:?}"),
+                    &format!("merchant {merchant}"),
+                )
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn enqueue_delivery(&self, new: &NewDelivery) -> Result<(), StoreError> {
+        let d = new.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO webhook_deliveries (id, merchant_id, verification_id, url, \
+                 event_type, payload, created_at, state, attempts, next_attempt_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?7)",
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
+                    id(d.id.uuid()),
+                    id(d.merchant_id.uuid()),
+                    id(d.verification_id.uuid()),
+                    d.url,
+                    d.event_type,
+                    d.payload,
+                    d.created_at.millis(),
+                ])
+            })
+            .map_err(|e| {
+                write_error(
+                    e,
+                    &format!("delivery {}", d.id),
+                    &format!(
+                        "merchant {} or verification {}",
+                        d.merchant_id, d.verification_id
+                    ),
+                )
+            })
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut claimed = self
+            .write(move |conn| {
+                query(
+                    conn,
+                    &format!(
+                        "UPDATE webhook_deliveries SET next_attempt_at = ?2 WHERE id IN \
+                         (SELECT id FROM webhook_deliveries \
+                          WHERE state = 'pending' AND next_attempt_at <= ?1 \
+                          ORDER BY next_attempt_at, id LIMIT ?3) \
+                         RETURNING {DELIVERY_COLUMNS}"
+                    ),
+                    params![now.millis(), lease_until.millis(), i64::from(limit)],
+                    delivery_row,
+                )
+            })
+            .await?;
+        // RETURNING has no order; hand them out oldest first.
+        claimed.sort_by_key(|d| (d.event.created_at, d.event.id));
+        Ok(claimed)
+    }
+
+    async fn mark_delivered(
+        &self,
+        eid: EventId,
+        status: u16,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, \
+                 last_status = ?2, last_error = NULL, delivered_at = ?3 WHERE id = ?1",
+                params![id(eid.uuid()), i64::from(status), at.millis()],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!("delivery {eid}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mark_attempt_failed(
+        &self,
+        eid: EventId,
+        status: Option<u16>,
+        error: &str,
+        next_attempt_at: Timestamp,
+        dead: bool,
+    ) -> Result<(), StoreError> {
+        let error = error.to_owned();
+        let state = if dead { "dead" } else { "pending" };
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = ?2, \
+                 last_error = ?3, next_attempt_at = ?4, state = ?5 \
+                 WHERE id = ?1 AND state = 'pending'",
+                params![
+                    id(eid.uuid()),
+                    status.map(i64::from),
+                    error,
+                    next_attempt_at.millis(),
+                    state,
+                ],
+            )?;
+            if changed == 0 && !delivery_exists(conn, eid)? {
+                return Err(StoreError::NotFound(format!("delivery {eid}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        merchant: MerchantId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let q = rows::list_deliveries(merchant, cursor, limit, placeholder)?;
+        let items = self
+            .read(move |conn| {
+                query(
+                    conn,
+                    &q.sql,
+                    rusqlite::params_from_iter(values(q.params)),
+                    delivery_row,
+                )
+            })
+            .await?;
+        Ok(rows::delivery_page(items, q.fetch))
+    }
+
+    async fn redeliver(
+        &self,
+        merchant: MerchantId,
+        eid: EventId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            execute(
+                conn,
+                "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?3, \
+                 delivered_at = NULL WHERE id = ?1 AND merchant_id = ?2",
+                params![id(eid.uuid()), id(merchant.uuid()), now.millis()],
+            )
+            .map(|changed| changed > 0)
+        })
+        .await
+    }
+
+    async fn pending_deliveries(&self) -> Result<u64, StoreError> {
+        self.read(move |conn| {
+            let count = query_one(
+                conn,
+                "SELECT COUNT(*) AS pending FROM webhook_deliveries WHERE state = 'pending'",
+                [],
+                |row| {
+                    Columns {
+                        row,
+                        table: "webhook_deliveries",
+                    }
+                    .get::<i64>("pending")
+                },
+            )?
+            .unwrap_or(0);
+            u64::try_from(count).map_err(|_| corrupt("webhook_deliveries (count)", count))
+        })
+        .await
+    }
+}
+
+fn delivery_exists(conn: &Connection, eid: EventId) -> Result<bool, StoreError> {
+    conn.prepare_cached("SELECT 1 FROM webhook_deliveries WHERE id = ?1")
+        .and_then(|mut stmt| stmt.query_row([id(eid.uuid())], |_| Ok(())).optional())
+        .map(|found| found.is_some())
+        .map_err(db)
+}

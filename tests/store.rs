@@ -1,0 +1,1385 @@
+//! The store's conformance suite: every test is written once against
+//! `dyn Store` and runs on each backend (a fresh database per test), so
+//! SQLite and PostgreSQL keep exactly the same semantics.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arsgate::domain::{
+    ApiKey, ApiKeyId, Delivery, DeliveryState, EventId, Evidence, Finish, Merchant, MerchantId,
+    MerchantSettings, Mode, NewDelivery, NewVerification, PhoneNumber, Timestamp, Verification,
+    VerificationFilter, VerificationId, VerificationState,
+};
+use arsgate::scenario::{Language, Outcome};
+use arsgate::store::{CheckRecorded, IdempotentResponse, Store, StoreError};
+use common::store::TestDb;
+use serde_json::json;
+
+/// Instantiates each conformance test for every backend.
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let db = crate::TestDb::sqlite();
+                    crate::$test(&db).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    merchants_round_trip_and_names_are_unique,
+    api_keys_round_trip,
+    verifications_round_trip_every_field,
+    reads_never_cross_merchants,
+    transitions_are_guarded,
+    finish_applies_from_every_live_state,
+    concurrent_finishes_have_one_winner,
+    checks_count_until_locked,
+    concurrent_checks_never_count_past_the_limit,
+    evidence_round_trips,
+    pins_round_trip,
+    idempotency_keys_keep_the_first_response,
+    concurrent_idempotent_saves_have_one_winner,
+    claims_take_due_pending_deliveries_and_lease_them,
+    concurrent_claims_never_share_a_delivery,
+    failed_attempts_are_counted_and_dead_letters_stay_put,
+    delivered_deliveries_are_done,
+    redeliver_requeues_dead_and_delivered,
+    verification_pages_are_stable_with_equal_timestamps,
+    verification_filters_combine,
+    delivery_pages_are_stable_with_equal_timestamps,
+    foreign_cursors_are_refused,
+    usage_counts_billable_calls_and_answered_time,
+    unfinished_lists_every_live_verification,
+    data_survives_reopening,
+    concurrent_opens_of_a_new_database_agree,
+    corrupt_rows_name_their_column,
+);
+
+/// An instant well inside any range the tests use.
+const T0: i64 = 1_795_000_000_000;
+
+fn at(offset_ms: i64) -> Timestamp {
+    Timestamp::from_millis(T0 + offset_ms)
+}
+
+async fn merchant(store: &dyn Store, name: &str) -> Merchant {
+    store
+        .create_merchant(name, "whsec_test", &MerchantSettings::default())
+        .await
+        .expect("merchant created")
+}
+
+/// A minimal verification of `scenario` created at `created_at`.
+fn request(merchant: MerchantId, scenario: &str, created_at: Timestamp) -> NewVerification {
+    NewVerification {
+        id: VerificationId::new(),
+        merchant_id: merchant,
+        mode: Mode::Test,
+        scenario: scenario.to_owned(),
+        phone: PhoneNumber::parse("010-1234-5678").expect("valid phone"),
+        language: Language::Ko,
+        callback_url: None,
+        customer_ref: None,
+        metadata: json!({}),
+        fields: BTreeMap::new(),
+        code_digest: None,
+        code_expires_at: None,
+        created_at,
+    }
+}
+
+async fn verification(
+    store: &dyn Store,
+    merchant: MerchantId,
+    created_at: Timestamp,
+) -> Verification {
+    store
+        .create_verification(&request(merchant, "read_code", created_at))
+        .await
+        .expect("verification created")
+}
+
+fn finish(outcome: Outcome, finished_at: Timestamp) -> Finish {
+    Finish {
+        outcome,
+        reason: format!("the call ended: {outcome}"),
+        timeline: json!([{ "at": finished_at.to_string(), "event": "hangup" }]),
+        finished_at,
+    }
+}
+
+fn delivery(v: &Verification, created_at: Timestamp) -> NewDelivery {
+    NewDelivery {
+        id: EventId::new(),
+        merchant_id: v.request.merchant_id,
+        verification_id: v.id(),
+        url: "https://merchant.example/hooks".to_owned(),
+        event_type: "verification.finished".to_owned(),
+        payload: format!(r#"{{"id":"{}"}}"#, v.id()),
+        created_at,
+    }
+}
+
+async fn enqueue(store: &dyn Store, v: &Verification, created_at: Timestamp) -> NewDelivery {
+    let new = delivery(v, created_at);
+    store.enqueue_delivery(&new).await.expect("delivery queued");
+    new
+}
+
+/// A merchant's delivery as listed.
+async fn stored_delivery(store: &dyn Store, merchant: MerchantId, id: EventId) -> Delivery {
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_deliveries(merchant, cursor.as_deref(), 100)
+            .await
+            .expect("deliveries listed");
+        if let Some(found) = page.items.into_iter().find(|d| d.event.id == id) {
+            return found;
+        }
+        cursor = Some(page.next.expect("the delivery is listed"));
+    }
+}
+
+async fn all_verifications(
+    store: &dyn Store,
+    merchant: MerchantId,
+    filter: &VerificationFilter,
+    limit: u32,
+) -> Vec<Verification> {
+    let mut items = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_verifications(merchant, filter, cursor.as_deref(), limit)
+            .await
+            .expect("verifications listed");
+        assert!(page.items.len() <= limit.max(1) as usize);
+        items.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return items,
+        }
+    }
+}
+
+/// Newest first, the id breaking ties: the order every listing promises.
+fn newest_first(a: (Timestamp, uuid::Uuid), b: (Timestamp, uuid::Uuid)) -> std::cmp::Ordering {
+    b.cmp(&a)
+}
+
+// Merchants and keys.
+
+async fn merchants_round_trip_and_names_are_unique(db: &TestDb) {
+    let store = db.open().await;
+    let settings = MerchantSettings {
+        code_ttl: Duration::from_millis(95_500),
+        max_check_attempts: 7,
+    };
+    let before = Timestamp::now();
+    let acme = store
+        .create_merchant("acme", "whsec_acme", &settings)
+        .await
+        .unwrap();
+    assert_eq!(acme.name, "acme");
+    assert_eq!(acme.webhook_secret, "whsec_acme");
+    assert_eq!(acme.settings, settings);
+    assert!(acme.created_at >= before && acme.created_at <= Timestamp::now());
+
+    assert_eq!(store.merchant(acme.id).await.unwrap(), Some(acme.clone()));
+    assert_eq!(
+        store.merchant_by_name("acme").await.unwrap(),
+        Some(acme.clone())
+    );
+    assert_eq!(store.merchant(MerchantId::new()).await.unwrap(), None);
+    assert_eq!(store.merchant_by_name("ACME").await.unwrap(), None);
+
+    let again = store
+        .create_merchant("acme", "other", &MerchantSettings::default())
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(store.merchant(acme.id).await.unwrap(), Some(acme));
+}
+
+async fn api_keys_round_trip(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let live = ApiKey {
+        id: ApiKeyId::new(),
+        merchant_id: m.id,
+        mode: Mode::Live,
+        hash: "a".repeat(64),
+        created_at: at(0),
+        revoked_at: None,
+    };
+    let test = ApiKey {
+        id: ApiKeyId::new(),
+        mode: Mode::Test,
+        hash: "b".repeat(64),
+        revoked_at: Some(at(5_000)),
+        ..live.clone()
+    };
+    store.create_api_key(&live).await.unwrap();
+    store.create_api_key(&test).await.unwrap();
+    assert_eq!(store.api_key(live.id).await.unwrap(), Some(live.clone()));
+    assert_eq!(store.api_key(test.id).await.unwrap(), Some(test));
+    assert_eq!(store.api_key(ApiKeyId::new()).await.unwrap(), None);
+
+    let duplicate = store.create_api_key(&live).await;
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "{duplicate:?}"
+    );
+    let orphan = ApiKey {
+        id: ApiKeyId::new(),
+        merchant_id: MerchantId::new(),
+        ..live
+    };
+    let orphan = store.create_api_key(&orphan).await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+}
+
+// Verifications.
+
+async fn verifications_round_trip_every_field(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let full = NewVerification {
+        id: VerificationId::new(),
+        merchant_id: m.id,
+        mode: Mode::Live,
+        scenario: "consent_record".to_owned(),
+        phone: PhoneNumber::parse("+82 2 1234 5678").unwrap(),
+        language: Language::En,
+        callback_url: Some("https://merchant.example/hooks?x=1".to_owned()),
+        customer_ref: Some("customer-42".to_owned()),
+        metadata: json!({
+            "order": 1234,
+            "ratio": 0.25,
+            "tags": ["a", "b"],
+            "nested": { "ok": true, "none": null },
+            "text": "홍길동 \"quoted\" \\ back",
+        }),
+        fields: BTreeMap::from([
+            ("account".to_owned(), "000-1111-2222".to_owned()),
+            ("holder".to_owned(), "홍길동".to_owned()),
+        ]),
+        code_digest: Some("c".repeat(64)),
+        code_expires_at: Some(at(180_000)),
+        created_at: at(0),
+    };
+    let created = store.create_verification(&full).await.unwrap();
+    assert_eq!(created.request, full);
+    assert_eq!(created.state, VerificationState::Pending);
+    assert_eq!(created.outcome, None);
+    assert_eq!(created.check_attempts, 0);
+    assert_eq!(created.timeline, json!([]));
+    assert_eq!(
+        (created.call_id.as_deref(), created.answered_at),
+        (None, None)
+    );
+    assert_eq!(
+        store.verification(m.id, full.id).await.unwrap(),
+        Some(created.clone())
+    );
+    assert_eq!(
+        store.verification_by_id(full.id).await.unwrap(),
+        Some(created.clone())
+    );
+
+    let minimal = request(m.id, "read_code", at(1));
+    let created = store.create_verification(&minimal).await.unwrap();
+    assert_eq!(
+        store.verification_by_id(minimal.id).await.unwrap(),
+        Some(created)
+    );
+    assert_eq!(
+        store
+            .verification_by_id(VerificationId::new())
+            .await
+            .unwrap(),
+        None
+    );
+
+    let duplicate = store.create_verification(&full).await;
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "{duplicate:?}"
+    );
+    let orphan = store
+        .create_verification(&request(MerchantId::new(), "read_code", at(2)))
+        .await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+}
+
+async fn reads_never_cross_merchants(db: &TestDb) {
+    let store = db.open().await;
+    let a = merchant(&*store, "a").await;
+    let b = merchant(&*store, "b").await;
+    let v = verification(&*store, a.id, at(0)).await;
+    store.mark_calling(v.id(), "call-1", "fs1").await.unwrap();
+    store
+        .finish(v.id(), &finish(Outcome::Verified, at(9_000)))
+        .await
+        .unwrap();
+    let d = enqueue(&*store, &v, at(10_000)).await;
+    store.set_pin(a.id, "cust", "hash-a").await.unwrap();
+    let response = IdempotentResponse {
+        request_hash: "h".to_owned(),
+        status: 201,
+        body: "{}".to_owned(),
+    };
+    store
+        .save_idempotent(a.id, "key-1", &response)
+        .await
+        .unwrap();
+
+    assert_eq!(store.verification(b.id, v.id()).await.unwrap(), None);
+    assert!(store.verification(a.id, v.id()).await.unwrap().is_some());
+    let listed = store
+        .list_verifications(b.id, &VerificationFilter::default(), None, 50)
+        .await
+        .unwrap();
+    assert!(listed.items.is_empty() && listed.next.is_none());
+    assert_eq!(store.pin(b.id, "cust").await.unwrap(), None);
+    assert!(!store.delete_pin(b.id, "cust").await.unwrap());
+    assert_eq!(
+        store.pin(a.id, "cust").await.unwrap().as_deref(),
+        Some("hash-a")
+    );
+    assert_eq!(store.idempotent(b.id, "key-1").await.unwrap(), None);
+    assert!(
+        store
+            .list_deliveries(b.id, None, 50)
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(!store.redeliver(b.id, d.id, at(20_000)).await.unwrap());
+    assert_eq!(
+        stored_delivery(&*store, a.id, d.id).await.next_attempt_at,
+        at(10_000),
+        "another merchant's redeliver changed nothing"
+    );
+    let usage = store.usage(b.id, at(-1), at(1_000_000)).await.unwrap();
+    assert_eq!(usage, Default::default());
+    let usage = store.usage(a.id, at(-1), at(1_000_000)).await.unwrap();
+    assert_eq!(usage.calls, 1);
+}
+
+async fn transitions_are_guarded(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    let id = v.id();
+    let state = async |store: &Arc<dyn Store>| store.verification_by_id(id).await.unwrap().unwrap();
+
+    assert!(
+        !store.mark_answered(id, at(1_000)).await.unwrap(),
+        "not calling yet"
+    );
+    assert_eq!(state(&store).await, v);
+
+    assert!(store.mark_calling(id, "call-1", "fs1").await.unwrap());
+    let calling = state(&store).await;
+    assert_eq!(calling.state, VerificationState::Calling);
+    assert_eq!(calling.call_id.as_deref(), Some("call-1"));
+    assert_eq!(calling.node.as_deref(), Some("fs1"));
+    assert!(!store.mark_calling(id, "call-2", "fs2").await.unwrap());
+    assert_eq!(
+        state(&store).await,
+        calling,
+        "a second placement changes nothing"
+    );
+
+    assert!(store.mark_answered(id, at(3_000)).await.unwrap());
+    let answered = state(&store).await;
+    assert_eq!(answered.state, VerificationState::Answered);
+    assert_eq!(answered.answered_at, Some(at(3_000)));
+    assert!(!store.mark_answered(id, at(4_000)).await.unwrap());
+    assert!(!store.mark_calling(id, "call-3", "fs3").await.unwrap());
+    assert_eq!(state(&store).await, answered);
+
+    let done = finish(Outcome::Verified, at(20_000));
+    assert!(store.finish(id, &done).await.unwrap());
+    let finished = state(&store).await;
+    assert!(finished.is_final());
+    assert_eq!(finished.outcome, Some(Outcome::Verified));
+    assert_eq!(finished.reason.as_deref(), Some(done.reason.as_str()));
+    assert_eq!(finished.timeline, done.timeline);
+    assert_eq!(finished.finished_at, Some(at(20_000)));
+    assert_eq!(finished.answered_at, Some(at(3_000)));
+    assert!(finished.updated_at >= answered.updated_at);
+
+    let again = finish(Outcome::Canceled, at(30_000));
+    assert!(
+        !store.finish(id, &again).await.unwrap(),
+        "finish is idempotent"
+    );
+    assert!(!store.mark_calling(id, "call-4", "fs4").await.unwrap());
+    assert!(!store.mark_answered(id, at(31_000)).await.unwrap());
+    assert_eq!(state(&store).await, finished, "nothing changed once final");
+
+    let unknown = VerificationId::new();
+    for result in [
+        store.mark_calling(unknown, "c", "n").await,
+        store.mark_answered(unknown, at(0)).await,
+        store.finish(unknown, &done).await,
+    ] {
+        assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
+    }
+}
+
+async fn finish_applies_from_every_live_state(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let pending = verification(&*store, m.id, at(0)).await;
+    let calling = verification(&*store, m.id, at(1)).await;
+    let answered = verification(&*store, m.id, at(2)).await;
+    assert!(store.mark_calling(calling.id(), "c1", "fs1").await.unwrap());
+    assert!(
+        store
+            .mark_calling(answered.id(), "c2", "fs1")
+            .await
+            .unwrap()
+    );
+    assert!(store.mark_answered(answered.id(), at(500)).await.unwrap());
+    for (v, outcome) in [
+        (&pending, Outcome::Canceled),
+        (&calling, Outcome::NoAnswer),
+        (&answered, Outcome::CustomerHungUp),
+    ] {
+        assert!(
+            store
+                .finish(v.id(), &finish(outcome, at(9_000)))
+                .await
+                .unwrap()
+        );
+        let stored = store.verification_by_id(v.id()).await.unwrap().unwrap();
+        assert_eq!(
+            (stored.state, stored.outcome),
+            (VerificationState::Finished, Some(outcome))
+        );
+    }
+}
+
+async fn concurrent_finishes_have_one_winner(db: &TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let id = verification(&*store, m.id, at(0)).await.id();
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = if i % 2 == 0 { &store } else { &other }.clone();
+            tokio::spawn(async move {
+                let mut done = finish(Outcome::Completed, at(i));
+                done.reason = format!("finisher {i}");
+                let won = store.finish(id, &done).await.unwrap();
+                (won, done.reason)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (won, reason) = task.await.unwrap();
+        if won {
+            winners.push(reason);
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let stored = store.verification_by_id(id).await.unwrap().unwrap();
+    assert_eq!(stored.reason.as_ref(), Some(&winners[0]));
+}
+
+async fn checks_count_until_locked(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    for attempts in 1..=3 {
+        assert_eq!(
+            store.record_check(v.id(), 3).await.unwrap(),
+            CheckRecorded::Counted { attempts }
+        );
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            store.record_check(v.id(), 3).await.unwrap(),
+            CheckRecorded::Locked
+        );
+    }
+    let stored = store.verification_by_id(v.id()).await.unwrap().unwrap();
+    assert_eq!(stored.check_attempts, 3);
+    assert_eq!(
+        store.record_check(v.id(), 4).await.unwrap(),
+        CheckRecorded::Counted { attempts: 4 },
+        "the limit is the caller's"
+    );
+    let unknown = store.record_check(VerificationId::new(), 3).await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+
+    assert_eq!(stored.checked_at, None);
+    store.mark_checked(v.id(), at(7_000)).await.unwrap();
+    store.mark_checked(v.id(), at(8_000)).await.unwrap();
+    let stored = store.verification_by_id(v.id()).await.unwrap().unwrap();
+    assert_eq!(stored.checked_at, Some(at(7_000)), "the first match stands");
+    let unknown = store.mark_checked(VerificationId::new(), at(0)).await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+}
+
+async fn concurrent_checks_never_count_past_the_limit(db: &TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let id = verification(&*store, m.id, at(0)).await.id();
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = if i % 2 == 0 { &store } else { &other }.clone();
+            tokio::spawn(async move { store.record_check(id, 5).await.unwrap() })
+        })
+        .collect();
+    let mut counted = Vec::new();
+    let mut locked = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            CheckRecorded::Counted { attempts } => counted.push(attempts),
+            CheckRecorded::Locked => locked += 1,
+        }
+    }
+    counted.sort_unstable();
+    assert_eq!(counted, vec![1, 2, 3, 4, 5]);
+    assert_eq!(locked, 35);
+    let stored = store.verification_by_id(id).await.unwrap().unwrap();
+    assert_eq!(stored.check_attempts, 5);
+}
+
+async fn evidence_round_trips(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    assert_eq!(store.evidence(v.id()).await.unwrap(), None);
+    let evidence = Evidence {
+        consent_text: Some(
+            "OO은행 예금주 홍길동 님의 계좌 자동이체 출금에 동의하시면 1번".to_owned(),
+        ),
+        key: Some("1".to_owned()),
+        key_at: Some(at(12_345)),
+        recording_path: Some("/var/lib/freeswitch/recordings/x.wav".to_owned()),
+        local_path: Some("data/recordings/x.wav".to_owned()),
+        recording_sha256: Some("d".repeat(64)),
+        recording_ms: Some(31_250),
+    };
+    store.save_evidence(v.id(), &evidence).await.unwrap();
+    assert_eq!(store.evidence(v.id()).await.unwrap(), Some(evidence));
+
+    let bare = Evidence {
+        consent_text: None,
+        key: None,
+        key_at: None,
+        recording_path: None,
+        local_path: None,
+        recording_sha256: None,
+        recording_ms: None,
+    };
+    store.save_evidence(v.id(), &bare).await.unwrap();
+    assert_eq!(store.evidence(v.id()).await.unwrap(), Some(bare.clone()));
+
+    let orphan = store.save_evidence(VerificationId::new(), &bare).await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+}
+
+async fn pins_round_trip(db: &TestDb) {
+    let store = db.open().await;
+    let a = merchant(&*store, "a").await;
+    let b = merchant(&*store, "b").await;
+    assert_eq!(store.pin(a.id, "cust").await.unwrap(), None);
+    store
+        .set_pin(a.id, "cust", "$argon2id$first")
+        .await
+        .unwrap();
+    store
+        .set_pin(b.id, "cust", "$argon2id$other")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pin(a.id, "cust").await.unwrap().as_deref(),
+        Some("$argon2id$first")
+    );
+    store
+        .set_pin(a.id, "cust", "$argon2id$second")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pin(a.id, "cust").await.unwrap().as_deref(),
+        Some("$argon2id$second")
+    );
+    assert!(store.delete_pin(a.id, "cust").await.unwrap());
+    assert_eq!(store.pin(a.id, "cust").await.unwrap(), None);
+    assert!(!store.delete_pin(a.id, "cust").await.unwrap());
+    assert_eq!(
+        store.pin(b.id, "cust").await.unwrap().as_deref(),
+        Some("$argon2id$other")
+    );
+    let orphan = store.set_pin(MerchantId::new(), "cust", "h").await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+}
+
+// Idempotency.
+
+fn response(body: &str) -> IdempotentResponse {
+    IdempotentResponse {
+        request_hash: format!("hash of {body}"),
+        status: 201,
+        body: body.to_owned(),
+    }
+}
+
+async fn idempotency_keys_keep_the_first_response(db: &TestDb) {
+    let store = db.open().await;
+    let a = merchant(&*store, "a").await;
+    let b = merchant(&*store, "b").await;
+    assert_eq!(store.idempotent(a.id, "k").await.unwrap(), None);
+    let first = response(r#"{"id":"vrf_1"}"#);
+    store.save_idempotent(a.id, "k", &first).await.unwrap();
+    assert_eq!(
+        store.idempotent(a.id, "k").await.unwrap(),
+        Some(first.clone())
+    );
+
+    let second = IdempotentResponse {
+        status: 409,
+        ..response("other")
+    };
+    let again = store.save_idempotent(a.id, "k", &second).await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(store.idempotent(a.id, "k").await.unwrap(), Some(first));
+
+    store.save_idempotent(b.id, "k", &second).await.unwrap();
+    assert_eq!(store.idempotent(b.id, "k").await.unwrap(), Some(second));
+}
+
+async fn concurrent_idempotent_saves_have_one_winner(db: &TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = if i % 2 == 0 { &store } else { &other }.clone();
+            tokio::spawn(async move {
+                let mine = response(&format!("body {i}"));
+                match store.save_idempotent(m.id, "same-key", &mine).await {
+                    Ok(()) => Some(mine),
+                    Err(StoreError::Conflict(_)) => None,
+                    Err(e) => panic!("{e}"),
+                }
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.unwrap());
+    }
+    assert_eq!(winners.len(), 1);
+    assert_eq!(
+        store.idempotent(m.id, "same-key").await.unwrap().as_ref(),
+        Some(&winners[0])
+    );
+}
+
+// The webhook outbox.
+
+fn ids(deliveries: &[Delivery]) -> Vec<EventId> {
+    deliveries.iter().map(|d| d.event.id).collect()
+}
+
+async fn claims_take_due_pending_deliveries_and_lease_them(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    let d1 = enqueue(&*store, &v, at(0)).await;
+    let d2 = enqueue(&*store, &v, at(1_000)).await;
+    let d3 = enqueue(&*store, &v, at(5_000)).await;
+    assert_eq!(store.pending_deliveries().await.unwrap(), 3);
+
+    let queued = stored_delivery(&*store, m.id, d1.id).await;
+    assert_eq!(queued.event, d1);
+    assert_eq!(queued.state, DeliveryState::Pending);
+    assert_eq!((queued.attempts, queued.next_attempt_at), (0, at(0)));
+    assert_eq!(
+        (
+            queued.last_status,
+            queued.last_error.as_deref(),
+            queued.delivered_at
+        ),
+        (None, None, None)
+    );
+
+    let lease = at(61_000);
+    let claimed = store
+        .claim_due_deliveries(at(1_000), lease, 10)
+        .await
+        .unwrap();
+    let mut got = ids(&claimed);
+    got.sort();
+    let mut want = vec![d1.id, d2.id];
+    want.sort();
+    assert_eq!(got, want, "only what is due");
+    for d in &claimed {
+        assert_eq!(d.state, DeliveryState::Pending);
+        assert_eq!(d.next_attempt_at, lease);
+        assert_eq!(d.attempts, 0);
+    }
+    assert_eq!(
+        stored_delivery(&*store, m.id, d1.id).await.next_attempt_at,
+        lease
+    );
+    assert!(
+        store
+            .claim_due_deliveries(at(1_000), lease, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "leased deliveries are not handed out again"
+    );
+    assert_eq!(
+        ids(&store
+            .claim_due_deliveries(at(5_000), lease, 10)
+            .await
+            .unwrap()),
+        vec![d3.id]
+    );
+
+    let one = store
+        .claim_due_deliveries(lease, at(120_000), 1)
+        .await
+        .unwrap();
+    assert_eq!(one.len(), 1, "the limit holds");
+    let rest = store
+        .claim_due_deliveries(lease, at(120_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 2, "an expired lease makes a delivery due again");
+    assert_eq!(
+        store.pending_deliveries().await.unwrap(),
+        3,
+        "claims keep them pending"
+    );
+
+    let duplicate = store.enqueue_delivery(&d1).await;
+    assert!(
+        matches!(duplicate, Err(StoreError::Conflict(_))),
+        "{duplicate:?}"
+    );
+    let orphan = NewDelivery {
+        id: EventId::new(),
+        verification_id: VerificationId::new(),
+        ..d1
+    };
+    let orphan = store.enqueue_delivery(&orphan).await;
+    assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+}
+
+async fn concurrent_claims_never_share_a_delivery(db: &TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    let mut queued = HashSet::new();
+    for i in 0..60 {
+        queued.insert(enqueue(&*store, &v, at(i)).await.id);
+    }
+    let tasks: Vec<_> = (0..24)
+        .map(|i| {
+            let store = if i % 2 == 0 { &store } else { &other }.clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim_due_deliveries(at(100), at(600_000), 3)
+                        .await
+                        .unwrap();
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(ids(&claimed));
+                }
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for task in tasks {
+        for id in task.await.unwrap() {
+            assert!(seen.insert(id), "{id} was handed out twice");
+        }
+    }
+    assert_eq!(seen, queued);
+}
+
+async fn failed_attempts_are_counted_and_dead_letters_stay_put(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    let d = enqueue(&*store, &v, at(0)).await;
+    assert_eq!(
+        store
+            .claim_due_deliveries(at(0), at(30_000), 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    store
+        .mark_attempt_failed(d.id, Some(500), "HTTP 500", at(10_000), false)
+        .await
+        .unwrap();
+    let failed = stored_delivery(&*store, m.id, d.id).await;
+    assert_eq!(failed.state, DeliveryState::Pending);
+    assert_eq!(failed.attempts, 1);
+    assert_eq!(failed.last_status, Some(500));
+    assert_eq!(failed.last_error.as_deref(), Some("HTTP 500"));
+    assert_eq!(failed.next_attempt_at, at(10_000));
+    assert!(
+        store
+            .claim_due_deliveries(at(9_999), at(40_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        ids(&store
+            .claim_due_deliveries(at(10_000), at(40_000), 10)
+            .await
+            .unwrap()),
+        vec![d.id]
+    );
+
+    store
+        .mark_attempt_failed(d.id, None, "connection refused", at(20_000), true)
+        .await
+        .unwrap();
+    let dead = stored_delivery(&*store, m.id, d.id).await;
+    assert_eq!(dead.state, DeliveryState::Dead);
+    assert_eq!(dead.attempts, 2);
+    assert_eq!(dead.last_status, None);
+    assert_eq!(dead.last_error.as_deref(), Some("connection refused"));
+    assert!(
+        store
+            .claim_due_deliveries(at(1_000_000), at(2_000_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.pending_deliveries().await.unwrap(), 0);
+
+    store
+        .mark_attempt_failed(d.id, Some(502), "late report", at(0), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_delivery(&*store, m.id, d.id).await,
+        dead,
+        "a late failure leaves a dead letter as it is"
+    );
+    let unknown = store
+        .mark_attempt_failed(EventId::new(), None, "x", at(0), false)
+        .await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+}
+
+async fn delivered_deliveries_are_done(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    let d = enqueue(&*store, &v, at(0)).await;
+    let keep = enqueue(&*store, &v, at(1)).await;
+    store
+        .claim_due_deliveries(at(0), at(30_000), 10)
+        .await
+        .unwrap();
+    store
+        .mark_attempt_failed(d.id, Some(503), "busy", at(0), false)
+        .await
+        .unwrap();
+    store.mark_delivered(d.id, 204, at(2_000)).await.unwrap();
+    let delivered = stored_delivery(&*store, m.id, d.id).await;
+    assert_eq!(delivered.state, DeliveryState::Delivered);
+    assert_eq!(delivered.attempts, 2);
+    assert_eq!(delivered.last_status, Some(204));
+    assert_eq!(delivered.last_error, None);
+    assert_eq!(delivered.delivered_at, Some(at(2_000)));
+    assert_eq!(store.pending_deliveries().await.unwrap(), 1);
+
+    store
+        .mark_attempt_failed(d.id, Some(500), "late report", at(0), false)
+        .await
+        .unwrap();
+    assert_eq!(
+        stored_delivery(&*store, m.id, d.id).await,
+        delivered,
+        "a late failure never undoes a delivery"
+    );
+    let due = store
+        .claim_due_deliveries(at(1_000_000), at(2_000_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&due), vec![keep.id]);
+    let unknown = store.mark_delivered(EventId::new(), 200, at(0)).await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+}
+
+async fn redeliver_requeues_dead_and_delivered(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    let dead = enqueue(&*store, &v, at(0)).await;
+    let delivered = enqueue(&*store, &v, at(1)).await;
+    store
+        .claim_due_deliveries(at(1), at(30_000), 10)
+        .await
+        .unwrap();
+    store
+        .mark_attempt_failed(dead.id, Some(410), "gone", at(0), true)
+        .await
+        .unwrap();
+    store
+        .mark_delivered(delivered.id, 200, at(2_000))
+        .await
+        .unwrap();
+    assert_eq!(store.pending_deliveries().await.unwrap(), 0);
+
+    let now = at(86_400_000);
+    assert!(store.redeliver(m.id, dead.id, now).await.unwrap());
+    assert!(store.redeliver(m.id, delivered.id, now).await.unwrap());
+    for id in [dead.id, delivered.id] {
+        let requeued = stored_delivery(&*store, m.id, id).await;
+        assert_eq!(requeued.state, DeliveryState::Pending);
+        assert_eq!(requeued.next_attempt_at, now);
+        assert_eq!(requeued.delivered_at, None);
+        assert_eq!(requeued.attempts, 1, "the history of attempts stays");
+    }
+    assert_eq!(store.pending_deliveries().await.unwrap(), 2);
+    assert!(
+        store
+            .claim_due_deliveries(at(86_399_999), at(86_500_000), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .claim_due_deliveries(now, at(86_500_000), 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert!(!store.redeliver(m.id, EventId::new(), now).await.unwrap());
+}
+
+// Listings.
+
+async fn verification_pages_are_stable_with_equal_timestamps(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let mut created = Vec::new();
+    // Five instants, five verifications each: the id alone orders them.
+    for i in 0..25 {
+        created.push(verification(&*store, m.id, at((i % 5) * 1_000)).await);
+    }
+    created.sort_by(|a, b| {
+        newest_first(
+            (a.request.created_at, a.id().uuid()),
+            (b.request.created_at, b.id().uuid()),
+        )
+    });
+    let filter = VerificationFilter::default();
+    for limit in [0, 1, 4, 5, 25, 26, 100] {
+        let listed = all_verifications(&*store, m.id, &filter, limit).await;
+        assert_eq!(listed, created, "limit {limit}");
+    }
+
+    // Pages already handed out do not shift when newer rows arrive.
+    let first = store
+        .list_verifications(m.id, &filter, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(first.items, created[..10]);
+    verification(&*store, m.id, at(10_000)).await;
+    verification(&*store, m.id, at(4_000)).await;
+    let second = store
+        .list_verifications(m.id, &filter, first.next.as_deref(), 10)
+        .await
+        .unwrap();
+    assert_eq!(second.items, created[10..20]);
+    let last = store
+        .list_verifications(m.id, &filter, second.next.as_deref(), 10)
+        .await
+        .unwrap();
+    assert_eq!(last.items, created[20..]);
+    assert_eq!(last.next, None);
+}
+
+async fn verification_filters_combine(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let other = merchant(&*store, "other").await;
+    let scenarios = ["read_code", "enter_code", "consent_record"];
+    let mut all = Vec::new();
+    for i in 0..18_i64 {
+        let mut new = request(m.id, scenarios[i as usize % 3], at((i / 2) * 1_000));
+        new.customer_ref = Some(format!("c{i}"));
+        let v = store.create_verification(&new).await.unwrap();
+        match i % 4 {
+            1 => {
+                store.mark_calling(v.id(), "c", "fs1").await.unwrap();
+            }
+            2 => {
+                store.mark_calling(v.id(), "c", "fs1").await.unwrap();
+                store.mark_answered(v.id(), at(20_000)).await.unwrap();
+            }
+            3 => {
+                store
+                    .finish(v.id(), &finish(Outcome::Busy, at(30_000)))
+                    .await
+                    .unwrap();
+            }
+            _ => {}
+        }
+        all.push(store.verification_by_id(v.id()).await.unwrap().unwrap());
+        verification(&*store, other.id, at(i * 1_000)).await;
+    }
+    all.sort_by(|a, b| {
+        newest_first(
+            (a.request.created_at, a.id().uuid()),
+            (b.request.created_at, b.id().uuid()),
+        )
+    });
+
+    let states = [
+        None,
+        Some(VerificationState::Pending),
+        Some(VerificationState::Calling),
+        Some(VerificationState::Answered),
+        Some(VerificationState::Finished),
+    ];
+    let scenario_filters = [None, Some("enter_code"), Some("nope")];
+    let ranges = [
+        (None, None),
+        (Some(at(2_000)), None),
+        (None, Some(at(5_000))),
+        (Some(at(2_000)), Some(at(5_000))),
+        (Some(at(5_000)), Some(at(5_000))),
+    ];
+    for state in states {
+        for scenario in scenario_filters {
+            for (from, to) in ranges {
+                let filter = VerificationFilter {
+                    state,
+                    scenario: scenario.map(str::to_owned),
+                    created_from: from,
+                    created_to: to,
+                };
+                let want: Vec<_> = all
+                    .iter()
+                    .filter(|v| state.is_none_or(|s| v.state == s))
+                    .filter(|v| scenario.is_none_or(|s| v.request.scenario == s))
+                    .filter(|v| from.is_none_or(|f| v.request.created_at >= f))
+                    .filter(|v| to.is_none_or(|t| v.request.created_at < t))
+                    .cloned()
+                    .collect();
+                let got = all_verifications(&*store, m.id, &filter, 3).await;
+                assert_eq!(got, want, "{filter:?}");
+            }
+        }
+    }
+}
+
+async fn delivery_pages_are_stable_with_equal_timestamps(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let other = merchant(&*store, "other").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    let w = verification(&*store, other.id, at(0)).await;
+    let mut queued = Vec::new();
+    for i in 0..13 {
+        let new = enqueue(&*store, &v, at((i % 3) * 1_000)).await;
+        queued.push(new);
+        enqueue(&*store, &w, at(i)).await;
+    }
+    queued.sort_by(|a, b| newest_first((a.created_at, a.id.uuid()), (b.created_at, b.id.uuid())));
+    for limit in [1, 4, 13, 50] {
+        let mut listed = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .list_deliveries(m.id, cursor.as_deref(), limit)
+                .await
+                .unwrap();
+            assert!(page.items.len() <= limit as usize);
+            listed.extend(page.items.into_iter().map(|d| d.event));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(listed, queued, "limit {limit}");
+    }
+}
+
+async fn foreign_cursors_are_refused(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    verification(&*store, m.id, at(1)).await;
+    enqueue(&*store, &v, at(0)).await;
+    enqueue(&*store, &v, at(1)).await;
+    let filter = VerificationFilter::default();
+    let verification_cursor = store
+        .list_verifications(m.id, &filter, None, 1)
+        .await
+        .unwrap()
+        .next
+        .unwrap();
+    let delivery_cursor = store
+        .list_deliveries(m.id, None, 1)
+        .await
+        .unwrap()
+        .next
+        .unwrap();
+    for bad in ["", "garbage", "00", delivery_cursor.as_str()] {
+        let result = store.list_verifications(m.id, &filter, Some(bad), 10).await;
+        assert!(
+            matches!(result, Err(StoreError::InvalidCursor(_))),
+            "{bad:?}: {result:?}"
+        );
+    }
+    let result = store
+        .list_deliveries(m.id, Some(&verification_cursor), 10)
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::InvalidCursor(_))),
+        "{result:?}"
+    );
+}
+
+// Usage and recovery.
+
+async fn usage_counts_billable_calls_and_answered_time(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let other = merchant(&*store, "other").await;
+    let (from, to) = (at(0), at(1_000_000));
+
+    // (scenario, created, placed, answered for ms, outcome)
+    #[rustfmt::skip]
+    let calls = [
+        ("read_code", at(0), true, Some(1_500), Some(Outcome::Completed)),
+        ("read_code", at(10), true, Some(2_600), Some(Outcome::Verified)),
+        ("read_code", at(20), true, None, Some(Outcome::NoAnswer)),
+        ("enter_code", at(30), true, Some(4_000), Some(Outcome::WrongInput)),
+        ("enter_code", at(40), true, Some(900), Some(Outcome::CustomerHungUp)),
+        ("consent_record", at(50), true, Some(10_000), Some(Outcome::Declined)),
+        ("consent_record", at(60), false, None, Some(Outcome::Canceled)),
+        // Still live: answered time counts once the call ends.
+        ("consent_record", at(70), true, Some(1_000), None),
+        // Not placed yet.
+        ("enter_pin", at(80), false, None, None),
+        // Outside the range: before it, and at its (open) end.
+        ("read_code", at(-1), true, Some(5_000), Some(Outcome::Verified)),
+        ("read_code", to, true, Some(5_000), Some(Outcome::Verified)),
+    ];
+    for (scenario, created, placed, answered_ms, outcome) in calls {
+        let v = store
+            .create_verification(&request(m.id, scenario, created))
+            .await
+            .unwrap();
+        if placed {
+            store.mark_calling(v.id(), "call", "fs1").await.unwrap();
+        }
+        let answered_at = created.plus(Duration::from_secs(10));
+        if answered_ms.is_some() {
+            store.mark_answered(v.id(), answered_at).await.unwrap();
+        }
+        if let Some(outcome) = outcome {
+            let ms = answered_ms.unwrap_or(0);
+            let done = finish(outcome, answered_at.plus(Duration::from_millis(ms as u64)));
+            store.finish(v.id(), &done).await.unwrap();
+        }
+    }
+    let v = store
+        .create_verification(&request(other.id, "read_code", at(5)))
+        .await
+        .unwrap();
+    store.mark_calling(v.id(), "call", "fs1").await.unwrap();
+    store
+        .finish(v.id(), &finish(Outcome::Verified, at(100)))
+        .await
+        .unwrap();
+
+    let usage = store.usage(m.id, from, to).await.unwrap();
+    assert_eq!(
+        usage.billable,
+        BTreeMap::from([
+            ("consent_record".to_owned(), 1),
+            ("enter_code".to_owned(), 1),
+            ("read_code".to_owned(), 2),
+        ])
+    );
+    assert_eq!(usage.calls, 7);
+    // 1.5 + 2.6 + 4.0 + 0.9 + 10.0 s answered and finished.
+    assert_eq!(usage.answered_seconds, 19);
+
+    let empty = store
+        .usage(m.id, at(2_000_000), at(3_000_000))
+        .await
+        .unwrap();
+    assert_eq!(empty, Default::default());
+}
+
+async fn unfinished_lists_every_live_verification(db: &TestDb) {
+    let store = db.open().await;
+    let a = merchant(&*store, "a").await;
+    let b = merchant(&*store, "b").await;
+    let pending = verification(&*store, a.id, at(0)).await;
+    let calling = verification(&*store, b.id, at(1)).await;
+    let answered = verification(&*store, a.id, at(2)).await;
+    let finished = verification(&*store, b.id, at(3)).await;
+    store.mark_calling(calling.id(), "c1", "fs1").await.unwrap();
+    store
+        .mark_calling(answered.id(), "c2", "fs2")
+        .await
+        .unwrap();
+    store.mark_answered(answered.id(), at(10)).await.unwrap();
+    store
+        .finish(finished.id(), &finish(Outcome::Busy, at(20)))
+        .await
+        .unwrap();
+
+    let live = store.unfinished().await.unwrap();
+    let mut got: Vec<_> = live.iter().map(|v| (v.id(), v.state)).collect();
+    got.sort_by_key(|(id, _)| *id);
+    let mut want = vec![
+        (pending.id(), VerificationState::Pending),
+        (calling.id(), VerificationState::Calling),
+        (answered.id(), VerificationState::Answered),
+    ];
+    want.sort_by_key(|(id, _)| *id);
+    assert_eq!(got, want);
+    assert!(live.iter().all(|v| !v.is_final()));
+}
+
+async fn data_survives_reopening(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let key = ApiKey {
+        id: ApiKeyId::new(),
+        merchant_id: m.id,
+        mode: Mode::Test,
+        hash: "e".repeat(64),
+        created_at: at(0),
+        revoked_at: None,
+    };
+    store.create_api_key(&key).await.unwrap();
+    let v = verification(&*store, m.id, at(0)).await;
+    store.mark_calling(v.id(), "c", "fs1").await.unwrap();
+    store
+        .finish(v.id(), &finish(Outcome::Completed, at(5_000)))
+        .await
+        .unwrap();
+    let live = verification(&*store, m.id, at(1)).await;
+    let evidence = Evidence {
+        consent_text: Some("동의".to_owned()),
+        key: Some("1".to_owned()),
+        key_at: Some(at(3_000)),
+        recording_path: None,
+        local_path: None,
+        recording_sha256: None,
+        recording_ms: Some(10),
+    };
+    store.save_evidence(v.id(), &evidence).await.unwrap();
+    store.set_pin(m.id, "cust", "$argon2id$x").await.unwrap();
+    store
+        .save_idempotent(m.id, "k", &response("{}"))
+        .await
+        .unwrap();
+    let d = enqueue(&*store, &v, at(6_000)).await;
+    let finished = store.verification_by_id(v.id()).await.unwrap();
+    drop(store);
+
+    let store = db.open().await;
+    assert_eq!(store.merchant(m.id).await.unwrap(), Some(m.clone()));
+    assert_eq!(store.api_key(key.id).await.unwrap(), Some(key));
+    assert_eq!(store.verification_by_id(v.id()).await.unwrap(), finished);
+    assert_eq!(ids_of(&store.unfinished().await.unwrap()), vec![live.id()]);
+    assert_eq!(store.evidence(v.id()).await.unwrap(), Some(evidence));
+    assert_eq!(
+        store.pin(m.id, "cust").await.unwrap().as_deref(),
+        Some("$argon2id$x")
+    );
+    assert_eq!(
+        store.idempotent(m.id, "k").await.unwrap(),
+        Some(response("{}"))
+    );
+    assert_eq!(stored_delivery(&*store, m.id, d.id).await.event, d);
+    assert_eq!(store.pending_deliveries().await.unwrap(), 1);
+}
+
+fn ids_of(verifications: &[Verification]) -> Vec<VerificationId> {
+    verifications.iter().map(Verification::id).collect()
+}
+
+async fn concurrent_opens_of_a_new_database_agree(db: &TestDb) {
+    // Replicas starting together all migrate the same new database.
+    let handles = futures_util::future::join_all((0..4).map(|_| db.open())).await;
+    let m = merchant(&*handles[0], "acme").await;
+    for store in &handles {
+        assert_eq!(store.merchant(m.id).await.unwrap(), Some(m.clone()));
+    }
+}
+
+async fn corrupt_rows_name_their_column(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    db.execute_raw("UPDATE verifications SET phone = 'not a phone'")
+        .await;
+    let read = store.verification_by_id(v.id()).await;
+    match read {
+        Err(StoreError::Corrupt(what)) => assert!(what.contains("verifications.phone"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+    db.execute_raw(
+        "UPDATE verifications SET phone = '+821012345678', state = 'finished', outcome = 'exploded'",
+    )
+    .await;
+    let read = store
+        .list_verifications(m.id, &VerificationFilter::default(), None, 10)
+        .await;
+    match read {
+        Err(StoreError::Corrupt(what)) => assert!(what.contains("verifications.outcome"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+    let usage = store.usage(m.id, at(0), at(1)).await;
+    assert!(matches!(usage, Err(StoreError::Corrupt(_))), "{usage:?}");
+}
