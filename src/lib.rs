@@ -16,6 +16,7 @@
 //!   dialplan, the per-call controller and its outcomes.
 //! - [`switch`]: the switches calls go through (FreeSWITCH today), behind a
 //!   small backend interface; safe originate strings.
+//! - [`webhook`]: signed webhooks from a durable outbox, with retries.
 //! - [`domain`]: phone numbers, ids, and the records arsgate keeps.
 //! - [`server`]: a running arsgate assembled from its configuration.
 //! - [`service`]: the verification service — requests checked, calls run,
@@ -40,3 +41,4 @@ pub mod service;
 pub mod sim;
 pub mod store;
 pub mod switch;
+pub mod webhook;

@@ -3,10 +3,13 @@
 
 use std::process::ExitCode;
 
+use arsgate::cli::demo::DemoArgs;
 use arsgate::cli::dialplan::DialplanArgs;
 use arsgate::cli::esl::EslArgs;
+use arsgate::cli::keys::KeysArgs;
 use arsgate::cli::logging::{self, LogFormat};
 use arsgate::cli::scenarios::ScenariosArgs;
+use arsgate::cli::serve::ServeArgs;
 use arsgate::cli::sim::SimArgs;
 use clap::{Parser, Subcommand};
 
@@ -23,6 +26,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Everything in one process: the sandbox, a demo merchant, one
+    /// verification of each scenario A–F, then the API keeps serving.
+    Demo(DemoArgs),
+    /// Run the service as the configuration file describes.
+    Serve(ServeArgs),
+    /// Manage merchants' API keys.
+    Keys(KeysArgs),
     /// Run the FreeSWITCH simulator: a real ESL server with scripted phones.
     Sim(SimArgs),
     /// Talk to a FreeSWITCH (or the simulator) over the event socket.
@@ -37,6 +47,18 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(args) => {
+            logging::init(cli.log_format, "warn");
+            arsgate::cli::demo::run(args, Box::new(std::io::stdout())).await
+        }
+        Command::Serve(args) => {
+            logging::init(cli.log_format, "info");
+            arsgate::cli::serve::run(args).await
+        }
+        Command::Keys(args) => {
+            logging::init(cli.log_format, "warn");
+            arsgate::cli::keys::run(args, &mut std::io::stdout()).await
+        }
         Command::Sim(args) => {
             logging::init(cli.log_format, "info");
             arsgate::cli::sim::run(args).await

@@ -41,12 +41,15 @@ conformance!(
     transitions_are_guarded,
     finish_applies_from_every_live_state,
     concurrent_finishes_have_one_winner,
+    finish_queues_its_webhook_with_it_and_only_once,
+    modes_are_kept_apart_in_listings_and_usage,
     checks_count_until_locked,
     concurrent_checks_never_count_past_the_limit,
     evidence_round_trips,
     pins_round_trip,
     idempotency_keys_keep_the_first_response,
-    concurrent_idempotent_saves_have_one_winner,
+    idempotency_claims_run_until_saved_released_or_abandoned,
+    concurrent_idempotent_claims_have_one_winner,
     claims_take_due_pending_deliveries_and_lease_them,
     concurrent_claims_never_share_a_delivery,
     failed_attempts_are_counted_and_dead_letters_stay_put,
@@ -87,6 +90,7 @@ fn request(merchant: MerchantId, scenario: &str, created_at: Timestamp) -> NewVe
         phone: PhoneNumber::parse("010-1234-5678").expect("valid phone"),
         language: Language::Ko,
         callback_url: None,
+        notify_answered: false,
         customer_ref: None,
         metadata: json!({}),
         fields: BTreeMap::new(),
@@ -260,6 +264,7 @@ async fn verifications_round_trip_every_field(db: &TestDb) {
         phone: PhoneNumber::parse("+82 2 1234 5678").unwrap(),
         language: Language::En,
         callback_url: Some("https://merchant.example/hooks?x=1".to_owned()),
+        notify_answered: true,
         customer_ref: Some("customer-42".to_owned()),
         metadata: json!({
             "order": 1234,
@@ -327,7 +332,7 @@ async fn reads_never_cross_merchants(db: &TestDb) {
     let v = verification(&*store, a.id, at(0)).await;
     store.mark_calling(v.id(), "call-1", "fs1").await.unwrap();
     store
-        .finish(v.id(), &finish(Outcome::Verified, at(9_000)))
+        .finish(v.id(), &finish(Outcome::Verified, at(9_000)), None)
         .await
         .unwrap();
     let d = enqueue(&*store, &v, at(10_000)).await;
@@ -337,10 +342,7 @@ async fn reads_never_cross_merchants(db: &TestDb) {
         status: 201,
         body: "{}".to_owned(),
     };
-    store
-        .save_idempotent(a.id, "key-1", &response)
-        .await
-        .unwrap();
+    claim(&*store, a.id, "key-1", &response).await;
 
     assert_eq!(store.verification(b.id, v.id()).await.unwrap(), None);
     assert!(store.verification(a.id, v.id()).await.unwrap().is_some());
@@ -355,7 +357,14 @@ async fn reads_never_cross_merchants(db: &TestDb) {
         store.pin(a.id, "cust").await.unwrap().as_deref(),
         Some("hash-a")
     );
-    assert_eq!(store.idempotent(b.id, "key-1").await.unwrap(), None);
+    assert_eq!(
+        store
+            .claim_idempotent(b.id, "key-1", "h", at(0))
+            .await
+            .unwrap(),
+        None,
+        "b's key of the same name is b's own"
+    );
     assert!(
         store
             .list_deliveries(b.id, None, 50)
@@ -370,9 +379,15 @@ async fn reads_never_cross_merchants(db: &TestDb) {
         at(10_000),
         "another merchant's redeliver changed nothing"
     );
-    let usage = store.usage(b.id, at(-1), at(1_000_000)).await.unwrap();
+    let usage = store
+        .usage(b.id, Mode::Test, at(-1), at(1_000_000))
+        .await
+        .unwrap();
     assert_eq!(usage, Default::default());
-    let usage = store.usage(a.id, at(-1), at(1_000_000)).await.unwrap();
+    let usage = store
+        .usage(a.id, Mode::Test, at(-1), at(1_000_000))
+        .await
+        .unwrap();
     assert_eq!(usage.calls, 1);
 }
 
@@ -410,7 +425,7 @@ async fn transitions_are_guarded(db: &TestDb) {
     assert_eq!(state(&store).await, answered);
 
     let done = finish(Outcome::Verified, at(20_000));
-    assert!(store.finish(id, &done).await.unwrap());
+    assert!(store.finish(id, &done, None).await.unwrap());
     let finished = state(&store).await;
     assert!(finished.is_final());
     assert_eq!(finished.outcome, Some(Outcome::Verified));
@@ -422,7 +437,7 @@ async fn transitions_are_guarded(db: &TestDb) {
 
     let again = finish(Outcome::Canceled, at(30_000));
     assert!(
-        !store.finish(id, &again).await.unwrap(),
+        !store.finish(id, &again, None).await.unwrap(),
         "finish is idempotent"
     );
     assert!(!store.mark_calling(id, "call-4", "fs4").await.unwrap());
@@ -433,7 +448,7 @@ async fn transitions_are_guarded(db: &TestDb) {
     for result in [
         store.mark_calling(unknown, "c", "n").await,
         store.mark_answered(unknown, at(0)).await,
-        store.finish(unknown, &done).await,
+        store.finish(unknown, &done, None).await,
     ] {
         assert!(matches!(result, Err(StoreError::NotFound(_))), "{result:?}");
     }
@@ -460,7 +475,7 @@ async fn finish_applies_from_every_live_state(db: &TestDb) {
     ] {
         assert!(
             store
-                .finish(v.id(), &finish(outcome, at(9_000)))
+                .finish(v.id(), &finish(outcome, at(9_000)), None)
                 .await
                 .unwrap()
         );
@@ -470,6 +485,84 @@ async fn finish_applies_from_every_live_state(db: &TestDb) {
             (VerificationState::Finished, Some(outcome))
         );
     }
+}
+
+async fn finish_queues_its_webhook_with_it_and_only_once(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let v = verification(&*store, m.id, at(0)).await;
+    let first = delivery(&v, at(1_000));
+    assert!(
+        store
+            .finish(v.id(), &finish(Outcome::Verified, at(1_000)), Some(&first))
+            .await
+            .unwrap()
+    );
+    assert_eq!(stored_delivery(&*store, m.id, first.id).await.event, first);
+    let second = delivery(&v, at(2_000));
+    assert!(
+        !store
+            .finish(v.id(), &finish(Outcome::Busy, at(2_000)), Some(&second))
+            .await
+            .unwrap()
+    );
+    let listed = store.list_deliveries(m.id, None, 100).await.unwrap();
+    assert_eq!(ids(&listed.items), vec![first.id], "no second webhook");
+
+    // A webhook that cannot be stored leaves the verification unfinished.
+    let w = verification(&*store, m.id, at(3_000)).await;
+    let clash = NewDelivery {
+        id: first.id,
+        ..delivery(&w, at(3_000))
+    };
+    let refused = store
+        .finish(w.id(), &finish(Outcome::Verified, at(3_000)), Some(&clash))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    let w = store.verification_by_id(w.id()).await.unwrap().unwrap();
+    assert_eq!(w.state, VerificationState::Pending, "rolled back");
+}
+
+async fn modes_are_kept_apart_in_listings_and_usage(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let test = verification(&*store, m.id, at(0)).await;
+    let live = store
+        .create_verification(&NewVerification {
+            mode: Mode::Live,
+            ..request(m.id, "read_code", at(1))
+        })
+        .await
+        .unwrap();
+    for (mode, expected) in [(Mode::Test, test.id()), (Mode::Live, live.id())] {
+        let filter = VerificationFilter {
+            mode: Some(mode),
+            ..VerificationFilter::default()
+        };
+        let page = store
+            .list_verifications(m.id, &filter, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(ids_of(&page.items), vec![expected], "{mode:?}");
+        store.mark_calling(expected, "call", "fs1").await.unwrap();
+        store
+            .finish(expected, &finish(Outcome::Completed, at(10)), None)
+            .await
+            .unwrap();
+    }
+    store
+        .finish(live.id(), &finish(Outcome::Completed, at(10)), None)
+        .await
+        .unwrap();
+    let usage = store
+        .usage(m.id, Mode::Live, at(-1), at(100))
+        .await
+        .unwrap();
+    assert_eq!(usage.calls, 1);
+    assert_eq!(usage.billable.get("read_code"), Some(&1));
 }
 
 async fn concurrent_finishes_have_one_winner(db: &TestDb) {
@@ -483,7 +576,7 @@ async fn concurrent_finishes_have_one_winner(db: &TestDb) {
             tokio::spawn(async move {
                 let mut done = finish(Outcome::Completed, at(i));
                 done.reason = format!("finisher {i}");
-                let won = store.finish(id, &done).await.unwrap();
+                let won = store.finish(id, &done, None).await.unwrap();
                 (won, done.reason)
             })
         })
@@ -530,8 +623,11 @@ async fn checks_count_until_locked(db: &TestDb) {
     );
 
     assert_eq!(stored.checked_at, None);
-    store.mark_checked(v.id(), at(7_000)).await.unwrap();
-    store.mark_checked(v.id(), at(8_000)).await.unwrap();
+    assert!(store.mark_checked(v.id(), at(7_000)).await.unwrap());
+    assert!(
+        !store.mark_checked(v.id(), at(8_000)).await.unwrap(),
+        "a code is good once"
+    );
     let stored = store.verification_by_id(v.id()).await.unwrap().unwrap();
     assert_eq!(stored.checked_at, Some(at(7_000)), "the first match stands");
     let unknown = store.mark_checked(VerificationId::new(), at(0)).await;
@@ -648,31 +744,109 @@ fn response(body: &str) -> IdempotentResponse {
     }
 }
 
+/// Claims `key` for `response`'s request and stores `response` under it.
+async fn claim(store: &dyn Store, merchant: MerchantId, key: &str, response: &IdempotentResponse) {
+    let claimed = store
+        .claim_idempotent(merchant, key, &response.request_hash, at(0))
+        .await
+        .unwrap();
+    assert_eq!(claimed, None, "{key} was free");
+    store
+        .save_idempotent(merchant, key, response)
+        .await
+        .unwrap();
+}
+
 async fn idempotency_keys_keep_the_first_response(db: &TestDb) {
     let store = db.open().await;
     let a = merchant(&*store, "a").await;
     let b = merchant(&*store, "b").await;
-    assert_eq!(store.idempotent(a.id, "k").await.unwrap(), None);
     let first = response(r#"{"id":"vrf_1"}"#);
-    store.save_idempotent(a.id, "k", &first).await.unwrap();
+    claim(&*store, a.id, "k", &first).await;
     assert_eq!(
-        store.idempotent(a.id, "k").await.unwrap(),
-        Some(first.clone())
+        store
+            .claim_idempotent(a.id, "k", &first.request_hash, at(1))
+            .await
+            .unwrap(),
+        Some(first.clone()),
+        "a repeat finds the first response"
     );
-
+    assert_eq!(
+        store
+            .claim_idempotent(a.id, "k", "another request", at(2))
+            .await
+            .unwrap(),
+        Some(first.clone()),
+        "another request finds it too (the caller compares hashes)"
+    );
     let second = IdempotentResponse {
         status: 409,
         ..response("other")
     };
-    let again = store.save_idempotent(a.id, "k", &second).await;
-    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
-    assert_eq!(store.idempotent(a.id, "k").await.unwrap(), Some(first));
-
-    store.save_idempotent(b.id, "k", &second).await.unwrap();
-    assert_eq!(store.idempotent(b.id, "k").await.unwrap(), Some(second));
+    claim(&*store, b.id, "k", &second).await;
+    assert_eq!(
+        store.claim_idempotent(b.id, "k", "x", at(3)).await.unwrap(),
+        Some(second)
+    );
 }
 
-async fn concurrent_idempotent_saves_have_one_winner(db: &TestDb) {
+async fn idempotency_claims_run_until_saved_released_or_abandoned(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    assert_eq!(
+        store
+            .claim_idempotent(m.id, "k", "h1", at(0))
+            .await
+            .unwrap(),
+        None
+    );
+    let running = store
+        .claim_idempotent(m.id, "k", "h1", at(1_000))
+        .await
+        .unwrap()
+        .expect("claimed");
+    assert_eq!((running.status, running.request_hash.as_str()), (0, "h1"));
+
+    store.release_idempotent(m.id, "k").await.unwrap();
+    assert_eq!(
+        store
+            .claim_idempotent(m.id, "k", "h2", at(2_000))
+            .await
+            .unwrap(),
+        None,
+        "a released key is free again"
+    );
+    let abandoned_at = at(2_000).plus(arsgate::store::ABANDONED_CLAIM);
+    assert_eq!(
+        store
+            .claim_idempotent(m.id, "k", "h3", abandoned_at.plus(Duration::from_millis(1)))
+            .await
+            .unwrap(),
+        None,
+        "a claim running past the limit is taken over"
+    );
+    let saved = IdempotentResponse {
+        request_hash: "h3".to_owned(),
+        status: 201,
+        body: "{}".to_owned(),
+    };
+    store.save_idempotent(m.id, "k", &saved).await.unwrap();
+    store.release_idempotent(m.id, "k").await.unwrap();
+    let far = abandoned_at.plus(Duration::from_secs(3600));
+    assert_eq!(
+        store.claim_idempotent(m.id, "k", "h4", far).await.unwrap(),
+        Some(saved),
+        "a stored response is neither released nor abandoned"
+    );
+    let stale = IdempotentResponse {
+        request_hash: "h2".to_owned(),
+        ..response("{}")
+    };
+    let lost = store.save_idempotent(m.id, "k", &stale).await;
+    assert!(matches!(lost, Err(StoreError::NotFound(_))), "{lost:?}");
+}
+
+async fn concurrent_idempotent_claims_have_one_winner(db: &TestDb) {
     let store = db.open().await;
     let other = db.open().await;
     let m = merchant(&*store, "acme").await;
@@ -680,12 +854,13 @@ async fn concurrent_idempotent_saves_have_one_winner(db: &TestDb) {
         .map(|i| {
             let store = if i % 2 == 0 { &store } else { &other }.clone();
             tokio::spawn(async move {
-                let mine = response(&format!("body {i}"));
-                match store.save_idempotent(m.id, "same-key", &mine).await {
-                    Ok(()) => Some(mine),
-                    Err(StoreError::Conflict(_)) => None,
-                    Err(e) => panic!("{e}"),
-                }
+                let hash = format!("request {i}");
+                store
+                    .claim_idempotent(m.id, "same-key", &hash, at(i))
+                    .await
+                    .unwrap()
+                    .is_none()
+                    .then_some(hash)
             })
         })
         .collect();
@@ -693,11 +868,13 @@ async fn concurrent_idempotent_saves_have_one_winner(db: &TestDb) {
     for task in tasks {
         winners.extend(task.await.unwrap());
     }
-    assert_eq!(winners.len(), 1);
-    assert_eq!(
-        store.idempotent(m.id, "same-key").await.unwrap().as_ref(),
-        Some(&winners[0])
-    );
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let held = store
+        .claim_idempotent(m.id, "same-key", "late", at(100))
+        .await
+        .unwrap()
+        .expect("held");
+    assert_eq!(held.request_hash, winners[0]);
 }
 
 // The webhook outbox.
@@ -1060,7 +1237,7 @@ async fn verification_filters_combine(db: &TestDb) {
             }
             3 => {
                 store
-                    .finish(v.id(), &finish(Outcome::Busy, at(30_000)))
+                    .finish(v.id(), &finish(Outcome::Busy, at(30_000)), None)
                     .await
                     .unwrap();
             }
@@ -1095,6 +1272,7 @@ async fn verification_filters_combine(db: &TestDb) {
         for scenario in scenario_filters {
             for (from, to) in ranges {
                 let filter = VerificationFilter {
+                    mode: None,
                     state,
                     scenario: scenario.map(str::to_owned),
                     created_from: from,
@@ -1224,7 +1402,7 @@ async fn usage_counts_billable_calls_and_answered_time(db: &TestDb) {
         if let Some(outcome) = outcome {
             let ms = answered_ms.unwrap_or(0);
             let done = finish(outcome, answered_at.plus(Duration::from_millis(ms as u64)));
-            store.finish(v.id(), &done).await.unwrap();
+            store.finish(v.id(), &done, None).await.unwrap();
         }
     }
     let v = store
@@ -1233,11 +1411,11 @@ async fn usage_counts_billable_calls_and_answered_time(db: &TestDb) {
         .unwrap();
     store.mark_calling(v.id(), "call", "fs1").await.unwrap();
     store
-        .finish(v.id(), &finish(Outcome::Verified, at(100)))
+        .finish(v.id(), &finish(Outcome::Verified, at(100)), None)
         .await
         .unwrap();
 
-    let usage = store.usage(m.id, from, to).await.unwrap();
+    let usage = store.usage(m.id, Mode::Test, from, to).await.unwrap();
     assert_eq!(
         usage.billable,
         BTreeMap::from([
@@ -1251,7 +1429,7 @@ async fn usage_counts_billable_calls_and_answered_time(db: &TestDb) {
     assert_eq!(usage.answered_seconds, 19);
 
     let empty = store
-        .usage(m.id, at(2_000_000), at(3_000_000))
+        .usage(m.id, Mode::Test, at(2_000_000), at(3_000_000))
         .await
         .unwrap();
     assert_eq!(empty, Default::default());
@@ -1272,7 +1450,7 @@ async fn unfinished_lists_every_live_verification(db: &TestDb) {
         .unwrap();
     store.mark_answered(answered.id(), at(10)).await.unwrap();
     store
-        .finish(finished.id(), &finish(Outcome::Busy, at(20)))
+        .finish(finished.id(), &finish(Outcome::Busy, at(20)), None)
         .await
         .unwrap();
 
@@ -1304,7 +1482,7 @@ async fn data_survives_reopening(db: &TestDb) {
     let v = verification(&*store, m.id, at(0)).await;
     store.mark_calling(v.id(), "c", "fs1").await.unwrap();
     store
-        .finish(v.id(), &finish(Outcome::Completed, at(5_000)))
+        .finish(v.id(), &finish(Outcome::Completed, at(5_000)), None)
         .await
         .unwrap();
     let live = verification(&*store, m.id, at(1)).await;
@@ -1319,10 +1497,7 @@ async fn data_survives_reopening(db: &TestDb) {
     };
     store.save_evidence(v.id(), &evidence).await.unwrap();
     store.set_pin(m.id, "cust", "$argon2id$x").await.unwrap();
-    store
-        .save_idempotent(m.id, "k", &response("{}"))
-        .await
-        .unwrap();
+    claim(&*store, m.id, "k", &response("{}")).await;
     let d = enqueue(&*store, &v, at(6_000)).await;
     let finished = store.verification_by_id(v.id()).await.unwrap();
     drop(store);
@@ -1338,7 +1513,10 @@ async fn data_survives_reopening(db: &TestDb) {
         Some("$argon2id$x")
     );
     assert_eq!(
-        store.idempotent(m.id, "k").await.unwrap(),
+        store
+            .claim_idempotent(m.id, "k", "hash of {}", at(0))
+            .await
+            .unwrap(),
         Some(response("{}"))
     );
     assert_eq!(stored_delivery(&*store, m.id, d.id).await.event, d);
@@ -1380,6 +1558,6 @@ async fn corrupt_rows_name_their_column(db: &TestDb) {
         Err(StoreError::Corrupt(what)) => assert!(what.contains("verifications.outcome"), "{what}"),
         other => panic!("{other:?}"),
     }
-    let usage = store.usage(m.id, at(0), at(1)).await;
+    let usage = store.usage(m.id, Mode::Test, at(0), at(1)).await;
     assert!(matches!(usage, Err(StoreError::Corrupt(_))), "{usage:?}");
 }

@@ -104,6 +104,7 @@ impl From<ServiceError> for Problem {
             | ServiceError::AlreadyFinished
             | ServiceError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             ServiceError::CodeExpired => StatusCode::GONE,
+            ServiceError::Store(StoreError::InvalidCursor(_)) => StatusCode::BAD_REQUEST,
             ServiceError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::ShuttingDown
             | ServiceError::Store(StoreError::Database(_) | StoreError::Corrupt(_)) => {

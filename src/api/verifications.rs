@@ -343,13 +343,7 @@ pub async fn list(
     let page = state
         .service
         .list(auth.caller(), filter, query.cursor.as_deref(), limit)
-        .await
-        .map_err(|error| match error {
-            crate::service::ServiceError::Store(crate::store::StoreError::NotFound(_)) => {
-                Problem::invalid_request("the cursor is not valid")
-            }
-            other => Problem::from(other),
-        })?;
+        .await?;
     Ok(Json(VerificationList {
         data: page
             .items

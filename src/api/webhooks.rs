@@ -58,13 +58,7 @@ pub async fn list(
     let page = state
         .service
         .deliveries(&auth.merchant, query.cursor.as_deref(), limit)
-        .await
-        .map_err(|error| match error {
-            crate::service::ServiceError::Store(crate::store::StoreError::NotFound(_)) => {
-                Problem::invalid_request("the cursor is not valid")
-            }
-            other => Problem::from(other),
-        })?;
+        .await?;
     Ok(Json(DeliveryList {
         data: page.items.iter().map(DeliveryView::from).collect(),
         next_cursor: page.next,

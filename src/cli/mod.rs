@@ -6,10 +6,17 @@
 //! - [`esl`]: `arsgate esl`, a small fs_cli for engineers.
 //! - [`scenarios`]: `arsgate scenarios check`, the scenario validator.
 //! - [`dialplan`]: `arsgate dialplan render`, scenarios to XML dialplan.
+//! - [`serve`]: `arsgate serve`, the real service.
+//! - [`demo`]: `arsgate demo`, everything in one process, walking A–F.
+//! - [`keys`]: `arsgate keys create`, API keys for merchants.
 //! - [`logging`]: tracing setup shared by every command.
 
+pub mod demo;
+mod demo_webhooks;
 pub mod dialplan;
 pub mod esl;
+pub mod keys;
 pub mod logging;
 pub mod scenarios;
+pub mod serve;
 pub mod sim;

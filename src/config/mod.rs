@@ -34,7 +34,7 @@ pub use error::{ConfigError, ValidationError};
 pub use esl::{Backoff, EslConfig};
 pub use node::{DialString, DialStringError, InvalidNodeName, NodeConfig, NodeName};
 pub use secret::Secret;
-pub use server::{MIN_SECRET_BYTES, SandboxConfig, ShutdownConfig, StoreConfig};
+pub use server::{MIN_SECRET_BYTES, SandboxConfig, ShutdownConfig, StoreConfig, WebhooksConfig};
 pub use yaml::YamlError;
 
 /// Everything the `arsgate` server reads from `config/arsgate.yaml`.
@@ -68,6 +68,9 @@ pub struct Config {
     /// The sandbox for test keys.
     #[serde(default)]
     pub sandbox: SandboxConfig,
+    /// Webhook delivery.
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
     /// Graceful shutdown.
     #[serde(default)]
     pub shutdown: ShutdownConfig,

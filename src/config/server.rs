@@ -58,6 +58,53 @@ impl Default for ShutdownConfig {
     }
 }
 
+/// The `webhooks:` section: how the outbox delivers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Time allowed for one POST. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// How long a webhook is retried before it is dead. Default `24h`.
+    #[serde(with = "humantime_serde")]
+    pub retry_for: Duration,
+    /// The wait after the first failure, doubling after each. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub first_retry: Duration,
+    /// The longest wait between two attempts. Default `1h`.
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+    /// Deliveries posted at once. Default `16`.
+    pub concurrency: u32,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> WebhooksConfig {
+        let worker = crate::webhook::WorkerSettings::default();
+        WebhooksConfig {
+            timeout: worker.timeout,
+            retry_for: worker.retry_for,
+            first_retry: worker.first_retry,
+            max_delay: worker.max_delay,
+            concurrency: worker.concurrency,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The worker's settings.
+    pub fn worker(&self) -> crate::webhook::WorkerSettings {
+        crate::webhook::WorkerSettings {
+            timeout: self.timeout,
+            retry_for: self.retry_for,
+            first_retry: self.first_retry,
+            max_delay: self.max_delay,
+            concurrency: self.concurrency,
+            ..crate::webhook::WorkerSettings::default()
+        }
+    }
+}
+
 /// The shortest server secret accepted, in bytes.
 pub const MIN_SECRET_BYTES: usize = 32;
 

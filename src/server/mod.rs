@@ -68,6 +68,7 @@ pub struct Server {
     /// Stops the HTTP server (gracefully) and the background workers.
     stop: CancellationToken,
     http: JoinHandle<()>,
+    worker: JoinHandle<()>,
 }
 
 impl Server {
@@ -112,6 +113,12 @@ impl Server {
             (Pool::empty(), settings.clone(), None)
         };
         let webhooks = Arc::new(Notify::new());
+        let worker = crate::webhook::worker::spawn(
+            Arc::clone(&store),
+            Arc::clone(&webhooks),
+            config.webhooks.worker(),
+            stop.clone(),
+        );
         let service = Service::new(ServiceParts {
             store,
             catalog,
@@ -154,6 +161,7 @@ impl Server {
             grace: config.shutdown.grace,
             stop,
             http,
+            worker,
         })
     }
 
@@ -178,14 +186,17 @@ impl Server {
     }
 
     /// Stops in order: `/readyz` fails and new verifications are refused
-    /// at once, live calls get the grace period to finish (then are ended),
-    /// the HTTP server stops, pending webhooks stay in the store for the
-    /// next start.
+    /// at once, live calls get the grace period to finish (then are ended,
+    /// their outcomes and webhooks recorded), the HTTP server and the
+    /// webhook worker stop; webhooks not yet delivered stay in the store
+    /// for the next start.
     pub async fn shutdown(self) {
         tracing::info!(grace = ?self.grace, "shutting down");
         self.service.shutdown(self.grace).await;
         self.stop.cancel();
         let _ = self.http.await;
+        let _ = self.worker.await;
+        self.service.close().await;
         if let Some(sim) = &self.sandbox {
             sim.shutdown().await;
         }
@@ -199,6 +210,8 @@ impl Server {
         self.stop.cancel();
         self.http.abort();
         let _ = self.http.await;
+        let _ = self.worker.await;
+        self.service.close().await;
         if let Some(sim) = &self.sandbox {
             sim.shutdown().await;
         }

@@ -210,13 +210,15 @@ fn timestamp(at: SystemTime) -> Timestamp {
 }
 
 impl Inner {
-    /// Records what the call's progress means for the verification: the
-    /// answer moves it to `answered` (and posts a webhook if asked).
+    /// Records what the call's progress means for the verification: every
+    /// entry joins the live timeline; the answer moves it to `answered`
+    /// (and posts a webhook if asked).
     async fn progressed(&self, merchant: &Merchant, verification: &Verification, entry: &Entry) {
+        let id = verification.id();
+        self.note(id, entry);
         if !matches!(entry.what, Happening::Answered) {
             return;
         }
-        let id = verification.id();
         match self.store.mark_answered(id, timestamp(entry.at)).await {
             Ok(true) if verification.request.notify_answered => {
                 match self.store.verification_by_id(id).await {

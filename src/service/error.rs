@@ -97,6 +97,7 @@ impl ServiceError {
             ServiceError::ShuttingDown => "shutting_down",
             ServiceError::Store(StoreError::NotFound(_)) => "not_found",
             ServiceError::Store(StoreError::Conflict(_)) => "conflict",
+            ServiceError::Store(StoreError::InvalidCursor(_)) => "invalid_cursor",
             ServiceError::Store(_) => "store_unavailable",
         }
     }

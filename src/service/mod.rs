@@ -43,6 +43,7 @@ use crate::domain::{
 };
 use crate::scenario::controller::CallSettings;
 use crate::scenario::secret::{Code, PinHash};
+use crate::scenario::timeline::Entry;
 use crate::scenario::{Catalog, Language, Outcome};
 use crate::store::Store;
 use crate::switch::Pool;
@@ -83,7 +84,7 @@ struct Inner {
     sandbox: Pool,
     webhooks: Arc<Notify>,
     /// The calls this process runs, by verification.
-    running: Mutex<HashMap<VerificationId, CancellationToken>>,
+    running: Mutex<HashMap<VerificationId, Running>>,
     tasks: TaskTracker,
     /// Set once shutdown begins: no new calls.
     stopping: CancellationToken,
@@ -91,6 +92,14 @@ struct Inner {
     aborting: CancellationToken,
     /// Set to drop every call at once, recording nothing (a crash).
     abandoning: CancellationToken,
+}
+
+/// A call this process runs.
+struct Running {
+    /// Cancels it.
+    cancel: CancellationToken,
+    /// Its timeline so far (the store has it once the call ends).
+    timeline: Vec<Entry>,
 }
 
 /// A verification just created.
@@ -238,7 +247,7 @@ impl Service {
         if verification.is_final() {
             return Err(ServiceError::AlreadyFinished);
         }
-        let token = self.inner.running().get(&id).cloned();
+        let token = self.inner.running().get(&id).map(|r| r.cancel.clone());
         match token {
             Some(token) => {
                 token.cancel();
@@ -325,11 +334,17 @@ impl Service {
                 "shutdown deadline passed; ending the calls still live"
             );
             self.inner.aborting.cancel();
-            for token in self.inner.running().values() {
-                token.cancel();
+            for running in self.inner.running().values() {
+                running.cancel.cancel();
             }
             self.inner.tasks.wait().await;
         }
+    }
+
+    /// Closes the connections to every node (after [`Service::shutdown`]).
+    pub async fn close(&self) {
+        self.inner.live.close().await;
+        self.inner.sandbox.close().await;
     }
 
     /// Drops every call at once without recording anything, as a crash
@@ -362,7 +377,7 @@ impl Inner {
         }
     }
 
-    fn running(&self) -> MutexGuard<'_, HashMap<VerificationId, CancellationToken>> {
+    fn running(&self) -> MutexGuard<'_, HashMap<VerificationId, Running>> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -373,17 +388,39 @@ impl Inner {
     /// Starts the call's task.
     fn start(self: &Arc<Self>, merchant: Merchant, verification: Verification) {
         let token = self.aborting.child_token();
-        self.running().insert(verification.id(), token.clone());
+        self.running().insert(
+            verification.id(),
+            Running {
+                cancel: token.clone(),
+                timeline: Vec::new(),
+            },
+        );
         self.tasks
             .spawn(call::run(Arc::clone(self), merchant, verification, token));
     }
 
+    /// A verification of `caller`'s; while this process runs its call,
+    /// with the timeline so far.
     async fn get(&self, caller: Caller, id: VerificationId) -> Result<Verification, ServiceError> {
-        self.store
+        let mut verification = self
+            .store
             .verification(caller.merchant, id)
             .await?
             .filter(|v| v.request.mode == caller.mode)
-            .ok_or_else(|| ServiceError::NotFound(format!("verification {id}")))
+            .ok_or_else(|| ServiceError::NotFound(format!("verification {id}")))?;
+        if !verification.is_final()
+            && let Some(running) = self.running().get(&id)
+        {
+            verification.timeline = serde_json::to_value(&running.timeline).unwrap_or_default();
+        }
+        Ok(verification)
+    }
+
+    /// Records a timeline entry of a call this process runs.
+    fn note(&self, id: VerificationId, entry: &Entry) {
+        if let Some(running) = self.running().get_mut(&id) {
+            running.timeline.push(entry.clone());
+        }
     }
 
     fn view(&self, merchant: &Merchant, verification: &Verification) -> VerificationView {

@@ -56,6 +56,10 @@ pub use sqlite::SqliteStore;
 /// `data/`, so it runs with no database server.
 pub const DEFAULT_URL: &str = "sqlite:data/arsgate.db";
 
+/// How long an idempotency key's claim may stay running before another
+/// request takes it over (the claimer is presumed dead).
+pub const ABANDONED_CLAIM: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Connections [`open`] gives a PostgreSQL pool.
 pub const DEFAULT_POOL_SIZE: usize = 16;
 

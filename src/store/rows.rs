@@ -30,7 +30,7 @@ pub(crate) const API_KEY_COLUMNS: &str = "id, merchant_id, mode, hash, created_a
 
 /// The columns of `verifications`, in [`VerificationRow`]'s order.
 pub(crate) const VERIFICATION_COLUMNS: &str = "id, merchant_id, mode, scenario, phone, language, \
-     callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, created_at, \
+     callback_url, notify_answered, customer_ref, metadata, fields, code_digest, code_expires_at, created_at, \
      state, outcome, reason, check_attempts, checked_at, call_id, node, timeline, answered_at, \
      finished_at, updated_at";
 
@@ -156,6 +156,7 @@ pub(crate) struct VerificationRow {
     pub phone: String,
     pub language: String,
     pub callback_url: Option<String>,
+    pub notify_answered: bool,
     pub customer_ref: Option<String>,
     pub metadata: serde_json::Value,
     pub fields: serde_json::Value,
@@ -224,6 +225,7 @@ impl VerificationRow {
                 phone,
                 language,
                 callback_url: self.callback_url,
+                notify_answered: self.notify_answered,
                 customer_ref: self.customer_ref,
                 metadata: self.metadata,
                 fields,
@@ -392,6 +394,10 @@ pub(crate) fn list_verifications(
     };
     let merchant = b.bind(Param::Id(merchant.uuid()));
     b.sql.push_str(&format!(" WHERE merchant_id = {merchant}"));
+    if let Some(mode) = filter.mode {
+        let p = b.bind(Param::Text(mode.as_str().to_owned()));
+        b.sql.push_str(&format!(" AND mode = {p}"));
+    }
     if let Some(state) = filter.state {
         let p = b.bind(Param::Text(state.as_str().to_owned()));
         b.sql.push_str(&format!(" AND state = {p}"));

@@ -22,7 +22,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::types::{FromSql, Value};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Params, Row, params};
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Params, Row, TransactionBehavior, params,
+};
 use uuid::Uuid;
 
 use super::rows::{
@@ -32,7 +34,7 @@ use super::rows::{
 use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
 use crate::domain::{
     ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, Merchant, MerchantId, MerchantSettings,
-    NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
+    Mode, NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
     VerificationId,
 };
 
@@ -349,6 +351,7 @@ fn verification_row(row: &Row<'_>) -> Result<Verification, StoreError> {
         phone: c.get("phone")?,
         language: c.get("language")?,
         callback_url: c.get("callback_url")?,
+        notify_answered: c.get("notify_answered")?,
         customer_ref: c.get("customer_ref")?,
         metadata: c.json("metadata")?,
         fields: c.json("fields")?,
@@ -538,9 +541,9 @@ impl Store for SqliteStore {
             conn.prepare_cached(
                 "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
                  callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
-                 created_at, state, check_attempts, timeline, updated_at) \
+                 created_at, state, check_attempts, timeline, updated_at, notify_answered) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', 0, \
-                 ?14, ?13)",
+                 ?14, ?13, ?15)",
             )
             .and_then(|mut stmt| {
                 stmt.execute(params![
@@ -558,6 +561,7 @@ impl Store for SqliteStore {
                     r.code_expires_at.map(Timestamp::millis),
                     r.created_at.millis(),
                     json(&v.timeline),
+                    r.notify_answered,
                 ])
             })
             .map_err(|e| {
@@ -661,12 +665,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn finish(&self, vid: VerificationId, finish: &Finish) -> Result<bool, StoreError> {
+    async fn finish(
+        &self,
+        vid: VerificationId,
+        finish: &Finish,
+        webhook: Option<&NewDelivery>,
+    ) -> Result<bool, StoreError> {
         let finish = finish.clone();
+        let webhook = webhook.cloned();
         let now = Timestamp::now().millis();
         self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
             let changed = execute(
-                conn,
+                &tx,
                 "UPDATE verifications SET state = 'finished', outcome = ?2, reason = ?3, \
                  timeline = ?4, finished_at = ?5, updated_at = ?6 \
                  WHERE id = ?1 AND state <> 'finished'",
@@ -679,7 +692,12 @@ impl Store for SqliteStore {
                     now,
                 ],
             )?;
-            transitioned(conn, changed, vid)
+            let finished = transitioned(&tx, changed, vid)?;
+            if finished && let Some(delivery) = &webhook {
+                insert_delivery(&tx, delivery)?;
+            }
+            tx.commit().map_err(db)?;
+            Ok(finished)
         })
         .await
     }
@@ -730,21 +748,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn mark_checked(&self, vid: VerificationId, at: Timestamp) -> Result<(), StoreError> {
+    async fn mark_checked(&self, vid: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
         let now = Timestamp::now().millis();
         self.write(move |conn| {
-            // The first match is the one that counts; a replayed check
-            // keeps it.
+            // The first match is the one that counts.
             let changed = execute(
                 conn,
-                "UPDATE verifications SET checked_at = COALESCE(checked_at, ?2), \
-                 updated_at = ?3 WHERE id = ?1",
+                "UPDATE verifications SET checked_at = ?2, updated_at = ?3 \
+                 WHERE id = ?1 AND checked_at IS NULL",
                 params![id(vid.uuid()), at.millis(), now],
             )?;
-            if changed == 0 {
+            if changed == 0 && !verification_exists(conn, vid)? {
                 return Err(StoreError::NotFound(format!("verification {vid}")));
             }
-            Ok(())
+            Ok(changed == 1)
         })
         .await
     }
@@ -805,6 +822,7 @@ impl Store for SqliteStore {
     async fn usage(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Usage, StoreError> {
@@ -816,9 +834,14 @@ impl Store for SqliteStore {
                      SUM(CASE WHEN finished_at > answered_at THEN finished_at - answered_at \
                      ELSE 0 END) AS answered_ms \
                      FROM verifications \
-                     WHERE merchant_id = ?1 AND created_at >= ?2 AND created_at < ?3 \
-                     GROUP BY scenario, outcome",
-                    params![id(merchant.uuid()), from.millis(), to.millis()],
+                     WHERE merchant_id = ?1 AND mode = ?4 AND created_at >= ?2 \
+                     AND created_at < ?3 GROUP BY scenario, outcome",
+                    params![
+                        id(merchant.uuid()),
+                        from.millis(),
+                        to.millis(),
+                        mode.as_str()
+                    ],
                     |row| {
                         let c = Columns {
                             row,
@@ -895,16 +918,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn idempotent(
+    async fn claim_idempotent(
         &self,
         merchant: MerchantId,
         key: &str,
+        request_hash: &str,
+        now: Timestamp,
     ) -> Result<Option<IdempotentResponse>, StoreError> {
-        let key = key.to_owned();
-        self.read(move |conn| {
-            query_one(
-                conn,
-                "SELECT request_hash, status, body FROM idempotency_keys \
+        let (key, request_hash) = (key.to_owned(), request_hash.to_owned());
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db)?;
+            let existing = query_one(
+                &tx,
+                "SELECT request_hash, status, body, created_at FROM idempotency_keys \
                  WHERE merchant_id = ?1 AND idempotency_key = ?2",
                 params![id(merchant.uuid()), key],
                 |row| {
@@ -912,15 +940,39 @@ impl Store for SqliteStore {
                         row,
                         table: "idempotency_keys",
                     };
-                    let status: i64 = c.get("status")?;
-                    Ok(IdempotentResponse {
-                        request_hash: c.get("request_hash")?,
-                        status: u16::try_from(status)
-                            .map_err(|_| corrupt("idempotency_keys.status", status))?,
-                        body: c.get("body")?,
-                    })
+                    let created_at: i64 = c.get("created_at")?;
+                    Ok((idempotent_row(&c)?, Timestamp::from_millis(created_at)))
                 },
-            )
+            )?;
+            let abandoned = |(response, at): &(IdempotentResponse, Timestamp)| {
+                response.status == 0 && now >= at.plus(super::ABANDONED_CLAIM)
+            };
+            let result = match existing {
+                Some(found) if !abandoned(&found) => Some(found.0),
+                _ => {
+                    tx.prepare_cached(
+                        "INSERT INTO idempotency_keys (merchant_id, idempotency_key, \
+                         request_hash, status, body, created_at) VALUES (?1, ?2, ?3, 0, '', ?4) \
+                         ON CONFLICT (merchant_id, idempotency_key) DO UPDATE SET \
+                         request_hash = excluded.request_hash, status = 0, body = '', \
+                         created_at = excluded.created_at",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            id(merchant.uuid()),
+                            key,
+                            request_hash,
+                            now.millis()
+                        ])
+                    })
+                    .map_err(|e| {
+                        write_error(e, "idempotency key", &format!("merchant {merchant}"))
+                    })?;
+                    None
+                }
+            };
+            tx.commit().map_err(db)?;
+            Ok(result)
         })
         .await
     }
@@ -932,66 +984,46 @@ impl Store for SqliteStore {
         response: &IdempotentResponse,
     ) -> Result<(), StoreError> {
         let (key, response) = (key.to_owned(), response.clone());
-        let now = Timestamp::now().millis();
         self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, \
-                 status, body, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
+            let changed = execute(
+                conn,
+                "UPDATE idempotency_keys SET status = ?3, body = ?4 \
+                 WHERE merchant_id = ?1 AND idempotency_key = ?2 AND request_hash = ?5",
+                params![
                     id(merchant.uuid()),
                     key,
-                    response.request_hash,
                     i64::from(response.status),
                     response.body,
-                    now,
-                ])
-            })
-            .map_err(|e| {
-                write_error(
-                    e,
-                    &format!("idempotency key {key:?}"),
-                    &format!("merchant {merchant}"),
-                )
-            })
+                    response.request_hash,
+                ],
+            )?;
+            if changed == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "claim of idempotency key {key:?}"
+                )));
+            }
+            Ok(())
         })
-        .await?;
-        Ok(())
+        .await
+    }
+
+    async fn release_idempotent(&self, merchant: MerchantId, key: &str) -> Result<(), StoreError> {
+        let key = key.to_owned();
+        self.write(move |conn| {
+            execute(
+                conn,
+                "DELETE FROM idempotency_keys \
+                 WHERE merchant_id = ?1 AND idempotency_key = ?2 AND status = 0",
+                params![id(merchant.uuid()), key],
+            )?;
+            Ok(())
+        })
+        .await
     }
 
     async fn enqueue_delivery(&self, new: &NewDelivery) -> Result<(), StoreError> {
         let d = new.clone();
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO webhook_deliveries (id, merchant_id, verification_id, url, \
-                 event_type, payload, created_at, state, attempts, next_attempt_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?7)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    id(d.id.uuid()),
-                    id(d.merchant_id.uuid()),
-                    id(d.verification_id.uuid()),
-                    d.url,
-                    d.event_type,
-                    d.payload,
-                    d.created_at.millis(),
-                ])
-            })
-            .map_err(|e| {
-                write_error(
-                    e,
-                    &format!("delivery {}", d.id),
-                    &format!(
-                        "merchant {} or verification {}",
-                        d.merchant_id, d.verification_id
-                    ),
-                )
-            })
-        })
-        .await?;
-        Ok(())
+        self.write(move |conn| insert_delivery(conn, &d)).await
     }
 
     async fn claim_due_deliveries(
@@ -1131,6 +1163,47 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
+
+/// Queues a delivery (alone, or inside `finish`'s transaction).
+fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO webhook_deliveries (id, merchant_id, verification_id, url, \
+         event_type, payload, created_at, state, attempts, next_attempt_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?7)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            id(d.id.uuid()),
+            id(d.merchant_id.uuid()),
+            id(d.verification_id.uuid()),
+            d.url,
+            d.event_type,
+            d.payload,
+            d.created_at.millis(),
+        ])
+    })
+    .map_err(|e| {
+        write_error(
+            e,
+            &format!("delivery {}", d.id),
+            &format!(
+                "merchant {} or verification {}",
+                d.merchant_id, d.verification_id
+            ),
+        )
+    })?;
+    Ok(())
+}
+
+/// An `idempotency_keys` row's response.
+fn idempotent_row(c: &Columns<'_, '_>) -> Result<IdempotentResponse, StoreError> {
+    let status: i64 = c.get("status")?;
+    Ok(IdempotentResponse {
+        request_hash: c.get("request_hash")?,
+        status: u16::try_from(status).map_err(|_| corrupt("idempotency_keys.status", status))?,
+        body: c.get("body")?,
+    })
 }
 
 fn delivery_exists(conn: &Connection, eid: EventId) -> Result<bool, StoreError> {

@@ -76,6 +76,11 @@ impl FreeSwitch {
         }
     }
 
+    /// Closes the event socket for good.
+    pub async fn close(&self) {
+        self.client.close().await;
+    }
+
     /// Whether the event socket is connected right now.
     pub fn is_connected(&self) -> bool {
         matches!(

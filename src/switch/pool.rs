@@ -119,6 +119,15 @@ impl Pool {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// Closes every node's connection (at shutdown).
+    pub async fn close(&self) {
+        for node in &self.nodes {
+            if let Some(switch) = node.switch() {
+                switch.close().await;
+            }
+        }
+    }
+
     /// The node the next call goes to: the connected nodes in turn, or
     /// `None` if none is connected.
     pub fn pick(&self) -> Option<&Arc<Node>> {

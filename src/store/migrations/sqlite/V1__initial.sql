@@ -34,6 +34,8 @@ CREATE TABLE verifications (
     phone           TEXT    NOT NULL,
     language        TEXT    NOT NULL,
     callback_url    TEXT,
+    -- 1 if the merchant wants a webhook on answer too.
+    notify_answered INTEGER NOT NULL DEFAULT 0 CHECK (notify_answered IN (0, 1)),
     customer_ref    TEXT,
     metadata        TEXT    NOT NULL,
     fields          TEXT    NOT NULL,
@@ -90,6 +92,7 @@ CREATE TABLE idempotency_keys (
     merchant_id     TEXT    NOT NULL REFERENCES merchants (id),
     idempotency_key TEXT    NOT NULL,
     request_hash    TEXT    NOT NULL,
+    -- 0 while the request that claimed the key is still running.
     status          INTEGER NOT NULL,
     body            TEXT    NOT NULL,
     created_at      INTEGER NOT NULL,

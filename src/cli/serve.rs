@@ -1,0 +1,70 @@
+//! `arsgate serve`: the real service, as the configuration file describes.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+
+use super::sim::shutdown_signal;
+use crate::config::Config;
+use crate::server::Server;
+use crate::store::{self, Store};
+
+/// Options of `arsgate serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file.
+    #[arg(long, default_value = "config/arsgate.yaml")]
+    pub config: PathBuf,
+}
+
+/// Environment variables the configuration reads as overrides.
+const ENV_PREFIX: &str = "ARSGATE_";
+
+/// Loads the configuration file with its `ARSGATE_...` overrides.
+pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    Config::load(
+        path,
+        std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)),
+    )
+    .with_context(|| format!("loading {}", path.display()))
+}
+
+/// The store URL of `config`: its own, or SQLite in the data directory.
+pub fn store_url(config: &Config) -> String {
+    config.store.url.as_ref().map_or_else(
+        || format!("sqlite:{}", config.data_dir.join("arsgate.db").display()),
+        |url| url.expose().to_owned(),
+    )
+}
+
+/// Opens the configured store (running its migrations).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    store::open(&store_url(config))
+        .await
+        .context("opening the store")
+}
+
+/// Runs `arsgate serve` until SIGINT or SIGTERM, then shuts down
+/// gracefully; a second signal exits at once.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let config = load_config(&args.config)?;
+    let store = open_store(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let server = Server::start(&config, store, listener).await?;
+    eprintln!("arsgate serving on http://{}", server.addr());
+    shutdown_signal().await;
+    eprintln!(
+        "shutting down: live calls get {:?} to finish (a second signal exits at once)",
+        config.shutdown.grace
+    );
+    tokio::select! {
+        () = server.shutdown() => Ok(()),
+        () = shutdown_signal() => {
+            eprintln!("second signal: exiting now; unfinished verifications are recovered on the next start");
+            std::process::exit(130);
+        }
+    }
+}
