@@ -1268,3 +1268,23 @@ async fn enter_code_runs_in_the_simulator_from_the_rendered_files() {
         Some("NORMAL_CLEARING")
     );
 }
+
+#[test]
+fn the_catalog_knows_which_code_is_shown_read_or_checked() {
+    let catalog = arsgate::scenario::Catalog::new(shipped());
+    let kinds = |name: &str| {
+        let r = catalog.get(name).unwrap();
+        (
+            r.reads_code(),
+            r.shows_code(),
+            r.uses_code(),
+            r.checks_pin(),
+        )
+    };
+    assert_eq!(kinds("read_code"), (true, false, true, false));
+    assert_eq!(kinds("press_then_read"), (true, false, true, false));
+    assert_eq!(kinds("enter_code"), (false, true, true, false));
+    assert_eq!(kinds("enter_pin"), (false, false, false, true));
+    assert_eq!(kinds("consent_record"), (false, false, false, false));
+    assert_eq!(kinds("event_optin"), (false, false, false, false));
+}

@@ -106,6 +106,7 @@ impl From<ServiceError> for Problem {
             ServiceError::CodeExpired => StatusCode::GONE,
             ServiceError::Store(StoreError::InvalidCursor(_)) => StatusCode::BAD_REQUEST,
             ServiceError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::RecordingAltered => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::ShuttingDown
             | ServiceError::Store(StoreError::Database(_) | StoreError::Corrupt(_)) => {
                 StatusCode::SERVICE_UNAVAILABLE

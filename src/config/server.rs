@@ -76,6 +76,10 @@ pub struct WebhooksConfig {
     pub max_delay: Duration,
     /// Deliveries posted at once. Default `16`.
     pub concurrency: u32,
+    /// How often the outbox is checked for retries falling due and for
+    /// webhooks queued by other replicas. Default `1s`.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
 }
 
 impl Default for WebhooksConfig {
@@ -87,6 +91,7 @@ impl Default for WebhooksConfig {
             first_retry: worker.first_retry,
             max_delay: worker.max_delay,
             concurrency: worker.concurrency,
+            poll_interval: worker.poll,
         }
     }
 }
@@ -100,7 +105,7 @@ impl WebhooksConfig {
             first_retry: self.first_retry,
             max_delay: self.max_delay,
             concurrency: self.concurrency,
-            ..crate::webhook::WorkerSettings::default()
+            poll: self.poll_interval,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::compile::compile;
 use super::definition::Scenario;
-use super::program::{Dynamic, Program, SecretKind};
+use super::program::{Decision, Dynamic, End, Program, SecretKind, Verify};
 
 /// A scenario ready to run.
 #[derive(Debug, Clone)]
@@ -29,15 +29,32 @@ impl Runnable {
         })
     }
 
+    /// Whether the customer keys in a code that the call checks.
+    fn verifies_code(&self) -> bool {
+        self.program.segments.iter().any(|segment| {
+            matches!(
+                &segment.end,
+                End::Park(Decision::Collect {
+                    verify: Some(Verify {
+                        against: SecretKind::Code,
+                        ..
+                    }),
+                    ..
+                })
+            )
+        })
+    }
+
     /// Whether the customer keys in a code shown by the merchant
-    /// (`enter_code`): the code goes back in the create response.
+    /// (`enter_code`): the code goes back in the create response. A code
+    /// the call reads out is never shown.
     pub fn shows_code(&self) -> bool {
-        self.program.secret == SecretKind::Code
+        self.verifies_code() && !self.reads_code()
     }
 
     /// Whether the call needs a one-time code at all.
     pub fn uses_code(&self) -> bool {
-        self.reads_code() || self.shows_code()
+        self.program.secret == SecretKind::Code
     }
 
     /// Whether the customer keys in a registered PIN (`enter_pin`).

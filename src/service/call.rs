@@ -9,9 +9,9 @@ use std::time::SystemTime;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::Inner;
 use super::create::code_for;
 use super::view::WebhookKind;
+use super::{Ended, Inner};
 use crate::domain::{Evidence, Merchant, Timestamp, Verification};
 use crate::scenario::controller::{self, CallReport, CallRequest, ConsentEvidence};
 use crate::scenario::secret::{CodeDigest, PinHash};
@@ -130,9 +130,18 @@ async fn place_and_follow(
         timeline,
         ..
     } = report;
-    let timeline = serde_json::to_value(timeline.entries()).unwrap_or_default();
+    let at = timeline
+        .entries()
+        .iter()
+        .rev()
+        .find(|entry| matches!(entry.what, Happening::HungUp { .. }))
+        .map_or_else(Timestamp::now, |entry| timestamp(entry.at));
+    let ended = Ended {
+        timeline: serde_json::to_value(timeline.entries()).unwrap_or_default(),
+        at,
+    };
     inner
-        .finish(merchant, verification, outcome, reason, Some(timeline))
+        .finish(merchant, verification, outcome, reason, Some(ended))
         .await
 }
 

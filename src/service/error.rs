@@ -63,6 +63,10 @@ pub enum ServiceError {
     /// The verification already has its outcome.
     #[error("the verification is already finished")]
     AlreadyFinished,
+    /// The recording no longer matches the digest taken when the call
+    /// ended: it was altered on disk.
+    #[error("the recording no longer matches its digest; it was altered after the call")]
+    RecordingAltered,
     /// arsgate is shutting down and takes no new calls.
     #[error("arsgate is shutting down")]
     ShuttingDown,
@@ -94,6 +98,7 @@ impl ServiceError {
             ServiceError::TooManyAttempts => "too_many_attempts",
             ServiceError::CodeUsed => "code_used",
             ServiceError::AlreadyFinished => "already_finished",
+            ServiceError::RecordingAltered => "recording_altered",
             ServiceError::ShuttingDown => "shutting_down",
             ServiceError::Store(StoreError::NotFound(_)) => "not_found",
             ServiceError::Store(StoreError::Conflict(_)) => "conflict",

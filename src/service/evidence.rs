@@ -130,9 +130,7 @@ impl Service {
         let sha256 = hex::encode(Sha256::digest(&bytes));
         if sha256 != expected {
             tracing::error!(verification = %id, "recording does not match its digest");
-            return Err(ServiceError::Store(crate::store::StoreError::Corrupt(
-                format!("recording of verification {id} changed since the call"),
-            )));
+            return Err(ServiceError::RecordingAltered);
         }
         Ok(Recording { bytes, sha256 })
     }

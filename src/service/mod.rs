@@ -102,6 +102,15 @@ struct Running {
     timeline: Vec<Entry>,
 }
 
+/// How a placed call ended, for the record.
+struct Ended {
+    /// Its timeline (a JSON array).
+    timeline: serde_json::Value,
+    /// When it ended, on the switch's clock (the clock the answer time
+    /// comes from, so the answered time is measured on one clock).
+    at: Timestamp,
+}
+
 /// A verification just created.
 #[derive(Debug)]
 pub struct Created {
@@ -475,14 +484,18 @@ impl Inner {
         verification: &Verification,
         outcome: Outcome,
         reason: String,
-        timeline: Option<serde_json::Value>,
+        call: Option<Ended>,
     ) -> Result<(), crate::store::StoreError> {
         let id = verification.id();
+        let (timeline, finished_at) = match call {
+            Some(ended) => (ended.timeline, ended.at),
+            None => (verification.timeline.clone(), Timestamp::now()),
+        };
         let finish = Finish {
             outcome,
             reason,
-            timeline: timeline.unwrap_or_else(|| verification.timeline.clone()),
-            finished_at: Timestamp::now(),
+            timeline,
+            finished_at,
         };
         let latest = self
             .store

@@ -561,10 +561,9 @@ mod tests {
             })
             .flatten()
             .collect();
-        assert!(
-            groups.iter().any(|g| g.digits.as_str() == "123456"
-                && matches!(g.trigger, DtmfTrigger::AfterAnswer(_)))
-        );
+        assert!(groups.iter().any(|g| g.digits.as_str() == "123456"
+            && matches!(g.trigger, DtmfTrigger::OnPrompt { prompt, .. } if prompt.get() == 2)));
+        assert!(groups.iter().any(|g| g.digits.as_str() == "2580#"));
         assert!(groups.iter().any(|g| g.digits.as_str() == "5"
             && matches!(g.trigger, DtmfTrigger::OnPrompt { prompt, .. } if prompt.get() == 2)));
     }

@@ -1,9 +1,11 @@
 //! The harness every integration test shares: recorded FreeSWITCH sessions,
-//! a raw protocol peer, helpers to start the simulator on a free port, and
-//! fresh stores.
+//! a raw protocol peer, helpers to start the simulator on a free port,
+//! fresh stores, and the whole app with a webhook endpoint.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+pub mod app;
 pub mod capture;
+pub mod hooks;
 pub mod raw;
 pub mod sim;
 pub mod store;
