@@ -30,6 +30,16 @@ macro_rules! conformance {
                 }
             )*
         }
+
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    let db = crate::TestDb::postgres().await;
+                    crate::$test(&db).await;
+                }
+            )*
+        }
     };
 }
 
@@ -63,6 +73,7 @@ conformance!(
     unfinished_lists_every_live_verification,
     data_survives_reopening,
     concurrent_opens_of_a_new_database_agree,
+    urls_open_the_same_database,
     corrupt_rows_name_their_column,
 );
 
@@ -1536,6 +1547,13 @@ async fn concurrent_opens_of_a_new_database_agree(db: &TestDb) {
     }
 }
 
+async fn urls_open_the_same_database(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let by_url = arsgate::store::open(&db.url()).await.unwrap();
+    assert_eq!(by_url.merchant(m.id).await.unwrap(), Some(m));
+}
+
 async fn corrupt_rows_name_their_column(db: &TestDb) {
     let store = db.open().await;
     let m = merchant(&*store, "acme").await;
@@ -1560,4 +1578,36 @@ async fn corrupt_rows_name_their_column(db: &TestDb) {
     }
     let usage = store.usage(m.id, Mode::Test, at(0), at(1)).await;
     assert!(matches!(usage, Err(StoreError::Corrupt(_))), "{usage:?}");
+}
+
+// What only one backend has.
+
+#[tokio::test]
+async fn unknown_url_schemes_are_refused_without_echoing_the_rest() {
+    let refused = arsgate::store::open("mysql://root:hunter2@db/arsgate").await;
+    match refused {
+        Err(StoreError::Database(why)) => {
+            assert!(
+                why.contains("\"mysql\"") && !why.contains("hunter2"),
+                "{why}"
+            );
+        }
+        Err(other) => panic!("{other:?}"),
+        Ok(_) => panic!("a MySQL URL opened a store"),
+    }
+}
+
+#[tokio::test]
+async fn sqlite_files_get_their_directories_and_wal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data/nested/arsgate.db");
+    let store = arsgate::store::open(&format!("sqlite:{}", path.display()))
+        .await
+        .unwrap();
+    merchant(&*store, "acme").await;
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
 }

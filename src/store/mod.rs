@@ -17,6 +17,7 @@
 //! opaque cursor naming the last item's `(created_at, id)`.
 
 mod cursor;
+pub mod postgres;
 mod rows;
 pub mod sqlite;
 
@@ -50,6 +51,7 @@ pub enum StoreError {
     InvalidCursor(String),
 }
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// The store arsgate uses when none is configured: a SQLite file under
@@ -76,6 +78,11 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
         .or_else(|| url.strip_prefix("sqlite:"))
     {
         return Ok(Arc::new(SqliteStore::open(path).await?));
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok(Arc::new(
+            PostgresStore::connect(url, DEFAULT_POOL_SIZE).await?,
+        ));
     }
     // Only the scheme is echoed: the rest may hold a password.
     let scheme = url.split_once(':').map_or("(none)", |(scheme, _)| scheme);

@@ -42,6 +42,22 @@ pub(crate) const EVIDENCE_COLUMNS: &str = "consent_text, pressed_key, key_at, re
 pub(crate) const DELIVERY_COLUMNS: &str = "id, merchant_id, verification_id, url, event_type, \
      payload, created_at, state, attempts, next_attempt_at, last_status, last_error, delivered_at";
 
+/// Why migrations failed. refinery's own text can hide the database's
+/// message (`db error`) in the error's sources: add the causes it does
+/// not already show.
+pub(crate) fn migration_failure(e: &refinery::Error) -> String {
+    let mut text = format!("migrations failed: {e}");
+    let mut cause = std::error::Error::source(e);
+    while let Some(inner) = cause {
+        let shown = inner.to_string();
+        if !text.contains(&shown) {
+            text.push_str(&format!(": {shown}"));
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 /// A `Corrupt` error for `column` (`table.column`).
 pub(crate) fn corrupt(column: &str, why: impl fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{column}: {why}"))

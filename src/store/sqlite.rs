@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::types::{FromSql, Value};
@@ -114,17 +114,19 @@ impl SqliteStore {
 
 impl Inner {
     fn open(path: PathBuf) -> Result<Inner, StoreError> {
-        let at = |e: rusqlite::Error| StoreError::Database(format!("{}: {e}", path.display()));
+        let failed = |step: &str, e: rusqlite::Error| {
+            StoreError::Database(format!("{}: {step}: {e}", path.display()))
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|e| {
                 StoreError::Database(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
-        let mut writer = Connection::open(&path).map_err(at)?;
-        writer.busy_timeout(BUSY_TIMEOUT).map_err(at)?;
-        let mode: String = writer
-            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-            .map_err(at)?;
+        let mut writer = Connection::open(&path).map_err(|e| failed("open", e))?;
+        writer
+            .busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| failed("busy timeout", e))?;
+        let mode = enable_wal(&writer).map_err(|e| failed("WAL mode", e))?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::Database(format!(
                 "{}: cannot use WAL mode (journal_mode is {mode})",
@@ -135,18 +137,26 @@ impl Inner {
         // outbox and final outcomes must not be lost.
         writer
             .pragma_update(None, "synchronous", "FULL")
-            .map_err(at)?;
+            .map_err(|e| failed("synchronous", e))?;
         writer
             .pragma_update(None, "foreign_keys", "ON")
-            .map_err(at)?;
+            .map_err(|e| failed("foreign keys", e))?;
         migrate(&mut writer).map_err(|e| {
-            StoreError::Database(format!("{}: migrations failed: {e}", path.display()))
+            StoreError::Database(format!(
+                "{}: {}",
+                path.display(),
+                rows::migration_failure(&e)
+            ))
         })?;
         let readers = (0..READERS)
             .map(|_| {
-                let reader = Connection::open(&path).map_err(at)?;
-                reader.busy_timeout(BUSY_TIMEOUT).map_err(at)?;
-                reader.pragma_update(None, "query_only", "ON").map_err(at)?;
+                let reader = Connection::open(&path).map_err(|e| failed("open reader", e))?;
+                reader
+                    .busy_timeout(BUSY_TIMEOUT)
+                    .map_err(|e| failed("busy timeout", e))?;
+                reader
+                    .pragma_update(None, "query_only", "ON")
+                    .map_err(|e| failed("query only", e))?;
                 Ok(Mutex::new(reader))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -159,16 +169,36 @@ impl Inner {
     }
 }
 
-/// Applies the pending migrations.
+/// Puts the file in WAL mode and returns the journal mode now in force.
+fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
+    // Entering WAL needs the file to itself, and SQLite answers BUSY at
+    // once there instead of calling the busy handler: a new file another
+    // process is opening at the same moment is waited for here.
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(rusqlite::Error::SqliteFailure(failure, _))
+                if failure.code == ErrorCode::DatabaseBusy && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            done => return done,
+        }
+    }
+}
+
+/// Applies the pending migrations, all in one transaction with their
+/// history rows (refinery's default commits each migration apart from its
+/// history row, which a crash or a concurrent opener can observe).
 fn migrate(conn: &mut Connection) -> Result<(), refinery::Error> {
     // Two processes opening a new file at once both find nothing applied;
-    // the slower one then fails on the tables the other has just made.
-    // Run again, it finds that migration recorded and goes on with the
-    // next, so each lost race costs one more run; a real failure fails
+    // the slower one then fails on the tables the other has just made and
+    // recorded. Run again, it finds them recorded; a real failure fails
     // every time.
-    let runner = embedded::migrations::runner();
+    const RUNS: usize = 3;
+    let runner = embedded::migrations::runner().set_grouped(true);
     let mut result = runner.run(conn);
-    for _ in 0..runner.get_migrations().len() {
+    for _ in 1..RUNS {
         if result.is_ok() {
             break;
         }

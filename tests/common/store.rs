@@ -1,14 +1,26 @@
 //! Fresh, private stores for tests.
 //!
 //! [`TestDb::sqlite`] is a database file in a temporary directory, removed
-//! with it. Open as many handles on it as a test needs with
-//! [`TestDb::open`] (a second handle behaves like a second arsgate process
-//! on the same file).
+//! with it. [`TestDb::postgres`] is a database of its own
+//! (`arsgate_test_<random>`) on the PostgreSQL server named by
+//! `ARSGATE_TEST_POSTGRES` (default `postgres://postgres@127.0.0.1:5432`,
+//! trust auth), dropped when the `TestDb` is, even when the test fails.
+//!
+//! Open as many handles on a database as a test needs with
+//! [`TestDb::open`]: a second handle behaves like a second arsgate
+//! process (SQLite) or replica (PostgreSQL) on the same data.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use arsgate::store::{SqliteStore, Store};
+use arsgate::store::{PostgresStore, SqliteStore, Store};
+
+/// The server test databases are made on, unless `ARSGATE_TEST_POSTGRES`
+/// says otherwise (a URL without a database name).
+pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// Pooled connections per PostgreSQL handle.
+const POOL_SIZE: usize = 8;
 
 /// A database of one test's own.
 pub enum TestDb {
@@ -17,6 +29,8 @@ pub enum TestDb {
         /// Removed (with the file) when the test ends.
         dir: tempfile::TempDir,
     },
+    /// A PostgreSQL database, dropped when the test ends.
+    Postgres(PgDatabase),
 }
 
 impl TestDb {
@@ -27,10 +41,16 @@ impl TestDb {
         }
     }
 
+    /// A new, empty PostgreSQL database.
+    pub async fn postgres() -> TestDb {
+        TestDb::Postgres(PgDatabase::create().await)
+    }
+
     /// The database's URL, as `arsgate::store::open` and the config take it.
     pub fn url(&self) -> String {
         match self {
             TestDb::Sqlite { .. } => format!("sqlite:{}", self.sqlite_path().display()),
+            TestDb::Postgres(db) => db.url(),
         }
     }
 
@@ -42,6 +62,11 @@ impl TestDb {
                     .await
                     .expect("SQLite store opens"),
             ),
+            TestDb::Postgres(db) => Arc::new(
+                PostgresStore::connect(&db.url(), POOL_SIZE)
+                    .await
+                    .expect("PostgreSQL store connects"),
+            ),
         }
     }
 
@@ -52,12 +77,83 @@ impl TestDb {
                 let conn = rusqlite::Connection::open(self.sqlite_path()).expect("open SQLite");
                 conn.execute_batch(sql).expect("raw SQL runs");
             }
+            TestDb::Postgres(db) => {
+                let client = connect(&db.url()).await;
+                client.batch_execute(sql).await.expect("raw SQL runs");
+            }
         }
     }
 
     fn sqlite_path(&self) -> PathBuf {
         match self {
             TestDb::Sqlite { dir } => dir.path().join("arsgate.db"),
+            TestDb::Postgres(_) => unreachable!("a PostgreSQL database has no file"),
         }
     }
+}
+
+/// A PostgreSQL database made for one test.
+pub struct PgDatabase {
+    server: String,
+    name: String,
+}
+
+impl PgDatabase {
+    async fn create() -> PgDatabase {
+        let server = std::env::var("ARSGATE_TEST_POSTGRES")
+            .unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned())
+            .trim_end_matches('/')
+            .to_owned();
+        let name = format!("arsgate_test_{}", uuid::Uuid::new_v4().simple());
+        // The maintenance database is only connected to, never changed.
+        let admin = connect(&format!("{server}/postgres")).await;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap_or_else(|e| panic!("cannot create {name} on {server}: {e}"));
+        PgDatabase { server, name }
+    }
+
+    /// The database's URL.
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.server, self.name)
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let admin_url = format!("{}/postgres", self.server);
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop runs inside the test's runtime, which cannot block on a
+        // future: a thread with a runtime of its own drops the database.
+        // FORCE ends the connections a failed test's pools left open.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(async {
+                let (client, connection) =
+                    tokio_postgres::connect(&admin_url, tokio_postgres::NoTls)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                tokio::spawn(connection);
+                client.batch_execute(&sql).await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("could not drop test database {}: {e}", self.name),
+            Err(_) => eprintln!("could not drop test database {}: panicked", self.name),
+        }
+    }
+}
+
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
+    tokio::spawn(connection);
+    client
 }

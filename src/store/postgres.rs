@@ -1,0 +1,950 @@
+//! The clustered store: a PostgreSQL database that several arsgate
+//! replicas share, through a pool of connections each.
+//!
+//! Replicas race on the same rows, so no operation reads a row and then
+//! writes it from what it read. Each check-then-write is one statement
+//! whose `WHERE` is the check (`UPDATE ... WHERE state = 'pending'`,
+//! `WHERE check_attempts < $2`): under READ COMMITTED a statement that
+//! waited for another's lock re-checks its `WHERE` against the row the
+//! other committed, so exactly one of several concurrent transitions wins
+//! and no count passes its limit. Claiming deliveries locks due rows with
+//! `FOR UPDATE SKIP LOCKED`, so concurrent claimers each take different
+//! rows and none waits. Replicas starting together take turns migrating
+//! under an advisory lock.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSqlOwned, ToSql};
+use tokio_postgres::{NoTls, Row};
+use uuid::Uuid;
+
+use super::rows::{
+    self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
+    MERCHANT_COLUMNS, MerchantRow, Param, UsageRow, VERIFICATION_COLUMNS, VerificationRow, corrupt,
+};
+use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
+use crate::domain::{
+    ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, Merchant, MerchantId, MerchantSettings,
+    NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
+    VerificationId,
+};
+
+mod embedded {
+    refinery::embed_migrations!("src/store/migrations/postgres");
+}
+
+/// The advisory lock migrations run under ("arsgate" in ASCII).
+const MIGRATION_LOCK: i64 = 0x0061_7273_6761_7465;
+
+/// How long to wait for the server to accept a connection, unless the URL
+/// says (`connect_timeout=`).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an operation waits for a free pooled connection.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// The PostgreSQL store. Cloning it is cheap and shares the pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host/db`) with
+    /// a pool of up to `pool_size` connections, and brings its schema up
+    /// to date.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<PostgresStore, StoreError> {
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        migrate(&config).await?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Database(format!("postgres pool: {e}")))?;
+        Ok(PostgresStore { pool })
+    }
+
+    async fn client(&self) -> Result<Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Database(format!("postgres pool: {e}")))
+    }
+
+    async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(db)?;
+        client.query(&stmt, params).await.map_err(db)
+    }
+
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(db)?;
+        client.query_opt(&stmt, params).await.map_err(db)
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(db)?;
+        client.execute(&stmt, params).await.map_err(db)
+    }
+
+    /// Runs an insert: `Conflict` naming `taken` on a unique violation,
+    /// `NotFound` naming `missing` on a foreign-key violation.
+    async fn insert(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        taken: &str,
+        missing: &str,
+    ) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        let stmt = client.prepare_cached(sql).await.map_err(db)?;
+        match client.execute(&stmt, params).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                Err(StoreError::Conflict(taken.to_owned()))
+            }
+            Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                Err(StoreError::NotFound(missing.to_owned()))
+            }
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    async fn exists(&self, sql: &str, id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.query_opt(sql, &[&id]).await?.is_some())
+    }
+
+    /// The outcome of a guarded transition that changed `changed` rows.
+    async fn transitioned(&self, changed: u64, id: VerificationId) -> Result<bool, StoreError> {
+        if changed > 0 {
+            Ok(true)
+        } else if self
+            .exists("SELECT 1 FROM verifications WHERE id = $1", id.uuid())
+            .await?
+        {
+            Ok(false)
+        } else {
+            Err(StoreError::NotFound(format!("verification {id}")))
+        }
+    }
+}
+
+/// Applies the pending migrations on a connection of its own, holding an
+/// advisory lock so that replicas starting together take turns (the later
+/// ones find everything applied).
+async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
+    let (mut client, connection) = config.connect(NoTls).await.map_err(db)?;
+    let driver = tokio::spawn(connection);
+    client
+        .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(db)?;
+    // Grouped: all pending migrations and their history rows commit
+    // together (refinery's default commits each migration apart from its
+    // history row).
+    let result = embedded::migrations::runner()
+        .set_grouped(true)
+        .run_async(&mut client)
+        .await;
+    // Ending the session releases the lock, whatever happened.
+    drop(client);
+    // The connection's own error, if any, is the one `result` reports.
+    let _ = driver.await;
+    result
+        .map(drop)
+        .map_err(|e| StoreError::Database(rows::migration_failure(&e)))
+}
+
+/// A database error that is not about the data.
+fn db(e: tokio_postgres::Error) -> StoreError {
+    match e.as_db_error() {
+        Some(error) => StoreError::Database(format!(
+            "postgres: {} ({})",
+            error.message(),
+            error.code().code()
+        )),
+        None => StoreError::Database(format!("postgres: {e}")),
+    }
+}
+
+/// Reads a row's columns, naming `table.column` when one does not decode.
+struct Columns<'a> {
+    row: &'a Row,
+    table: &'static str,
+}
+
+impl Columns<'_> {
+    fn get<T: FromSqlOwned>(&self, column: &str) -> Result<T, StoreError> {
+        self.row
+            .try_get(column)
+            .map_err(|e| corrupt(&format!("{}.{column}", self.table), e))
+    }
+}
+
+fn merchant_row(row: &Row) -> Result<Merchant, StoreError> {
+    let c = Columns {
+        row,
+        table: "merchants",
+    };
+    MerchantRow {
+        id: c.get("id")?,
+        name: c.get("name")?,
+        webhook_secret: c.get("webhook_secret")?,
+        code_ttl_ms: c.get("code_ttl_ms")?,
+        max_check_attempts: c.get("max_check_attempts")?,
+        created_at: c.get("created_at")?,
+    }
+    .decode()
+}
+
+fn api_key_row(row: &Row) -> Result<ApiKey, StoreError> {
+    let c = Columns {
+        row,
+        table: "api_keys",
+    };
+    ApiKeyRow {
+        id: c.get("id")?,
+        merchant_id: c.get("merchant_id")?,
+        mode: c.get("mode")?,
+        hash: c.get("hash")?,
+        created_at: c.get("created_at")?,
+        revoked_at: c.get("revoked_at")?,
+    }
+    .decode()
+}
+
+fn verification_row(row: &Row) -> Result<Verification, StoreError> {
+    let c = Columns {
+        row,
+        table: "verifications",
+    };
+    VerificationRow {
+        id: c.get("id")?,
+        merchant_id: c.get("merchant_id")?,
+        mode: c.get("mode")?,
+        scenario: c.get("scenario")?,
+        phone: c.get("phone")?,
+        language: c.get("language")?,
+        callback_url: c.get("callback_url")?,
+        customer_ref: c.get("customer_ref")?,
+        metadata: c.get("metadata")?,
+        fields: c.get("fields")?,
+        code_digest: c.get("code_digest")?,
+        code_expires_at: c.get("code_expires_at")?,
+        created_at: c.get("created_at")?,
+        state: c.get("state")?,
+        outcome: c.get("outcome")?,
+        reason: c.get("reason")?,
+        check_attempts: c.get("check_attempts")?,
+        checked_at: c.get("checked_at")?,
+        call_id: c.get("call_id")?,
+        node: c.get("node")?,
+        timeline: c.get("timeline")?,
+        answered_at: c.get("answered_at")?,
+        finished_at: c.get("finished_at")?,
+        updated_at: c.get("updated_at")?,
+    }
+    .decode()
+}
+
+fn evidence_row(row: &Row) -> Result<Evidence, StoreError> {
+    let c = Columns {
+        row,
+        table: "evidence",
+    };
+    EvidenceRow {
+        consent_text: c.get("consent_text")?,
+        pressed_key: c.get("pressed_key")?,
+        key_at: c.get("key_at")?,
+        recording_path: c.get("recording_path")?,
+        local_path: c.get("local_path")?,
+        recording_sha256: c.get("recording_sha256")?,
+        recording_ms: c.get("recording_ms")?,
+    }
+    .decode()
+}
+
+fn delivery_row(row: &Row) -> Result<Delivery, StoreError> {
+    let c = Columns {
+        row,
+        table: "webhook_deliveries",
+    };
+    DeliveryRow {
+        id: c.get("id")?,
+        merchant_id: c.get("merchant_id")?,
+        verification_id: c.get("verification_id")?,
+        url: c.get("url")?,
+        event_type: c.get("event_type")?,
+        payload: c.get("payload")?,
+        created_at: c.get("created_at")?,
+        state: c.get("state")?,
+        attempts: c.get("attempts")?,
+        next_attempt_at: c.get("next_attempt_at")?,
+        last_status: c.get("last_status")?,
+        last_error: c.get("last_error")?,
+        delivered_at: c.get("delivered_at")?,
+    }
+    .decode()
+}
+
+fn decode_all<T>(
+    rows: &[Row],
+    decode: impl Fn(&Row) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    rows.iter().map(decode).collect()
+}
+
+/// A listing's parameters as PostgreSQL parameters.
+fn bind(params: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| match p {
+            Param::Id(uuid) => uuid as &(dyn ToSql + Sync),
+            Param::Text(text) => text,
+            Param::Int(n) => n,
+        })
+        .collect()
+}
+
+fn placeholder(n: usize) -> String {
+    format!("${n}")
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_merchant(
+        &self,
+        name: &str,
+        webhook_secret: &str,
+        settings: &MerchantSettings,
+    ) -> Result<Merchant, StoreError> {
+        let merchant = Merchant {
+            id: MerchantId::new(),
+            name: name.to_owned(),
+            webhook_secret: webhook_secret.to_owned(),
+            settings: settings.clone(),
+            created_at: Timestamp::now(),
+        };
+        self.insert(
+            "INSERT INTO merchants (id, name, webhook_secret, code_ttl_ms, max_check_attempts, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &merchant.id.uuid(),
+                &merchant.name,
+                &merchant.webhook_secret,
+                &rows::duration_millis(settings.code_ttl)?,
+                &i64::from(settings.max_check_attempts),
+                &merchant.created_at.millis(),
+            ],
+            &format!("merchant named {name:?}"),
+            "merchant",
+        )
+        .await?;
+        Ok(merchant)
+    }
+
+    async fn merchant(&self, id: MerchantId) -> Result<Option<Merchant>, StoreError> {
+        self.query_opt(
+            &format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = $1"),
+            &[&id.uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(merchant_row)
+        .transpose()
+    }
+
+    async fn merchant_by_name(&self, name: &str) -> Result<Option<Merchant>, StoreError> {
+        self.query_opt(
+            &format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE name = $1"),
+            &[&name],
+        )
+        .await?
+        .as_ref()
+        .map(merchant_row)
+        .transpose()
+    }
+
+    async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.insert(
+            "INSERT INTO api_keys (id, merchant_id, mode, hash, created_at, revoked_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &key.id.uuid(),
+                &key.merchant_id.uuid(),
+                &key.mode.as_str(),
+                &key.hash,
+                &key.created_at.millis(),
+                &key.revoked_at.map(Timestamp::millis),
+            ],
+            &format!("api key {}", key.id),
+            &format!("merchant {}", key.merchant_id),
+        )
+        .await
+    }
+
+    async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
+        self.query_opt(
+            &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = $1"),
+            &[&id.uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(api_key_row)
+        .transpose()
+    }
+
+    async fn create_verification(&self, new: &NewVerification) -> Result<Verification, StoreError> {
+        let created = rows::new_verification(new);
+        self.insert(
+            "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
+             callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
+             created_at, state, check_attempts, timeline, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', 0, \
+             $14, $13)",
+            &[
+                &new.id.uuid(),
+                &new.merchant_id.uuid(),
+                &new.mode.as_str(),
+                &new.scenario,
+                &new.phone.e164(),
+                &new.language.code(),
+                &new.callback_url,
+                &new.customer_ref,
+                &new.metadata,
+                &rows::fields_json(&new.fields),
+                &new.code_digest,
+                &new.code_expires_at.map(Timestamp::millis),
+                &new.created_at.millis(),
+                &created.timeline,
+            ],
+            &format!("verification {}", new.id),
+            &format!("merchant {}", new.merchant_id),
+        )
+        .await?;
+        Ok(created)
+    }
+
+    async fn verification(
+        &self,
+        merchant: MerchantId,
+        id: VerificationId,
+    ) -> Result<Option<Verification>, StoreError> {
+        self.query_opt(
+            &format!(
+                "SELECT {VERIFICATION_COLUMNS} FROM verifications \
+                 WHERE id = $1 AND merchant_id = $2"
+            ),
+            &[&id.uuid(), &merchant.uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(verification_row)
+        .transpose()
+    }
+
+    async fn verification_by_id(
+        &self,
+        id: VerificationId,
+    ) -> Result<Option<Verification>, StoreError> {
+        self.query_opt(
+            &format!("SELECT {VERIFICATION_COLUMNS} FROM verifications WHERE id = $1"),
+            &[&id.uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(verification_row)
+        .transpose()
+    }
+
+    async fn list_verifications(
+        &self,
+        merchant: MerchantId,
+        filter: &VerificationFilter,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Verification>, StoreError> {
+        let q = rows::list_verifications(merchant, filter, cursor, limit, placeholder)?;
+        let found = self.query(&q.sql, &bind(&q.params)).await?;
+        Ok(rows::verification_page(
+            decode_all(&found, verification_row)?,
+            q.fetch,
+        ))
+    }
+
+    async fn mark_calling(
+        &self,
+        id: VerificationId,
+        call_id: &str,
+        node: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE verifications SET state = 'calling', call_id = $2, node = $3, \
+                 updated_at = $4 WHERE id = $1 AND state = 'pending'",
+                &[&id.uuid(), &call_id, &node, &Timestamp::now().millis()],
+            )
+            .await?;
+        self.transitioned(changed, id).await
+    }
+
+    async fn mark_answered(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE verifications SET state = 'answered', answered_at = $2, \
+                 updated_at = $3 WHERE id = $1 AND state = 'calling'",
+                &[&id.uuid(), &at.millis(), &Timestamp::now().millis()],
+            )
+            .await?;
+        self.transitioned(changed, id).await
+    }
+
+    async fn finish(&self, id: VerificationId, finish: &Finish) -> Result<bool, StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE verifications SET state = 'finished', outcome = $2, reason = $3, \
+                 timeline = $4, finished_at = $5, updated_at = $6 \
+                 WHERE id = $1 AND state <> 'finished'",
+                &[
+                    &id.uuid(),
+                    &finish.outcome.as_str(),
+                    &finish.reason,
+                    &finish.timeline,
+                    &finish.finished_at.millis(),
+                    &Timestamp::now().millis(),
+                ],
+            )
+            .await?;
+        self.transitioned(changed, id).await
+    }
+
+    async fn unfinished(&self) -> Result<Vec<Verification>, StoreError> {
+        let found = self
+            .query(
+                &format!(
+                    "SELECT {VERIFICATION_COLUMNS} FROM verifications \
+                     WHERE state <> 'finished' ORDER BY created_at, id"
+                ),
+                &[],
+            )
+            .await?;
+        decode_all(&found, verification_row)
+    }
+
+    async fn record_check(
+        &self,
+        id: VerificationId,
+        max_attempts: u32,
+    ) -> Result<CheckRecorded, StoreError> {
+        let counted = self
+            .query_opt(
+                "UPDATE verifications SET check_attempts = check_attempts + 1, updated_at = $3 \
+                 WHERE id = $1 AND check_attempts < $2 RETURNING check_attempts",
+                &[
+                    &id.uuid(),
+                    &i64::from(max_attempts),
+                    &Timestamp::now().millis(),
+                ],
+            )
+            .await?;
+        match counted {
+            Some(row) => {
+                let attempts: i64 = Columns {
+                    row: &row,
+                    table: "verifications",
+                }
+                .get("check_attempts")?;
+                let attempts = u32::try_from(attempts)
+                    .map_err(|_| corrupt("verifications.check_attempts", attempts))?;
+                Ok(CheckRecorded::Counted { attempts })
+            }
+            None if self
+                .exists("SELECT 1 FROM verifications WHERE id = $1", id.uuid())
+                .await? =>
+            {
+                Ok(CheckRecorded::Locked)
+            }
+            None => Err(StoreError::NotFound(format!("verification {id}"))),
+        }
+    }
+
+    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<(), StoreError> {
+        // The first match is the one that counts; a replayed check keeps it.
+        let changed = self
+            .execute(
+                "UPDATE verifications SET checked_at = COALESCE(checked_at, $2), \
+                 updated_at = $3 WHERE id = $1",
+                &[&id.uuid(), &at.millis(), &Timestamp::now().millis()],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("verification {id}")));
+        }
+        Ok(())
+    }
+
+    async fn save_evidence(
+        &self,
+        id: VerificationId,
+        evidence: &Evidence,
+    ) -> Result<(), StoreError> {
+        let recording_ms = evidence
+            .recording_ms
+            .map(|ms| rows::signed(ms, "recording_ms"))
+            .transpose()?;
+        self.insert(
+            "INSERT INTO evidence (verification_id, consent_text, pressed_key, key_at, \
+             recording_path, local_path, recording_sha256, recording_ms, saved_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (verification_id) DO UPDATE SET \
+             consent_text = excluded.consent_text, pressed_key = excluded.pressed_key, \
+             key_at = excluded.key_at, recording_path = excluded.recording_path, \
+             local_path = excluded.local_path, recording_sha256 = excluded.recording_sha256, \
+             recording_ms = excluded.recording_ms, saved_at = excluded.saved_at",
+            &[
+                &id.uuid(),
+                &evidence.consent_text,
+                &evidence.key,
+                &evidence.key_at.map(Timestamp::millis),
+                &evidence.recording_path,
+                &evidence.local_path,
+                &evidence.recording_sha256,
+                &recording_ms,
+                &Timestamp::now().millis(),
+            ],
+            "evidence",
+            &format!("verification {id}"),
+        )
+        .await
+    }
+
+    async fn evidence(&self, id: VerificationId) -> Result<Option<Evidence>, StoreError> {
+        self.query_opt(
+            &format!("SELECT {EVIDENCE_COLUMNS} FROM evidence WHERE verification_id = $1"),
+            &[&id.uuid()],
+        )
+        .await?
+        .as_ref()
+        .map(evidence_row)
+        .transpose()
+    }
+
+    async fn usage(
+        &self,
+        merchant: MerchantId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Usage, StoreError> {
+        let groups = self
+            .query(
+                "SELECT scenario, outcome, COUNT(*) AS count, COUNT(call_id) AS calls, \
+                 SUM(CASE WHEN finished_at > answered_at THEN finished_at - answered_at \
+                 ELSE 0 END)::bigint AS answered_ms \
+                 FROM verifications \
+                 WHERE merchant_id = $1 AND created_at >= $2 AND created_at < $3 \
+                 GROUP BY scenario, outcome",
+                &[&merchant.uuid(), &from.millis(), &to.millis()],
+            )
+            .await?;
+        let groups = decode_all(&groups, |row| {
+            let c = Columns {
+                row,
+                table: "verifications",
+            };
+            Ok(UsageRow {
+                scenario: c.get("scenario")?,
+                outcome: c.get("outcome")?,
+                count: c.get("count")?,
+                calls: c.get("calls")?,
+                answered_ms: c.get("answered_ms")?,
+            })
+        })?;
+        rows::usage(groups)
+    }
+
+    async fn set_pin(
+        &self,
+        merchant: MerchantId,
+        customer_ref: &str,
+        hash: &str,
+    ) -> Result<(), StoreError> {
+        self.insert(
+            "INSERT INTO pins (merchant_id, customer_ref, hash, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (merchant_id, customer_ref) \
+             DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
+            &[
+                &merchant.uuid(),
+                &customer_ref,
+                &hash,
+                &Timestamp::now().millis(),
+            ],
+            "pin",
+            &format!("merchant {merchant}"),
+        )
+        .await
+    }
+
+    async fn pin(
+        &self,
+        merchant: MerchantId,
+        customer_ref: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.query_opt(
+            "SELECT hash FROM pins WHERE merchant_id = $1 AND customer_ref = $2",
+            &[&merchant.uuid(), &customer_ref],
+        )
+        .await?
+        .map(|row| {
+            Columns {
+                row: &row,
+                table: "pins",
+            }
+            .get("hash")
+        })
+        .transpose()
+    }
+
+    async fn delete_pin(
+        &self,
+        merchant: MerchantId,
+        customer_ref: &str,
+    ) -> Result<bool, StoreError> {
+        let deleted = self
+            .execute(
+                "DELETE FROM pins WHERE merchant_id = $1 AND customer_ref = $2",
+                &[&merchant.uuid(), &customer_ref],
+            )
+            .await?;
+        Ok(deleted > 0)
+    }
+
+    async fn idempotent(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+    ) -> Result<Option<IdempotentResponse>, StoreError> {
+        let Some(row) = self
+            .query_opt(
+                "SELECT request_hash, status, body FROM idempotency_keys \
+                 WHERE merchant_id = $1 AND idempotency_key = $2",
+                &[&merchant.uuid(), &key],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let c = Columns {
+            row: &row,
+            table: "idempotency_keys",
+        };
+        let status: i64 = c.get("status")?;
+        Ok(Some(IdempotentResponse {
+            request_hash: c.get("request_hash")?,
+            status: u16::try_from(status)
+                .map_err(|_| corrupt("idempotency_keys.status", status))?,
+            body: c.get("body")?,
+        }))
+    }
+
+    async fn save_idempotent(
+        &self,
+        merchant: MerchantId,
+        key: &str,
+        response: &IdempotentResponse,
+    ) -> Result<(), StoreError> {
+        self.insert(
+            "INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, status, \
+             body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                &merchant.uuid(),
+                &key,
+                &response.request_hash,
+                &i64::from(response.status),
+                &response.body,
+                &Timestamp::now().millis(),
+            ],
+            &format!("idempotency key {key:?}"),
+            &format!("merchant {merchant}"),
+        )
+        .await
+    }
+
+    async fn enqueue_delivery(&self, new: &NewDelivery) -> Result<(), StoreError> {
+        self.insert(
+            "INSERT INTO webhook_deliveries (id, merchant_id, verification_id, url, event_type, \
+             payload, created_at, state, attempts, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7)",
+            &[
+                &new.id.uuid(),
+                &new.merchant_id.uuid(),
+                &new.verification_id.uuid(),
+                &new.url,
+                &new.event_type,
+                &new.payload,
+                &new.created_at.millis(),
+            ],
+            &format!("delivery {}", new.id),
+            &format!(
+                "merchant {} or verification {}",
+                new.merchant_id, new.verification_id
+            ),
+        )
+        .await
+    }
+
+    async fn claim_due_deliveries(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        // SKIP LOCKED: rows another replica is claiming right now are left
+        // to it; a row it claimed and committed no longer matches
+        // `next_attempt_at <= now` when re-checked.
+        let found = self
+            .query(
+                &format!(
+                    "WITH due AS (SELECT id FROM webhook_deliveries \
+                     WHERE state = 'pending' AND next_attempt_at <= $1 \
+                     ORDER BY next_attempt_at, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
+                     UPDATE webhook_deliveries SET next_attempt_at = $2 \
+                     WHERE id IN (SELECT id FROM due) \
+                     RETURNING {DELIVERY_COLUMNS}"
+                ),
+                &[&now.millis(), &lease_until.millis(), &i64::from(limit)],
+            )
+            .await?;
+        let mut claimed = decode_all(&found, delivery_row)?;
+        // RETURNING has no order; hand them out oldest first.
+        claimed.sort_by_key(|d| (d.event.created_at, d.event.id));
+        Ok(claimed)
+    }
+
+    async fn mark_delivered(
+        &self,
+        id: EventId,
+        status: u16,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE webhook_deliveries SET state = 'delivered', attempts = attempts + 1, \
+                 last_status = $2, last_error = NULL, delivered_at = $3 WHERE id = $1",
+                &[&id.uuid(), &i64::from(status), &at.millis()],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("delivery {id}")));
+        }
+        Ok(())
+    }
+
+    async fn mark_attempt_failed(
+        &self,
+        id: EventId,
+        status: Option<u16>,
+        error: &str,
+        next_attempt_at: Timestamp,
+        dead: bool,
+    ) -> Result<(), StoreError> {
+        let state = if dead { "dead" } else { "pending" };
+        let changed = self
+            .execute(
+                "UPDATE webhook_deliveries SET attempts = attempts + 1, last_status = $2, \
+                 last_error = $3, next_attempt_at = $4, state = $5 \
+                 WHERE id = $1 AND state = 'pending'",
+                &[
+                    &id.uuid(),
+                    &status.map(i64::from),
+                    &error,
+                    &next_attempt_at.millis(),
+                    &state,
+                ],
+            )
+            .await?;
+        if changed == 0
+            && !self
+                .exists("SELECT 1 FROM webhook_deliveries WHERE id = $1", id.uuid())
+                .await?
+        {
+            return Err(StoreError::NotFound(format!("delivery {id}")));
+        }
+        Ok(())
+    }
+
+    async fn list_deliveries(
+        &self,
+        merchant: MerchantId,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Delivery>, StoreError> {
+        let q = rows::list_deliveries(merchant, cursor, limit, placeholder)?;
+        let found = self.query(&q.sql, &bind(&q.params)).await?;
+        Ok(rows::delivery_page(
+            decode_all(&found, delivery_row)?,
+            q.fetch,
+        ))
+    }
+
+    async fn redeliver(
+        &self,
+        merchant: MerchantId,
+        id: EventId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $3, \
+                 delivered_at = NULL WHERE id = $1 AND merchant_id = $2",
+                &[&id.uuid(), &merchant.uuid(), &now.millis()],
+            )
+            .await?;
+        Ok(changed > 0)
+    }
+
+    async fn pending_deliveries(&self) -> Result<u64, StoreError> {
+        let count: i64 = match self
+            .query_opt(
+                "SELECT COUNT(*) AS pending FROM webhook_deliveries WHERE state = 'pending'",
+                &[],
+            )
+            .await?
+        {
+            Some(row) => Columns {
+                row: &row,
+                table: "webhook_deliveries",
+            }
+            .get("pending")?,
+            None => 0,
+        };
+        u64::try_from(count).map_err(|_| corrupt("webhook_deliveries (count)", count))
+    }
+}
