@@ -24,6 +24,14 @@ macro_rules! on_every_store {
                 }
             )*
         }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$test(&crate::TestDb::postgres().await).await;
+                }
+            )*
+        }
     };
 }
 
@@ -68,6 +76,19 @@ async fn run(app: &TestApp, key: &str, scenario: &str, phone: &str, extra: Value
     }
     let created = app.create(key, &body).await;
     app.finished(key, created["id"].as_str().unwrap()).await
+}
+
+/// Every string in a JSON value (where a secret could hide).
+fn strings(value: &Value) -> Vec<String> {
+    match value {
+        Value::String(text) => vec![text.clone()],
+        Value::Array(items) => items.iter().flat_map(strings).collect(),
+        Value::Object(map) => map
+            .iter()
+            .flat_map(|(k, v)| std::iter::once(k.clone()).chain(strings(v)))
+            .collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn problem_code(body: &Value) -> &str {
@@ -155,7 +176,7 @@ async fn every_scenario_reaches_its_outcome_and_signs_its_webhook(db: &TestDb) {
         assert!(hook.event.starts_with("evt_"));
         assert_eq!(hook.body["data"]["outcome"], *expected);
         assert_eq!(hook.body["data"]["status"], "finished");
-        assert!(!hook.body.to_string().contains(CODE));
+        assert!(!strings(&hook.body).iter().any(|t| t.contains(CODE)));
     }
     // The code shown for enter_code is the sandbox's.
     let created = app

@@ -24,7 +24,8 @@ use super::secret::{Code, CodeDigest, CodeKey, PinHash};
 use super::timeline::{Entry, Happening, InputResult, Timeline};
 use crate::esl::HangupCause;
 use crate::switch::{
-    Backend, CallEvent, CallId, CollectedInput, DialNumber, OriginateSpec, VarName, VarValue,
+    Backend, CallEvent, CallId, CollectedInput, DialNumber, OriginateSpec, SwitchError, VarName,
+    VarValue,
 };
 
 /// Where recordings go, as the switch sees them and as arsgate reads them.
@@ -548,19 +549,24 @@ impl<'a, B: Backend> Call<'a, B> {
         if !vars.is_empty()
             && let Err(error) = self.backend.set_vars(&call, &vars).await
         {
-            self.decide(
-                Outcome::Error,
-                format!("could not set the call's data: {error}"),
-            );
-            self.hang_up(&HangupCause::NormalClearing).await;
+            // A call that hung up meanwhile is decided by its hangup event.
+            if !matches!(error, SwitchError::NoSuchCall) {
+                self.decide(
+                    Outcome::Error,
+                    format!("could not set the call's data: {error}"),
+                );
+                self.hang_up(&HangupCause::NormalClearing).await;
+            }
             return;
         }
         if let Err(error) = self.backend.transfer(&call, &segment.extension).await {
-            self.decide(
-                Outcome::Error,
-                format!("could not move the call to {}: {error}", segment.extension),
-            );
-            self.hang_up(&HangupCause::NormalClearing).await;
+            if !matches!(error, SwitchError::NoSuchCall) {
+                self.decide(
+                    Outcome::Error,
+                    format!("could not move the call to {}: {error}", segment.extension),
+                );
+                self.hang_up(&HangupCause::NormalClearing).await;
+            }
             return;
         }
         self.current = next;

@@ -15,7 +15,9 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
 use tokio_postgres::{NoTls, Row};
@@ -28,7 +30,7 @@ use super::rows::{
 use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
 use crate::domain::{
     ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, Merchant, MerchantId, MerchantSettings,
-    NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
+    Mode, NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
     VerificationId,
 };
 
@@ -126,16 +128,11 @@ impl PostgresStore {
     ) -> Result<(), StoreError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(sql).await.map_err(db)?;
-        match client.execute(&stmt, params).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                Err(StoreError::Conflict(taken.to_owned()))
-            }
-            Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
-                Err(StoreError::NotFound(missing.to_owned()))
-            }
-            Err(e) => Err(db(e)),
-        }
+        client
+            .execute(&stmt, params)
+            .await
+            .map(|_| ())
+            .map_err(|e| insert_error(e, taken, missing))
     }
 
     async fn exists(&self, sql: &str, id: Uuid) -> Result<bool, StoreError> {
@@ -154,6 +151,58 @@ impl PostgresStore {
         } else {
             Err(StoreError::NotFound(format!("verification {id}")))
         }
+    }
+}
+
+/// Queues a delivery, on a pooled connection or inside a transaction.
+async fn insert_delivery<C: GenericClient>(
+    client: &C,
+    new: &NewDelivery,
+) -> Result<(), StoreError> {
+    let (id, merchant, verification) = (
+        new.id.uuid(),
+        new.merchant_id.uuid(),
+        new.verification_id.uuid(),
+    );
+    let created = new.created_at.millis();
+    client
+        .execute(
+            "INSERT INTO webhook_deliveries (id, merchant_id, verification_id, url, event_type, \
+             payload, created_at, state, attempts, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7)",
+            &[
+                &id,
+                &merchant,
+                &verification,
+                &new.url,
+                &new.event_type,
+                &new.payload,
+                &created,
+            ],
+        )
+        .await
+        .map_err(|e| {
+            insert_error(
+                e,
+                &format!("delivery {}", new.id),
+                &format!(
+                    "merchant {} or verification {}",
+                    new.merchant_id, new.verification_id
+                ),
+            )
+        })?;
+    Ok(())
+}
+
+/// A failed insert: `Conflict` naming `taken` on a unique violation,
+/// `NotFound` naming `missing` on a foreign-key violation.
+fn insert_error(e: tokio_postgres::Error, taken: &str, missing: &str) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::Conflict(taken.to_owned())
+    } else if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
+        StoreError::NotFound(missing.to_owned())
+    } else {
+        db(e)
     }
 }
 
@@ -254,6 +303,7 @@ fn verification_row(row: &Row) -> Result<Verification, StoreError> {
         phone: c.get("phone")?,
         language: c.get("language")?,
         callback_url: c.get("callback_url")?,
+        notify_answered: c.get("notify_answered")?,
         customer_ref: c.get("customer_ref")?,
         metadata: c.get("metadata")?,
         fields: c.get("fields")?,
@@ -427,9 +477,9 @@ impl Store for PostgresStore {
         self.insert(
             "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
              callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
-             created_at, state, check_attempts, timeline, updated_at) \
+             created_at, state, check_attempts, timeline, updated_at, notify_answered) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', 0, \
-             $14, $13)",
+             $14, $13, $15)",
             &[
                 &new.id.uuid(),
                 &new.merchant_id.uuid(),
@@ -445,6 +495,7 @@ impl Store for PostgresStore {
                 &new.code_expires_at.map(Timestamp::millis),
                 &new.created_at.millis(),
                 &created.timeline,
+                &new.notify_answered,
             ],
             &format!("verification {}", new.id),
             &format!("merchant {}", new.merchant_id),
@@ -527,8 +578,15 @@ impl Store for PostgresStore {
         self.transitioned(changed, id).await
     }
 
-    async fn finish(&self, id: VerificationId, finish: &Finish) -> Result<bool, StoreError> {
-        let changed = self
+    async fn finish(
+        &self,
+        id: VerificationId,
+        finish: &Finish,
+        webhook: Option<&NewDelivery>,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let changed = tx
             .execute(
                 "UPDATE verifications SET state = 'finished', outcome = $2, reason = $3, \
                  timeline = $4, finished_at = $5, updated_at = $6 \
@@ -542,8 +600,27 @@ impl Store for PostgresStore {
                     &Timestamp::now().millis(),
                 ],
             )
-            .await?;
-        self.transitioned(changed, id).await
+            .await
+            .map_err(db)?;
+        if changed == 0 {
+            // On the same connection: asking the pool for a second one while
+            // holding this could exhaust it under load.
+            let exists = tx
+                .query_opt("SELECT 1 FROM verifications WHERE id = $1", &[&id.uuid()])
+                .await
+                .map_err(db)?
+                .is_some();
+            return if exists {
+                Ok(false)
+            } else {
+                Err(StoreError::NotFound(format!("verification {id}")))
+            };
+        }
+        if let Some(delivery) = webhook {
+            insert_delivery(&tx, delivery).await?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
     }
 
     async fn unfinished(&self) -> Result<Vec<Verification>, StoreError> {
@@ -596,19 +673,16 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<(), StoreError> {
-        // The first match is the one that counts; a replayed check keeps it.
+    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
+        // The first match is the one that counts.
         let changed = self
             .execute(
-                "UPDATE verifications SET checked_at = COALESCE(checked_at, $2), \
-                 updated_at = $3 WHERE id = $1",
+                "UPDATE verifications SET checked_at = $2, updated_at = $3 \
+                 WHERE id = $1 AND checked_at IS NULL",
                 &[&id.uuid(), &at.millis(), &Timestamp::now().millis()],
             )
             .await?;
-        if changed == 0 {
-            return Err(StoreError::NotFound(format!("verification {id}")));
-        }
-        Ok(())
+        self.transitioned(changed, id).await
     }
 
     async fn save_evidence(
@@ -660,6 +734,7 @@ impl Store for PostgresStore {
     async fn usage(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Usage, StoreError> {
@@ -669,9 +744,14 @@ impl Store for PostgresStore {
                  SUM(CASE WHEN finished_at > answered_at THEN finished_at - answered_at \
                  ELSE 0 END)::bigint AS answered_ms \
                  FROM verifications \
-                 WHERE merchant_id = $1 AND created_at >= $2 AND created_at < $3 \
-                 GROUP BY scenario, outcome",
-                &[&merchant.uuid(), &from.millis(), &to.millis()],
+                 WHERE merchant_id = $1 AND mode = $4 AND created_at >= $2 \
+                 AND created_at < $3 GROUP BY scenario, outcome",
+                &[
+                    &merchant.uuid(),
+                    &from.millis(),
+                    &to.millis(),
+                    &mode.as_str(),
+                ],
             )
             .await?;
         let groups = decode_all(&groups, |row| {
@@ -746,21 +826,52 @@ impl Store for PostgresStore {
         Ok(deleted > 0)
     }
 
-    async fn idempotent(
+    async fn claim_idempotent(
         &self,
         merchant: MerchantId,
         key: &str,
+        request_hash: &str,
+        now: Timestamp,
     ) -> Result<Option<IdempotentResponse>, StoreError> {
-        let Some(row) = self
+        let abandoned_before = now.millis() - rows::duration_millis(super::ABANDONED_CLAIM)?;
+        // Inserts a claim, or takes over an abandoned one; either way the
+        // row comes back as ours (`xmax = 0` tells an insert from an
+        // update only for the insert, so compare the hash and status).
+        let claimed = self
+            .query_opt(
+                "INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, \
+                 status, body, created_at) VALUES ($1, $2, $3, 0, '', $4) \
+                 ON CONFLICT (merchant_id, idempotency_key) DO UPDATE SET \
+                 request_hash = excluded.request_hash, status = 0, body = '', \
+                 created_at = excluded.created_at \
+                 WHERE idempotency_keys.status = 0 AND idempotency_keys.created_at <= $5 \
+                 RETURNING 1",
+                &[
+                    &merchant.uuid(),
+                    &key,
+                    &request_hash,
+                    &now.millis(),
+                    &abandoned_before,
+                ],
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Database(text) if text.contains("foreign key") => {
+                    StoreError::NotFound(format!("merchant {merchant}"))
+                }
+                other => other,
+            })?;
+        if claimed.is_some() {
+            return Ok(None);
+        }
+        let row = self
             .query_opt(
                 "SELECT request_hash, status, body FROM idempotency_keys \
                  WHERE merchant_id = $1 AND idempotency_key = $2",
                 &[&merchant.uuid(), &key],
             )
             .await?
-        else {
-            return Ok(None);
-        };
+            .ok_or_else(|| StoreError::Database("idempotency key vanished".to_owned()))?;
         let c = Columns {
             row: &row,
             table: "idempotency_keys",
@@ -780,44 +891,40 @@ impl Store for PostgresStore {
         key: &str,
         response: &IdempotentResponse,
     ) -> Result<(), StoreError> {
-        self.insert(
-            "INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, status, \
-             body, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[
-                &merchant.uuid(),
-                &key,
-                &response.request_hash,
-                &i64::from(response.status),
-                &response.body,
-                &Timestamp::now().millis(),
-            ],
-            &format!("idempotency key {key:?}"),
-            &format!("merchant {merchant}"),
+        let changed = self
+            .execute(
+                "UPDATE idempotency_keys SET status = $3, body = $4 \
+                 WHERE merchant_id = $1 AND idempotency_key = $2 AND request_hash = $5",
+                &[
+                    &merchant.uuid(),
+                    &key,
+                    &i64::from(response.status),
+                    &response.body,
+                    &response.request_hash,
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!(
+                "claim of idempotency key {key:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    async fn release_idempotent(&self, merchant: MerchantId, key: &str) -> Result<(), StoreError> {
+        self.execute(
+            "DELETE FROM idempotency_keys \
+             WHERE merchant_id = $1 AND idempotency_key = $2 AND status = 0",
+            &[&merchant.uuid(), &key],
         )
-        .await
+        .await?;
+        Ok(())
     }
 
     async fn enqueue_delivery(&self, new: &NewDelivery) -> Result<(), StoreError> {
-        self.insert(
-            "INSERT INTO webhook_deliveries (id, merchant_id, verification_id, url, event_type, \
-             payload, created_at, state, attempts, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7)",
-            &[
-                &new.id.uuid(),
-                &new.merchant_id.uuid(),
-                &new.verification_id.uuid(),
-                &new.url,
-                &new.event_type,
-                &new.payload,
-                &new.created_at.millis(),
-            ],
-            &format!("delivery {}", new.id),
-            &format!(
-                "merchant {} or verification {}",
-                new.merchant_id, new.verification_id
-            ),
-        )
-        .await
+        let client = self.client().await?;
+        insert_delivery(&client, new).await
     }
 
     async fn claim_due_deliveries(

@@ -141,6 +141,10 @@ pub enum SwitchError {
     /// The switch refused the command.
     #[error("the switch refused: {0}")]
     Refused(String),
+    /// The call no longer exists on the switch (it just hung up; its
+    /// hangup event is on its way).
+    #[error("the call no longer exists")]
+    NoSuchCall,
     /// No answer in time.
     #[error("the switch did not answer in time")]
     Timeout,

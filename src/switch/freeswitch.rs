@@ -52,6 +52,16 @@ impl std::fmt::Debug for FreeSwitch {
     }
 }
 
+/// A `-ERR` reply as an error; FreeSWITCH's `uuid_*` commands answer
+/// `-ERR No such channel!` for a call that is gone.
+fn refusal(reply: &str) -> SwitchError {
+    if reply.contains("No such channel") {
+        SwitchError::NoSuchCall
+    } else {
+        SwitchError::Refused(reply.trim_end().to_owned())
+    }
+}
+
 fn refused(error: EslError) -> SwitchError {
     match error {
         EslError::Timeout => SwitchError::Timeout,
@@ -149,7 +159,7 @@ impl Backend for FreeSwitch {
                 .await
                 .map_err(refused)?;
             if !reply.starts_with("+OK") {
-                return Err(SwitchError::Refused(reply.trim_end().to_owned()));
+                return Err(refusal(&reply));
             }
         }
         Ok(())
@@ -167,7 +177,7 @@ impl Backend for FreeSwitch {
         if reply.starts_with("+OK") {
             Ok(())
         } else {
-            Err(SwitchError::Refused(reply.trim_end().to_owned()))
+            Err(refusal(&reply))
         }
     }
 
@@ -180,7 +190,7 @@ impl Backend for FreeSwitch {
         if reply.starts_with("+OK") {
             Ok(())
         } else {
-            Err(SwitchError::Refused(reply.trim_end().to_owned()))
+            Err(refusal(&reply))
         }
     }
 }

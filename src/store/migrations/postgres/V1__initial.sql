@@ -35,6 +35,8 @@ CREATE TABLE verifications (
     phone           text   NOT NULL,
     language        text   NOT NULL,
     callback_url    text,
+    -- Whether the merchant wants a webhook on answer too.
+    notify_answered boolean NOT NULL DEFAULT false,
     customer_ref    text,
     metadata        jsonb  NOT NULL,
     fields          jsonb  NOT NULL,
@@ -91,6 +93,7 @@ CREATE TABLE idempotency_keys (
     merchant_id     uuid   NOT NULL REFERENCES merchants (id),
     idempotency_key text   NOT NULL,
     request_hash    text   NOT NULL,
+    -- 0 while the request that claimed the key is still running.
     status          bigint NOT NULL,
     body            text   NOT NULL,
     created_at      bigint NOT NULL,
