@@ -209,6 +209,7 @@ impl Server {
         self.service.abandon();
         self.stop.cancel();
         self.http.abort();
+        self.worker.abort();
         let _ = self.http.await;
         let _ = self.worker.await;
         self.service.close().await;

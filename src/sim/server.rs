@@ -16,6 +16,7 @@ use super::config::SimConfig;
 use super::connection;
 use super::engine::Engine;
 use super::heartbeat;
+use crate::esl::HangupCause;
 
 /// What FreeSWITCH says to its listeners when it shuts down.
 const SHUTDOWN_NOTICE: &str = "The system is being shut down.\n";
@@ -174,9 +175,11 @@ impl SimHandle {
         self.inner.engine.reboot();
     }
 
-    /// Stops the simulator: connections get FreeSWITCH's shutdown notice,
-    /// the listener closes, background work ends.
+    /// Stops the simulator as FreeSWITCH shuts down: every channel is hung
+    /// up with SYSTEM_SHUTDOWN, connections get the shutdown notice, the
+    /// listener closes, background work ends.
     pub async fn shutdown(&self) {
+        super::api::calls::hang_up_all(&self.inner.engine, &HangupCause::SystemShutdown);
         self.inner
             .engine
             .bus

@@ -49,8 +49,10 @@ impl Default for WorkerSettings {
     }
 }
 
-/// Starts the worker; it stops when `stop` is cancelled (a POST under way
-/// is dropped and its delivery retried after the lease).
+/// Starts the worker. Once `stop` is cancelled it claims nothing new, lets
+/// the POSTs under way finish and records them, then ends; aborting its
+/// task instead (a crash) leaves their deliveries to be retried when the
+/// lease runs out.
 pub fn spawn(
     store: Arc<dyn Store>,
     wake: Arc<Notify>,
@@ -65,12 +67,7 @@ pub fn spawn(
         .user_agent(concat!("arsgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_default();
-    tokio::spawn(async move {
-        tokio::select! {
-            () = stop.cancelled() => {}
-            () = run(store, wake, settings, client) => {}
-        }
-    })
+    tokio::spawn(run(store, wake, settings, client, stop))
 }
 
 async fn run(
@@ -78,11 +75,12 @@ async fn run(
     wake: Arc<Notify>,
     settings: WorkerSettings,
     client: reqwest::Client,
+    stop: CancellationToken,
 ) {
     // Long enough for the POST and its record, so only a dead worker's
-    // claims come back.
-    let lease = settings.timeout + Duration::from_secs(30);
-    loop {
+    // claims come back, and short enough that they come back soon.
+    let lease = settings.timeout * 2 + Duration::from_secs(5);
+    while !stop.is_cancelled() {
         let now = Timestamp::now();
         let claimed = store
             .claim_due_deliveries(now, now.plus(lease), settings.concurrency.max(1))
@@ -96,6 +94,7 @@ async fn run(
         };
         if batch.is_empty() {
             tokio::select! {
+                () = stop.cancelled() => {}
                 () = wake.notified() => {}
                 () = tokio::time::sleep(settings.poll) => {}
             }

@@ -33,9 +33,7 @@ pub(super) async fn run(engine: &Arc<Engine>, command: &str, arg: &str) -> Optio
                 .first()
                 .and_then(|c| HangupCause::parse_lenient(c))
                 .unwrap_or(HangupCause::ManagerRequest);
-            for call in engine.calls.all() {
-                kill(engine, &call, cause.clone());
-            }
+            hang_up_all(engine, &cause);
             format!("+OK hangup all channels with cause {cause}\n")
         }
         "uuid_getvar" => match (words.get(1), call) {
@@ -113,6 +111,13 @@ pub(super) async fn run(engine: &Arc<Engine>, command: &str, arg: &str) -> Optio
         "show" => show(engine, arg),
         _ => return None,
     })
+}
+
+/// Hangs every channel up from outside (`hupall`, shutdown).
+pub(crate) fn hang_up_all(engine: &Engine, cause: &HangupCause) {
+    for call in engine.calls.all() {
+        kill(engine, &call, cause.clone());
+    }
 }
 
 /// Hangs a channel up from outside (`uuid_kill`, `hupall`).

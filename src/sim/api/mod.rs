@@ -3,7 +3,7 @@
 //! command's output stream, byte for byte (trailing newlines included or
 //! not, as the real commands do).
 
-mod calls;
+pub(crate) mod calls;
 mod system;
 
 use std::sync::Arc;

@@ -1,0 +1,204 @@
+//! The `arsgate` binary's service commands run as processes from an empty
+//! directory (so only the built-in scenarios, prompts and phones exist):
+//! `keys create`, `serve` and its shutdown on SIGTERM, `demo --once`.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const BIN: &str = env!("CARGO_BIN_EXE_arsgate");
+const SECRET: &str = "cli test server secret, at least 32 bytes";
+
+/// A configuration whose one FreeSWITCH node is down (sandbox keys never
+/// need it) with the sandbox on, keeping everything under `dir`.
+fn write_config(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("arsgate.yaml");
+    let yaml = format!(
+        "listen: 127.0.0.1:0\n\
+         nodes:\n  - {{ name: fs1, host: 127.0.0.1, port: 1, password: ClueCon, max_channels: 10, \
+         dial_string: \"sofia/gateway/kt/{{number}}\" }}\n\
+         data_dir: {}\nsandbox:\n  speed: 50\nshutdown:\n  grace: 1s\n",
+        dir.join("data").display()
+    );
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// Runs `arsgate keys create` in `dir`; the printed report.
+async fn create_key(dir: &Path, config: &Path, merchant: &str) -> String {
+    let output = Command::new(BIN)
+        .current_dir(dir)
+        .args([
+            "keys",
+            "create",
+            "--merchant",
+            merchant,
+            "--test",
+            "--config",
+        ])
+        .arg(config)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+/// The value printed after `label` in a report.
+fn field<'a>(report: &'a str, label: &str) -> &'a str {
+    report
+        .lines()
+        .find_map(|line| line.strip_prefix(label))
+        .map_or("", str::trim)
+}
+
+/// Starts `arsgate serve` in `dir`; the child and the API's base URL.
+async fn serve(dir: &Path, config: &Path) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .current_dir(dir)
+        .env("ARSGATE_SECRET", SECRET)
+        .args(["serve", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let base = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(url) = line.strip_prefix("arsgate serving on ") {
+                return url.to_owned();
+            }
+        }
+        panic!("arsgate serve exited before serving");
+    })
+    .await
+    .expect("arsgate serve starts");
+    // Keep draining stderr so the process never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, base)
+}
+
+#[tokio::test]
+async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let first = create_key(dir.path(), &config, "shop").await;
+    assert!(first.contains("created"), "{first}");
+    let key = field(&first, "api key").to_owned();
+    assert!(key.starts_with("ars_test_"), "{first}");
+    let again = create_key(dir.path(), &config, "shop").await;
+    assert!(
+        !again.contains("created"),
+        "the merchant is reused: {again}"
+    );
+    assert_ne!(field(&again, "api key"), key, "every key is new");
+    assert_eq!(
+        field(&again, "merchant"),
+        field(&first, "merchant").trim_end_matches(" created")
+    );
+
+    let (mut child, base) = serve(dir.path(), &config).await;
+    let http = reqwest::Client::new();
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let refused = http
+        .get(format!("{base}/v1/verifications"))
+        .bearer_auth(format!("{key}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let created: Value = http
+        .post(format!("{base}/v1/verifications"))
+        .bearer_auth(&key)
+        .json(&json!({ "phone": "01000000001", "scenario": "read_code" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().expect("created").to_owned();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let finished = loop {
+        let view: Value = http
+            .get(format!("{base}/v1/verifications/{id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if view["status"] == "finished" {
+            break view;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "stuck: {view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(finished["outcome"], "completed", "{finished}");
+
+    let pid = child.id().unwrap().to_string();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(signalled.success());
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("arsgate stops after SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    // Stopped means stopped listening.
+    assert!(http.get(format!("{base}/healthz")).send().await.is_err());
+}
+
+#[tokio::test]
+async fn the_demo_walks_every_scenario_from_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["demo", "--once", "--speed", "20", "--listen", "127.0.0.1:0"])
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for scenario in [
+        "read_code",
+        "press_then_read",
+        "enter_code",
+        "enter_pin",
+        "consent_record",
+        "event_optin",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains(scenario) && l.contains("(as expected)")),
+            "{scenario} did not end as expected:\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("6 of 6 signed webhooks received and verified"),
+        "{stdout}"
+    );
+}

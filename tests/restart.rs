@@ -1,0 +1,203 @@
+//! Stopping arsgate, by a crash or gracefully, while calls are live and
+//! webhooks are pending, then starting it again on the same store: every
+//! verification reaches a final state and every webhook reaches the
+//! merchant exactly once (de-duplicated by event id), on every store.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use arsgate::domain::{Verification, VerificationId};
+use common::app::TestApp;
+use common::store::TestDb;
+use serde_json::{Value, json};
+
+macro_rules! on_every_store {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$test(&crate::TestDb::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    crate::$test(&crate::TestDb::postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_store!(
+    a_crash_loses_no_verification_and_no_webhook,
+    a_graceful_stop_finishes_calls_and_keeps_webhooks_for_the_next_start,
+);
+
+/// Answers and listens.
+const ANSWERS: &str = "01000000001";
+/// Rings until hung up.
+const RINGS: &str = "01000000006";
+
+/// Starts an app whose phones may ring for an hour (so a ringing call is
+/// still ringing when the app is stopped) and whose merchant's endpoint
+/// refuses every webhook until told otherwise.
+async fn start(db: &TestDb) -> (TestApp, common::app::TestMerchant) {
+    let app = TestApp::start_with(db, |config| {
+        config.calls.ring_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    let merchant = app.merchant("acme").await;
+    app.hooks.fail_next(u32::MAX);
+    (app, merchant)
+}
+
+async fn create(app: &TestApp, key: &str, scenario: &str, phone: &str) -> String {
+    let created = app
+        .create(
+            key,
+            &json!({ "phone": phone, "scenario": scenario, "callback_url": app.hooks.url() }),
+        )
+        .await;
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// Waits until `id` is ringing (its call placed, not yet ended).
+async fn ringing(app: &TestApp, key: &str, id: &str) {
+    app.wait_for(key, id, |v| v["status"] == "calling").await;
+}
+
+/// Waits until the live simulator carries `count` channels.
+async fn live_channels(app: &TestApp, count: usize) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while app.live.channels() != count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the live node carries {} channels, not {count}",
+            app.live.channels()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Lets the endpoint accept again and waits until each of `ids` has its
+/// `verification.finished` webhook accepted; then checks that no
+/// verification was told twice with different events, and that the
+/// accepted webhook says what the API says.
+async fn every_webhook_once(app: &TestApp, key: &str, ids: &[(&str, String)]) {
+    app.hooks.fail_next(0);
+    for (_, id) in ids {
+        app.hooks.finished(id).await;
+    }
+    let mut events: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for received in app.hooks.received() {
+        if received.kind == "verification.finished" && received.answered < 300 {
+            assert!(received.signed, "unsigned webhook: {:?}", received.body);
+            events
+                .entry(received.verification.clone())
+                .or_default()
+                .insert(received.event.clone());
+        }
+    }
+    for (label, id) in ids {
+        let distinct = events.get(id).map_or(0, BTreeSet::len);
+        assert_eq!(distinct, 1, "{label}: {distinct} distinct finished events");
+        let view = app.finished(key, id).await;
+        let hook = app
+            .hooks
+            .accepted_for(id)
+            .into_iter()
+            .find(|r| r.kind == "verification.finished")
+            .unwrap();
+        assert_eq!(hook.body["data"]["outcome"], view["outcome"], "{label}");
+    }
+}
+
+async fn stored(app: &TestApp, id: &str) -> Verification {
+    let id = VerificationId::parse(id).unwrap();
+    app.store
+        .verification_by_id(id)
+        .await
+        .unwrap()
+        .expect("stored")
+}
+
+async fn a_crash_loses_no_verification_and_no_webhook(db: &TestDb) {
+    let (mut app, m) = start(db).await;
+    let done = create(&app, &m.test, "read_code", ANSWERS).await;
+    let done_view = app.finished(&m.test, &done).await;
+    assert_eq!(done_view["outcome"], "completed");
+    let live = create(&app, &m.live, "enter_code", RINGS).await;
+    let sandbox = create(&app, &m.test, "press_then_read", RINGS).await;
+    ringing(&app, &m.live, &live).await;
+    ringing(&app, &m.test, &sandbox).await;
+    live_channels(&app, 1).await;
+    let refused_before = app.hooks.received().len();
+    assert!(refused_before >= 1, "the finished call's webhook was tried");
+
+    app.crash().await;
+    // The node outlives arsgate: the live call still rings there.
+    assert_eq!(app.live.channels(), 1);
+    app.restart().await;
+
+    let live_view = app.finished(&m.live, &live).await;
+    let sandbox_view = app.finished(&m.test, &sandbox).await;
+    for view in [&live_view, &sandbox_view] {
+        assert_eq!(view["outcome"], "error", "{view}");
+        assert!(
+            view["reason"].as_str().unwrap().starts_with("lost:"),
+            "{view}"
+        );
+    }
+    // The orphan was hung up on the node that still carried it.
+    live_channels(&app, 0).await;
+    assert_eq!(app.finished(&m.test, &done).await["outcome"], "completed");
+    every_webhook_once(
+        &app,
+        &m.test,
+        &[("finished before the crash", done.clone())],
+    )
+    .await;
+    every_webhook_once(&app, &m.live, &[("ringing on the live node", live)]).await;
+    every_webhook_once(&app, &m.test, &[("ringing in the sandbox", sandbox)]).await;
+    let (status, listed) = app.get("/v1/verifications?status=calling", &m.test).await;
+    assert_eq!(status, 200);
+    assert_eq!(listed["data"], Value::Array(Vec::new()), "{listed}");
+}
+
+async fn a_graceful_stop_finishes_calls_and_keeps_webhooks_for_the_next_start(db: &TestDb) {
+    let (mut app, m) = start(db).await;
+    let short = create(&app, &m.test, "read_code", ANSWERS).await;
+    let long = create(&app, &m.live, "enter_code", RINGS).await;
+    ringing(&app, &m.live, &long).await;
+
+    app.stop().await;
+    // Stopped: the short call ended on its own, the ringing one at the
+    // grace deadline, both recorded before the process let go.
+    let short_row = stored(&app, &short).await;
+    let long_row = stored(&app, &long).await;
+    assert_eq!(
+        short_row.outcome.map(|o| o.as_str()),
+        Some("completed"),
+        "{short_row:?}"
+    );
+    assert_eq!(long_row.outcome.map(|o| o.as_str()), Some("error"));
+    assert!(
+        long_row
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("shut down"),
+        "{long_row:?}"
+    );
+    live_channels(&app, 0).await;
+
+    app.restart().await;
+    every_webhook_once(&app, &m.test, &[("ended on its own", short)]).await;
+    every_webhook_once(&app, &m.live, &[("ended at the deadline", long)]).await;
+}
