@@ -61,6 +61,15 @@ fn field<'a>(report: &'a str, label: &str) -> &'a str {
         .map_or("", str::trim)
 }
 
+/// An RFC 3339 time in seconds since the epoch.
+fn seconds(value: &Value) -> f64 {
+    let text = value.as_str().expect("a time");
+    let time = humantime::parse_rfc3339(text).expect("RFC 3339");
+    time.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
 /// Starts `arsgate serve` in `dir`; the child and the API's base URL.
 async fn serve(dir: &Path, config: &Path) -> (Child, String) {
     let mut child = Command::new(BIN)
@@ -108,6 +117,27 @@ async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
         field(&first, "merchant").trim_end_matches(" created")
     );
 
+    let set = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["merchants", "set", "shop", "--code-ttl", "45s"])
+        .args(["--max-check-attempts", "2", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    let report = String::from_utf8_lossy(&set.stdout);
+    assert!(set.status.success(), "{report}");
+    assert_eq!(field(&report, "max check attempts"), "2", "{report}");
+    let unknown = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["merchants", "show", "nobody", "--config"])
+        .arg(&config)
+        .output()
+        .await
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no merchant named"));
+
     let (mut child, base) = serve(dir.path(), &config).await;
     let http = reqwest::Client::new();
     let health = http.get(format!("{base}/healthz")).send().await.unwrap();
@@ -148,6 +178,10 @@ async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(finished["outcome"], "completed", "{finished}");
+    // The merchant's settings apply to its new verifications.
+    assert_eq!(finished["check"]["max_attempts"], 2, "{finished}");
+    let ttl = seconds(&finished["check"]["expires_at"]) - seconds(&finished["created_at"]);
+    assert!((44.9..=45.1).contains(&ttl), "{ttl} s");
 
     let pid = child.id().unwrap().to_string();
     let signalled = Command::new("kill")

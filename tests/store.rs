@@ -221,7 +221,26 @@ async fn merchants_round_trip_and_names_are_unique(db: &TestDb) {
         .create_merchant("acme", "other", &MerchantSettings::default())
         .await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
-    assert_eq!(store.merchant(acme.id).await.unwrap(), Some(acme));
+    assert_eq!(store.merchant(acme.id).await.unwrap(), Some(acme.clone()));
+
+    let tighter = MerchantSettings {
+        code_ttl: Duration::from_secs(60),
+        max_check_attempts: 3,
+    };
+    store
+        .set_merchant_settings(acme.id, &tighter)
+        .await
+        .unwrap();
+    let read = store.merchant(acme.id).await.unwrap().unwrap();
+    assert_eq!(read.settings, tighter);
+    assert_eq!(
+        (read.name, read.webhook_secret),
+        (acme.name, acme.webhook_secret)
+    );
+    let nobody = store
+        .set_merchant_settings(MerchantId::new(), &tighter)
+        .await;
+    assert!(matches!(nobody, Err(StoreError::NotFound(_))), "{nobody:?}");
 }
 
 async fn api_keys_round_trip(db: &TestDb) {

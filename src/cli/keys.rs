@@ -2,14 +2,10 @@
 //! merchant on first use) and prints it once.
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use anyhow::Context;
-
-use super::serve::{load_config, open_store};
+use super::serve::StoreArgs;
 use crate::domain::Mode;
 use crate::service::keys;
-use crate::store;
 
 /// Options of `arsgate keys`.
 #[derive(Debug, Clone, clap::Args)]
@@ -30,12 +26,9 @@ pub enum KeysAction {
         /// A sandbox key: its calls go to the built-in simulator.
         #[arg(long)]
         test: bool,
-        /// The configuration file (for the store).
-        #[arg(long, default_value = "config/arsgate.yaml")]
-        config: PathBuf,
-        /// The store URL, instead of the configuration's.
-        #[arg(long)]
-        store: Option<String>,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
     },
 }
 
@@ -45,21 +38,10 @@ pub async fn run(args: KeysArgs, out: &mut dyn Write) -> anyhow::Result<()> {
         KeysAction::Create {
             merchant,
             test,
-            config,
-            store: url,
+            store,
         } => {
-            let valid = (1..=64).contains(&merchant.len())
-                && merchant
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-            anyhow::ensure!(
-                valid,
-                "a merchant name is 1 to 64 letters, digits, `.`, `_` or `-`"
-            );
-            let store = match url {
-                Some(url) => store::open(&url).await.context("opening the store")?,
-                None => open_store(&load_config(&config)?).await?,
-            };
+            check_merchant_name(&merchant)?;
+            let store = store.open().await?;
             let (merchant, created) = keys::merchant_named(&*store, &merchant).await?;
             let mode = if test { Mode::Test } else { Mode::Live };
             let issued = keys::issue(&*store, &merchant, mode).await?;
@@ -83,4 +65,17 @@ pub async fn run(args: KeysArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Refuses a merchant name that could not have been created.
+pub fn check_merchant_name(name: &str) -> anyhow::Result<()> {
+    let valid = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    anyhow::ensure!(
+        valid,
+        "a merchant name is 1 to 64 letters, digits, `.`, `_` or `-`"
+    );
+    Ok(())
 }

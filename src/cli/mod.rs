@@ -9,6 +9,7 @@
 //! - [`serve`]: `arsgate serve`, the real service.
 //! - [`demo`]: `arsgate demo`, everything in one process, walking A–F.
 //! - [`keys`]: `arsgate keys create`, API keys for merchants.
+//! - [`merchants`]: `arsgate merchants show|set`, a merchant's settings.
 //! - [`logging`]: tracing setup shared by every command.
 
 pub mod demo;
@@ -17,6 +18,7 @@ pub mod dialplan;
 pub mod esl;
 pub mod keys;
 pub mod logging;
+pub mod merchants;
 pub mod scenarios;
 pub mod serve;
 pub mod sim;

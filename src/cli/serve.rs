@@ -38,6 +38,27 @@ pub fn store_url(config: &Config) -> String {
     )
 }
 
+/// Which store a command works on: the configuration's, or a URL given.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// The configuration file (for the store).
+    #[arg(long, default_value = "config/arsgate.yaml")]
+    pub config: PathBuf,
+    /// The store URL, instead of the configuration's.
+    #[arg(long)]
+    pub store: Option<String>,
+}
+
+impl StoreArgs {
+    /// Opens the store (running its migrations).
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        match &self.store {
+            Some(url) => store::open(url).await.context("opening the store"),
+            None => open_store(&load_config(&self.config)?).await,
+        }
+    }
+}
+
 /// Opens the configured store (running its migrations).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     store::open(&store_url(config))

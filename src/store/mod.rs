@@ -127,6 +127,13 @@ pub trait Store: Send + Sync + 'static {
         webhook_secret: &str,
         settings: &MerchantSettings,
     ) -> Result<Merchant, StoreError>;
+    /// Replaces a merchant's settings; `NotFound` if there is no such
+    /// merchant.
+    async fn set_merchant_settings(
+        &self,
+        id: MerchantId,
+        settings: &MerchantSettings,
+    ) -> Result<(), StoreError>;
     /// A merchant by id.
     async fn merchant(&self, id: MerchantId) -> Result<Option<Merchant>, StoreError>;
     /// A merchant by name.

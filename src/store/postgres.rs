@@ -421,6 +421,27 @@ impl Store for PostgresStore {
         Ok(merchant)
     }
 
+    async fn set_merchant_settings(
+        &self,
+        id: MerchantId,
+        settings: &MerchantSettings,
+    ) -> Result<(), StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE merchants SET code_ttl_ms = $2, max_check_attempts = $3 WHERE id = $1",
+                &[
+                    &id.uuid(),
+                    &rows::duration_millis(settings.code_ttl)?,
+                    &i64::from(settings.max_check_attempts),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("merchant {id}")));
+        }
+        Ok(())
+    }
+
     async fn merchant(&self, id: MerchantId) -> Result<Option<Merchant>, StoreError> {
         self.query_opt(
             &format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = $1"),

@@ -497,6 +497,28 @@ impl Store for SqliteStore {
         Ok(merchant)
     }
 
+    async fn set_merchant_settings(
+        &self,
+        mid: MerchantId,
+        settings: &MerchantSettings,
+    ) -> Result<(), StoreError> {
+        let ttl = rows::duration_millis(settings.code_ttl)?;
+        let attempts = i64::from(settings.max_check_attempts);
+        let changed = self
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "UPDATE merchants SET code_ttl_ms = ?2, max_check_attempts = ?3 WHERE id = ?1",
+                )
+                .and_then(|mut stmt| stmt.execute(params![id(mid.uuid()), ttl, attempts]))
+                .map_err(|e| write_error(e, "merchant", "merchant"))
+            })
+            .await?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("merchant {mid}")));
+        }
+        Ok(())
+    }
+
     async fn merchant(&self, mid: MerchantId) -> Result<Option<Merchant>, StoreError> {
         self.read(move |conn| {
             query_one(
