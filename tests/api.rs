@@ -1,6 +1,7 @@
 //! The merchant API through HTTP, against the whole app (sandbox, a live
 //! simulator node, a real webhook endpoint), on every store backend.
 
+#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -12,28 +13,6 @@ use common::store::TestDb;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-
-/// Instantiates each test for every store backend.
-macro_rules! on_every_store {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$test(&crate::TestDb::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$test(&crate::TestDb::postgres().await).await;
-                }
-            )*
-        }
-    };
-}
 
 on_every_store!(
     every_scenario_reaches_its_outcome_and_signs_its_webhook,

@@ -61,6 +61,11 @@ fn field<'a>(report: &'a str, label: &str) -> &'a str {
         .map_or("", str::trim)
 }
 
+/// The JSON body of the response to `request`.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 /// An RFC 3339 time in seconds since the epoch.
 fn seconds(value: &Value) -> f64 {
     let text = value.as_str().expect("a time");
@@ -149,28 +154,21 @@ async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(refused.status(), 401);
-    let created: Value = http
-        .post(format!("{base}/v1/verifications"))
-        .bearer_auth(&key)
-        .json(&json!({ "phone": "01000000001", "scenario": "read_code" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({ "phone": "01000000001", "scenario": "read_code" });
+    let created = json_of(
+        http.post(format!("{base}/v1/verifications"))
+            .bearer_auth(&key)
+            .json(&body),
+    )
+    .await;
     let id = created["id"].as_str().expect("created").to_owned();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let finished = loop {
-        let view: Value = http
-            .get(format!("{base}/v1/verifications/{id}"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let view = json_of(
+            http.get(format!("{base}/v1/verifications/{id}"))
+                .bearer_auth(&key),
+        )
+        .await;
         if view["status"] == "finished" {
             break view;
         }

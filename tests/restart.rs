@@ -3,6 +3,7 @@
 //! verification reaches a final state and every webhook reaches the
 //! merchant exactly once (de-duplicated by event id), on every store.
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -12,27 +13,6 @@ use arsgate::domain::{Verification, VerificationId};
 use common::app::TestApp;
 use common::store::TestDb;
 use serde_json::{Value, json};
-
-macro_rules! on_every_store {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$test(&crate::TestDb::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$test(&crate::TestDb::postgres().await).await;
-                }
-            )*
-        }
-    };
-}
 
 on_every_store!(
     a_crash_loses_no_verification_and_no_webhook,

@@ -2,6 +2,7 @@
 //! `dyn Store` and runs on each backend (a fresh database per test), so
 //! SQLite and PostgreSQL keep exactly the same semantics.
 
+#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
@@ -18,32 +19,7 @@ use arsgate::store::{CheckRecorded, IdempotentResponse, Store, StoreError};
 use common::store::TestDb;
 use serde_json::json;
 
-/// Instantiates each conformance test for every backend.
-macro_rules! conformance {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    let db = crate::TestDb::sqlite();
-                    crate::$test(&db).await;
-                }
-            )*
-        }
-
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-                async fn $test() {
-                    let db = crate::TestDb::postgres().await;
-                    crate::$test(&db).await;
-                }
-            )*
-        }
-    };
-}
-
-conformance!(
+on_every_store!(
     merchants_round_trip_and_names_are_unique,
     api_keys_round_trip,
     verifications_round_trip_every_field,

@@ -3,6 +3,30 @@
 //! fresh stores, and the whole app with a webhook endpoint.
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+/// Instantiates each test `f(&TestDb)` once per store backend, as
+/// `sqlite::f` and `postgres::f` (the test file imports `TestDb`).
+#[allow(unused_macros)]
+macro_rules! on_every_store {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    crate::$test(&crate::TestDb::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $test() {
+                    crate::$test(&crate::TestDb::postgres().await).await;
+                }
+            )*
+        }
+    };
+}
+
 pub mod app;
 pub mod capture;
 pub mod hooks;
