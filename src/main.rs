@@ -7,6 +7,7 @@ use arsgate::cli::demo::DemoArgs;
 use arsgate::cli::dialplan::DialplanArgs;
 use arsgate::cli::esl::EslArgs;
 use arsgate::cli::keys::KeysArgs;
+use arsgate::cli::loadtest::LoadtestArgs;
 use arsgate::cli::logging::{self, LogFormat};
 use arsgate::cli::merchants::MerchantsArgs;
 use arsgate::cli::scenarios::ScenariosArgs;
@@ -36,6 +37,9 @@ enum Command {
     Keys(KeysArgs),
     /// Show or change a merchant's settings.
     Merchants(MerchantsArgs),
+    /// Measure arsgate under load: simulated nodes, `serve`, a fixed rate
+    /// of verifications.
+    Loadtest(LoadtestArgs),
     /// Run the FreeSWITCH simulator: a real ESL server with scripted phones.
     Sim(SimArgs),
     /// Talk to a FreeSWITCH (or the simulator) over the event socket.
@@ -61,6 +65,10 @@ async fn main() -> ExitCode {
         Command::Keys(args) => {
             logging::init(cli.log_format, "warn");
             arsgate::cli::keys::run(args, &mut std::io::stdout()).await
+        }
+        Command::Loadtest(args) => {
+            logging::init(cli.log_format, "warn");
+            arsgate::cli::loadtest::run(args).await
         }
         Command::Merchants(args) => {
             logging::init(cli.log_format, "warn");

@@ -9,6 +9,7 @@
 //! - [`serve`]: `arsgate serve`, the real service.
 //! - [`demo`]: `arsgate demo`, everything in one process, walking A–F.
 //! - [`keys`]: `arsgate keys create`, API keys for merchants.
+//! - [`loadtest`]: `arsgate loadtest`, the load benchmark.
 //! - [`merchants`]: `arsgate merchants show|set`, a merchant's settings.
 //! - [`logging`]: tracing setup shared by every command.
 
@@ -17,6 +18,7 @@ mod demo_webhooks;
 pub mod dialplan;
 pub mod esl;
 pub mod keys;
+pub mod loadtest;
 pub mod logging;
 pub mod merchants;
 pub mod scenarios;

@@ -1,0 +1,144 @@
+//! `arsgate loadtest`: the load benchmark. It starts simulated FreeSWITCH
+//! nodes (`arsgate sim` processes) and an `arsgate serve` process on them,
+//! offers verifications to the API at a fixed rate from this process, and
+//! reports what the server did with them: calls set up per second, API
+//! latency, the time from the API request to the `originate` reaching a
+//! node, the server's CPU time per call and its peak memory, the most
+//! calls up at once.
+//!
+//! Every party is its own process, so the CPU and memory figures are the
+//! server's alone; on a small machine the nodes and the load compete with
+//! it for the same cores, which the report says.
+//!
+//! - [`processes`]: the node and server processes and what `/proc` says
+//!   of them.
+//! - [`offer`]: the open-loop load.
+//! - [`watch`]: the nodes' view of the calls, from their own events.
+//! - [`report`]: percentiles and the printed table.
+
+mod offer;
+mod processes;
+mod report;
+mod watch;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::domain::{Mode, VerificationId};
+use crate::service::keys;
+use crate::store::{self, Store};
+
+/// Options of `arsgate loadtest`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LoadtestArgs {
+    /// Verifications to start.
+    #[arg(long, default_value_t = 5000)]
+    pub calls: u32,
+    /// Verifications offered per second (open loop: the schedule does not
+    /// wait for the server).
+    #[arg(long, default_value_t = 500)]
+    pub rate: u32,
+    /// Simulated FreeSWITCH nodes.
+    #[arg(long, default_value_t = 2)]
+    pub nodes: u32,
+    /// The store: `sqlite` (a fresh file) or a PostgreSQL URL of an empty
+    /// database the run may fill.
+    #[arg(long, default_value = "sqlite")]
+    pub store: String,
+    /// The scenario every verification runs.
+    #[arg(long, default_value = "read_code")]
+    pub scenario: String,
+    /// How long to wait for the last calls to end before reporting.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    pub drain: Duration,
+    /// Keep the run's files (configuration, database, logs) here instead
+    /// of a temporary directory.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+/// Runs the benchmark and prints its report to stdout.
+pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(args.calls > 0, "--calls must be at least 1");
+    anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
+    anyhow::ensure!((1..=32).contains(&args.nodes), "--nodes must be 1 to 32");
+    let temp = match &args.dir {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().context("creating a temporary directory")?),
+    };
+    let dir = args
+        .dir
+        .clone()
+        .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()))
+        .context("no directory for the run")?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let store_url = match args.store.as_str() {
+        "sqlite" => format!("sqlite:{}", dir.join("arsgate.db").display()),
+        url => url.to_owned(),
+    };
+    let store = store::open(&store_url).await.context("opening the store")?;
+    let (merchant, _) = keys::merchant_named(&*store, "loadtest").await?;
+    let key = keys::issue(&*store, &merchant, Mode::Live).await?.text;
+
+    eprintln!("starting {} simulated nodes and arsgate serve…", args.nodes);
+    let cluster = processes::Cluster::start(&dir, args.nodes, &store_url).await?;
+    let watcher = watch::Watcher::start(&cluster.nodes()).await?;
+    let before = cluster.server_usage()?;
+    eprintln!(
+        "offering {} verifications of {} at {}/s…",
+        args.calls, args.scenario, args.rate
+    );
+    let offered = offer::offer(
+        cluster.base_url(),
+        &key,
+        &args.scenario,
+        args.calls,
+        args.rate,
+    )
+    .await;
+    let created: Vec<&offer::Sent> = offered.iter().filter(|s| s.id.is_some()).collect();
+    eprintln!(
+        "{} accepted; waiting up to {} for every call to end…",
+        created.len(),
+        humantime::format_duration(args.drain)
+    );
+    let ended = watcher.wait_idle(created.len(), args.drain).await;
+    let after = cluster.server_usage()?;
+    let calls = watcher.finish().await;
+    let originated = call_ids(&*store, &created).await?;
+    cluster.stop().await;
+
+    let report = report::Report::new(
+        &args,
+        &offered,
+        &originated,
+        &calls,
+        after.since(&before),
+        ended,
+    );
+    print!("{report}");
+    Ok(())
+}
+
+/// The call id each accepted verification got, with when it was asked
+/// for (as wall-clock microseconds).
+async fn call_ids(
+    store: &dyn Store,
+    created: &[&offer::Sent],
+) -> anyhow::Result<Vec<(String, u64)>> {
+    let mut out = Vec::with_capacity(created.len());
+    for sent in created {
+        let Some(id) = sent.id.as_deref() else {
+            continue;
+        };
+        let id = VerificationId::parse(id).context("the API returned a malformed id")?;
+        if let Some(verification) = store.verification_by_id(id).await?
+            && let Some(call) = verification.call_id
+        {
+            out.push((call, sent.sent_micros));
+        }
+    }
+    Ok(out)
+}
