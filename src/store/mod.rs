@@ -17,6 +17,7 @@
 //! opaque cursor naming the last item's `(created_at, id)`.
 
 mod cursor;
+mod group_commit;
 pub mod postgres;
 mod rows;
 pub mod sqlite;

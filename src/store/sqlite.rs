@@ -1,11 +1,12 @@
 //! The embedded store: one SQLite file, so arsgate runs with no database
 //! server.
 //!
-//! rusqlite is synchronous, so every operation runs on tokio's blocking
-//! pool, never on the async runtime's threads. The file is in WAL mode:
-//! one writer connection (behind a mutex, so writes in this process queue
-//! instead of failing with `SQLITE_BUSY`) and a few reader connections
-//! that read a consistent snapshot while the writer works. Other
+//! rusqlite is synchronous, so no operation runs on the async runtime's
+//! threads. The file is in WAL mode: one writer connection on its own
+//! thread, which commits the writes waiting for it together
+//! ([`group_commit`](super::group_commit)), and a few reader connections
+//! on tokio's blocking pool that read a consistent snapshot while the
+//! writer works. Other
 //! processes on the same file (the `arsgate keys` command next to a
 //! running server) are kept in line by SQLite's own locks and the busy
 //! timeout.
@@ -22,11 +23,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::types::{FromSql, Value};
-use rusqlite::{
-    Connection, ErrorCode, OptionalExtension, Params, Row, TransactionBehavior, params,
-};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Params, Row, params};
 use uuid::Uuid;
 
+use super::group_commit::Writer;
 use super::rows::{
     self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
     MERCHANT_COLUMNS, MerchantRow, Param, UsageRow, VERIFICATION_COLUMNS, VerificationRow, corrupt,
@@ -57,7 +57,7 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: Writer,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
 }
@@ -78,20 +78,14 @@ impl SqliteStore {
         &self.inner.path
     }
 
-    /// Runs `f` on the writer connection, off the async runtime.
+    /// Runs `f` on the writer connection, in the next group of writes to
+    /// be committed; its result once that group has committed.
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        run_blocking(move || {
-            // A panic while the lock was held cannot leave a transaction
-            // open (rusqlite rolls back on drop): the connection is sound.
-            let mut conn = inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
-            f(&mut conn)
-        })
-        .await
+        self.inner.writer.write(f).await
     }
 
     /// Runs `f` on a reader connection, off the async runtime.
@@ -160,9 +154,12 @@ impl Inner {
                 Ok(Mutex::new(reader))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
+        let writer = Writer::start(writer).map_err(|e| {
+            StoreError::Database(format!("{}: starting the writer: {e}", path.display()))
+        })?;
         Ok(Inner {
             path,
-            writer: Mutex::new(writer),
+            writer,
             readers,
             next_reader: AtomicUsize::new(0),
         })
@@ -727,9 +724,8 @@ impl Store for SqliteStore {
         let webhook = webhook.cloned();
         let now = Timestamp::now().millis();
         self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db)?;
+            // Inside the group's transaction: a savepoint of its own.
+            let tx = conn.savepoint().map_err(db)?;
             let changed = execute(
                 &tx,
                 "UPDATE verifications SET state = 'finished', outcome = ?2, reason = ?3, \
@@ -979,9 +975,8 @@ impl Store for SqliteStore {
     ) -> Result<Option<IdempotentResponse>, StoreError> {
         let (key, request_hash) = (key.to_owned(), request_hash.to_owned());
         self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db)?;
+            // Inside the group's transaction: a savepoint of its own.
+            let tx = conn.savepoint().map_err(db)?;
             let existing = query_one(
                 &tx,
                 "SELECT request_hash, status, body, created_at FROM idempotency_keys \
