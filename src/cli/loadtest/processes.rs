@@ -3,7 +3,7 @@
 //! `/proc` reports them.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -271,7 +271,7 @@ fn server_config(
     store_url: &str,
     found: &assets::AssetDirs,
     sounds: &Path,
-    recordings: &PathBuf,
+    recordings: &Path,
 ) -> String {
     let mut yaml =
         String::from("listen: 127.0.0.1:0\nesl:\n  event_queue_capacity: 200000\nnodes:\n");
