@@ -1061,6 +1061,7 @@ async fn openapi_describes_every_route(db: &TestDb) {
         ("put", "/v1/customers/{customer_ref}/pin"),
         ("delete", "/v1/customers/{customer_ref}/pin"),
         ("get", "/v1/usage"),
+        ("get", "/v1/limits"),
         ("get", "/v1/webhooks/deliveries"),
         ("post", "/v1/webhooks/deliveries/{id}/redeliver"),
         ("get", "/healthz"),
@@ -1097,6 +1098,8 @@ async fn openapi_describes_every_route(db: &TestDb) {
         "WebhookPayload",
         "CreateVerification",
         "EvidenceBundle",
+        "LimitsReport",
+        "QueueView",
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }

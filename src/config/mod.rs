@@ -19,6 +19,7 @@ mod calls;
 mod env;
 mod error;
 mod esl;
+mod limits;
 mod node;
 mod secret;
 mod server;
@@ -32,6 +33,7 @@ use serde::Deserialize;
 pub use calls::{CallsConfig, RecordingsConfig, TtsConfig};
 pub use error::{ConfigError, ValidationError};
 pub use esl::{Backoff, EslConfig};
+pub use limits::{AtLimit, BUILT_IN_PLAN, LimitsConfig, PlanConfig, VelocityConfig};
 pub use node::{DialString, DialStringError, InvalidNodeName, NodeConfig, NodeName};
 pub use secret::Secret;
 pub use server::{MIN_SECRET_BYTES, SandboxConfig, ShutdownConfig, StoreConfig, WebhooksConfig};
@@ -74,6 +76,9 @@ pub struct Config {
     /// Graceful shutdown.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// Plans: channels, rates and velocity per merchant.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -121,6 +126,7 @@ impl Config {
         self.esl.validate()?;
         self.calls.validate()?;
         server::validate(self.secret.as_ref(), &self.sandbox)?;
+        self.limits.validate()?;
         node::validate_nodes(&self.nodes)
     }
 }

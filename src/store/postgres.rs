@@ -11,6 +11,17 @@
 //! `FOR UPDATE SKIP LOCKED`, so concurrent claimers each take different
 //! rows and none waits. Replicas starting together take turns migrating
 //! under an advisory lock.
+//!
+//! Limits need more than one statement: an admission counts leases and
+//! calls, then inserts. Each such transaction first locks its scope's row
+//! in `limit_scopes` (`SELECT ... FOR UPDATE`, the row made on first use),
+//! so the admissions and lease takings of one merchant and mode take turns
+//! across every replica while other merchants' proceed in parallel. Under
+//! READ COMMITTED every later statement of the transaction reads what the
+//! previous lock holder committed, so the counts it reads stay true until
+//! it commits. A row lock rather than SERIALIZABLE (no retries on
+//! serialization failures under load) or an advisory lock (no hashing of a
+//! merchant and mode into one 64-bit key that could collide).
 
 use std::time::Duration;
 
@@ -23,15 +34,16 @@ use tokio_postgres::types::{FromSqlOwned, ToSql};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
+use super::admission;
 use super::rows::{
     self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
     MERCHANT_COLUMNS, MerchantRow, Param, UsageRow, VERIFICATION_COLUMNS, VerificationRow, corrupt,
 };
 use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
 use crate::domain::{
-    ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, Merchant, MerchantId, MerchantSettings,
-    Mode, NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
-    VerificationId,
+    Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, LeaseTerms,
+    LimitScope, LimitUsage, Merchant, MerchantId, MerchantSettings, Mode, NewDelivery,
+    NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter, VerificationId,
 };
 
 mod embedded {
@@ -1054,4 +1066,219 @@ impl Store for PostgresStore {
         };
         u64::try_from(count).map_err(|_| corrupt("webhook_deliveries (count)", count))
     }
+
+    async fn admit_call(&self, admit: &AdmitCall) -> Result<Admission, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let (merchant, mode) = (admit.scope.merchant.uuid(), admit.scope.mode.as_str());
+        lock_scope(&tx, admit.scope).await?;
+        if admit.velocity.is_some() {
+            let within = tx
+                .query(
+                    "SELECT at FROM call_attempts WHERE merchant_id = $1 AND mode = $2 \
+                     AND phone = $3 AND at > $4 ORDER BY at",
+                    &[
+                        &merchant,
+                        &mode,
+                        &admit.phone,
+                        &admission::window_start(admit).millis(),
+                    ],
+                )
+                .await
+                .map_err(db)?
+                .iter()
+                .map(|row| {
+                    row.try_get::<_, i64>(0)
+                        .map_err(|e| corrupt("call_attempts.at", e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(retry_at) = admission::velocity_refusal(admit, &within) {
+                return Ok(Admission::Velocity { retry_at });
+            }
+        }
+        if let Some(cap) = admit.daily_cap {
+            let today = count(
+                &tx,
+                "SELECT COUNT(*) FROM call_attempts WHERE merchant_id = $1 AND mode = $2 \
+                 AND at >= $3",
+                &[&merchant, &mode, &admit.day_start.millis()],
+            )
+            .await?;
+            if today >= i64::from(cap) {
+                return Ok(Admission::DailyCap);
+            }
+        }
+        let leased = match &admit.lease {
+            Some(terms) => {
+                let leased = take_lease(&tx, admit.scope, terms, admit.now).await?;
+                if !leased && terms.required {
+                    return Ok(Admission::ChannelsFull);
+                }
+                leased
+            }
+            None => false,
+        };
+        tx.execute(
+            "INSERT INTO call_attempts (merchant_id, mode, phone, at) VALUES ($1, $2, $3, $4)",
+            &[&merchant, &mode, &admit.phone, &admit.now.millis()],
+        )
+        .await
+        .map_err(db)?;
+        tx.execute(
+            "DELETE FROM call_attempts WHERE merchant_id = $1 AND mode = $2 AND at < $3",
+            &[&merchant, &mode, &admission::prune_before(admit).millis()],
+        )
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        Ok(Admission::Admitted { leased })
+    }
+
+    async fn acquire_lease(
+        &self,
+        scope: LimitScope,
+        terms: &LeaseTerms,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db)?;
+        lock_scope(&tx, scope).await?;
+        let leased = take_lease(&tx, scope, terms, now).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(leased)
+    }
+
+    async fn renew_leases(
+        &self,
+        holders: &[VerificationId],
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let holders: Vec<Uuid> = holders.iter().map(|h| h.uuid()).collect();
+        self.execute(
+            "UPDATE channel_leases SET expires_at = $3 \
+             WHERE holder = ANY($1) AND expires_at > $2",
+            &[&holders, &now.millis(), &expires_at.millis()],
+        )
+        .await
+    }
+
+    async fn release_lease(&self, holder: VerificationId) -> Result<bool, StoreError> {
+        let released = self
+            .execute(
+                "DELETE FROM channel_leases WHERE holder = $1",
+                &[&holder.uuid()],
+            )
+            .await?;
+        Ok(released > 0)
+    }
+
+    async fn limit_usage(
+        &self,
+        scope: LimitScope,
+        now: Timestamp,
+        day_start: Timestamp,
+    ) -> Result<LimitUsage, StoreError> {
+        let client = self.client().await?;
+        let (merchant, mode) = (scope.merchant.uuid(), scope.mode.as_str());
+        let live = count(
+            &client,
+            "SELECT COUNT(*) FROM channel_leases WHERE merchant_id = $1 AND mode = $2 \
+             AND expires_at > $3",
+            &[&merchant, &mode, &now.millis()],
+        )
+        .await?;
+        let today = count(
+            &client,
+            "SELECT COUNT(*) FROM call_attempts WHERE merchant_id = $1 AND mode = $2 \
+             AND at >= $3",
+            &[&merchant, &mode, &day_start.millis()],
+        )
+        .await?;
+        Ok(LimitUsage {
+            live_channels: u32::try_from(live)
+                .map_err(|_| corrupt("channel_leases (count)", live))?,
+            calls_today: u32::try_from(today)
+                .map_err(|_| corrupt("call_attempts (count)", today))?,
+        })
+    }
+}
+
+/// Locks a scope's row (made on first use) until the transaction ends:
+/// see the module's documentation.
+async fn lock_scope<C: GenericClient>(client: &C, scope: LimitScope) -> Result<(), StoreError> {
+    let (merchant, mode) = (scope.merchant.uuid(), scope.mode.as_str());
+    client
+        .execute(
+            "INSERT INTO limit_scopes (merchant_id, mode) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&merchant, &mode],
+        )
+        .await
+        .map_err(db)?;
+    client
+        .execute(
+            "SELECT 1 FROM limit_scopes WHERE merchant_id = $1 AND mode = $2 FOR UPDATE",
+            &[&merchant, &mode],
+        )
+        .await
+        .map_err(db)?;
+    Ok(())
+}
+
+/// Takes a lease under the scope's lock: true if the holder holds one now.
+async fn take_lease<C: GenericClient>(
+    client: &C,
+    scope: LimitScope,
+    terms: &LeaseTerms,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let (merchant, mode) = (scope.merchant.uuid(), scope.mode.as_str());
+    let holder = terms.holder.uuid();
+    let (now, expires) = (now.millis(), terms.expires_at.millis());
+    let kept = client
+        .execute(
+            "UPDATE channel_leases SET expires_at = $2 WHERE holder = $1 AND expires_at > $3",
+            &[&holder, &expires, &now],
+        )
+        .await
+        .map_err(db)?;
+    if kept > 0 {
+        return Ok(true);
+    }
+    client
+        .execute(
+            "DELETE FROM channel_leases WHERE (merchant_id = $1 AND mode = $2 AND expires_at <= $3) \
+             OR holder = $4",
+            &[&merchant, &mode, &now, &holder],
+        )
+        .await
+        .map_err(db)?;
+    let live = count(
+        client,
+        "SELECT COUNT(*) FROM channel_leases WHERE merchant_id = $1 AND mode = $2",
+        &[&merchant, &mode],
+    )
+    .await?;
+    if live >= i64::from(terms.max_channels) {
+        return Ok(false);
+    }
+    client
+        .execute(
+            "INSERT INTO channel_leases (holder, merchant_id, mode, acquired_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+            &[&holder, &merchant, &mode, &now, &expires],
+        )
+        .await
+        .map_err(db)?;
+    Ok(true)
+}
+
+/// The count a `SELECT COUNT(*)` returns.
+async fn count<C: GenericClient>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<i64, StoreError> {
+    let row = client.query_one(sql, params).await.map_err(db)?;
+    row.try_get(0).map_err(|e| corrupt("(count)", e))
 }
