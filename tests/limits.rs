@@ -503,3 +503,218 @@ async fn recording_needs_a_plan_that_includes_it() {
     );
     assert_eq!(report["mode"], "live");
 }
+
+/// An `arsgate serve` process of the real binary.
+struct Replica {
+    child: tokio::process::Child,
+    base: String,
+    _data: tempfile::TempDir,
+}
+
+impl Replica {
+    /// Starts `arsgate serve` on `store_url` with the sandbox on, the live
+    /// node `live_port`, and every merchant on a plan of `max_channels`
+    /// that queues; waits until it serves.
+    async fn start(store_url: &str, live_port: u16, max_channels: u32) -> Replica {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+
+        let data = tempfile::tempdir().expect("data directory");
+        let repo = env!("CARGO_MANIFEST_DIR");
+        let config = data.path().join("arsgate.yaml");
+        let yaml = format!(
+            r#"
+listen: 127.0.0.1:0
+nodes:
+  - name: fs1
+    host: 127.0.0.1
+    port: {live_port}
+    password: ClueCon
+    max_channels: 1000
+    dial_string: "sofia/gateway/kt/{{number}}"
+calls:
+  scenarios_dir: {repo}/config/scenarios
+  prompts_dir: {repo}/sounds
+  sounds: {repo}/sounds
+  caller_id_number: "0215880000"
+  recordings:
+    switch_dir: /recordings
+    local_dir: {data}/live/recordings
+data_dir: {data}
+store:
+  url: {store_url}
+secret: "cluster test secret, at least 32 bytes long"
+sandbox:
+  phones: {repo}/config/sim-phones.yaml
+  speed: {speed}
+limits:
+  plans:
+    default:
+      max_channels: {max_channels}
+      at_limit: queue
+      queue_timeout: 30s
+"#,
+            data = data.path().display(),
+            speed = common::app::SPEED,
+        );
+        std::fs::write(&config, yaml).expect("config written");
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_arsgate"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("arsgate serve runs");
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        let base = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("stderr readable") {
+                if let Some(address) = line.strip_prefix("arsgate serving on ") {
+                    return address.trim().to_owned();
+                }
+                eprintln!("replica: {line}");
+            }
+            panic!("arsgate exited before serving");
+        })
+        .await
+        .expect("arsgate serves within 30 s");
+        // Keep draining its log so that it never blocks on a full pipe.
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("replica: {line}");
+            }
+        });
+        Replica {
+            child,
+            base,
+            _data: data,
+        }
+    }
+}
+
+/// How many of `merchant`'s verifications are being called right now, and
+/// how many channel leases are live, straight from the shared database.
+async fn live_in_database(client: &tokio_postgres::Client, merchant: uuid::Uuid) -> (i64, i64) {
+    let calling: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM verifications \
+             WHERE merchant_id = $1 AND state IN ('calling', 'answered')",
+            &[&merchant],
+        )
+        .await
+        .expect("count calls")
+        .get(0);
+    let leases: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM channel_leases WHERE merchant_id = $1 AND expires_at > $2",
+            &[&merchant, &Timestamp::now().millis()],
+        )
+        .await
+        .expect("count leases")
+        .get(0);
+    (calling, leases)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_database_share_the_plans_channels() {
+    const MAX: u32 = 4;
+    const PER_REPLICA: usize = 12;
+    let db = TestDb::postgres().await;
+    let store = db.open().await;
+    let merchant = store
+        .create_merchant(
+            "acme",
+            "whsec_acme_cluster",
+            &arsgate::domain::MerchantSettings::default(),
+        )
+        .await
+        .expect("merchant");
+    let key = arsgate::service::keys::issue(&*store, &merchant, Mode::Test)
+        .await
+        .expect("key")
+        .text;
+    let live = common::start_sim(|_| {}).await;
+    let url = db.url();
+    let (a, b) = tokio::join!(
+        Replica::start(&url, live.addr().port(), MAX),
+        Replica::start(&url, live.addr().port(), MAX),
+    );
+
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("observer connects");
+    tokio::spawn(connection);
+    let done = Arc::new(AtomicBool::new(false));
+    let observer = {
+        let done = Arc::clone(&done);
+        let merchant = merchant.id.uuid();
+        tokio::spawn(async move {
+            let (mut calling, mut leases, mut samples) = (0, 0, 0);
+            while !done.load(Ordering::SeqCst) {
+                let (c, l) = live_in_database(&client, merchant).await;
+                (calling, leases, samples) = (calling.max(c), leases.max(l), samples + 1);
+            }
+            (calling, leases, samples)
+        })
+    };
+
+    let http = reqwest::Client::new();
+    let body = read_code(ANSWERS);
+    let bases = [a.base.clone(), b.base.clone()];
+    let requests = (0..2 * PER_REPLICA).map(|i| {
+        let base = bases[i % 2].clone();
+        let request = http
+            .post(format!("{base}/v1/verifications"))
+            .bearer_auth(&key)
+            .json(&body);
+        async move {
+            let response = request.send().await.expect("create answered");
+            assert_eq!(response.status().as_u16(), 201);
+            let created: Value = response.json().await.unwrap();
+            (base, created["id"].as_str().unwrap().to_owned())
+        }
+    });
+    let created = futures_util::future::join_all(requests).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    for (base, id) in &created {
+        loop {
+            let view: Value = http
+                .get(format!("{base}/v1/verifications/{id}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if view["status"] == "finished" {
+                assert_eq!(view["outcome"], "completed", "{view}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "stuck: {view}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    done.store(true, Ordering::SeqCst);
+    let (calling, leases, samples) = observer.await.unwrap();
+    eprintln!("{samples} samples: at most {calling} calls and {leases} leases live at once");
+    assert!(samples > 50, "the observer sampled throughout ({samples})");
+    assert!(
+        calling <= i64::from(MAX) && leases <= i64::from(MAX),
+        "{calling} calls, {leases} leases on a plan of {MAX}"
+    );
+    assert_eq!(calling, i64::from(MAX), "the load used every channel");
+    // Every lease was given back.
+    let client = {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client
+    };
+    assert_eq!(live_in_database(&client, merchant.id.uuid()).await, (0, 0));
+    for mut replica in [a, b] {
+        replica.child.kill().await.unwrap();
+    }
+}
