@@ -49,6 +49,7 @@ on_every_store!(
     velocity_limits_calls_to_one_number,
     the_daily_cap_refuses_until_midnight_kst,
     a_leaked_lease_expires_and_its_channel_is_reclaimed,
+    a_crash_leaves_no_channel_held_once_recovered,
 );
 
 /// Answers after 2 s and stays on the line: `read_code` runs to its end.
@@ -436,6 +437,25 @@ async fn a_leaked_lease_expires_and_its_channel_is_reclaimed(db: &TestDb) {
     let (status, _, body) = create(&app, &m.test, &read_code(BUSY)).await;
     assert_eq!(status, 201, "the leaked channel was reclaimed: {body}");
     app.finished(&m.test, body["id"].as_str().unwrap()).await;
+}
+
+async fn a_crash_leaves_no_channel_held_once_recovered(db: &TestDb) {
+    let mut app = app_on_plan(db, "    max_channels: 1\n").await;
+    let m = app.merchant("acme").await;
+    // A live call: its node (the test's simulator) outlives arsgate.
+    let (status, _, body) = create(&app, &m.live, &read_code(RINGS)).await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["id"].as_str().unwrap();
+    app.wait_for(&m.live, id, |v| v["status"] == "calling")
+        .await;
+    app.restart().await;
+    let view = app.finished(&m.live, id).await;
+    assert_eq!(view["outcome"], "error", "{view}");
+    assert!(view["reason"].as_str().unwrap().contains("lost"), "{view}");
+    assert_eq!(limits_now(&app, &m.live).await["usage"]["live_channels"], 0);
+    let (status, _, body) = create(&app, &m.live, &read_code(BUSY)).await;
+    assert_eq!(status, 201, "the channel is free again: {body}");
+    app.finished(&m.live, body["id"].as_str().unwrap()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

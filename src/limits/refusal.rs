@@ -74,6 +74,7 @@ impl Refusal {
             | Refusal::DailyCap { retry_after, .. } => *retry_after,
             Refusal::Store(_) => return None,
         };
-        Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).map(|s| s.max(1))
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Some(seconds.max(1))
     }
 }

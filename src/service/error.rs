@@ -114,7 +114,6 @@ impl ServiceError {
             ServiceError::AlreadyFinished => "already_finished",
             ServiceError::RecordingAltered => "recording_altered",
             ServiceError::RecordingNotAllowed { .. } => "recording_not_allowed",
-            ServiceError::Limit(Refusal::Store(error)) => store_code(error),
             ServiceError::Limit(refusal) => refusal.code(),
             ServiceError::ShuttingDown => "shutting_down",
             ServiceError::Store(error) => store_code(error),

@@ -335,8 +335,9 @@ pub trait Store: Send + Sync + 'static {
     /// Takes a channel lease of `scope` for `terms.holder` if fewer than
     /// `terms.max_channels` leases are live (expired ones are reclaimed
     /// first), serialized like [`Store::admit_call`]; true if the holder
-    /// holds one now. A holder that already holds a live lease keeps it,
-    /// extended to `terms.expires_at`.
+    /// holds one now (`terms.required` is not consulted: a lease is
+    /// either taken or not). A holder that already holds a live lease
+    /// keeps it, extended to `terms.expires_at`.
     async fn acquire_lease(
         &self,
         scope: LimitScope,
