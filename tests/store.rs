@@ -80,6 +80,7 @@ conformance!(
     concurrent_leases_never_pass_max_channels,
     admissions_keep_velocity_and_daily_cap,
     concurrent_admissions_never_pass_a_limit,
+    finishing_releases_the_verifications_lease,
 );
 
 /// An instant well inside any range the tests use.
@@ -1953,5 +1954,42 @@ async fn concurrent_admissions_never_pass_a_limit(db: &TestDb) {
             live_channels: 4,
             calls_today: 5
         }
+    );
+}
+
+async fn finishing_releases_the_verifications_lease(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let live = scope(m.id, Mode::Live);
+    let v = verification(&*store, m.id, at(0)).await;
+    let mine = LeaseTerms {
+        holder: v.id(),
+        ..terms(5, at(60_000))
+    };
+    assert!(store.acquire_lease(live, &mine, at(0)).await.unwrap());
+    assert!(
+        store
+            .acquire_lease(live, &terms(5, at(60_000)), at(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish(v.id(), &finish(Outcome::Completed, at(1_000)), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .limit_usage(live, at(1_000), at(0))
+            .await
+            .unwrap()
+            .live_channels,
+        1,
+        "the other call keeps its channel"
+    );
+    assert!(
+        !store.release_lease(v.id()).await.unwrap(),
+        "released with the outcome"
     );
 }

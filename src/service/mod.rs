@@ -555,7 +555,9 @@ impl Inner {
         };
         let webhook = self.webhook(merchant, &finished, WebhookKind::Finished)?;
         let finished = self.store.finish(id, &finish, webhook.as_ref()).await;
-        // Final (now or before): its channel is free, whatever else failed.
+        // The store released the lease with the outcome; this process stops
+        // renewing it and hands the channel to its queue (also when the
+        // outcome could not be recorded: the lease must not outlive it).
         self.limits.release(id).await;
         if !finished? {
             return Ok(());

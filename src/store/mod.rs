@@ -174,7 +174,8 @@ pub trait Store: Send + Sync + 'static {
     /// `NotFound` if unknown.
     async fn mark_answered(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
     /// Records the final outcome and, in the same transaction, queues its
-    /// webhook; false (and nothing changed, nothing queued) if the
+    /// webhook and releases the verification's channel lease (so no final
+    /// verification is ever seen holding a channel); false (and nothing changed, nothing queued) if the
     /// verification was already final. Idempotent by design: a restarted
     /// arsgate may finish a call twice, and a crash between the two writes
     /// cannot lose the webhook. Any state but `finished` may finish (a

@@ -631,6 +631,12 @@ impl Store for PostgresStore {
         if let Some(delivery) = webhook {
             insert_delivery(&tx, delivery).await?;
         }
+        tx.execute(
+            "DELETE FROM channel_leases WHERE holder = $1",
+            &[&id.uuid()],
+        )
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }

@@ -727,6 +727,13 @@ impl Store for SqliteStore {
             if finished && let Some(delivery) = &webhook {
                 insert_delivery(&tx, delivery)?;
             }
+            if finished {
+                execute(
+                    &tx,
+                    "DELETE FROM channel_leases WHERE holder = ?1",
+                    params![id(vid.uuid())],
+                )?;
+            }
             tx.commit().map_err(db)?;
             Ok(finished)
         })
