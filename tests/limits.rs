@@ -231,6 +231,15 @@ async fn queued_calls_go_first_come_first_served(db: &TestDb) {
         .get(&format!("/v1/verifications/{}", queued[1]), &m.test)
         .await;
     assert_eq!(second["queue"]["position"], 2, "{second}");
+    // A queued verification canceled leaves the queue at once.
+    let (_, _, last) = create(&app, &m.test, &read_code(ANSWERS)).await;
+    assert_eq!(last["queue"]["position"], 4, "{last}");
+    let canceled = cancel(&app, &m.test, last["id"].as_str().unwrap()).await;
+    assert_eq!(canceled["outcome"], "canceled", "{canceled}");
+    assert!(
+        canceled["reason"].as_str().unwrap().contains("queue"),
+        "{canceled}"
+    );
     let report = limits_now(&app, &m.test).await;
     assert_eq!(report["at_limit"], "queue");
     assert_eq!(report["max_channels"], 1);
