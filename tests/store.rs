@@ -1745,30 +1745,34 @@ async fn leases_stop_at_max_channels_and_expire(db: &TestDb) {
 async fn concurrent_leases_never_pass_max_channels(db: &TestDb) {
     let store = db.open().await;
     let other = db.open().await;
-    let m = merchant(&*store, "acme").await;
-    let live = scope(m.id, Mode::Live);
-    let tasks: Vec<_> = (0..24)
-        .map(|i| {
-            let store = if i % 2 == 0 { &store } else { &other }.clone();
-            tokio::spawn(async move {
-                let terms = terms(3, at(60_000));
-                store.acquire_lease(live, &terms, at(i)).await.unwrap()
+    // Several rounds, each on a merchant of its own: a race that a lock
+    // failed to prevent shows up in one of them.
+    for round in 0..6 {
+        let m = merchant(&*store, &format!("acme-{round}")).await;
+        let live = scope(m.id, Mode::Live);
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let store = if i % 2 == 0 { &store } else { &other }.clone();
+                tokio::spawn(async move {
+                    let terms = terms(3, at(60_000));
+                    store.acquire_lease(live, &terms, at(i)).await.unwrap()
+                })
             })
-        })
-        .collect();
-    let mut taken = 0;
-    for task in tasks {
-        taken += usize::from(task.await.unwrap());
+            .collect();
+        let mut taken = 0;
+        for task in tasks {
+            taken += usize::from(task.await.unwrap());
+        }
+        assert_eq!(taken, 3, "round {round}");
+        assert_eq!(
+            store
+                .limit_usage(live, at(100), at(0))
+                .await
+                .unwrap()
+                .live_channels,
+            3
+        );
     }
-    assert_eq!(taken, 3);
-    assert_eq!(
-        store
-            .limit_usage(live, at(100), at(0))
-            .await
-            .unwrap()
-            .live_channels,
-        3
-    );
 }
 
 async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
@@ -1914,47 +1918,48 @@ async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
 async fn concurrent_admissions_never_pass_a_limit(db: &TestDb) {
     let store = db.open().await;
     let other = db.open().await;
-    let m = merchant(&*store, "acme").await;
-    let tasks: Vec<_> = (0..20)
-        .map(|i| {
-            let store = if i % 2 == 0 { &store } else { &other }.clone();
-            tokio::spawn(async move {
-                // Numbers 0 and 1 in turn: velocity allows 3 to each, the
-                // daily cap 5 in all, and 4 channels (optional lease).
-                let admit = AdmitCall {
-                    velocity: Some((3, Duration::from_secs(600))),
-                    daily_cap: Some(5),
-                    lease: Some(LeaseTerms {
-                        required: false,
-                        ..terms(4, at(600_000))
-                    }),
-                    ..admission(m.id, &format!("+82101234000{}", i % 2), at(i))
-                };
-                store.admit_call(&admit).await.unwrap()
+    for round in 0..6 {
+        let m = merchant(&*store, &format!("acme-{round}")).await;
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let store = if i % 2 == 0 { &store } else { &other }.clone();
+                tokio::spawn(async move {
+                    // Numbers 0 and 1 in turn: velocity allows 3 to each,
+                    // the daily cap 5 in all, and 4 channels (optional lease).
+                    let admit = AdmitCall {
+                        velocity: Some((3, Duration::from_secs(600))),
+                        daily_cap: Some(5),
+                        lease: Some(LeaseTerms {
+                            required: false,
+                            ..terms(4, at(600_000))
+                        }),
+                        ..admission(m.id, &format!("+82101234000{}", i % 2), at(i))
+                    };
+                    store.admit_call(&admit).await.unwrap()
+                })
             })
-        })
-        .collect();
-    let mut admitted = 0;
-    let mut leased = 0;
-    for task in tasks {
-        if let Admission::Admitted { leased: l } = task.await.unwrap() {
-            admitted += 1;
-            leased += usize::from(l);
+            .collect();
+        let mut admitted = 0;
+        let mut leased = 0;
+        for task in tasks {
+            if let Admission::Admitted { leased: l } = task.await.unwrap() {
+                admitted += 1;
+                leased += usize::from(l);
+            }
         }
+        assert_eq!((admitted, leased), (5, 4), "round {round}");
+        let usage = store
+            .limit_usage(scope(m.id, Mode::Live), at(100), at(0))
+            .await
+            .unwrap();
+        assert_eq!(
+            usage,
+            LimitUsage {
+                live_channels: 4,
+                calls_today: 5
+            }
+        );
     }
-    assert_eq!(admitted, 5);
-    assert_eq!(leased, 4);
-    let usage = store
-        .limit_usage(scope(m.id, Mode::Live), at(100), at(0))
-        .await
-        .unwrap();
-    assert_eq!(
-        usage,
-        LimitUsage {
-            live_channels: 4,
-            calls_today: 5
-        }
-    );
 }
 
 async fn finishing_releases_the_verifications_lease(db: &TestDb) {

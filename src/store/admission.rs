@@ -1,5 +1,7 @@
-//! The decisions both backends make the same way inside an admission's
-//! transaction, from what they read under the scope's lock.
+//! The arithmetic of an admission, from what is read under the scope's
+//! lock: SQLite's runs it here; PostgreSQL's `arsgate_admit` function (V2
+//! migration) does the same in the database, and the conformance suite
+//! holds both to it.
 
 use crate::domain::{AdmitCall, Timestamp};
 

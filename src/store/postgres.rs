@@ -13,15 +13,18 @@
 //! under an advisory lock.
 //!
 //! Limits need more than one statement: an admission counts leases and
-//! calls, then inserts. Each such transaction first locks its scope's row
-//! in `limit_scopes` (`SELECT ... FOR UPDATE`, the row made on first use),
-//! so the admissions and lease takings of one merchant and mode take turns
-//! across every replica while other merchants' proceed in parallel. Under
-//! READ COMMITTED every later statement of the transaction reads what the
-//! previous lock holder committed, so the counts it reads stay true until
-//! it commits. A row lock rather than SERIALIZABLE (no retries on
+//! calls, then inserts. Each admission or lease taking first locks its
+//! scope's row in `limit_scopes` (`SELECT ... FOR UPDATE`, the row made on
+//! first use), so the admissions and lease takings of one merchant and mode
+//! take turns across every replica while other merchants' proceed in
+//! parallel; every later statement reads what the previous lock holder
+//! committed. A row lock rather than SERIALIZABLE (no retries on
 //! serialization failures under load) or an advisory lock (no hashing of a
-//! merchant and mode into one 64-bit key that could collide).
+//! merchant and mode into one 64-bit key that could collide). The work
+//! runs as PL/pgSQL functions of the V2 migration (`arsgate_admit`,
+//! `arsgate_acquire_lease`), one round trip each, so the lock is held for
+//! microseconds of server time rather than across round trips; see the
+//! migration for why those transactions commit asynchronously.
 
 use std::time::Duration;
 
@@ -34,7 +37,6 @@ use tokio_postgres::types::{FromSqlOwned, ToSql};
 use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
-use super::admission;
 use super::rows::{
     self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
     MERCHANT_COLUMNS, MerchantRow, Param, UsageRow, VERIFICATION_COLUMNS, VerificationRow, corrupt,
@@ -1074,70 +1076,53 @@ impl Store for PostgresStore {
     }
 
     async fn admit_call(&self, admit: &AdmitCall) -> Result<Admission, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
         let (merchant, mode) = (admit.scope.merchant.uuid(), admit.scope.mode.as_str());
-        lock_scope(&tx, admit.scope).await?;
-        if admit.velocity.is_some() {
-            let within = tx
-                .query(
-                    "SELECT at FROM call_attempts WHERE merchant_id = $1 AND mode = $2 \
-                     AND phone = $3 AND at > $4 ORDER BY at",
-                    &[
-                        &merchant,
-                        &mode,
-                        &admit.phone,
-                        &admission::window_start(admit).millis(),
-                    ],
-                )
-                .await
-                .map_err(db)?
-                .iter()
-                .map(|row| {
-                    row.try_get::<_, i64>(0)
-                        .map_err(|e| corrupt("call_attempts.at", e))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            if let Some(retry_at) = admission::velocity_refusal(admit, &within) {
-                return Ok(Admission::Velocity { retry_at });
-            }
-        }
-        if let Some(cap) = admit.daily_cap {
-            let today = count(
-                &tx,
-                "SELECT COUNT(*) FROM call_attempts WHERE merchant_id = $1 AND mode = $2 \
-                 AND at >= $3",
-                &[&merchant, &mode, &admit.day_start.millis()],
+        let velocity_calls = admit.velocity.map(|(calls, _)| i64::from(calls));
+        let window = admit
+            .velocity
+            .map(|(_, window)| i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+        let daily_cap = admit.daily_cap.map(i64::from);
+        let holder = admit.lease.map(|terms| terms.holder.uuid());
+        let max = admit.lease.map_or(0, |terms| i64::from(terms.max_channels));
+        let expires = admit.lease.map_or(0, |terms| terms.expires_at.millis());
+        let required = admit.lease.is_some_and(|terms| terms.required);
+        let row = self
+            .query_opt(
+                "SELECT verdict, retry_at FROM arsgate_admit($1, $2, $3, $4, $5, $6, $7, $8, \
+                 $9, $10, $11, $12)",
+                &[
+                    &merchant,
+                    &mode,
+                    &admit.phone,
+                    &admit.now.millis(),
+                    &admit.day_start.millis(),
+                    &velocity_calls,
+                    &window,
+                    &daily_cap,
+                    &holder,
+                    &max,
+                    &expires,
+                    &required,
+                ],
             )
-            .await?;
-            if today >= i64::from(cap) {
-                return Ok(Admission::DailyCap);
-            }
-        }
-        let leased = match &admit.lease {
-            Some(terms) => {
-                let leased = take_lease(&tx, admit.scope, terms, admit.now).await?;
-                if !leased && terms.required {
-                    return Ok(Admission::ChannelsFull);
-                }
-                leased
-            }
-            None => false,
+            .await?
+            .ok_or_else(|| corrupt("arsgate_admit", "no verdict"))?;
+        let columns = Columns {
+            row: &row,
+            table: "arsgate_admit",
         };
-        tx.execute(
-            "INSERT INTO call_attempts (merchant_id, mode, phone, at) VALUES ($1, $2, $3, $4)",
-            &[&merchant, &mode, &admit.phone, &admit.now.millis()],
-        )
-        .await
-        .map_err(db)?;
-        tx.execute(
-            "DELETE FROM call_attempts WHERE merchant_id = $1 AND mode = $2 AND at < $3",
-            &[&merchant, &mode, &admission::prune_before(admit).millis()],
-        )
-        .await
-        .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        Ok(Admission::Admitted { leased })
+        let verdict: String = columns.get("verdict")?;
+        let retry_at: Option<i64> = columns.get("retry_at")?;
+        match (verdict.as_str(), retry_at) {
+            ("leased", _) => Ok(Admission::Admitted { leased: true }),
+            ("admitted", _) => Ok(Admission::Admitted { leased: false }),
+            ("velocity", Some(at)) => Ok(Admission::Velocity {
+                retry_at: Timestamp::from_millis(at),
+            }),
+            ("daily_cap", _) => Ok(Admission::DailyCap),
+            ("channels_full", _) => Ok(Admission::ChannelsFull),
+            _ => Err(corrupt("arsgate_admit.verdict", verdict)),
+        }
     }
 
     async fn acquire_lease(
@@ -1146,12 +1131,25 @@ impl Store for PostgresStore {
         terms: &LeaseTerms,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db)?;
-        lock_scope(&tx, scope).await?;
-        let leased = take_lease(&tx, scope, terms, now).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(leased)
+        let row = self
+            .query_opt(
+                "SELECT arsgate_acquire_lease($1, $2, $3, $4, $5, $6) AS leased",
+                &[
+                    &scope.merchant.uuid(),
+                    &scope.mode.as_str(),
+                    &terms.holder.uuid(),
+                    &i64::from(terms.max_channels),
+                    &now.millis(),
+                    &terms.expires_at.millis(),
+                ],
+            )
+            .await?
+            .ok_or_else(|| corrupt("arsgate_acquire_lease", "no answer"))?;
+        Columns {
+            row: &row,
+            table: "arsgate_acquire_lease",
+        }
+        .get("leased")
     }
 
     async fn renew_leases(
@@ -1210,81 +1208,13 @@ impl Store for PostgresStore {
     }
 }
 
-/// Locks a scope's row (made on first use) until the transaction ends:
-/// see the module's documentation.
-async fn lock_scope<C: GenericClient>(client: &C, scope: LimitScope) -> Result<(), StoreError> {
-    let (merchant, mode) = (scope.merchant.uuid(), scope.mode.as_str());
-    client
-        .execute(
-            "INSERT INTO limit_scopes (merchant_id, mode) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-            &[&merchant, &mode],
-        )
-        .await
-        .map_err(db)?;
-    client
-        .execute(
-            "SELECT 1 FROM limit_scopes WHERE merchant_id = $1 AND mode = $2 FOR UPDATE",
-            &[&merchant, &mode],
-        )
-        .await
-        .map_err(db)?;
-    Ok(())
-}
-
-/// Takes a lease under the scope's lock: true if the holder holds one now.
-async fn take_lease<C: GenericClient>(
-    client: &C,
-    scope: LimitScope,
-    terms: &LeaseTerms,
-    now: Timestamp,
-) -> Result<bool, StoreError> {
-    let (merchant, mode) = (scope.merchant.uuid(), scope.mode.as_str());
-    let holder = terms.holder.uuid();
-    let (now, expires) = (now.millis(), terms.expires_at.millis());
-    let kept = client
-        .execute(
-            "UPDATE channel_leases SET expires_at = $2 WHERE holder = $1 AND expires_at > $3",
-            &[&holder, &expires, &now],
-        )
-        .await
-        .map_err(db)?;
-    if kept > 0 {
-        return Ok(true);
-    }
-    client
-        .execute(
-            "DELETE FROM channel_leases WHERE (merchant_id = $1 AND mode = $2 AND expires_at <= $3) \
-             OR holder = $4",
-            &[&merchant, &mode, &now, &holder],
-        )
-        .await
-        .map_err(db)?;
-    let live = count(
-        client,
-        "SELECT COUNT(*) FROM channel_leases WHERE merchant_id = $1 AND mode = $2",
-        &[&merchant, &mode],
-    )
-    .await?;
-    if live >= i64::from(terms.max_channels) {
-        return Ok(false);
-    }
-    client
-        .execute(
-            "INSERT INTO channel_leases (holder, merchant_id, mode, acquired_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
-            &[&holder, &merchant, &mode, &now, &expires],
-        )
-        .await
-        .map_err(db)?;
-    Ok(true)
-}
-
 /// The count a `SELECT COUNT(*)` returns.
 async fn count<C: GenericClient>(
     client: &C,
     sql: &str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<i64, StoreError> {
-    let row = client.query_one(sql, params).await.map_err(db)?;
+    let stmt = client.prepare_cached(sql).await.map_err(db)?;
+    let row = client.query_one(&stmt, params).await.map_err(db)?;
     row.try_get(0).map_err(|e| corrupt("(count)", e))
 }
