@@ -16,6 +16,8 @@
 //!   dialplan, the per-call controller and its outcomes.
 //! - [`switch`]: the switches calls go through (FreeSWITCH today), behind a
 //!   small backend interface; safe originate strings.
+//! - [`limits`]: plans — channel leases, calls per second, per-number
+//!   velocity, daily caps, the queue for a channel.
 //! - [`webhook`]: signed webhooks from a durable outbox, with retries.
 //! - [`domain`]: phone numbers, ids, and the records arsgate keeps.
 //! - [`server`]: a running arsgate assembled from its configuration.
@@ -34,6 +36,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod esl;
+pub mod limits;
 pub mod sandbox;
 pub mod scenario;
 pub mod server;

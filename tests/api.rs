@@ -838,7 +838,16 @@ async fn failed_webhooks_are_retried_then_dead_then_redelivered(db: &TestDb) {
         attempts.iter().all(|a| a.event == hook.event && a.signed),
         "one event, signed each time"
     );
-    let (_, list) = app.get("/v1/webhooks/deliveries", &m.test).await;
+    // The worker records the acknowledgement just after the endpoint
+    // answered it: wait for that.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let list = loop {
+        let (_, list) = app.get("/v1/webhooks/deliveries", &m.test).await;
+        if list["data"][0]["state"] != "pending" || tokio::time::Instant::now() > deadline {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let delivery = &list["data"][0];
     assert_eq!(delivery["id"], hook.event.as_str());
     assert_eq!(delivery["state"], "delivered");
@@ -1040,6 +1049,7 @@ async fn openapi_describes_every_route(db: &TestDb) {
         ("put", "/v1/customers/{customer_ref}/pin"),
         ("delete", "/v1/customers/{customer_ref}/pin"),
         ("get", "/v1/usage"),
+        ("get", "/v1/limits"),
         ("get", "/v1/webhooks/deliveries"),
         ("post", "/v1/webhooks/deliveries/{id}/redeliver"),
         ("get", "/healthz"),
@@ -1076,6 +1086,8 @@ async fn openapi_describes_every_route(db: &TestDb) {
         "WebhookPayload",
         "CreateVerification",
         "EvidenceBundle",
+        "LimitsReport",
+        "QueueView",
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
     }

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arsgate::domain::{
-    ApiKey, ApiKeyId, Delivery, DeliveryState, EventId, Evidence, Finish, Merchant, MerchantId,
-    MerchantSettings, Mode, NewDelivery, NewVerification, PhoneNumber, Timestamp, Verification,
-    VerificationFilter, VerificationId, VerificationState,
+    Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, DeliveryState, EventId, Evidence, Finish,
+    LeaseTerms, LimitScope, LimitUsage, Merchant, MerchantId, MerchantSettings, Mode, NewDelivery,
+    NewVerification, PhoneNumber, Timestamp, Verification, VerificationFilter, VerificationId,
+    VerificationState,
 };
 use arsgate::scenario::{Language, Outcome};
 use arsgate::store::{CheckRecorded, IdempotentResponse, Store, StoreError};
@@ -51,6 +52,11 @@ on_every_store!(
     concurrent_opens_of_a_new_database_agree,
     urls_open_the_same_database,
     corrupt_rows_name_their_column,
+    leases_stop_at_max_channels_and_expire,
+    concurrent_leases_never_pass_max_channels,
+    admissions_keep_velocity_and_daily_cap,
+    concurrent_admissions_never_pass_a_limit,
+    finishing_releases_the_verifications_lease,
 );
 
 /// An instant well inside any range the tests use.
@@ -1605,4 +1611,385 @@ async fn sqlite_files_get_their_directories_and_wal() {
         .query_row("PRAGMA journal_mode", [], |row| row.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
+}
+
+// Limits: channel leases and admitted calls.
+
+fn scope(merchant: MerchantId, mode: Mode) -> LimitScope {
+    LimitScope { merchant, mode }
+}
+
+/// Lease terms of a new holder, expiring at `expires`.
+fn terms(max_channels: u32, expires: Timestamp) -> LeaseTerms {
+    LeaseTerms {
+        holder: VerificationId::new(),
+        max_channels,
+        expires_at: expires,
+        required: true,
+    }
+}
+
+/// An admission of a call to `phone` at `now` with no limits and no lease.
+fn admission(merchant: MerchantId, phone: &str, now: Timestamp) -> AdmitCall {
+    AdmitCall {
+        scope: scope(merchant, Mode::Live),
+        phone: phone.to_owned(),
+        now,
+        day_start: at(0),
+        velocity: None,
+        daily_cap: None,
+        lease: None,
+    }
+}
+
+async fn leases_stop_at_max_channels_and_expire(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let live = scope(m.id, Mode::Live);
+    let first = terms(2, at(10_000));
+    let second = terms(2, at(10_000));
+    assert!(store.acquire_lease(live, &first, at(0)).await.unwrap());
+    assert!(store.acquire_lease(live, &second, at(0)).await.unwrap());
+    let third = terms(2, at(10_000));
+    assert!(!store.acquire_lease(live, &third, at(1)).await.unwrap());
+    // The sandbox has channels of its own; another merchant too.
+    assert!(
+        store
+            .acquire_lease(scope(m.id, Mode::Test), &third, at(1))
+            .await
+            .unwrap()
+    );
+    assert!(store.release_lease(third.holder).await.unwrap());
+    let other = merchant(&*store, "other").await;
+    assert!(
+        store
+            .acquire_lease(scope(other.id, Mode::Live), &third, at(1))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.limit_usage(live, at(2), at(0)).await.unwrap(),
+        LimitUsage {
+            live_channels: 2,
+            calls_today: 0
+        }
+    );
+    // A holder asking again keeps its lease (no second channel).
+    assert!(store.acquire_lease(live, &first, at(3)).await.unwrap());
+    assert_eq!(
+        store
+            .limit_usage(live, at(3), at(0))
+            .await
+            .unwrap()
+            .live_channels,
+        2
+    );
+    // Released: the channel is free again, once.
+    assert!(store.release_lease(first.holder).await.unwrap());
+    assert!(!store.release_lease(first.holder).await.unwrap());
+    let fourth = terms(2, at(5_000));
+    assert!(store.acquire_lease(live, &fourth, at(4)).await.unwrap());
+    assert!(
+        !store
+            .acquire_lease(live, &terms(2, at(9_000)), at(5))
+            .await
+            .unwrap()
+    );
+    // Renewal extends live leases only.
+    let renewed = store
+        .renew_leases(&[second.holder, first.holder], at(6), at(20_000))
+        .await
+        .unwrap();
+    assert_eq!(renewed, 1, "only `second` is still held");
+    // `fourth` lapses at 5 000 (never renewed): its channel is reclaimed,
+    // and a lapsed lease is not renewed back.
+    assert_eq!(
+        store
+            .limit_usage(live, at(5_000), at(0))
+            .await
+            .unwrap()
+            .live_channels,
+        1
+    );
+    assert_eq!(
+        store
+            .renew_leases(&[fourth.holder], at(5_000), at(30_000))
+            .await
+            .unwrap(),
+        0
+    );
+    let fifth = terms(2, at(40_000));
+    assert!(store.acquire_lease(live, &fifth, at(5_001)).await.unwrap());
+    assert!(
+        !store
+            .acquire_lease(live, &terms(2, at(40_000)), at(5_002))
+            .await
+            .unwrap()
+    );
+    // `second` was renewed to 20 000: past that, both it and nothing else.
+    assert_eq!(
+        store
+            .limit_usage(live, at(20_000), at(0))
+            .await
+            .unwrap()
+            .live_channels,
+        1
+    );
+}
+
+async fn concurrent_leases_never_pass_max_channels(db: &TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    // Several rounds, each on a merchant of its own: a race that a lock
+    // failed to prevent shows up in one of them.
+    for round in 0..6 {
+        let m = merchant(&*store, &format!("acme-{round}")).await;
+        let live = scope(m.id, Mode::Live);
+        let tasks: Vec<_> = (0..24)
+            .map(|i| {
+                let store = if i % 2 == 0 { &store } else { &other }.clone();
+                tokio::spawn(async move {
+                    let terms = terms(3, at(60_000));
+                    store.acquire_lease(live, &terms, at(i)).await.unwrap()
+                })
+            })
+            .collect();
+        let mut taken = 0;
+        for task in tasks {
+            taken += usize::from(task.await.unwrap());
+        }
+        assert_eq!(taken, 3, "round {round}");
+        assert_eq!(
+            store
+                .limit_usage(live, at(100), at(0))
+                .await
+                .unwrap()
+                .live_channels,
+            3
+        );
+    }
+}
+
+async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let window = Duration::from_secs(60);
+    let velocity = |now: Timestamp, phone: &str| AdmitCall {
+        velocity: Some((2, window)),
+        ..admission(m.id, phone, now)
+    };
+    let admitted = Admission::Admitted { leased: false };
+    assert_eq!(
+        store
+            .admit_call(&velocity(at(1_000), "+821011112222"))
+            .await
+            .unwrap(),
+        admitted
+    );
+    assert_eq!(
+        store
+            .admit_call(&velocity(at(2_000), "+821011112222"))
+            .await
+            .unwrap(),
+        admitted
+    );
+    // The third within the minute waits until the first leaves the window.
+    assert_eq!(
+        store
+            .admit_call(&velocity(at(3_000), "+821011112222"))
+            .await
+            .unwrap(),
+        Admission::Velocity {
+            retry_at: at(61_000)
+        }
+    );
+    // Another number is not affected, nor is a refused call counted.
+    assert_eq!(
+        store
+            .admit_call(&velocity(at(3_000), "+821033334444"))
+            .await
+            .unwrap(),
+        admitted
+    );
+    assert_eq!(
+        store
+            .admit_call(&velocity(at(61_001), "+821011112222"))
+            .await
+            .unwrap(),
+        admitted
+    );
+    assert_eq!(
+        store
+            .admit_call(&velocity(at(61_002), "+821011112222"))
+            .await
+            .unwrap(),
+        Admission::Velocity {
+            retry_at: at(62_000)
+        }
+    );
+    let live = scope(m.id, Mode::Live);
+    assert_eq!(
+        store
+            .limit_usage(live, at(61_003), at(0))
+            .await
+            .unwrap()
+            .calls_today,
+        4
+    );
+
+    // The daily cap counts every call of the scope since the day began.
+    let capped = |now: Timestamp, day_start: Timestamp| AdmitCall {
+        daily_cap: Some(5),
+        day_start,
+        ..admission(m.id, "+821055556666", now)
+    };
+    assert_eq!(
+        store.admit_call(&capped(at(70_000), at(0))).await.unwrap(),
+        admitted
+    );
+    assert_eq!(
+        store.admit_call(&capped(at(70_001), at(0))).await.unwrap(),
+        Admission::DailyCap
+    );
+    // A new day starts afresh.
+    assert_eq!(
+        store
+            .admit_call(&capped(at(80_000), at(75_000)))
+            .await
+            .unwrap(),
+        admitted
+    );
+    assert_eq!(
+        store
+            .limit_usage(live, at(80_001), at(75_000))
+            .await
+            .unwrap()
+            .calls_today,
+        1
+    );
+
+    // A required lease that cannot be had refuses the call uncounted; an
+    // optional one admits it without a lease.
+    let holder = terms(1, at(200_000));
+    let leased = AdmitCall {
+        lease: Some(holder),
+        ..admission(m.id, "+821077778888", at(90_000))
+    };
+    assert_eq!(
+        store.admit_call(&leased).await.unwrap(),
+        Admission::Admitted { leased: true }
+    );
+    let full = AdmitCall {
+        lease: Some(terms(1, at(200_000))),
+        ..admission(m.id, "+821077778888", at(90_001))
+    };
+    assert_eq!(
+        store.admit_call(&full).await.unwrap(),
+        Admission::ChannelsFull
+    );
+    let optional = AdmitCall {
+        lease: Some(LeaseTerms {
+            required: false,
+            ..terms(1, at(200_000))
+        }),
+        ..admission(m.id, "+821077778888", at(90_002))
+    };
+    assert_eq!(
+        store.admit_call(&optional).await.unwrap(),
+        Admission::Admitted { leased: false }
+    );
+    assert_eq!(
+        store
+            .limit_usage(live, at(90_003), at(75_000))
+            .await
+            .unwrap(),
+        LimitUsage {
+            live_channels: 1,
+            calls_today: 3
+        }
+    );
+}
+
+async fn concurrent_admissions_never_pass_a_limit(db: &TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    for round in 0..6 {
+        let m = merchant(&*store, &format!("acme-{round}")).await;
+        let tasks: Vec<_> = (0..20)
+            .map(|i| {
+                let store = if i % 2 == 0 { &store } else { &other }.clone();
+                tokio::spawn(async move {
+                    // Numbers 0 and 1 in turn: velocity allows 3 to each,
+                    // the daily cap 5 in all, and 4 channels (optional lease).
+                    let admit = AdmitCall {
+                        velocity: Some((3, Duration::from_secs(600))),
+                        daily_cap: Some(5),
+                        lease: Some(LeaseTerms {
+                            required: false,
+                            ..terms(4, at(600_000))
+                        }),
+                        ..admission(m.id, &format!("+82101234000{}", i % 2), at(i))
+                    };
+                    store.admit_call(&admit).await.unwrap()
+                })
+            })
+            .collect();
+        let mut admitted = 0;
+        let mut leased = 0;
+        for task in tasks {
+            if let Admission::Admitted { leased: l } = task.await.unwrap() {
+                admitted += 1;
+                leased += usize::from(l);
+            }
+        }
+        assert_eq!((admitted, leased), (5, 4), "round {round}");
+        let usage = store
+            .limit_usage(scope(m.id, Mode::Live), at(100), at(0))
+            .await
+            .unwrap();
+        assert_eq!(
+            usage,
+            LimitUsage {
+                live_channels: 4,
+                calls_today: 5
+            }
+        );
+    }
+}
+
+async fn finishing_releases_the_verifications_lease(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let live = scope(m.id, Mode::Live);
+    let v = verification(&*store, m.id, at(0)).await;
+    let mine = LeaseTerms {
+        holder: v.id(),
+        ..terms(5, at(60_000))
+    };
+    assert!(store.acquire_lease(live, &mine, at(0)).await.unwrap());
+    assert!(
+        store
+            .acquire_lease(live, &terms(5, at(60_000)), at(0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .finish(v.id(), &finish(Outcome::Completed, at(1_000)), None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .limit_usage(live, at(1_000), at(0))
+            .await
+            .unwrap()
+            .live_channels,
+        1,
+        "the other call keeps its channel"
+    );
+    assert!(
+        !store.release_lease(v.id()).await.unwrap(),
+        "released with the outcome"
+    );
 }

@@ -6,6 +6,7 @@
 //! - [`verifications`]: create, read, list, check, cancel, evidence.
 //! - [`customers`]: registering and removing PINs.
 //! - [`usage`]: monthly usage.
+//! - [`limits`]: the plan and its usage now.
 //! - [`webhooks`]: webhook deliveries.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`openapi`]: the OpenAPI document at `/openapi.json`.
@@ -15,6 +16,7 @@ pub mod auth;
 pub mod body;
 pub mod customers;
 pub mod health;
+pub mod limits;
 pub mod openapi;
 pub mod problem;
 pub mod usage;
@@ -60,6 +62,7 @@ pub fn router(state: ApiState) -> Router {
             put(customers::put_pin).delete(customers::delete_pin),
         )
         .route("/v1/usage", get(usage::usage))
+        .route("/v1/limits", get(limits::limits))
         .route("/v1/webhooks/deliveries", get(webhooks::list))
         .route(
             "/v1/webhooks/deliveries/{id}/redeliver",

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, health, usage, verifications, webhooks};
+use super::{customers, health, limits, usage, verifications, webhooks};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -25,6 +25,7 @@ use super::{customers, health, usage, verifications, webhooks};
         customers::put_pin,
         customers::delete_pin,
         usage::usage,
+        limits::limits,
         webhooks::list,
         webhooks::redeliver,
         health::healthz,
@@ -36,6 +37,7 @@ use super::{customers, health, usage, verifications, webhooks};
         (name = "verifications", description = "Verification calls and their outcomes"),
         (name = "customers", description = "PINs for `enter_pin`"),
         (name = "usage", description = "Billing"),
+        (name = "limits", description = "Your plan: channels, rates, velocity, daily cap"),
         (name = "webhooks", description = "Webhook deliveries"),
         (name = "operations", description = "Health and readiness"),
     )

@@ -27,7 +27,7 @@ pub struct Problem {
     pub detail: String,
     /// The stable machine-readable code (`invalid_phone`, `not_found` ...).
     pub code: String,
-    /// Seconds to wait before retrying, for `503`s.
+    /// Seconds to wait before retrying, for `503`s and `429`s.
     #[serde(skip)]
     pub retry_after: Option<u64>,
 }
@@ -105,7 +105,8 @@ impl From<ServiceError> for Problem {
             | ServiceError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             ServiceError::CodeExpired => StatusCode::GONE,
             ServiceError::Store(StoreError::InvalidCursor(_)) => StatusCode::BAD_REQUEST,
-            ServiceError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::TooManyAttempts | ServiceError::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::RecordingNotAllowed { .. } => StatusCode::FORBIDDEN,
             ServiceError::RecordingAltered => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::ShuttingDown
             | ServiceError::Store(StoreError::Database(_) | StoreError::Corrupt(_)) => {
@@ -122,10 +123,10 @@ impl From<ServiceError> for Problem {
             _ => error.to_string(),
         };
         let problem = Problem::new(status, error.code(), detail);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            problem.retry_after(5)
-        } else {
-            problem
+        match error.retry_after() {
+            Some(seconds) => problem.retry_after(seconds),
+            None if status == StatusCode::SERVICE_UNAVAILABLE => problem.retry_after(5),
+            None => problem,
         }
     }
 }

@@ -109,13 +109,15 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, Problem> {
          description = "Makes retries safe: the same key with the same body returns the first response; with another body, `409 idempotency_conflict`. 1 to 255 printable ASCII characters, kept 24 hours.")
     ),
     responses(
-        (status = 201, description = "Created; the call is being placed", body = CreatedVerification),
+        (status = 201, description = "Created; the call is being placed, or (plans with `at_limit: queue`) waits for a channel: then `queue` gives its place and an estimate", body = CreatedVerification),
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, description = "No valid API key", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`idempotency_conflict` or `idempotency_in_progress`", body = Problem, content_type = PROBLEM_JSON),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+        (status = 403, description = "`recording_not_allowed`: the scenario records and your plan does not include recording", body = Problem, content_type = PROBLEM_JSON),
         (status = 415, description = "Body not JSON", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "`invalid_phone`, `unknown_scenario`, `missing_field`, `invalid_field`, `unknown_field`, `invalid_language`, `invalid_callback_url`, `invalid_customer_ref`, `missing_customer_ref`, `pin_not_registered`, `invalid_metadata`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 429, description = "Your plan's limit: `cps_limit` (calls per second), `channel_limit` (every channel in use, or the queue full), `velocity_limit` (too many calls to this number lately), `daily_cap`; `Retry-After` says when to retry", body = Problem, content_type = PROBLEM_JSON),
         (status = 503, description = "Shutting down or store unavailable; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
@@ -164,6 +166,7 @@ pub async fn create(
         .service
         .create(&auth.merchant, auth.mode, body.value)
         .await;
+    let mut retry_after = None;
     let (status, stored, code) = match result {
         Ok(created) => {
             let view = state.service.view(&auth.merchant, &created.verification);
@@ -176,12 +179,15 @@ pub async fn create(
         }
         Err(error) => {
             let problem = Problem::from(error);
+            retry_after = problem.retry_after;
             let body = serde_json::to_string(&problem).unwrap_or_default();
             (problem.status_code(), body, None)
         }
     };
     if let Some(key) = &key {
-        if status.is_server_error() {
+        // A refusal that passes with time is not the key's final answer:
+        // a retry after `Retry-After` runs afresh.
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             store.release_idempotent(auth.merchant.id, key).await?;
         } else {
             let response = IdempotentResponse {
@@ -196,12 +202,13 @@ pub async fn create(
     }
     // The code is never stored, not even in the idempotency record: it is
     // added to the response on its way out.
-    Ok(respond(
-        status,
-        &stored,
-        code.as_ref().map(|c| c.expose()),
-        false,
-    ))
+    let mut response = respond(status, &stored, code.as_ref().map(|c| c.expose()), false);
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    Ok(response)
 }
 
 /// The response for a stored idempotent result.

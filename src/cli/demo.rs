@@ -277,6 +277,7 @@ fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Config {
         shutdown: ShutdownConfig {
             grace: Duration::from_secs(5),
         },
+        limits: crate::config::LimitsConfig::default(),
         data_dir,
     }
 }

@@ -84,4 +84,21 @@ pub enum ValidationError {
     /// The sandbox's speed is not a sensible factor.
     #[error("sandbox.speed: {0} is outside 0.1 to 1000")]
     SandboxSpeed(f64),
+    /// A plan is named that `limits.plans` does not have.
+    #[error("{field}: there is no plan named `{plan}` in limits.plans")]
+    UnknownPlan {
+        /// Where it is named, as `limits.merchants.acme`.
+        field: String,
+        /// The name.
+        plan: String,
+    },
+    /// Channel leases would expire before they could be renewed.
+    #[error("limits.lease_ttl: {0:?} is shorter than 1s")]
+    ShortLease(Duration),
+    /// A plan's duration is zero.
+    #[error("{field}: must be longer than zero")]
+    ZeroPlanDuration {
+        /// The setting's path, as `limits.plans.gold.queue_timeout`.
+        field: String,
+    },
 }

@@ -19,6 +19,7 @@ mod calls;
 mod env;
 mod error;
 mod esl;
+mod limits;
 mod node;
 mod secret;
 mod server;
@@ -32,6 +33,7 @@ use serde::Deserialize;
 pub use calls::{CallsConfig, RecordingsConfig, TtsConfig};
 pub use error::{ConfigError, ValidationError};
 pub use esl::{Backoff, EslConfig};
+pub use limits::{AtLimit, BUILT_IN_PLAN, LimitsConfig, PlanConfig, VelocityConfig};
 pub use node::{DialString, DialStringError, InvalidNodeName, NodeConfig, NodeName};
 pub use secret::Secret;
 pub use server::{MIN_SECRET_BYTES, SandboxConfig, ShutdownConfig, StoreConfig, WebhooksConfig};
@@ -74,6 +76,9 @@ pub struct Config {
     /// Graceful shutdown.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// Plans: channels, rates and velocity per merchant.
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -121,6 +126,7 @@ impl Config {
         self.esl.validate()?;
         self.calls.validate()?;
         server::validate(self.secret.as_ref(), &self.sandbox)?;
+        self.limits.validate()?;
         node::validate_nodes(&self.nodes)
     }
 }
@@ -423,6 +429,79 @@ nodes:
     }
 
     #[test]
+    fn without_a_limits_section_every_merchant_is_on_the_built_in_plan() {
+        let config = load(MINIMAL, &[]).expect("valid");
+        assert_eq!(config.limits, LimitsConfig::default());
+        assert_eq!(config.limits.default_plan, BUILT_IN_PLAN);
+        let plan = &config.limits.plans[BUILT_IN_PLAN];
+        assert_eq!((plan.max_channels.get(), plan.cps.get()), (100, 50));
+        assert_eq!((plan.velocity, plan.daily_cap), (None, None));
+        assert_eq!(plan.at_limit, AtLimit::Reject);
+        assert!(plan.recording);
+    }
+
+    #[test]
+    fn plans_take_defaults_for_what_they_leave_out() {
+        let text = format!(
+            "{MINIMAL}limits:\n  default_plan: small\n  plans:\n    small:\n      max_channels: 2\n      at_limit: queue\n      velocity: {{ calls: 3, window: 10m }}\n"
+        );
+        let config = load(&text, &[]).expect("valid");
+        let plan = &config.limits.plans["small"];
+        assert_eq!(plan.max_channels.get(), 2);
+        assert_eq!(plan.at_limit, AtLimit::Queue);
+        assert_eq!(
+            plan.velocity.map(|v| (v.calls.get(), v.window)),
+            Some((3, Duration::from_secs(600)))
+        );
+        assert_eq!(plan.cps, PlanConfig::default().cps);
+        assert_eq!(plan.queue_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn plans_named_must_exist() {
+        let text = format!("{MINIMAL}limits:\n  default_plan: gold\n");
+        assert_eq!(
+            invalid(load(&text, &[])),
+            ValidationError::UnknownPlan {
+                field: "limits.default_plan".to_owned(),
+                plan: "gold".to_owned(),
+            }
+        );
+        let text = format!("{MINIMAL}limits:\n  merchants:\n    acme: gold\n");
+        let error = load(&text, &[]).expect_err("unknown plan");
+        assert_eq!(
+            error.to_string(),
+            "test.yaml: limits.merchants.acme: there is no plan named `gold` in limits.plans"
+        );
+    }
+
+    #[test]
+    fn bad_plan_values_are_rejected() {
+        let text = format!("{MINIMAL}limits:\n  lease_ttl: 500ms\n");
+        assert_eq!(
+            invalid(load(&text, &[])),
+            ValidationError::ShortLease(Duration::from_millis(500))
+        );
+        let text = format!("{MINIMAL}limits:\n  plans:\n    default:\n      queue_timeout: 0s\n");
+        assert_eq!(
+            invalid(load(&text, &[])),
+            ValidationError::ZeroPlanDuration {
+                field: "limits.plans.default.queue_timeout".to_owned()
+            }
+        );
+        let text = format!("{MINIMAL}limits:\n  plans:\n    default:\n      max_channels: 0\n");
+        assert_eq!(
+            field_error(load(&text, &[])).0,
+            "limits.plans.default.max_channels"
+        );
+        let text = format!("{MINIMAL}limits:\n  plans:\n    default:\n      at_limit: wait\n");
+        assert_eq!(
+            field_error(load(&text, &[])).0,
+            "limits.plans.default.at_limit"
+        );
+    }
+
+    #[test]
     fn shipped_example_loads() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/arsgate.yaml");
         let config = Config::load(&path, NO_ENV).expect("config/arsgate.yaml is valid");
@@ -442,5 +521,26 @@ nodes:
             ),
             "the example node shows the defaults"
         );
+        let standard = &config.limits.plans[&config.limits.default_plan];
+        let defaults = PlanConfig::default();
+        assert_eq!(
+            (
+                standard.max_channels,
+                standard.cps,
+                standard.at_limit,
+                standard.queue_timeout,
+                standard.max_queue
+            ),
+            (
+                defaults.max_channels,
+                defaults.cps,
+                defaults.at_limit,
+                defaults.queue_timeout,
+                defaults.max_queue
+            ),
+            "the example's standard plan shows the defaults"
+        );
+        assert_eq!(config.limits.lease_ttl, LimitsConfig::default().lease_ttl);
+        assert_eq!(config.limits.merchants["innobank"], "enterprise");
     }
 }

@@ -7,8 +7,10 @@
 //! - [`merchant`]: merchants, API keys, live and sandbox [`Mode`].
 //! - [`verification`]: verifications, their state, evidence, usage.
 //! - [`webhook`]: webhook deliveries.
+//! - [`limits`]: channel leases and admitted calls, as the store keeps them.
 
 pub mod ids;
+pub mod limits;
 pub mod merchant;
 pub mod phone;
 pub mod time;
@@ -16,6 +18,7 @@ pub mod verification;
 pub mod webhook;
 
 pub use ids::{ApiKeyId, EventId, InvalidId, MerchantId, VerificationId};
+pub use limits::{Admission, AdmitCall, LeaseTerms, LimitScope, LimitUsage};
 pub use merchant::{ApiKey, Merchant, MerchantSettings, Mode};
 pub use phone::{InvalidPhone, PhoneNumber};
 pub use time::Timestamp;

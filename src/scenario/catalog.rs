@@ -61,6 +61,17 @@ impl Runnable {
     pub fn checks_pin(&self) -> bool {
         self.program.secret == SecretKind::Pin
     }
+
+    /// Whether the call is recorded (`consent_record`): plans may not
+    /// include recording.
+    pub fn records(&self) -> bool {
+        self.program.segments.iter().any(|segment| {
+            segment
+                .needs
+                .iter()
+                .any(|need| matches!(need, Dynamic::RecordingPath { .. }))
+        })
+    }
 }
 
 /// Every scenario offered, by name.

@@ -1,5 +1,5 @@
 //! A running arsgate: the pieces assembled from the configuration (the
-//! scenario catalog, the live node pool, the sandbox, the verification
+//! scenario catalog, the live node pool, the sandbox, the plans, the verification
 //! service, the webhook worker, the HTTP API) and their orderly shutdown.
 
 use std::net::SocketAddr;
@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{self, ApiState};
 use crate::assets::{self, AssetDirs};
 use crate::config::Config;
+use crate::limits::Limits;
 use crate::sandbox::{Sandbox, SandboxSetup};
 use crate::scenario::controller::CallSettings;
 use crate::scenario::prompts::PromptCatalog;
@@ -119,8 +120,10 @@ impl Server {
             config.webhooks.worker(),
             stop.clone(),
         );
+        let limits = Limits::new(&config.limits, Arc::clone(&store));
         let service = Service::new(ServiceParts {
             store,
+            limits,
             catalog,
             settings,
             sandbox_settings,

@@ -28,13 +28,26 @@ pub(super) async fn run(
 ) {
     let id = verification.id();
     let abandoning = inner.abandoning.clone();
+    let placed = async {
+        match inner.take_channel(&merchant, &verification, &cancel).await {
+            Ok(()) => place_and_follow(&inner, &merchant, &verification, cancel).await,
+            Err((outcome, reason)) => {
+                inner
+                    .finish(&merchant, &verification, outcome, reason, None)
+                    .await
+            }
+        }
+    };
     let outcome = tokio::select! {
         () = abandoning.cancelled() => return,
-        outcome = place_and_follow(&inner, &merchant, &verification, cancel) => outcome,
+        outcome = placed => outcome,
     };
     if let Err(error) = outcome {
         tracing::error!(verification = %id, %error, "the call's record could not be kept");
     }
+    // Normally released with the outcome; this covers a call that ended
+    // without one being recorded here.
+    inner.limits.release(id).await;
     inner.forget_running(id);
 }
 

@@ -1,5 +1,6 @@
 //! Why a merchant's request was refused, with a stable code for each reason.
 
+use crate::limits::Refusal;
 use crate::store::StoreError;
 
 /// Why a verification operation was refused or failed.
@@ -67,6 +68,19 @@ pub enum ServiceError {
     /// ended: it was altered on disk.
     #[error("the recording no longer matches its digest; it was altered after the call")]
     RecordingAltered,
+    /// The merchant's plan does not include recording, which the
+    /// scenario does.
+    #[error("scenario {scenario:?} records the call, and plan {plan:?} does not include recording")]
+    RecordingNotAllowed {
+        /// The scenario.
+        scenario: String,
+        /// The merchant's plan.
+        plan: String,
+    },
+    /// The merchant's plan refused the call (rate, channels, velocity,
+    /// daily cap).
+    #[error(transparent)]
+    Limit(Refusal),
     /// arsgate is shutting down and takes no new calls.
     #[error("arsgate is shutting down")]
     ShuttingDown,
@@ -99,11 +113,38 @@ impl ServiceError {
             ServiceError::CodeUsed => "code_used",
             ServiceError::AlreadyFinished => "already_finished",
             ServiceError::RecordingAltered => "recording_altered",
+            ServiceError::RecordingNotAllowed { .. } => "recording_not_allowed",
+            ServiceError::Limit(refusal) => refusal.code(),
             ServiceError::ShuttingDown => "shutting_down",
-            ServiceError::Store(StoreError::NotFound(_)) => "not_found",
-            ServiceError::Store(StoreError::Conflict(_)) => "conflict",
-            ServiceError::Store(StoreError::InvalidCursor(_)) => "invalid_cursor",
-            ServiceError::Store(_) => "store_unavailable",
+            ServiceError::Store(error) => store_code(error),
+        }
+    }
+
+    /// Seconds the merchant should wait before retrying, for refusals that
+    /// pass with time.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ServiceError::Limit(refusal) => refusal.retry_after_secs(),
+            _ => None,
+        }
+    }
+}
+
+/// The code of a store failure.
+fn store_code(error: &StoreError) -> &'static str {
+    match error {
+        StoreError::NotFound(_) => "not_found",
+        StoreError::Conflict(_) => "conflict",
+        StoreError::InvalidCursor(_) => "invalid_cursor",
+        _ => "store_unavailable",
+    }
+}
+
+impl From<Refusal> for ServiceError {
+    fn from(refusal: Refusal) -> ServiceError {
+        match refusal {
+            Refusal::Store(error) => ServiceError::Store(error),
+            refusal => ServiceError::Limit(refusal),
         }
     }
 }

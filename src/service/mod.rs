@@ -11,9 +11,11 @@
 //! - [`usage`]: monthly usage for billing.
 //! - [`deliveries`]: webhook deliveries, listed and redelivered.
 //! - [`keys`]: API keys, issued and authenticated.
+//! - `channel`: a call's wait for its channel under the merchant's plan.
 //! - [`error`]: why a request was refused, with stable codes.
 
 mod call;
+mod channel;
 mod check;
 pub mod create;
 pub mod deliveries;
@@ -41,6 +43,7 @@ use crate::domain::{
     EventId, Finish, Merchant, Mode, NewDelivery, Page, Timestamp, Verification,
     VerificationFilter, VerificationId, VerificationState,
 };
+use crate::limits::{Limits, LimitsReport};
 use crate::scenario::controller::CallSettings;
 use crate::scenario::secret::{Code, PinHash};
 use crate::scenario::timeline::Entry;
@@ -66,6 +69,8 @@ pub struct ServiceParts {
     pub sandbox: Pool,
     /// Woken whenever a webhook is queued.
     pub webhooks: Arc<Notify>,
+    /// The merchants' plans.
+    pub limits: Limits,
 }
 
 /// The verification service (cheap to clone; clones share everything).
@@ -83,6 +88,7 @@ struct Inner {
     live: Pool,
     sandbox: Pool,
     webhooks: Arc<Notify>,
+    limits: Arc<Limits>,
     /// The calls this process runs, by verification.
     running: Mutex<HashMap<VerificationId, Running>>,
     tasks: TaskTracker,
@@ -122,8 +128,11 @@ pub struct Created {
 
 impl Service {
     /// The service over `parts`.
+    /// Must run inside a tokio runtime: it starts renewing the channel
+    /// leases of the calls it runs.
     pub fn new(parts: ServiceParts) -> Service {
-        Service {
+        let limits = Arc::new(parts.limits);
+        let service = Service {
             inner: Arc::new(Inner {
                 store: parts.store,
                 catalog: parts.catalog,
@@ -133,13 +142,16 @@ impl Service {
                 live: parts.live,
                 sandbox: parts.sandbox,
                 webhooks: parts.webhooks,
+                limits: Arc::clone(&limits),
                 running: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
                 stopping: CancellationToken::new(),
                 aborting: CancellationToken::new(),
                 abandoning: CancellationToken::new(),
             }),
-        }
+        };
+        channel::renew_leases(Arc::downgrade(&limits), service.inner.abandoning.clone());
+        service
     }
 
     /// The store.
@@ -191,13 +203,30 @@ impl Service {
             self.inner.default_language,
             &self.inner.settings.code_key,
         )?;
+        let limits = &self.inner.limits;
+        if runnable.records() && !limits.plan(merchant).config.recording {
+            return Err(ServiceError::RecordingNotAllowed {
+                scenario: runnable.scenario.name().to_owned(),
+                plan: limits.plan(merchant).name.clone(),
+            });
+        }
         if let Some(customer) = prepared.new.customer_ref.as_deref()
             && runnable.checks_pin()
             && self.inner.store.pin(merchant.id, customer).await?.is_none()
         {
             return Err(ServiceError::PinNotRegistered(customer.to_owned()));
         }
-        let verification = self.inner.store.create_verification(&prepared.new).await?;
+        let id = prepared.new.id;
+        limits
+            .admit(merchant, mode, &prepared.new.phone, id)
+            .await?;
+        let verification = match self.inner.store.create_verification(&prepared.new).await {
+            Ok(verification) => verification,
+            Err(error) => {
+                limits.withdraw(merchant, mode, id).await;
+                return Err(error.into());
+            }
+        };
         let shown = runnable.shows_code().then_some(prepared.code).flatten();
         self.inner.start(merchant.clone(), verification.clone());
         Ok(Created {
@@ -291,6 +320,15 @@ impl Service {
             .get(&request.scenario)
             .filter(|r| r.shows_code())
             .map(|_| create::code_for(&self.inner.settings.code_key, request.mode, request.id))
+    }
+
+    /// `merchant`'s plan and its usage in `mode`.
+    pub async fn limits(
+        &self,
+        merchant: &Merchant,
+        mode: Mode,
+    ) -> Result<LimitsReport, ServiceError> {
+        Ok(self.inner.limits.report(merchant, mode).await?)
     }
 
     /// Registers (or replaces) a customer's PIN for `enter_pin`.
@@ -437,11 +475,15 @@ impl Inner {
             .catalog
             .get(&verification.request.scenario)
             .is_some_and(|r| r.reads_code());
-        VerificationView::new(
+        let mut view = VerificationView::new(
             verification,
             merchant.settings.max_check_attempts,
             checkable,
-        )
+        );
+        if !verification.is_final() {
+            view.queue = self.limits.queued(merchant, verification.id());
+        }
+        view
     }
 
     /// Waits (up to `limit`) until this process no longer runs `id`'s call.
@@ -512,7 +554,12 @@ impl Inner {
             ..latest
         };
         let webhook = self.webhook(merchant, &finished, WebhookKind::Finished)?;
-        if !self.store.finish(id, &finish, webhook.as_ref()).await? {
+        let finished = self.store.finish(id, &finish, webhook.as_ref()).await;
+        // The store released the lease with the outcome; this process stops
+        // renewing it and hands the channel to its queue (also when the
+        // outcome could not be recorded: the lease must not outlive it).
+        self.limits.release(id).await;
+        if !finished? {
             return Ok(());
         }
         tracing::info!(verification = %id, %outcome, "verification finished");

@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::domain::{EventId, Timestamp, Verification, VerificationState};
+use crate::limits::QueueView;
 use crate::scenario::Outcome;
 
 /// A verification as the API shows it.
@@ -60,6 +61,11 @@ pub struct VerificationView {
     pub answered_at: Option<String>,
     /// When the call ended.
     pub finished_at: Option<String>,
+    /// While the call waits for a free channel of your plan (`at_limit:
+    /// queue`): its place and an estimate of when it is placed. Shown by
+    /// the arsgate replica that queued it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueView>,
 }
 
 /// Where the checking of a spoken code stands.
@@ -105,6 +111,7 @@ impl VerificationView {
             created_at: request.created_at.rfc3339(),
             answered_at: verification.answered_at.map(Timestamp::rfc3339),
             finished_at: verification.finished_at.map(Timestamp::rfc3339),
+            queue: None,
         }
     }
 }

@@ -16,6 +16,7 @@
 //! and ids as the UUID inside the prefixed id. Listings page with an
 //! opaque cursor naming the last item's `(created_at, id)`.
 
+mod admission;
 mod cursor;
 mod group_commit;
 pub mod postgres;
@@ -27,9 +28,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::domain::{
-    ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, Merchant, MerchantId, MerchantSettings,
-    Mode, NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
-    VerificationId,
+    Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, LeaseTerms,
+    LimitScope, LimitUsage, Merchant, MerchantId, MerchantSettings, Mode, NewDelivery,
+    NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter, VerificationId,
 };
 
 /// Why a store operation failed.
@@ -181,7 +182,8 @@ pub trait Store: Send + Sync + 'static {
     /// `NotFound` if unknown.
     async fn mark_answered(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
     /// Records the final outcome and, in the same transaction, queues its
-    /// webhook; false (and nothing changed, nothing queued) if the
+    /// webhook and releases the verification's channel lease (so no final
+    /// verification is ever seen holding a channel); false (and nothing changed, nothing queued) if the
     /// verification was already final. Idempotent by design: a restarted
     /// arsgate may finish a call twice, and a crash between the two writes
     /// cannot lose the webhook. Any state but `finished` may finish (a
@@ -328,4 +330,45 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// How many deliveries wait (pending), for health and metrics.
     async fn pending_deliveries(&self) -> Result<u64, StoreError>;
+
+    // Limits: channel leases and admitted calls, per merchant and mode.
+
+    /// Admits a new call: reclaims the scope's expired leases, checks the
+    /// velocity limit and the daily cap, takes the lease if asked (refusing
+    /// with `ChannelsFull` if it is required and every channel is taken),
+    /// and counts the call. One transaction, serialized per scope against
+    /// every other admission and lease taken, in this process or another,
+    /// so that concurrent calls never pass a limit together. Nothing is
+    /// counted or taken unless the call is admitted.
+    async fn admit_call(&self, admit: &AdmitCall) -> Result<Admission, StoreError>;
+    /// Takes a channel lease of `scope` for `terms.holder` if fewer than
+    /// `terms.max_channels` leases are live (expired ones are reclaimed
+    /// first), serialized like [`Store::admit_call`]; true if the holder
+    /// holds one now (`terms.required` is not consulted: a lease is
+    /// either taken or not). A holder that already holds a live lease
+    /// keeps it, extended to `terms.expires_at`.
+    async fn acquire_lease(
+        &self,
+        scope: LimitScope,
+        terms: &LeaseTerms,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Extends to `expires_at` the leases of `holders` still live at `now`;
+    /// how many were (a lapsed lease is lost: it may be another's by now).
+    async fn renew_leases(
+        &self,
+        holders: &[VerificationId],
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<u64, StoreError>;
+    /// Releases a holder's lease; false if it held none.
+    async fn release_lease(&self, holder: VerificationId) -> Result<bool, StoreError>;
+    /// A scope's leases live at `now` and its calls admitted since
+    /// `day_start`.
+    async fn limit_usage(
+        &self,
+        scope: LimitScope,
+        now: Timestamp,
+        day_start: Timestamp,
+    ) -> Result<LimitUsage, StoreError>;
 }

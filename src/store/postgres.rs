@@ -11,6 +11,20 @@
 //! `FOR UPDATE SKIP LOCKED`, so concurrent claimers each take different
 //! rows and none waits. Replicas starting together take turns migrating
 //! under an advisory lock.
+//!
+//! Limits need more than one statement: an admission counts leases and
+//! calls, then inserts. Each admission or lease taking first locks its
+//! scope's row in `limit_scopes` (`SELECT ... FOR UPDATE`, the row made on
+//! first use), so the admissions and lease takings of one merchant and mode
+//! take turns across every replica while other merchants' proceed in
+//! parallel; every later statement reads what the previous lock holder
+//! committed. A row lock rather than SERIALIZABLE (no retries on
+//! serialization failures under load) or an advisory lock (no hashing of a
+//! merchant and mode into one 64-bit key that could collide). The work
+//! runs as PL/pgSQL functions of the V2 migration (`arsgate_admit`,
+//! `arsgate_acquire_lease`), one round trip each, so the lock is held for
+//! microseconds of server time rather than across round trips; see the
+//! migration for why those transactions commit asynchronously.
 
 use std::time::Duration;
 
@@ -29,9 +43,9 @@ use super::rows::{
 };
 use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
 use crate::domain::{
-    ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, Merchant, MerchantId, MerchantSettings,
-    Mode, NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
-    VerificationId,
+    Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, LeaseTerms,
+    LimitScope, LimitUsage, Merchant, MerchantId, MerchantSettings, Mode, NewDelivery,
+    NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter, VerificationId,
 };
 
 mod embedded {
@@ -640,6 +654,12 @@ impl Store for PostgresStore {
         if let Some(delivery) = webhook {
             insert_delivery(&tx, delivery).await?;
         }
+        tx.execute(
+            "DELETE FROM channel_leases WHERE holder = $1",
+            &[&id.uuid()],
+        )
+        .await
+        .map_err(db)?;
         tx.commit().await.map_err(db)?;
         Ok(true)
     }
@@ -1075,4 +1095,147 @@ impl Store for PostgresStore {
         };
         u64::try_from(count).map_err(|_| corrupt("webhook_deliveries (count)", count))
     }
+
+    async fn admit_call(&self, admit: &AdmitCall) -> Result<Admission, StoreError> {
+        let (merchant, mode) = (admit.scope.merchant.uuid(), admit.scope.mode.as_str());
+        let velocity_calls = admit.velocity.map(|(calls, _)| i64::from(calls));
+        let window = admit
+            .velocity
+            .map(|(_, window)| i64::try_from(window.as_millis()).unwrap_or(i64::MAX));
+        let daily_cap = admit.daily_cap.map(i64::from);
+        let holder = admit.lease.map(|terms| terms.holder.uuid());
+        let max = admit.lease.map_or(0, |terms| i64::from(terms.max_channels));
+        let expires = admit.lease.map_or(0, |terms| terms.expires_at.millis());
+        let required = admit.lease.is_some_and(|terms| terms.required);
+        let row = self
+            .query_opt(
+                "SELECT verdict, retry_at FROM arsgate_admit($1, $2, $3, $4, $5, $6, $7, $8, \
+                 $9, $10, $11, $12)",
+                &[
+                    &merchant,
+                    &mode,
+                    &admit.phone,
+                    &admit.now.millis(),
+                    &admit.day_start.millis(),
+                    &velocity_calls,
+                    &window,
+                    &daily_cap,
+                    &holder,
+                    &max,
+                    &expires,
+                    &required,
+                ],
+            )
+            .await?
+            .ok_or_else(|| corrupt("arsgate_admit", "no verdict"))?;
+        let columns = Columns {
+            row: &row,
+            table: "arsgate_admit",
+        };
+        let verdict: String = columns.get("verdict")?;
+        let retry_at: Option<i64> = columns.get("retry_at")?;
+        match (verdict.as_str(), retry_at) {
+            ("leased", _) => Ok(Admission::Admitted { leased: true }),
+            ("admitted", _) => Ok(Admission::Admitted { leased: false }),
+            ("velocity", Some(at)) => Ok(Admission::Velocity {
+                retry_at: Timestamp::from_millis(at),
+            }),
+            ("daily_cap", _) => Ok(Admission::DailyCap),
+            ("channels_full", _) => Ok(Admission::ChannelsFull),
+            _ => Err(corrupt("arsgate_admit.verdict", verdict)),
+        }
+    }
+
+    async fn acquire_lease(
+        &self,
+        scope: LimitScope,
+        terms: &LeaseTerms,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let row = self
+            .query_opt(
+                "SELECT arsgate_acquire_lease($1, $2, $3, $4, $5, $6) AS leased",
+                &[
+                    &scope.merchant.uuid(),
+                    &scope.mode.as_str(),
+                    &terms.holder.uuid(),
+                    &i64::from(terms.max_channels),
+                    &now.millis(),
+                    &terms.expires_at.millis(),
+                ],
+            )
+            .await?
+            .ok_or_else(|| corrupt("arsgate_acquire_lease", "no answer"))?;
+        Columns {
+            row: &row,
+            table: "arsgate_acquire_lease",
+        }
+        .get("leased")
+    }
+
+    async fn renew_leases(
+        &self,
+        holders: &[VerificationId],
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let holders: Vec<Uuid> = holders.iter().map(|h| h.uuid()).collect();
+        self.execute(
+            "UPDATE channel_leases SET expires_at = $3 \
+             WHERE holder = ANY($1) AND expires_at > $2",
+            &[&holders, &now.millis(), &expires_at.millis()],
+        )
+        .await
+    }
+
+    async fn release_lease(&self, holder: VerificationId) -> Result<bool, StoreError> {
+        let released = self
+            .execute(
+                "DELETE FROM channel_leases WHERE holder = $1",
+                &[&holder.uuid()],
+            )
+            .await?;
+        Ok(released > 0)
+    }
+
+    async fn limit_usage(
+        &self,
+        scope: LimitScope,
+        now: Timestamp,
+        day_start: Timestamp,
+    ) -> Result<LimitUsage, StoreError> {
+        let client = self.client().await?;
+        let (merchant, mode) = (scope.merchant.uuid(), scope.mode.as_str());
+        let live = count(
+            &client,
+            "SELECT COUNT(*) FROM channel_leases WHERE merchant_id = $1 AND mode = $2 \
+             AND expires_at > $3",
+            &[&merchant, &mode, &now.millis()],
+        )
+        .await?;
+        let today = count(
+            &client,
+            "SELECT COUNT(*) FROM call_attempts WHERE merchant_id = $1 AND mode = $2 \
+             AND at >= $3",
+            &[&merchant, &mode, &day_start.millis()],
+        )
+        .await?;
+        Ok(LimitUsage {
+            live_channels: u32::try_from(live)
+                .map_err(|_| corrupt("channel_leases (count)", live))?,
+            calls_today: u32::try_from(today)
+                .map_err(|_| corrupt("call_attempts (count)", today))?,
+        })
+    }
+}
+
+/// The count a `SELECT COUNT(*)` returns.
+async fn count<C: GenericClient>(
+    client: &C,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<i64, StoreError> {
+    let stmt = client.prepare_cached(sql).await.map_err(db)?;
+    let row = client.query_one(&stmt, params).await.map_err(db)?;
+    row.try_get(0).map_err(|e| corrupt("(count)", e))
 }

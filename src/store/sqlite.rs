@@ -26,6 +26,7 @@ use rusqlite::types::{FromSql, Value};
 use rusqlite::{Connection, ErrorCode, OptionalExtension, Params, Row, params};
 use uuid::Uuid;
 
+use super::admission;
 use super::group_commit::Writer;
 use super::rows::{
     self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
@@ -33,9 +34,9 @@ use super::rows::{
 };
 use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
 use crate::domain::{
-    ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, Merchant, MerchantId, MerchantSettings,
-    Mode, NewDelivery, NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter,
-    VerificationId,
+    Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, LeaseTerms,
+    LimitScope, LimitUsage, Merchant, MerchantId, MerchantSettings, Mode, NewDelivery,
+    NewVerification, Page, Timestamp, Usage, Verification, VerificationFilter, VerificationId,
 };
 
 mod embedded {
@@ -744,6 +745,13 @@ impl Store for SqliteStore {
             if finished && let Some(delivery) = &webhook {
                 insert_delivery(&tx, delivery)?;
             }
+            if finished {
+                execute(
+                    &tx,
+                    "DELETE FROM channel_leases WHERE holder = ?1",
+                    params![id(vid.uuid())],
+                )?;
+            }
             tx.commit().map_err(db)?;
             Ok(finished)
         })
@@ -1210,6 +1218,201 @@ impl Store for SqliteStore {
         })
         .await
     }
+    async fn admit_call(&self, admit: &AdmitCall) -> Result<Admission, StoreError> {
+        let admit = admit.clone();
+        self.write(move |conn| {
+            // Inside the writer's BEGIN IMMEDIATE: the write lock is held, so
+            // the counts read below stay true until the commit (see the
+            // migration).
+            let tx = conn.savepoint().map_err(db)?;
+            let (merchant, mode) = (id(admit.scope.merchant.uuid()), admit.scope.mode.as_str());
+            if admit.velocity.is_some() {
+                let within = query(
+                    &tx,
+                    "SELECT at FROM call_attempts WHERE merchant_id = ?1 AND mode = ?2 \
+                     AND phone = ?3 AND at > ?4 ORDER BY at",
+                    params![
+                        merchant,
+                        mode,
+                        admit.phone,
+                        admission::window_start(&admit).millis()
+                    ],
+                    |row| {
+                        row.get::<_, i64>(0)
+                            .map_err(|e| corrupt("call_attempts.at", e))
+                    },
+                )?;
+                if let Some(retry_at) = admission::velocity_refusal(&admit, &within) {
+                    return Ok(Admission::Velocity { retry_at });
+                }
+            }
+            if let Some(cap) = admit.daily_cap {
+                let today = count(
+                    &tx,
+                    "SELECT COUNT(*) FROM call_attempts WHERE merchant_id = ?1 AND mode = ?2 \
+                     AND at >= ?3",
+                    params![merchant, mode, admit.day_start.millis()],
+                )?;
+                if today >= i64::from(cap) {
+                    return Ok(Admission::DailyCap);
+                }
+            }
+            let leased = match &admit.lease {
+                Some(terms) => {
+                    let leased = take_lease(&tx, admit.scope, terms, admit.now)?;
+                    if !leased && terms.required {
+                        return Ok(Admission::ChannelsFull);
+                    }
+                    leased
+                }
+                None => false,
+            };
+            execute(
+                &tx,
+                "INSERT INTO call_attempts (merchant_id, mode, phone, at) VALUES (?1, ?2, ?3, ?4)",
+                params![merchant, mode, admit.phone, admit.now.millis()],
+            )?;
+            execute(
+                &tx,
+                "DELETE FROM call_attempts WHERE merchant_id = ?1 AND mode = ?2 AND at < ?3",
+                params![merchant, mode, admission::prune_before(&admit).millis()],
+            )?;
+            tx.commit().map_err(db)?;
+            Ok(Admission::Admitted { leased })
+        })
+        .await
+    }
+
+    async fn acquire_lease(
+        &self,
+        scope: LimitScope,
+        terms: &LeaseTerms,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let terms = *terms;
+        self.write(move |conn| {
+            let tx = conn.savepoint().map_err(db)?;
+            let leased = take_lease(&tx, scope, &terms, now)?;
+            tx.commit().map_err(db)?;
+            Ok(leased)
+        })
+        .await
+    }
+
+    async fn renew_leases(
+        &self,
+        holders: &[VerificationId],
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        let holders: Vec<String> = holders.iter().map(|h| id(h.uuid())).collect();
+        self.write(move |conn| {
+            let tx = conn.savepoint().map_err(db)?;
+            let mut renewed = 0;
+            for holder in &holders {
+                renewed += execute(
+                    &tx,
+                    "UPDATE channel_leases SET expires_at = ?3 \
+                     WHERE holder = ?1 AND expires_at > ?2",
+                    params![holder, now.millis(), expires_at.millis()],
+                )?;
+            }
+            tx.commit().map_err(db)?;
+            Ok(renewed as u64)
+        })
+        .await
+    }
+
+    async fn release_lease(&self, holder: VerificationId) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            execute(
+                conn,
+                "DELETE FROM channel_leases WHERE holder = ?1",
+                params![id(holder.uuid())],
+            )
+            .map(|released| released > 0)
+        })
+        .await
+    }
+
+    async fn limit_usage(
+        &self,
+        scope: LimitScope,
+        now: Timestamp,
+        day_start: Timestamp,
+    ) -> Result<LimitUsage, StoreError> {
+        self.read(move |conn| {
+            let (merchant, mode) = (id(scope.merchant.uuid()), scope.mode.as_str());
+            let live = count(
+                conn,
+                "SELECT COUNT(*) FROM channel_leases WHERE merchant_id = ?1 AND mode = ?2 \
+                 AND expires_at > ?3",
+                params![merchant, mode, now.millis()],
+            )?;
+            let today = count(
+                conn,
+                "SELECT COUNT(*) FROM call_attempts WHERE merchant_id = ?1 AND mode = ?2 \
+                 AND at >= ?3",
+                params![merchant, mode, day_start.millis()],
+            )?;
+            Ok(LimitUsage {
+                live_channels: u32::try_from(live)
+                    .map_err(|_| corrupt("channel_leases (count)", live))?,
+                calls_today: u32::try_from(today)
+                    .map_err(|_| corrupt("call_attempts (count)", today))?,
+            })
+        })
+        .await
+    }
+}
+
+/// Takes a lease inside an IMMEDIATE transaction: true if the holder holds
+/// one now.
+fn take_lease(
+    conn: &Connection,
+    scope: LimitScope,
+    terms: &LeaseTerms,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let (merchant, mode) = (id(scope.merchant.uuid()), scope.mode.as_str());
+    let holder = id(terms.holder.uuid());
+    let (now, expires) = (now.millis(), terms.expires_at.millis());
+    let kept = execute(
+        conn,
+        "UPDATE channel_leases SET expires_at = ?2 WHERE holder = ?1 AND expires_at > ?3",
+        params![holder, expires, now],
+    )?;
+    if kept > 0 {
+        return Ok(true);
+    }
+    execute(
+        conn,
+        "DELETE FROM channel_leases WHERE (merchant_id = ?1 AND mode = ?2 AND expires_at <= ?3) \
+         OR holder = ?4",
+        params![merchant, mode, now, holder],
+    )?;
+    let live = count(
+        conn,
+        "SELECT COUNT(*) FROM channel_leases WHERE merchant_id = ?1 AND mode = ?2",
+        params![merchant, mode],
+    )?;
+    if live >= i64::from(terms.max_channels) {
+        return Ok(false);
+    }
+    execute(
+        conn,
+        "INSERT INTO channel_leases (holder, merchant_id, mode, acquired_at, expires_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![holder, merchant, mode, now, expires],
+    )?;
+    Ok(true)
+}
+
+/// The count a `SELECT COUNT(*)` returns.
+fn count(conn: &Connection, sql: &str, params: impl Params) -> Result<i64, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_row(params, |row| row.get(0)))
+        .map_err(db)
 }
 
 /// Queues a delivery (alone, or inside `finish`'s transaction).
