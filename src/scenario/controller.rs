@@ -24,8 +24,8 @@ use super::secret::{Code, CodeDigest, CodeKey, PinHash};
 use super::timeline::{Entry, Happening, InputResult, Timeline};
 use crate::esl::HangupCause;
 use crate::switch::{
-    Backend, CallEvent, CallId, CollectedInput, DialNumber, OriginateSpec, SwitchError, VarName,
-    VarValue,
+    Attempt, Backend, CallEvent, CallId, CollectedInput, DialNumber, OriginateSpec, SwitchError,
+    VarName, VarValue,
 };
 
 /// Where recordings go, as the switch sees them and as arsgate reads them.
@@ -130,6 +130,27 @@ pub struct CallReport {
     pub timeline: Timeline,
     /// For consent calls: what was said, pressed and recorded.
     pub evidence: Option<ConsentEvidence>,
+    /// Whether the far end rang, sent early media or answered.
+    pub progressed: bool,
+    /// Why the switch never took the originate, if it did not.
+    pub not_accepted: Option<SwitchError>,
+    /// The cause the call ended with, if the switch reported one.
+    pub cause: Option<HangupCause>,
+}
+
+impl CallReport {
+    /// How far the call got, for the failover rules
+    /// ([`crate::switch::failover::classify`]); `None` when the switch
+    /// reported no end at all.
+    pub fn attempt(&self) -> Option<Attempt<'_>> {
+        if let Some(error) = &self.not_accepted {
+            return Some(Attempt::NotAccepted(error));
+        }
+        self.cause.as_ref().map(|cause| Attempt::Ended {
+            cause,
+            progressed: self.progressed || self.answered,
+        })
+    }
 }
 
 /// Places and drives one call until it ends. `cancel` cancels it.
@@ -166,6 +187,9 @@ struct Call<'a, B: Backend> {
     evidence: Option<ConsentEvidence>,
     /// Whether a segment that reads the code out has played to its end.
     code_delivered: bool,
+    progressed: bool,
+    not_accepted: Option<SwitchError>,
+    cause: Option<HangupCause>,
 }
 
 impl<'a, B: Backend> Call<'a, B> {
@@ -197,6 +221,9 @@ impl<'a, B: Backend> Call<'a, B> {
             wrong: HashMap::new(),
             evidence: records.then(ConsentEvidence::default),
             code_delivered: false,
+            progressed: false,
+            not_accepted: None,
+            cause: None,
         }
     }
 
@@ -272,6 +299,7 @@ impl<'a, B: Backend> Call<'a, B> {
         self.timeline.push(SystemTime::now(), Happening::Originated);
         if let Err(error) = self.backend.originate(&spec).await {
             self.decide(Outcome::NetworkError, format!("originate failed: {error}"));
+            self.not_accepted = Some(error);
             self.backend.forget(&call);
             return;
         }
@@ -320,6 +348,7 @@ impl<'a, B: Backend> Call<'a, B> {
             CallEvent::Originated(Ok(())) => {}
             CallEvent::Originated(Err(cause)) => {
                 let outcome = Outcome::from_hangup(&cause, false);
+                self.cause.get_or_insert_with(|| cause.clone());
                 self.timeline.push(
                     at,
                     Happening::HungUp {
@@ -330,9 +359,16 @@ impl<'a, B: Backend> Call<'a, B> {
                 // A refused originate may leave no channel to report its end.
                 return true;
             }
-            CallEvent::Ringing => self.timeline.push(at, Happening::Ringing),
-            CallEvent::EarlyMedia => self.timeline.push(at, Happening::EarlyMedia),
+            CallEvent::Ringing => {
+                self.progressed = true;
+                self.timeline.push(at, Happening::Ringing);
+            }
+            CallEvent::EarlyMedia => {
+                self.progressed = true;
+                self.timeline.push(at, Happening::EarlyMedia);
+            }
             CallEvent::Answered => {
+                self.progressed = true;
                 self.answered = true;
                 self.timeline.push(at, Happening::Answered);
                 let segment = self.program.segment(self.current);
@@ -366,6 +402,7 @@ impl<'a, B: Backend> Call<'a, B> {
             }
             CallEvent::HungUp { cause } => {
                 self.hung_up = true;
+                self.cause.get_or_insert_with(|| cause.clone());
                 self.timeline.push(
                     at,
                     Happening::HungUp {
@@ -656,6 +693,9 @@ impl<'a, B: Backend> Call<'a, B> {
             answered: self.answered,
             timeline: self.timeline,
             evidence: self.evidence,
+            progressed: self.progressed,
+            not_accepted: self.not_accepted,
+            cause: self.cause,
         }
     }
 }

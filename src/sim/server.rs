@@ -161,6 +161,13 @@ impl SimHandle {
         self.inner.engine.spoken(uuid)
     }
 
+    /// The destination of every outbound call the switch placed (a
+    /// channel created, the far end invited), oldest first: the calls a
+    /// phone saw. Refused originates are not in it.
+    pub fn dialled(&self) -> Vec<String> {
+        self.inner.engine.dialled()
+    }
+
     /// How many channels are up.
     pub fn channels(&self) -> usize {
         self.inner.engine.calls.all().len()

@@ -133,7 +133,7 @@ pub struct Timed {
 }
 
 /// Why a request to the switch failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SwitchError {
     /// The switch is not reachable right now.
     #[error("the switch is not connected")]

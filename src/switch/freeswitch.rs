@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::backend::{
     Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError, Timed,
@@ -32,6 +33,8 @@ pub const CALL_EVENTS: &[EventName] = &[
 struct Routes {
     calls: HashMap<String, mpsc::UnboundedSender<Timed>>,
     jobs: HashMap<String, String>,
+    /// When the last HEARTBEAT came.
+    heartbeat: Option<Instant>,
 }
 
 /// A FreeSWITCH node.
@@ -107,6 +110,16 @@ impl FreeSwitch {
             .await
             .map_err(refused)?;
         Ok(reply.trim_end() == "true")
+    }
+
+    /// The node's `status` text.
+    pub async fn status(&self) -> Result<String, SwitchError> {
+        self.client.api("status").await.map_err(refused)
+    }
+
+    /// Time since the node's last HEARTBEAT, if one came.
+    pub fn heartbeat_age(&self) -> Option<Duration> {
+        self.routes().heartbeat.map(|at| at.elapsed())
     }
 
     fn routes(&self) -> MutexGuard<'_, Routes> {
@@ -241,6 +254,10 @@ pub fn originate_args(
 async fn route(mut events: Events, routes: Arc<Mutex<Routes>>) {
     while let Some(event) = events.recv().await {
         let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+        if event.name() == EventName::Heartbeat {
+            routes.heartbeat = Some(Instant::now());
+            continue;
+        }
         let (call, translated) = if event.name() == EventName::BackgroundJob {
             let Some(call) = event
                 .job_uuid()
