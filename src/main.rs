@@ -8,6 +8,7 @@ use arsgate::cli::dialplan::DialplanArgs;
 use arsgate::cli::esl::EslArgs;
 use arsgate::cli::keys::KeysArgs;
 use arsgate::cli::logging::{self, LogFormat};
+use arsgate::cli::nodes::NodesArgs;
 use arsgate::cli::scenarios::ScenariosArgs;
 use arsgate::cli::serve::ServeArgs;
 use arsgate::cli::sim::SimArgs;
@@ -33,6 +34,8 @@ enum Command {
     Serve(ServeArgs),
     /// Manage merchants' API keys.
     Keys(KeysArgs),
+    /// See the live FreeSWITCH nodes of a running arsgate; drain or resume one.
+    Nodes(NodesArgs),
     /// Run the FreeSWITCH simulator: a real ESL server with scripted phones.
     Sim(SimArgs),
     /// Talk to a FreeSWITCH (or the simulator) over the event socket.
@@ -58,6 +61,10 @@ async fn main() -> ExitCode {
         Command::Keys(args) => {
             logging::init(cli.log_format, "warn");
             arsgate::cli::keys::run(args, &mut std::io::stdout()).await
+        }
+        Command::Nodes(args) => {
+            logging::init(cli.log_format, "warn");
+            arsgate::cli::nodes::run(args, &mut std::io::stdout()).await
         }
         Command::Sim(args) => {
             logging::init(cli.log_format, "info");

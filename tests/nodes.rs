@@ -6,10 +6,18 @@
 mod common;
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
+use arsgate::config::{Config, Secret};
 use common::app::TestApp;
 use common::store::TestDb;
+use reqwest::Method;
 use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_arsgate");
+
+/// The admin token the tests configure.
+const TOKEN: &str = "admin token for the node tests";
 
 /// Places a live call to `phone` with scenario `read_code` and waits for
 /// its end.
@@ -42,8 +50,37 @@ fn attempts(view: &Value) -> usize {
 }
 
 /// Two nodes; the first weighs more, so every call is offered to it first.
-fn first_node_preferred(config: &mut arsgate::config::Config) {
+fn first_node_preferred(config: &mut Config) {
     config.nodes[0].weight = NonZeroU32::new(10).unwrap();
+    config.admin.token = Some(Secret::new(TOKEN));
+}
+
+/// `method /admin/...` with `token`.
+async fn admin(app: &TestApp, method: Method, path: &str, token: Option<&str>) -> (u16, Value) {
+    app.call(method, path, token, None).await
+}
+
+/// The admin API's view of node `name`.
+async fn node(app: &TestApp, name: &str) -> Value {
+    let (status, body) = admin(app, Method::GET, "/admin/nodes", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    body["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no node {name}: {body}"))
+}
+
+/// Starts a live `read_code` call to `phone` and waits until it is placed.
+async fn start_call(app: &TestApp, key: &str, phone: &str) -> String {
+    let created = app
+        .create(key, &json!({ "phone": phone, "scenario": "read_code" }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.wait_for(key, &id, |v| v["status"] != "pending").await;
+    id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,4 +171,169 @@ async fn customer_outcomes_are_never_retried() {
         assert_eq!(rang.len(), 1, "{phone} was dialled once");
     }
     assert!(app.nodes[1].dialled().is_empty(), "nothing went to fs2");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_needs_its_token_and_is_off_without_one() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(&db, 2, |_, _| {}, first_node_preferred).await;
+    let m = app.merchant("acme").await;
+    for (method, path) in [
+        (Method::GET, "/admin/nodes"),
+        (Method::POST, "/admin/nodes/fs1/drain"),
+        (Method::POST, "/admin/nodes/fs1/resume"),
+    ] {
+        let (status, body) = admin(&app, method.clone(), path, None).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        let (status, _) = admin(&app, method.clone(), path, Some("not the admin token")).await;
+        assert_eq!(status, 401, "{path}");
+        let (status, _) = admin(&app, method, path, Some(&m.live)).await;
+        assert_eq!(status, 401, "a merchant's key is no admin token: {path}");
+    }
+    assert_eq!(
+        node(&app, "fs1").await["draining"],
+        false,
+        "nothing drained"
+    );
+    let (status, body) = admin(&app, Method::POST, "/admin/nodes/fs9/drain", Some(TOKEN)).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let fs1 = loop {
+        let fs1 = node(&app, "fs1").await;
+        if fs1["status_ok"] != Value::Null || tokio::time::Instant::now() > deadline {
+            break fs1;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(fs1["connected"], true);
+    assert_eq!(fs1["max_channels"], 1000);
+    assert_eq!(fs1["cps"], 1000);
+    assert_eq!(fs1["weight"], 10);
+    assert_eq!(fs1["live_channels"], 0);
+    assert_eq!(fs1["status_ok"], true, "the status probe ran: {fs1}");
+
+    let db = TestDb::sqlite();
+    let off = TestApp::start(&db).await;
+    let (status, _) = admin(&off, Method::GET, "/admin/nodes", Some(TOKEN)).await;
+    assert_eq!(status, 404, "no admin token configured: no admin API");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drained_node_takes_no_new_calls_and_its_live_call_finishes() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(&db, 2, |_, _| {}, first_node_preferred).await;
+    let m = app.merchant("acme").await;
+
+    let live = start_call(&app, &m.live, "010-0000-0001").await;
+    assert_eq!(
+        app.nodes[0].dialled().len(),
+        1,
+        "fs1 carries the first call"
+    );
+    assert_eq!(node(&app, "fs1").await["live_channels"], 1);
+
+    let (status, drained) = admin(&app, Method::POST, "/admin/nodes/fs1/drain", Some(TOKEN)).await;
+    assert_eq!(status, 200, "{drained}");
+    assert_eq!(drained["draining"], true);
+    assert_eq!(drained["live_channels"], 1);
+
+    let view = call(&app, &m.live, "010-0000-0001").await;
+    assert_eq!(view["outcome"], "completed", "{view}");
+    assert_eq!(app.nodes[0].dialled().len(), 1, "nothing new on fs1");
+    assert_eq!(app.nodes[1].dialled().len(), 1, "fs2 took it");
+
+    let first = app.finished(&m.live, &live).await;
+    assert_eq!(
+        first["outcome"], "completed",
+        "the drained node's call ended normally"
+    );
+    assert_eq!(node(&app, "fs1").await["live_channels"], 0);
+
+    let (status, resumed) = admin(&app, Method::POST, "/admin/nodes/fs1/resume", Some(TOKEN)).await;
+    assert_eq!((status, &resumed["draining"]), (200, &json!(false)));
+    call(&app, &m.live, "010-0000-0001").await;
+    assert_eq!(app.nodes[0].dialled().len(), 2, "fs1 takes calls again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_node_draining_refuses_the_call_without_dialling() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(&db, 2, |_, _| {}, first_node_preferred).await;
+    let m = app.merchant("acme").await;
+    for name in ["fs1", "fs2"] {
+        let path = format!("/admin/nodes/{name}/drain");
+        assert_eq!(admin(&app, Method::POST, &path, Some(TOKEN)).await.0, 200);
+    }
+    let view = call(&app, &m.live, "010-0000-0001").await;
+    assert_eq!(view["outcome"], "network_error", "{view}");
+    assert!(
+        view["reason"].as_str().unwrap().contains("draining"),
+        "{view}"
+    );
+    assert!(app.nodes.iter().all(|sim| sim.dialled().is_empty()));
+}
+
+/// Runs `arsgate nodes ARGS` against `app`; success, stdout, stderr.
+async fn nodes_cli(app: &TestApp, token: Option<&str>, args: &[&str]) -> (bool, String, String) {
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .arg("nodes")
+        .args(["--url", &app.base])
+        .args(args)
+        .env_remove("ARSGATE_ADMIN_TOKEN");
+    if let Some(token) = token {
+        command.env("ARSGATE_ADMIN_TOKEN", token);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(20), command.output())
+        .await
+        .expect("the CLI ends")
+        .expect("the CLI runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_command_shows_drains_and_resumes() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(&db, 2, |_, _| {}, first_node_preferred).await;
+
+    let (ok, out, err) = nodes_cli(&app, Some(TOKEN), &["status"]).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(lines[0].starts_with("NAME"), "{out}");
+    let fs1: Vec<&str> = lines[1].split_whitespace().collect();
+    assert_eq!(fs1[0], "fs1");
+    assert_eq!(fs1[1], "yes", "connected: {out}");
+    assert_eq!(
+        &fs1[fs1.len() - 4..],
+        ["0/1000", "1000", "10", "no"],
+        "{out}"
+    );
+
+    let (ok, out, err) = nodes_cli(&app, Some(TOKEN), &["drain", "fs2"]).await;
+    assert!(ok, "{err}");
+    assert!(out.starts_with("fs2: draining"), "{out}");
+    assert_eq!(node(&app, "fs2").await["draining"], true);
+    let (_, out, _) = nodes_cli(&app, Some(TOKEN), &["status"]).await;
+    assert!(out.lines().nth(2).unwrap().ends_with("yes"), "{out}");
+
+    let (ok, out, _) = nodes_cli(&app, Some(TOKEN), &["resume", "fs2"]).await;
+    assert!(ok);
+    assert_eq!(out, "fs2: taking new calls\n");
+    assert_eq!(node(&app, "fs2").await["draining"], false);
+
+    let (ok, _, err) = nodes_cli(&app, Some("wrong token, long enough"), &["status"]).await;
+    assert!(!ok);
+    assert!(err.contains("admin token was refused"), "{err}");
+    let (ok, _, err) = nodes_cli(&app, Some(TOKEN), &["drain", "fs9"]).await;
+    assert!(!ok);
+    assert!(err.contains("fs9"), "{err}");
+    let (ok, _, err) = nodes_cli(&app, None, &["status"]).await;
+    assert!(!ok, "the token is required");
+    assert!(err.contains("--token"), "{err}");
 }

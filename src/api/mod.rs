@@ -8,9 +8,12 @@
 //! - [`usage`]: monthly usage.
 //! - [`webhooks`]: webhook deliveries.
 //! - [`health`]: `/healthz`, `/readyz`.
+//! - [`admin`]: the operators' `/admin/nodes` (status, drain, resume),
+//!   behind the admin token.
 //! - [`openapi`]: the OpenAPI document at `/openapi.json`.
 //! - [`auth`], [`body`], [`problem`]: keys, JSON bodies, error responses.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod customers;
@@ -21,12 +24,15 @@ pub mod usage;
 pub mod verifications;
 pub mod webhooks;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
+use crate::config::Secret;
 use crate::service::Service;
 use problem::Problem;
 
@@ -35,6 +41,8 @@ use problem::Problem;
 pub struct ApiState {
     /// The verification service.
     pub service: Service,
+    /// The token the admin API requires; `None`: the admin API is off.
+    pub admin_token: Option<Arc<Secret>>,
 }
 
 /// The API's routes over `state`.
@@ -65,6 +73,9 @@ pub fn router(state: ApiState) -> Router {
             "/v1/webhooks/deliveries/{id}/redeliver",
             post(webhooks::redeliver),
         )
+        .route("/admin/nodes", get(admin::nodes))
+        .route("/admin/nodes/{name}/drain", post(admin::drain))
+        .route("/admin/nodes/{name}/resume", post(admin::resume))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::document))

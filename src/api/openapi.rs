@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, health, usage, verifications, webhooks};
+use super::{admin, customers, health, usage, verifications, webhooks};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -29,6 +29,9 @@ use super::{customers, health, usage, verifications, webhooks};
         webhooks::redeliver,
         health::healthz,
         health::readyz,
+        admin::nodes,
+        admin::drain,
+        admin::resume,
     ),
     components(schemas(crate::service::WebhookPayload)),
     modifiers(&BearerKeys),
@@ -38,6 +41,7 @@ use super::{customers, health, usage, verifications, webhooks};
         (name = "usage", description = "Billing"),
         (name = "webhooks", description = "Webhook deliveries"),
         (name = "operations", description = "Health and readiness"),
+        (name = "admin", description = "Operators: FreeSWITCH node status, drain and resume. Requires `Authorization: Bearer <admin.token>`; off (404) when no admin token is configured"),
     )
 )]
 pub struct ApiDoc;
@@ -55,6 +59,10 @@ impl Modify for BearerKeys {
                     .bearer_format("ars_<live|test>_<id>_<secret>")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
 }

@@ -9,6 +9,8 @@
 //! - [`serve`]: `arsgate serve`, the real service.
 //! - [`demo`]: `arsgate demo`, everything in one process, walking A–F.
 //! - [`keys`]: `arsgate keys create`, API keys for merchants.
+//! - [`nodes`]: `arsgate nodes status|drain|resume`, through a running
+//!   server's admin API.
 //! - [`logging`]: tracing setup shared by every command.
 
 pub mod demo;
@@ -17,6 +19,7 @@ pub mod dialplan;
 pub mod esl;
 pub mod keys;
 pub mod logging;
+pub mod nodes;
 pub mod scenarios;
 pub mod serve;
 pub mod sim;
