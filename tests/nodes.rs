@@ -1,7 +1,8 @@
 //! The live node pool against two or three simulated FreeSWITCH nodes over
 //! real TCP: failover on a node's own refusal (and never on a customer's
-//! outcome), drain and resume, a node killed under load, the admin API and
-//! the `arsgate nodes` command.
+//! outcome), drain and resume, a node killed under load (its calls lost and
+//! ended, new calls elsewhere), a call that survives a reconnect, the admin
+//! API and the `arsgate nodes` command.
 
 mod common;
 
@@ -336,4 +337,192 @@ async fn the_nodes_command_shows_drains_and_resumes() {
     let (ok, _, err) = nodes_cli(&app, None, &["status"]).await;
     assert!(!ok, "the token is required");
     assert!(err.contains("--token"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_under_load_loses_its_calls_and_the_others_take_new_ones() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(
+        &db,
+        3,
+        |_, _| {},
+        |config| {
+            // Ringing calls stay live for the whole test.
+            config.calls.ring_timeout = Duration::from_secs(600);
+            config.admin.token = Some(Secret::new(TOKEN));
+        },
+    )
+    .await;
+    let m = app.merchant("acme").await;
+    let ringing = |app: &TestApp, key: &str| {
+        let body = json!({
+            "phone": "010-0000-0006",
+            "scenario": "read_code",
+            "callback_url": app.hooks.url(),
+        });
+        let key = key.to_owned();
+        let request = app.request(Method::POST, "/v1/verifications", Some(&key), Some(&body));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 201);
+            response.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let mut before = Vec::new();
+    for _ in 0..9 {
+        before.push(ringing(&app, &m.live).await);
+    }
+    for id in &before {
+        app.wait_for(&m.live, id, |v| v["status"] == "calling")
+            .await;
+    }
+    let node_of = async |id: &str| {
+        let id = arsgate::domain::VerificationId::parse(id).unwrap();
+        let stored = app.store.verification_by_id(id).await.unwrap().unwrap();
+        stored.node.unwrap()
+    };
+    let mut on_fs1 = Vec::new();
+    for id in &before {
+        if node_of(id).await == "fs1" {
+            on_fs1.push(id.clone());
+        }
+    }
+    assert_eq!(on_fs1.len(), 3, "equal nodes share the calls");
+
+    let killed = app.nodes[0].addr();
+    let dialled_before: Vec<usize> = app.nodes.iter().map(|sim| sim.dialled().len()).collect();
+    app.nodes[0].kill();
+    let killed_at = tokio::time::Instant::now();
+    while node(&app, "fs1").await["connected"] == true {
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(1),
+            "arsgate sees the node gone within a second"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut after = Vec::new();
+    for _ in 0..6 {
+        after.push(ringing(&app, &m.live).await);
+    }
+    for id in &after {
+        app.wait_for(&m.live, id, |v| v["status"] == "calling")
+            .await;
+    }
+    let placed: usize = app.nodes[1..]
+        .iter()
+        .zip(&dialled_before[1..])
+        .map(|(sim, before)| sim.dialled().len() - before)
+        .sum();
+    assert_eq!(placed, 6, "the new calls went to the other nodes");
+    assert_eq!(app.nodes[0].dialled().len(), dialled_before[0]);
+    for id in &after {
+        assert_ne!(node_of(id).await, "fs1");
+    }
+    for id in &on_fs1 {
+        let view = app.get(&format!("/v1/verifications/{id}"), &m.live).await.1;
+        assert_ne!(
+            view["status"], "finished",
+            "unknown, not final, while fs1 is away"
+        );
+        let events: Vec<&str> = view["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["event"].as_str())
+            .collect();
+        assert!(events.contains(&"unknown"), "{view}");
+    }
+    let fs1 = node(&app, "fs1").await;
+    assert_eq!(
+        (&fs1["connected"], &fs1["live_channels"]),
+        (&json!(false), &json!(3))
+    );
+
+    // FreeSWITCH comes back on the same address (a new instance): arsgate
+    // reconnects, finds none of the calls, and ends them.
+    let _back = common::start_sim(|c| {
+        c.listen = killed;
+        c.speed = common::app::SPEED;
+    })
+    .await;
+    for id in &on_fs1 {
+        let view = app.finished(&m.live, id).await;
+        assert_eq!(view["outcome"], "network_error", "{view}");
+        assert!(
+            view["reason"].as_str().unwrap().starts_with("lost"),
+            "{view}"
+        );
+        let hook = app.hooks.finished(id).await;
+        assert!(hook.signed);
+        assert_eq!(hook.body["data"]["outcome"], "network_error");
+    }
+    for id in before
+        .iter()
+        .filter(|id| !on_fs1.contains(id))
+        .chain(&after)
+    {
+        let view = app.get(&format!("/v1/verifications/{id}"), &m.live).await.1;
+        assert_eq!(
+            view["status"], "calling",
+            "calls on the other nodes go on: {view}"
+        );
+    }
+    assert_eq!(node(&app, "fs1").await["live_channels"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_still_up_after_a_reconnect_is_followed_on() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_with(&db, |config| {
+        config.calls.ring_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let m = app.merchant("acme").await;
+    let id = start_call(&app, &m.live, "010-0000-0006").await;
+    app.wait_for(&m.live, &id, |v| {
+        v["timeline"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|e| e["event"] == "ringing"))
+    })
+    .await;
+
+    app.live.drop_connections_mid_frame();
+    let view = app
+        .wait_for(&m.live, &id, |v| {
+            v["timeline"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|e| e["event"] == "reconciled"))
+        })
+        .await;
+    let events: Vec<&Value> = view["timeline"].as_array().unwrap().iter().collect();
+    assert!(events.iter().any(|e| e["event"] == "unknown"), "{view}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "reconciled" && e["up"] == true),
+        "{view}"
+    );
+    assert_eq!(view["status"], "calling");
+
+    // Still followed: a cancel reaches the call and its hangup comes back.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/v1/verifications/{id}/cancel"),
+            Some(&m.live),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    let view = app.finished(&m.live, &id).await;
+    assert_eq!(view["outcome"], "canceled", "{view}");
+    assert_eq!(
+        causes(&view).last().map(String::as_str),
+        Some("ORIGINATOR_CANCEL"),
+        "{view}"
+    );
+    assert_eq!(app.live.channels(), 0);
 }

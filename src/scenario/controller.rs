@@ -153,6 +153,11 @@ impl CallReport {
     }
 }
 
+/// How long a call being ended (canceled, past its deadline) waits for
+/// the switch to confirm; past it the call is given up, so that a node
+/// that never comes back cannot keep a verification open.
+const ENDING_GRACE: Duration = Duration::from_secs(30);
+
 /// Places and drives one call until it ends. `cancel` cancels it.
 pub async fn run<B: Backend>(
     backend: &B,
@@ -311,11 +316,17 @@ impl<'a, B: Backend> Call<'a, B> {
                 biased;
                 () = cancel.cancelled(), if !ending => {
                     ending = true;
+                    deadline.as_mut().reset(tokio::time::Instant::now() + ENDING_GRACE);
                     self.decide(Outcome::Canceled, "canceled by the merchant");
                     self.hang_up(&HangupCause::OriginatorCancel).await;
                 }
-                () = &mut deadline, if !ending => {
+                () = &mut deadline => {
+                    if ending {
+                        tracing::warn!(call = %call, "the switch never confirmed the end; giving the call up");
+                        break;
+                    }
                     ending = true;
+                    deadline.as_mut().reset(tokio::time::Instant::now() + ENDING_GRACE);
                     self.decide(Outcome::Timeout, format!("no outcome within {:?}", self.program.max_duration));
                     self.hang_up(&HangupCause::AllottedTimeout).await;
                 }
@@ -426,6 +437,22 @@ impl<'a, B: Backend> Call<'a, B> {
                 }
             }
             CallEvent::Ended => return true,
+            CallEvent::Unknown => self.timeline.push(at, Happening::Unknown),
+            CallEvent::Reconciled { up } => {
+                self.timeline.push(at, Happening::Reconciled { up });
+                if !up {
+                    let outcome = if self.answered {
+                        Outcome::Error
+                    } else {
+                        Outcome::NetworkError
+                    };
+                    self.decide(
+                        outcome,
+                        "lost: the node's connection dropped and the call was gone when it came back",
+                    );
+                    return true;
+                }
+            }
         }
         false
     }

@@ -181,6 +181,16 @@ impl SimHandle {
         self.inner.engine.reboot();
     }
 
+    /// Simulates the process being killed: every connection is cut
+    /// without a word and the listener closes; nothing answers any more.
+    /// (A [`SimHandle::shutdown`] instead says goodbye, which waits for
+    /// the connections' background jobs, ringing originates included.)
+    pub fn kill(&self) {
+        self.inner.engine.bus.kill_all(&Kill::Abrupt);
+        self.inner.stop.cancel();
+        self.inner.tasks.close();
+    }
+
     /// Stops the simulator: connections get FreeSWITCH's shutdown notice,
     /// the listener closes, background work ends.
     pub async fn shutdown(&self) {

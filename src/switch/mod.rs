@@ -13,6 +13,8 @@
 //!   limits and drain, and which node takes the next call.
 //! - [`choice`]: the choice itself — most weighted headroom wins.
 //! - [`health`]: each node's `status` probe and the report operators read.
+//! - `recovery`: a node's calls across a lost event socket — unknown while
+//!   it is down, reconciled with the node's channels once it is back.
 //! - [`failover`]: whose fault a failed originate was, and so whether the
 //!   call may be placed once more on another node.
 
@@ -23,6 +25,7 @@ pub mod failover;
 pub mod freeswitch;
 pub mod health;
 pub mod pool;
+mod recovery;
 
 pub use backend::{Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError};
 pub use dial::{DialNumber, DialTemplate, VarName, VarValue};

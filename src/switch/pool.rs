@@ -18,6 +18,7 @@ use super::choice::{Candidate, choose};
 use super::dial::DialTemplate;
 use super::freeswitch::{CALL_EVENTS, FreeSwitch};
 use super::health::{self, NodeReport, StatusAnswer, StatusCell};
+use super::recovery;
 use crate::config::{EslConfig, NodeConfig};
 use crate::esl::client::{Client, ClientConfig};
 
@@ -218,7 +219,9 @@ impl Pool {
     /// test's), with no limits of arsgate's own.
     pub fn single(name: &str, switch: FreeSwitch) -> Pool {
         let node = Node::new(name, NodeLimits::unlimited());
-        let _ = node.switch.set(Arc::new(switch));
+        let switch = Arc::new(switch);
+        tokio::spawn(recovery::watch(Arc::downgrade(&switch), name.to_owned()));
+        let _ = node.switch.set(switch);
         Pool::of(vec![Arc::new(node)])
     }
 
@@ -382,6 +385,7 @@ async fn first_connection(
                 let switch = Arc::new(FreeSwitch::new(client, events, &context, dial));
                 let _ = node.switch.set(Arc::clone(&switch));
                 tracing::info!(node = %node.name, "node connected");
+                tokio::spawn(recovery::watch(Arc::downgrade(&switch), node.name.clone()));
                 tokio::spawn(health::probe(
                     switch,
                     Arc::clone(&node.status),
