@@ -1,6 +1,7 @@
 //! One verification's call, from picking a node to the stored outcome and
 //! its webhook. Runs as its own task: a call outlives the HTTP request
-//! that asked for it.
+//! that asked for it. A node that fails the call itself before it reached
+//! anyone (see [`crate::switch::failover`]) hands it to another node, once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
