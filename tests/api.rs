@@ -859,7 +859,15 @@ async fn failed_webhooks_are_retried_then_dead_then_redelivered(db: &TestDb) {
         attempts.iter().all(|a| a.event == hook.event && a.signed),
         "one event, signed each time"
     );
-    let (_, list) = app.get("/v1/webhooks/deliveries", &m.test).await;
+    // The listener has the webhook a moment before the worker records it.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let list = loop {
+        let (_, list) = app.get("/v1/webhooks/deliveries", &m.test).await;
+        if list["data"][0]["state"] == "delivered" || tokio::time::Instant::now() > deadline {
+            break list;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let delivery = &list["data"][0];
     assert_eq!(delivery["id"], hook.event.as_str());
     assert_eq!(delivery["state"], "delivered");

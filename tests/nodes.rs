@@ -213,6 +213,11 @@ async fn the_admin_api_needs_its_token_and_is_off_without_one() {
     assert_eq!(fs1["weight"], 10);
     assert_eq!(fs1["live_channels"], 0);
     assert_eq!(fs1["status_ok"], true, "the status probe ran: {fs1}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while node(&app, "fs2").await["heartbeat_age_ms"] == Value::Null {
+        assert!(tokio::time::Instant::now() < deadline, "no heartbeat seen");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     let db = TestDb::sqlite();
     let off = TestApp::start(&db).await;
@@ -525,4 +530,87 @@ async fn a_call_still_up_after_a_reconnect_is_followed_on() {
         "{view}"
     );
     assert_eq!(app.live.channels(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_at_its_max_channels_takes_no_new_call() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(
+        &db,
+        2,
+        |_, _| {},
+        |config| {
+            first_node_preferred(config);
+            config.calls.ring_timeout = Duration::from_secs(600);
+            for node in &mut config.nodes {
+                node.max_channels = NonZeroU32::new(1).unwrap();
+            }
+        },
+    )
+    .await;
+    let m = app.merchant("acme").await;
+    // fs1 (preferred) holds its one channel, so the second call goes to fs2.
+    let first = start_call(&app, &m.live, "010-0000-0006").await;
+    let second = start_call(&app, &m.live, "010-0000-0006").await;
+    assert_eq!(app.nodes[0].dialled().len(), 1);
+    assert_eq!(app.nodes[1].dialled().len(), 1);
+    assert_eq!(node(&app, "fs1").await["live_channels"], 1);
+    // Both full: a third call is refused without dialling anyone.
+    let third = app
+        .create(
+            &m.live,
+            &json!({ "phone": "010-0000-0006", "scenario": "read_code" }),
+        )
+        .await;
+    let third = app.finished(&m.live, third["id"].as_str().unwrap()).await;
+    assert_eq!(third["outcome"], "network_error", "{third}");
+    assert!(
+        third["reason"].as_str().unwrap().contains("limit"),
+        "{third}"
+    );
+    assert_eq!(
+        app.nodes.iter().map(|s| s.dialled().len()).sum::<usize>(),
+        2
+    );
+    for id in [first, second] {
+        let path = format!("/v1/verifications/{id}/cancel");
+        assert_eq!(
+            app.call(Method::POST, &path, Some(&m.live), None).await.0,
+            200
+        );
+    }
+    assert_eq!(
+        node(&app, "fs1").await["live_channels"],
+        0,
+        "channels are given back"
+    );
+    call(&app, &m.live, "010-0000-0007").await;
+    assert_eq!(app.nodes[0].dialled().len(), 2, "fs1 takes calls again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_over_its_calls_per_second_takes_no_new_call() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(
+        &db,
+        2,
+        |_, _| {},
+        |config| {
+            first_node_preferred(config);
+            config.nodes[0].cps = NonZeroU32::new(1).unwrap();
+        },
+    )
+    .await;
+    let m = app.merchant("acme").await;
+    // Two calls in the same second: fs1 (preferred) takes one, fs2 the other.
+    let (a, b) = tokio::join!(
+        call(&app, &m.live, "010-0000-0007"),
+        call(&app, &m.live, "010-0000-0007")
+    );
+    assert_eq!(
+        (&a["outcome"], &b["outcome"]),
+        (&json!("busy"), &json!("busy"))
+    );
+    assert_eq!(app.nodes[0].dialled().len(), 1);
+    assert_eq!(app.nodes[1].dialled().len(), 1);
 }
