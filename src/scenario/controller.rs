@@ -301,6 +301,13 @@ impl<'a, B: Backend> Call<'a, B> {
             self.backend.forget(&call);
             return;
         };
+        if cancel.is_cancelled() {
+            // Canceled before it was placed (between two attempts, say):
+            // no phone rings for it.
+            self.decide(Outcome::Canceled, "canceled by the merchant");
+            self.backend.forget(&call);
+            return;
+        }
         self.timeline.push(SystemTime::now(), Happening::Originated);
         if let Err(error) = self.backend.originate(&spec).await {
             self.decide(Outcome::NetworkError, format!("originate failed: {error}"));
