@@ -10,6 +10,7 @@ use arsgate::cli::keys::KeysArgs;
 use arsgate::cli::loadtest::LoadtestArgs;
 use arsgate::cli::logging::{self, LogFormat};
 use arsgate::cli::merchants::MerchantsArgs;
+use arsgate::cli::nodes::NodesArgs;
 use arsgate::cli::scenarios::ScenariosArgs;
 use arsgate::cli::serve::ServeArgs;
 use arsgate::cli::sim::SimArgs;
@@ -40,6 +41,8 @@ enum Command {
     /// Measure arsgate under load: simulated nodes, `serve`, a fixed rate
     /// of verifications.
     Loadtest(LoadtestArgs),
+    /// See the live FreeSWITCH nodes of a running arsgate; drain or resume one.
+    Nodes(NodesArgs),
     /// Run the FreeSWITCH simulator: a real ESL server with scripted phones.
     Sim(SimArgs),
     /// Talk to a FreeSWITCH (or the simulator) over the event socket.
@@ -73,6 +76,10 @@ async fn main() -> ExitCode {
         Command::Merchants(args) => {
             logging::init(cli.log_format, "warn");
             arsgate::cli::merchants::run(args, &mut std::io::stdout()).await
+        }
+        Command::Nodes(args) => {
+            logging::init(cli.log_format, "warn");
+            arsgate::cli::nodes::run(args, &mut std::io::stdout()).await
         }
         Command::Sim(args) => {
             logging::init(cli.log_format, "info");

@@ -352,4 +352,19 @@ async fn cancel_and_deadline_end_live_calls() {
         .call("0111", Duration::from_millis(150), CancellationToken::new())
         .await;
     assert_eq!(report.outcome, Outcome::Timeout, "{report:?}");
+
+    // Canceled before it is placed: nothing is dialled at all.
+    let dialled = rig.sim.dialled().len();
+    let canceled = CancellationToken::new();
+    canceled.cancel();
+    let report = rig.call("0111", MINUTE, canceled).await;
+    assert_eq!(report.outcome, Outcome::Canceled, "{report:?}");
+    assert!(
+        report
+            .timeline
+            .entries()
+            .iter()
+            .all(|e| e.what != Happening::Originated)
+    );
+    assert_eq!(rig.sim.dialled().len(), dialled);
 }

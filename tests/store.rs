@@ -427,6 +427,24 @@ async fn transitions_are_guarded(db: &TestDb) {
         calling,
         "a second placement changes nothing"
     );
+    assert!(
+        !store
+            .mark_replaced(id, "call-0", "call-2", "fs2")
+            .await
+            .unwrap(),
+        "only the call on record is replaced"
+    );
+    assert_eq!(state(&store).await, calling);
+    assert!(
+        store
+            .mark_replaced(id, "call-1", "call-2", "fs2")
+            .await
+            .unwrap()
+    );
+    let calling = state(&store).await;
+    assert_eq!(calling.state, VerificationState::Calling);
+    assert_eq!(calling.call_id.as_deref(), Some("call-2"));
+    assert_eq!(calling.node.as_deref(), Some("fs2"));
 
     assert!(store.mark_answered(id, at(3_000)).await.unwrap());
     let answered = state(&store).await;
@@ -434,6 +452,13 @@ async fn transitions_are_guarded(db: &TestDb) {
     assert_eq!(answered.answered_at, Some(at(3_000)));
     assert!(!store.mark_answered(id, at(4_000)).await.unwrap());
     assert!(!store.mark_calling(id, "call-3", "fs3").await.unwrap());
+    assert!(
+        !store
+            .mark_replaced(id, "call-2", "call-3", "fs3")
+            .await
+            .unwrap(),
+        "an answered call is never replaced"
+    );
     assert_eq!(state(&store).await, answered);
 
     let done = finish(Outcome::Verified, at(20_000));
@@ -459,6 +484,7 @@ async fn transitions_are_guarded(db: &TestDb) {
     let unknown = VerificationId::new();
     for result in [
         store.mark_calling(unknown, "c", "n").await,
+        store.mark_replaced(unknown, "c", "d", "n").await,
         store.mark_answered(unknown, at(0)).await,
         store.finish(unknown, &done, None).await,
     ] {

@@ -9,9 +9,12 @@
 //! - [`limits`]: the plan and its usage now.
 //! - [`webhooks`]: webhook deliveries.
 //! - [`health`]: `/healthz`, `/readyz`.
+//! - [`admin`]: the operators' `/admin/nodes` (status, drain, resume),
+//!   behind the admin token.
 //! - [`openapi`]: the OpenAPI document at `/openapi.json`.
 //! - [`auth`], [`body`], [`problem`]: keys, JSON bodies, error responses.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod customers;
@@ -23,12 +26,15 @@ pub mod usage;
 pub mod verifications;
 pub mod webhooks;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post, put};
 use tower_http::trace::TraceLayer;
 
+use crate::config::Secret;
 use crate::service::Service;
 use problem::Problem;
 
@@ -37,6 +43,8 @@ use problem::Problem;
 pub struct ApiState {
     /// The verification service.
     pub service: Service,
+    /// The token the admin API requires; `None`: the admin API is off.
+    pub admin_token: Option<Arc<Secret>>,
 }
 
 /// The API's routes over `state`.
@@ -68,6 +76,9 @@ pub fn router(state: ApiState) -> Router {
             "/v1/webhooks/deliveries/{id}/redeliver",
             post(webhooks::redeliver),
         )
+        .route("/admin/nodes", get(admin::nodes))
+        .route("/admin/nodes/{name}/drain", post(admin::drain))
+        .route("/admin/nodes/{name}/resume", post(admin::resume))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::document))

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, health, limits, usage, verifications, webhooks};
+use super::{admin, customers, health, limits, usage, verifications, webhooks};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -30,6 +30,9 @@ use super::{customers, health, limits, usage, verifications, webhooks};
         webhooks::redeliver,
         health::healthz,
         health::readyz,
+        admin::nodes,
+        admin::drain,
+        admin::resume,
     ),
     components(schemas(crate::service::WebhookPayload)),
     modifiers(&BearerKeys),
@@ -40,6 +43,7 @@ use super::{customers, health, limits, usage, verifications, webhooks};
         (name = "limits", description = "Your plan: channels, rates, velocity, daily cap"),
         (name = "webhooks", description = "Webhook deliveries"),
         (name = "operations", description = "Health and readiness"),
+        (name = "admin", description = "Operators: FreeSWITCH node status, drain and resume. Requires `Authorization: Bearer <admin.token>`; off (404) when no admin token is configured"),
     )
 )]
 pub struct ApiDoc;
@@ -57,6 +61,10 @@ impl Modify for BearerKeys {
                     .bearer_format("ars_<live|test>_<id>_<secret>")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "admin_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
 }

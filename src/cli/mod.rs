@@ -11,6 +11,8 @@
 //! - [`keys`]: `arsgate keys create`, API keys for merchants.
 //! - [`loadtest`]: `arsgate loadtest`, the load benchmark.
 //! - [`merchants`]: `arsgate merchants show|set`, a merchant's settings.
+//! - [`nodes`]: `arsgate nodes status|drain|resume`, through a running
+//!   server's admin API.
 //! - [`logging`]: tracing setup shared by every command.
 
 pub mod demo;
@@ -21,6 +23,7 @@ pub mod keys;
 pub mod loadtest;
 pub mod logging;
 pub mod merchants;
+pub mod nodes;
 pub mod scenarios;
 pub mod serve;
 pub mod sim;

@@ -21,11 +21,16 @@ pub struct ServeArgs {
 /// Environment variables the configuration reads as overrides.
 const ENV_PREFIX: &str = "ARSGATE_";
 
+/// Variables of the same prefix that belong to the command-line client
+/// (`arsgate nodes`), not to the server's configuration.
+const CLIENT_VARS: &[&str] = &[super::nodes::TOKEN_VAR, super::nodes::URL_VAR];
+
 /// Loads the configuration file with its `ARSGATE_...` overrides.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     Config::load(
         path,
-        std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)),
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !CLIENT_VARS.contains(&k.as_str())),
     )
     .with_context(|| format!("loading {}", path.display()))
 }

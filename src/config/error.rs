@@ -81,6 +81,9 @@ pub enum ValidationError {
     /// The server secret is too short to key codes with.
     #[error("secret: must be at least 32 bytes (try `openssl rand -hex 32`)")]
     ShortSecret,
+    /// The admin token is too short to be a secret.
+    #[error("admin.token: must be at least 16 bytes (try `openssl rand -hex 32`)")]
+    ShortAdminToken,
     /// The sandbox's speed is not a sensible factor.
     #[error("sandbox.speed: {0} is outside 0.1 to 1000")]
     SandboxSpeed(f64),

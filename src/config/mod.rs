@@ -15,6 +15,7 @@
 //! A new section is a struct with `#[serde(default, deny_unknown_fields)]` and
 //! a `Default` impl, plus one field of [`Config`].
 
+mod admin;
 mod calls;
 mod env;
 mod error;
@@ -30,6 +31,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use admin::{AdminConfig, MIN_ADMIN_TOKEN_BYTES};
 pub use calls::{CallsConfig, RecordingsConfig, TtsConfig};
 pub use error::{ConfigError, ValidationError};
 pub use esl::{Backoff, EslConfig};
@@ -79,6 +81,9 @@ pub struct Config {
     /// Plans: channels, rates and velocity per merchant.
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// The operators' API.
+    #[serde(default)]
+    pub admin: AdminConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -127,6 +132,7 @@ impl Config {
         self.calls.validate()?;
         server::validate(self.secret.as_ref(), &self.sandbox)?;
         self.limits.validate()?;
+        self.admin.validate()?;
         node::validate_nodes(&self.nodes)
     }
 }
@@ -297,6 +303,20 @@ nodes:
         assert_eq!(config.nodes[1].password.expose(), "from-env");
         assert_eq!(config.nodes[1].max_channels, NonZeroU32::new(7).expect("7"));
         assert_eq!(config.nodes[0].password.expose(), "pw1");
+    }
+
+    #[test]
+    fn the_admin_token_is_optional_secret_and_long_enough() {
+        assert!(load(MINIMAL, &[]).expect("valid").admin.token.is_none());
+        let token = "0123456789abcdef0123";
+        let config = load(MINIMAL, &[("ARSGATE_ADMIN__TOKEN", token)]).expect("valid");
+        let admin = config.admin.token.expect("set");
+        assert_eq!(admin.expose(), token);
+        assert_eq!(format!("{admin:?}"), "***");
+        assert_eq!(
+            invalid(load(MINIMAL, &[("ARSGATE_ADMIN__TOKEN", "short")])),
+            ValidationError::ShortAdminToken
+        );
     }
 
     #[test]

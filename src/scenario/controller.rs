@@ -24,8 +24,8 @@ use super::secret::{Code, CodeDigest, CodeKey, PinHash};
 use super::timeline::{Entry, Happening, InputResult, Timeline};
 use crate::esl::HangupCause;
 use crate::switch::{
-    Backend, CallEvent, CallId, CollectedInput, DialNumber, OriginateSpec, SwitchError, VarName,
-    VarValue,
+    Attempt, Backend, CallEvent, CallId, CollectedInput, DialNumber, OriginateSpec, SwitchError,
+    VarName, VarValue,
 };
 
 /// Where recordings go, as the switch sees them and as arsgate reads them.
@@ -130,7 +130,33 @@ pub struct CallReport {
     pub timeline: Timeline,
     /// For consent calls: what was said, pressed and recorded.
     pub evidence: Option<ConsentEvidence>,
+    /// Whether the far end rang, sent early media or answered.
+    pub progressed: bool,
+    /// Why the switch never took the originate, if it did not.
+    pub not_accepted: Option<SwitchError>,
+    /// The cause the call ended with, if the switch reported one.
+    pub cause: Option<HangupCause>,
 }
+
+impl CallReport {
+    /// How far the call got, for the failover rules
+    /// ([`crate::switch::failover::classify`]); `None` when the switch
+    /// reported no end at all.
+    pub fn attempt(&self) -> Option<Attempt<'_>> {
+        if let Some(error) = &self.not_accepted {
+            return Some(Attempt::NotAccepted(error));
+        }
+        self.cause.as_ref().map(|cause| Attempt::Ended {
+            cause,
+            progressed: self.progressed || self.answered,
+        })
+    }
+}
+
+/// How long a call being ended (canceled, past its deadline) waits for
+/// the switch to confirm; past it the call is given up, so that a node
+/// that never comes back cannot keep a verification open.
+const ENDING_GRACE: Duration = Duration::from_secs(30);
 
 /// Places and drives one call until it ends. `cancel` cancels it.
 pub async fn run<B: Backend>(
@@ -166,6 +192,9 @@ struct Call<'a, B: Backend> {
     evidence: Option<ConsentEvidence>,
     /// Whether a segment that reads the code out has played to its end.
     code_delivered: bool,
+    progressed: bool,
+    not_accepted: Option<SwitchError>,
+    cause: Option<HangupCause>,
 }
 
 impl<'a, B: Backend> Call<'a, B> {
@@ -197,6 +226,9 @@ impl<'a, B: Backend> Call<'a, B> {
             wrong: HashMap::new(),
             evidence: records.then(ConsentEvidence::default),
             code_delivered: false,
+            progressed: false,
+            not_accepted: None,
+            cause: None,
         }
     }
 
@@ -269,9 +301,17 @@ impl<'a, B: Backend> Call<'a, B> {
             self.backend.forget(&call);
             return;
         };
+        if cancel.is_cancelled() {
+            // Canceled before it was placed (between two attempts, say):
+            // no phone rings for it.
+            self.decide(Outcome::Canceled, "canceled by the merchant");
+            self.backend.forget(&call);
+            return;
+        }
         self.timeline.push(SystemTime::now(), Happening::Originated);
         if let Err(error) = self.backend.originate(&spec).await {
             self.decide(Outcome::NetworkError, format!("originate failed: {error}"));
+            self.not_accepted = Some(error);
             self.backend.forget(&call);
             return;
         }
@@ -283,11 +323,17 @@ impl<'a, B: Backend> Call<'a, B> {
                 biased;
                 () = cancel.cancelled(), if !ending => {
                     ending = true;
+                    deadline.as_mut().reset(tokio::time::Instant::now() + ENDING_GRACE);
                     self.decide(Outcome::Canceled, "canceled by the merchant");
                     self.hang_up(&HangupCause::OriginatorCancel).await;
                 }
-                () = &mut deadline, if !ending => {
+                () = &mut deadline => {
+                    if ending {
+                        tracing::warn!(call = %call, "the switch never confirmed the end; giving the call up");
+                        break;
+                    }
                     ending = true;
+                    deadline.as_mut().reset(tokio::time::Instant::now() + ENDING_GRACE);
                     self.decide(Outcome::Timeout, format!("no outcome within {:?}", self.program.max_duration));
                     self.hang_up(&HangupCause::AllottedTimeout).await;
                 }
@@ -320,6 +366,7 @@ impl<'a, B: Backend> Call<'a, B> {
             CallEvent::Originated(Ok(())) => {}
             CallEvent::Originated(Err(cause)) => {
                 let outcome = Outcome::from_hangup(&cause, false);
+                self.cause.get_or_insert_with(|| cause.clone());
                 self.timeline.push(
                     at,
                     Happening::HungUp {
@@ -330,9 +377,16 @@ impl<'a, B: Backend> Call<'a, B> {
                 // A refused originate may leave no channel to report its end.
                 return true;
             }
-            CallEvent::Ringing => self.timeline.push(at, Happening::Ringing),
-            CallEvent::EarlyMedia => self.timeline.push(at, Happening::EarlyMedia),
+            CallEvent::Ringing => {
+                self.progressed = true;
+                self.timeline.push(at, Happening::Ringing);
+            }
+            CallEvent::EarlyMedia => {
+                self.progressed = true;
+                self.timeline.push(at, Happening::EarlyMedia);
+            }
             CallEvent::Answered => {
+                self.progressed = true;
                 self.answered = true;
                 self.timeline.push(at, Happening::Answered);
                 let segment = self.program.segment(self.current);
@@ -366,6 +420,7 @@ impl<'a, B: Backend> Call<'a, B> {
             }
             CallEvent::HungUp { cause } => {
                 self.hung_up = true;
+                self.cause.get_or_insert_with(|| cause.clone());
                 self.timeline.push(
                     at,
                     Happening::HungUp {
@@ -389,6 +444,22 @@ impl<'a, B: Backend> Call<'a, B> {
                 }
             }
             CallEvent::Ended => return true,
+            CallEvent::Unknown => self.timeline.push(at, Happening::Unknown),
+            CallEvent::Reconciled { up } => {
+                self.timeline.push(at, Happening::Reconciled { up });
+                if !up {
+                    let outcome = if self.answered {
+                        Outcome::Error
+                    } else {
+                        Outcome::NetworkError
+                    };
+                    self.decide(
+                        outcome,
+                        "lost: the node's connection dropped and the call was gone when it came back",
+                    );
+                    return true;
+                }
+            }
         }
         false
     }
@@ -656,6 +727,9 @@ impl<'a, B: Backend> Call<'a, B> {
             answered: self.answered,
             timeline: self.timeline,
             evidence: self.evidence,
+            progressed: self.progressed,
+            not_accepted: self.not_accepted,
+            cause: self.cause,
         }
     }
 }

@@ -67,6 +67,14 @@ pub enum Happening {
         /// FreeSWITCH's cause.
         cause: String,
     },
+    /// The node's event socket dropped: the call's state is unknown until
+    /// it is back.
+    Unknown,
+    /// The event socket is back and the node was asked about the call.
+    Reconciled {
+        /// Whether the node still carried it (otherwise it was lost).
+        up: bool,
+    },
     /// The verification's outcome was decided.
     Decided {
         /// The outcome.

@@ -145,6 +145,7 @@ impl Server {
         })?;
         let router = api::router(ApiState {
             service: service.clone(),
+            admin_token: config.admin.token.clone().map(Arc::new),
         });
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! One verification's call, from picking a node to the stored outcome and
 //! its webhook. Runs as its own task: a call outlives the HTTP request
-//! that asked for it.
+//! that asked for it. A node that fails the call itself before it reached
+//! anyone (see [`crate::switch::failover`]) hands it to another node, once.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +18,8 @@ use crate::scenario::controller::{self, CallReport, CallRequest, ConsentEvidence
 use crate::scenario::secret::{CodeDigest, PinHash};
 use crate::scenario::timeline::{Entry, Happening};
 use crate::scenario::{Outcome, Runnable};
-use crate::switch::{CallId, DialNumber, VarValue};
+use crate::switch::failover::{self, Fault};
+use crate::switch::{CallId, DialNumber, NoNode, VarValue};
 
 /// Places `verification`'s call and follows it to its end.
 pub(super) async fn run(
@@ -66,66 +68,105 @@ async fn place_and_follow(
             .await;
     };
     let pool = inner.pool(request.mode);
-    let Some(node) = pool.pick() else {
-        let reason = "no FreeSWITCH node is connected".to_owned();
-        return inner
-            .finish(merchant, verification, Outcome::NetworkError, reason, None)
-            .await;
-    };
-    let Some(switch) = node.switch().cloned() else {
-        let reason = "no FreeSWITCH node is connected".to_owned();
-        return inner
-            .finish(merchant, verification, Outcome::NetworkError, reason, None)
-            .await;
-    };
-    let call = CallId::new();
-    if !inner
-        .store
-        .mark_calling(id, call.as_str(), node.name())
-        .await?
-    {
-        // Canceled (or finished by another replica) before the call was placed.
-        return Ok(());
-    }
-    let call_request = match call_request(inner, runnable, verification, call).await {
-        Ok(call_request) => call_request,
-        Err(reason) => {
-            return inner
-                .finish(merchant, verification, Outcome::Error, reason, None)
-                .await;
-        }
-    };
-    let (progress, mut entries) = mpsc::unbounded_channel();
-    let call_request = CallRequest {
-        progress: Some(progress),
-        ..call_request
-    };
-    tracing::info!(
-        verification = %id,
-        call = %call_request.call,
-        node = node.name(),
-        scenario = %request.scenario,
-        "placing the call"
-    );
-    let driving = controller::run(
-        &*switch,
-        &runnable.program,
-        call_request,
-        inner.settings(request.mode),
-        cancel,
-    );
-    tokio::pin!(driving);
+    // A node's own failure before the call reached anyone is retried once
+    // on another node; the first attempt's call and report are kept here.
+    let mut first: Option<(CallId, String, CallReport)> = None;
     let mut report = loop {
-        tokio::select! {
-            report = &mut driving => break report,
-            Some(entry) = entries.recv() => {
-                inner.progressed(merchant, verification, &entry).await;
+        let tried: Vec<&str> = first.iter().map(|(_, node, _)| node.as_str()).collect();
+        let chosen = pool
+            .choose(&tried)
+            .and_then(|slot| match slot.node().switch().cloned() {
+                Some(switch) => Ok((slot, switch)),
+                None => Err(NoNode::NoneConnected),
+            });
+        let (slot, switch) = match chosen {
+            Ok(chosen) => chosen,
+            Err(none) => {
+                // No other node: the first attempt's failure stands.
+                if let Some((_, _, report)) = first.take() {
+                    break report;
+                }
+                let reason = none.to_string();
+                return inner
+                    .finish(merchant, verification, Outcome::NetworkError, reason, None)
+                    .await;
             }
+        };
+        let node = slot.node();
+        let call = CallId::new();
+        let placed = match &first {
+            None => {
+                inner
+                    .store
+                    .mark_calling(id, call.as_str(), node.name())
+                    .await?
+            }
+            Some((earlier, _, _)) => {
+                inner
+                    .store
+                    .mark_replaced(id, earlier.as_str(), call.as_str(), node.name())
+                    .await?
+            }
+        };
+        if !placed {
+            // Canceled (or finished by another replica) before the call was placed.
+            return Ok(());
         }
+        let call_request = match call_request(inner, runnable, verification, call.clone()).await {
+            Ok(call_request) => call_request,
+            Err(reason) => {
+                return inner
+                    .finish(merchant, verification, Outcome::Error, reason, None)
+                    .await;
+            }
+        };
+        let (progress, mut entries) = mpsc::unbounded_channel();
+        let call_request = CallRequest {
+            progress: Some(progress),
+            ..call_request
+        };
+        tracing::info!(
+            verification = %id,
+            call = %call_request.call,
+            node = node.name(),
+            scenario = %request.scenario,
+            retry = first.is_some(),
+            "placing the call"
+        );
+        let driving = controller::run(
+            &*switch,
+            &runnable.program,
+            call_request,
+            inner.settings(request.mode),
+            cancel.clone(),
+        );
+        tokio::pin!(driving);
+        let report = loop {
+            tokio::select! {
+                report = &mut driving => break report,
+                Some(entry) = entries.recv() => {
+                    inner.progressed(merchant, verification, &entry).await;
+                }
+            }
+        };
+        while let Ok(entry) = entries.try_recv() {
+            inner.progressed(merchant, verification, &entry).await;
+        }
+        let retry = first.is_none()
+            && !cancel.is_cancelled()
+            && !inner.stopping.is_cancelled()
+            && report.attempt().map(failover::classify) == Some(Fault::Node);
+        if !retry {
+            break report;
+        }
+        tracing::warn!(
+            verification = %id,
+            node = node.name(),
+            reason = %report.reason,
+            "the node failed before the call reached anyone; placing it on another node"
+        );
+        first = Some((call, node.name().to_owned(), report));
     };
-    while let Ok(entry) = entries.try_recv() {
-        inner.progressed(merchant, verification, &entry).await;
-    }
     if inner.aborting.is_cancelled() && report.outcome == Outcome::Canceled {
         // The cancel came from a shutdown past its deadline, not the merchant.
         report.outcome = Outcome::Error;
@@ -137,20 +178,27 @@ async fn place_and_follow(
             .save_evidence(id, &evidence_record(evidence))
             .await?;
     }
+    // The failed first attempt stays in the record, without its verdict.
+    let mut entries: Vec<Entry> = first
+        .iter()
+        .flat_map(|(_, _, r)| r.timeline.entries())
+        .filter(|entry| !matches!(entry.what, Happening::Decided { .. }))
+        .cloned()
+        .collect();
     let CallReport {
         outcome,
         reason,
         timeline,
         ..
     } = report;
-    let at = timeline
-        .entries()
+    entries.extend(timeline.entries().iter().cloned());
+    let at = entries
         .iter()
         .rev()
         .find(|entry| matches!(entry.what, Happening::HungUp { .. }))
         .map_or_else(Timestamp::now, |entry| timestamp(entry.at));
     let ended = Ended {
-        timeline: serde_json::to_value(timeline.entries()).unwrap_or_default(),
+        timeline: serde_json::to_value(&entries).unwrap_or_default(),
         at,
     };
     inner

@@ -64,10 +64,16 @@ pub(crate) struct Engine {
     sequence: AtomicU64,
     /// What `speak` said, by channel, newest last (bounded).
     spoken: std::sync::Mutex<std::collections::VecDeque<(String, String)>>,
+    /// The destination of every outbound channel created, oldest first
+    /// (bounded).
+    dialled: std::sync::Mutex<std::collections::VecDeque<String>>,
 }
 
 /// How many spoken texts the simulator remembers.
 const SPOKEN_KEPT: usize = 1000;
+
+/// How many dialled destinations the simulator remembers.
+const DIALLED_KEPT: usize = 100_000;
 
 impl Engine {
     pub fn new(config: SimConfig) -> Arc<Engine> {
@@ -100,6 +106,7 @@ impl Engine {
             boot: RwLock::new(boot),
             sequence: AtomicU64::new(0),
             spoken: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            dialled: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -153,6 +160,22 @@ impl Engine {
     }
 
     /// The phone book, to read.
+    /// Notes that an outbound channel to `destination` was created: the
+    /// far end was invited (its phone may ring).
+    pub fn record_dial(&self, destination: &str) {
+        let mut dialled = self.dialled.lock().unwrap_or_else(|e| e.into_inner());
+        if dialled.len() == DIALLED_KEPT {
+            dialled.pop_front();
+        }
+        dialled.push_back(destination.to_owned());
+    }
+
+    /// Every destination dialled, oldest first.
+    pub fn dialled(&self) -> Vec<String> {
+        let dialled = self.dialled.lock().unwrap_or_else(|e| e.into_inner());
+        dialled.iter().cloned().collect()
+    }
+
     pub fn phones(&self) -> RwLockReadGuard<'_, PhoneBook> {
         self.phones.read().unwrap_or_else(|e| e.into_inner())
     }

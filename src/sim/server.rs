@@ -162,6 +162,13 @@ impl SimHandle {
         self.inner.engine.spoken(uuid)
     }
 
+    /// The destination of every outbound call the switch placed (a
+    /// channel created, the far end invited), oldest first: the calls a
+    /// phone saw. Refused originates are not in it.
+    pub fn dialled(&self) -> Vec<String> {
+        self.inner.engine.dialled()
+    }
+
     /// How many channels are up.
     pub fn channels(&self) -> usize {
         self.inner.engine.calls.all().len()
@@ -173,6 +180,16 @@ impl SimHandle {
     pub fn restart(&self) {
         self.inner.engine.bus.kill_all(&Kill::Abrupt);
         self.inner.engine.reboot();
+    }
+
+    /// Simulates the process being killed: every connection is cut
+    /// without a word and the listener closes; nothing answers any more.
+    /// (A [`SimHandle::shutdown`] instead hangs the calls up and says
+    /// goodbye.)
+    pub fn kill(&self) {
+        self.inner.engine.bus.kill_all(&Kill::Abrupt);
+        self.inner.stop.cancel();
+        self.inner.tasks.close();
     }
 
     /// Stops the simulator as FreeSWITCH shuts down: every channel is hung

@@ -178,6 +178,17 @@ pub trait Store: Send + Sync + 'static {
         call_id: &str,
         node: &str,
     ) -> Result<bool, StoreError>;
+    /// Records that a call the node failed before it reached anyone was
+    /// placed again as `call_id` on `node` (`calling` stays `calling`);
+    /// false unless the verification is calling with `previous_call_id`,
+    /// `NotFound` if unknown.
+    async fn mark_replaced(
+        &self,
+        id: VerificationId,
+        previous_call_id: &str,
+        call_id: &str,
+        node: &str,
+    ) -> Result<bool, StoreError>;
     /// Records the answer (`calling` → `answered`); false if not calling,
     /// `NotFound` if unknown.
     async fn mark_answered(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;

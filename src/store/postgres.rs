@@ -602,6 +602,29 @@ impl Store for PostgresStore {
         self.transitioned(changed, id).await
     }
 
+    async fn mark_replaced(
+        &self,
+        id: VerificationId,
+        previous_call_id: &str,
+        call_id: &str,
+        node: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE verifications SET call_id = $3, node = $4, updated_at = $5 \
+                 WHERE id = $1 AND state = 'calling' AND call_id = $2",
+                &[
+                    &id.uuid(),
+                    &previous_call_id,
+                    &call_id,
+                    &node,
+                    &Timestamp::now().millis(),
+                ],
+            )
+            .await?;
+        self.transitioned(changed, id).await
+    }
+
     async fn mark_answered(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
         let changed = self
             .execute(

@@ -701,6 +701,31 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn mark_replaced(
+        &self,
+        vid: VerificationId,
+        previous_call_id: &str,
+        call_id: &str,
+        node: &str,
+    ) -> Result<bool, StoreError> {
+        let (previous, call_id, node) = (
+            previous_call_id.to_owned(),
+            call_id.to_owned(),
+            node.to_owned(),
+        );
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE verifications SET call_id = ?3, node = ?4, updated_at = ?5 \
+                 WHERE id = ?1 AND state = 'calling' AND call_id = ?2",
+                params![id(vid.uuid()), previous, call_id, node, now],
+            )?;
+            transitioned(conn, changed, vid)
+        })
+        .await
+    }
+
     async fn mark_answered(&self, vid: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
         let now = Timestamp::now().millis();
         self.write(move |conn| {

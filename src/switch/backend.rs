@@ -121,6 +121,16 @@ pub enum CallEvent {
     },
     /// The channel is gone; nothing more will be reported.
     Ended,
+    /// The node's event socket dropped: until it is back, events of the
+    /// call may be missed and its state is unknown.
+    Unknown,
+    /// The event socket is back and the node was asked about the call:
+    /// `up` if it still carries it (it is followed again), otherwise it
+    /// ended while nobody listened and nothing more will be reported.
+    Reconciled {
+        /// Whether the node still carries the call.
+        up: bool,
+    },
 }
 
 /// A call event with the switch's timestamp.
@@ -133,7 +143,7 @@ pub struct Timed {
 }
 
 /// Why a request to the switch failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SwitchError {
     /// The switch is not reachable right now.
     #[error("the switch is not connected")]

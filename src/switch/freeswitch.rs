@@ -3,11 +3,12 @@
 //! `uuid_transfer`, and followed through the node's event stream, which a
 //! router task splits by call.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::backend::{
     Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError, Timed,
@@ -32,6 +33,10 @@ pub const CALL_EVENTS: &[EventName] = &[
 struct Routes {
     calls: HashMap<String, mpsc::UnboundedSender<Timed>>,
     jobs: HashMap<String, String>,
+    /// The followed calls whose originate the node acknowledged.
+    placed: HashSet<String>,
+    /// When the last HEARTBEAT came.
+    heartbeat: Option<Instant>,
 }
 
 /// A FreeSWITCH node.
@@ -109,6 +114,63 @@ impl FreeSwitch {
         Ok(reply.trim_end() == "true")
     }
 
+    /// The node's `status` text.
+    pub async fn status(&self) -> Result<String, SwitchError> {
+        self.client.api("status").await.map_err(refused)
+    }
+
+    /// Time since the node's last HEARTBEAT, if one came.
+    pub fn heartbeat_age(&self) -> Option<Duration> {
+        self.routes().heartbeat.map(|at| at.elapsed())
+    }
+
+    /// The connection state, to follow.
+    pub fn connection(&self) -> tokio::sync::watch::Receiver<ConnectionState> {
+        self.client.state()
+    }
+
+    /// The followed calls whose originate the node acknowledged.
+    pub fn placed_calls(&self) -> Vec<CallId> {
+        self.routes()
+            .placed
+            .iter()
+            .filter_map(|call| uuid::Uuid::parse_str(call).ok().map(CallId::from))
+            .collect()
+    }
+
+    /// Tells a followed call something arsgate learnt about it.
+    pub fn tell(&self, call: &CallId, event: CallEvent) {
+        let mut routes = self.routes();
+        if let Some(sender) = routes.calls.get(call.as_str()) {
+            let _ = sender.send(Timed {
+                at: SystemTime::now(),
+                event: event.clone(),
+            });
+        }
+        if event == (CallEvent::Reconciled { up: false }) {
+            routes.calls.remove(call.as_str());
+            routes.placed.remove(call.as_str());
+        }
+    }
+
+    /// The UUIDs of every channel the node carries (`show channels as
+    /// json`).
+    pub async fn channels(&self) -> Result<HashSet<String>, SwitchError> {
+        let reply = self
+            .client
+            .api("show channels as json")
+            .await
+            .map_err(refused)?;
+        let listing: serde_json::Value = serde_json::from_str(&reply)
+            .map_err(|_| SwitchError::Refused(reply.trim_end().to_owned()))?;
+        Ok(listing["rows"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|row| row["uuid"].as_str().map(str::to_owned))
+            .collect())
+    }
+
     fn routes(&self) -> MutexGuard<'_, Routes> {
         self.routes.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -124,6 +186,7 @@ impl Backend for FreeSwitch {
     fn forget(&self, call: &CallId) {
         let mut routes = self.routes();
         routes.calls.remove(call.as_str());
+        routes.placed.remove(call.as_str());
         routes.jobs.retain(|_, c| c != call.as_str());
     }
 
@@ -137,10 +200,17 @@ impl Backend for FreeSwitch {
             .client
             .bgapi_submit(&format!("originate {args}"), &job)
             .await;
-        if submitted.is_err() {
-            self.routes().jobs.remove(&job);
+        let mut routes = self.routes();
+        match submitted {
+            Ok(()) => {
+                routes.placed.insert(spec.call.as_str().to_owned());
+                Ok(())
+            }
+            Err(error) => {
+                routes.jobs.remove(&job);
+                Err(refused(error))
+            }
         }
-        submitted.map_err(refused)
     }
 
     async fn set_vars(
@@ -241,6 +311,10 @@ pub fn originate_args(
 async fn route(mut events: Events, routes: Arc<Mutex<Routes>>) {
     while let Some(event) = events.recv().await {
         let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+        if event.name() == EventName::Heartbeat {
+            routes.heartbeat = Some(Instant::now());
+            continue;
+        }
         let (call, translated) = if event.name() == EventName::BackgroundJob {
             let Some(call) = event
                 .job_uuid()
@@ -267,6 +341,7 @@ async fn route(mut events: Events, routes: Arc<Mutex<Routes>>) {
         }
         if ended {
             routes.calls.remove(&call);
+            routes.placed.remove(&call);
         }
     }
 }

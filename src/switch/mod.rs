@@ -9,15 +9,27 @@
 //!   templates and channel variables, so no request text reaches the switch
 //!   unchecked.
 //! - [`freeswitch`]: the FreeSWITCH backend over the event socket.
-//! - [`pool`]: the configured nodes, their connections, and which node
-//!   takes the next call.
+//! - [`pool`]: the configured nodes, their connections, live channels,
+//!   limits and drain, and which node takes the next call.
+//! - [`choice`]: the choice itself — most weighted headroom wins.
+//! - [`health`]: each node's `status` probe and the report operators read.
+//! - `recovery`: a node's calls across a lost event socket — unknown while
+//!   it is down, reconciled with the node's channels once it is back.
+//! - [`failover`]: whose fault a failed originate was, and so whether the
+//!   call may be placed once more on another node.
 
 pub mod backend;
+pub mod choice;
 pub mod dial;
+pub mod failover;
 pub mod freeswitch;
+pub mod health;
 pub mod pool;
+mod recovery;
 
 pub use backend::{Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError};
 pub use dial::{DialNumber, DialTemplate, VarName, VarValue};
+pub use failover::{Attempt, Fault};
 pub use freeswitch::FreeSwitch;
-pub use pool::{Node, Pool};
+pub use health::{NodeReport, StatusAnswer};
+pub use pool::{NoNode, Node, NodeLimits, Pool, Slot, UnknownNode};

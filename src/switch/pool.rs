@@ -6,25 +6,93 @@
 //! and the node takes calls once connected. After that the ESL client keeps
 //! the connection alive by itself.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
+use super::choice::{Candidate, choose};
 use super::dial::DialTemplate;
 use super::freeswitch::{CALL_EVENTS, FreeSwitch};
+use super::health::{self, NodeReport, StatusAnswer, StatusCell};
+use super::recovery;
 use crate::config::{EslConfig, NodeConfig};
 use crate::esl::client::{Client, ClientConfig};
 
+/// How much traffic a node takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NodeLimits {
+    /// The most calls arsgate places there at once.
+    pub max_channels: NonZeroU32,
+    /// The most new calls per second; `None`: no limit of arsgate's own.
+    pub cps: Option<NonZeroU32>,
+    /// Its share of new calls relative to the others.
+    pub weight: NonZeroU32,
+}
+
+impl NodeLimits {
+    /// No limit of arsgate's own (the sandbox's simulator enforces its own).
+    pub fn unlimited() -> NodeLimits {
+        NodeLimits {
+            max_channels: NonZeroU32::MAX,
+            cps: None,
+            weight: NonZeroU32::MIN,
+        }
+    }
+
+    /// The limits a node's configuration sets.
+    pub fn of(config: &NodeConfig) -> NodeLimits {
+        NodeLimits {
+            max_channels: config.max_channels,
+            cps: Some(config.cps),
+            weight: config.weight,
+        }
+    }
+}
+
 /// One node of a pool.
-#[derive(Debug)]
 pub struct Node {
     name: String,
+    limits: NodeLimits,
     switch: OnceLock<Arc<FreeSwitch>>,
+    /// Takes no new calls while set.
+    draining: AtomicBool,
+    /// Calls placed here that arsgate still follows.
+    live: AtomicU32,
+    /// New calls per second, when limited.
+    rate: Option<DefaultDirectRateLimiter>,
+    status: Arc<StatusCell>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.name)
+            .field("limits", &self.limits)
+            .field("live", &self.live_channels())
+            .field("draining", &self.is_draining())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Node {
+    fn new(name: &str, limits: NodeLimits) -> Node {
+        Node {
+            name: name.to_owned(),
+            limits,
+            switch: OnceLock::new(),
+            draining: AtomicBool::new(false),
+            live: AtomicU32::new(0),
+            rate: limits
+                .cps
+                .map(|cps| RateLimiter::direct(Quota::per_second(cps))),
+            status: Arc::new(StatusCell::default()),
+        }
+    }
+
     /// The node's name (from the configuration).
     pub fn name(&self) -> &str {
         &self.name
@@ -35,61 +103,143 @@ impl Node {
         self.switch.get()
     }
 
-    /// Whether the node can take a call now.
+    /// Whether the node's event socket is connected.
     pub fn is_up(&self) -> bool {
         self.switch().is_some_and(|s| s.is_connected())
     }
+
+    /// Whether the node is connected and did not fail its last `status`.
+    pub fn is_healthy(&self) -> bool {
+        self.is_up() && self.status.get() != StatusAnswer::Failed
+    }
+
+    /// Whether the node is draining: it takes no new calls.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Calls placed here that arsgate still follows.
+    pub fn live_channels(&self) -> u32 {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    /// The node as operators see it.
+    pub fn report(&self) -> NodeReport {
+        NodeReport {
+            name: self.name.clone(),
+            connected: self.is_up(),
+            heartbeat_age: self.switch().and_then(|s| s.heartbeat_age()),
+            status: self.status.get(),
+            live_channels: self.live_channels(),
+            max_channels: self.limits.max_channels.get(),
+            cps: self.limits.cps.map_or(0, NonZeroU32::get),
+            weight: self.limits.weight.get(),
+            draining: self.is_draining(),
+        }
+    }
+
+    fn candidate(&self, tried: &[&str], throttled: bool) -> Candidate {
+        Candidate {
+            live: self.live_channels(),
+            max: self.limits.max_channels.get(),
+            weight: self.limits.weight.get(),
+            eligible: self.is_healthy()
+                && !self.is_draining()
+                && !throttled
+                && !tried.contains(&self.name.as_str()),
+        }
+    }
 }
+
+/// A channel held on a node for one call: counted in the node's live
+/// channels until dropped.
+#[derive(Debug)]
+pub struct Slot {
+    node: Arc<Node>,
+}
+
+impl Slot {
+    /// The node the call goes to.
+    pub fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.node.live.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Why no node could take a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NoNode {
+    /// None is connected and healthy.
+    #[error("no FreeSWITCH node is connected")]
+    NoneConnected,
+    /// Every healthy node is draining.
+    #[error("every connected FreeSWITCH node is draining")]
+    AllDraining,
+    /// Every node that could is at its channel or calls-per-second limit.
+    #[error("every FreeSWITCH node is at its channel or call-rate limit")]
+    Full,
+}
+
+/// A node name the pool does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("no node is named {0:?}")]
+pub struct UnknownNode(pub String);
 
 /// A set of nodes calls are spread over.
 #[derive(Debug)]
 pub struct Pool {
     nodes: Vec<Arc<Node>>,
+    /// Where the next tie-break starts, so equal nodes take turns.
     next: AtomicUsize,
+    /// Held while a node is chosen and its channel counted, so two calls
+    /// cannot both take a node's last channel.
+    choosing: Mutex<()>,
 }
 
 impl Pool {
+    fn of(nodes: Vec<Arc<Node>>) -> Pool {
+        Pool {
+            nodes,
+            next: AtomicUsize::new(0),
+            choosing: Mutex::new(()),
+        }
+    }
+
     /// A pool without nodes: every call finds none.
     pub fn empty() -> Pool {
-        Pool {
-            nodes: Vec::new(),
-            next: AtomicUsize::new(0),
-        }
+        Pool::of(Vec::new())
     }
 
     /// A pool of one node already connected (the sandbox's simulator, a
-    /// test's).
+    /// test's), with no limits of arsgate's own.
     pub fn single(name: &str, switch: FreeSwitch) -> Pool {
-        let node = Node {
-            name: name.to_owned(),
-            switch: OnceLock::from(Arc::new(switch)),
-        };
-        Pool {
-            nodes: vec![Arc::new(node)],
-            next: AtomicUsize::new(0),
-        }
+        let node = Node::new(name, NodeLimits::unlimited());
+        let switch = Arc::new(switch);
+        tokio::spawn(recovery::watch(Arc::downgrade(&switch), name.to_owned()));
+        let _ = node.switch.set(switch);
+        Pool::of(vec![Arc::new(node)])
     }
 
     /// The configured nodes, connecting in the background until `stop` is
-    /// cancelled; calls are placed in dialplan `context`.
+    /// cancelled; calls are placed in dialplan `context`. Each connected
+    /// node is asked for `status` every heartbeat interval.
     pub fn connect(
         nodes: &[NodeConfig],
         esl: &EslConfig,
         context: &str,
         stop: &CancellationToken,
     ) -> Pool {
-        let pool = Pool {
-            nodes: nodes
+        let pool = Pool::of(
+            nodes
                 .iter()
-                .map(|config| {
-                    Arc::new(Node {
-                        name: config.name.as_str().to_owned(),
-                        switch: OnceLock::new(),
-                    })
-                })
+                .map(|config| Arc::new(Node::new(config.name.as_str(), NodeLimits::of(config))))
                 .collect(),
-            next: AtomicUsize::new(0),
-        };
+        );
         for (node, config) in pool.nodes.iter().zip(nodes) {
             let Ok(dial) = DialTemplate::parse(config.dial_string.as_str()) else {
                 // The configuration's own check refuses such a dial string
@@ -119,6 +269,30 @@ impl Pool {
         self.nodes.iter().find(|n| n.name == name)
     }
 
+    /// Every node as operators see it, in configuration order.
+    pub fn reports(&self) -> Vec<NodeReport> {
+        self.nodes.iter().map(|node| node.report()).collect()
+    }
+
+    /// Stops giving `name` new calls; its live calls go on.
+    pub fn drain(&self, name: &str) -> Result<NodeReport, UnknownNode> {
+        self.set_draining(name, true)
+    }
+
+    /// Gives `name` new calls again.
+    pub fn resume(&self, name: &str) -> Result<NodeReport, UnknownNode> {
+        self.set_draining(name, false)
+    }
+
+    fn set_draining(&self, name: &str, draining: bool) -> Result<NodeReport, UnknownNode> {
+        let node = self
+            .node(name)
+            .ok_or_else(|| UnknownNode(name.to_owned()))?;
+        node.draining.store(draining, Ordering::Relaxed);
+        tracing::info!(node = name, draining, "node drain changed");
+        Ok(node.report())
+    }
+
     /// Closes every node's connection (at shutdown).
     pub async fn close(&self) {
         for node in &self.nodes {
@@ -128,13 +302,48 @@ impl Pool {
         }
     }
 
-    /// The node the next call goes to: the connected nodes in turn, or
-    /// `None` if none is connected.
-    pub fn pick(&self) -> Option<&Arc<Node>> {
+    /// A channel on the node the next call goes to: among the healthy,
+    /// non-draining nodes not in `tried` that are below their channel and
+    /// calls-per-second limits, the one with the most weighted headroom.
+    pub fn choose(&self, tried: &[&str]) -> Result<Slot, NoNode> {
+        let _choosing = self.choosing.lock().unwrap_or_else(|e| e.into_inner());
         let start = self.next.fetch_add(1, Ordering::Relaxed);
-        (0..self.nodes.len())
-            .map(|i| &self.nodes[(start + i) % self.nodes.len()])
-            .find(|node| node.is_up())
+        let mut throttled = vec![false; self.nodes.len()];
+        loop {
+            let candidates: Vec<Candidate> = self
+                .nodes
+                .iter()
+                .zip(&throttled)
+                .map(|(node, &throttled)| node.candidate(tried, throttled))
+                .collect();
+            let Some(index) = choose(&candidates, start) else {
+                return Err(self.why_none(tried));
+            };
+            let node = &self.nodes[index];
+            if node.rate.as_ref().is_some_and(|rate| rate.check().is_err()) {
+                throttled[index] = true;
+                continue;
+            }
+            node.live.fetch_add(1, Ordering::Relaxed);
+            return Ok(Slot {
+                node: Arc::clone(node),
+            });
+        }
+    }
+
+    fn why_none(&self, tried: &[&str]) -> NoNode {
+        let open: Vec<&Arc<Node>> = self
+            .nodes
+            .iter()
+            .filter(|node| node.is_healthy() && !tried.contains(&node.name.as_str()))
+            .collect();
+        if open.is_empty() {
+            NoNode::NoneConnected
+        } else if open.iter().all(|node| node.is_draining()) {
+            NoNode::AllDraining
+        } else {
+            NoNode::Full
+        }
     }
 }
 
@@ -173,9 +382,16 @@ async fn first_connection(
         };
         match attempt {
             Ok((client, events)) => {
-                let switch = FreeSwitch::new(client, events, &context, dial);
-                let _ = node.switch.set(Arc::new(switch));
+                let switch = Arc::new(FreeSwitch::new(client, events, &context, dial));
+                let _ = node.switch.set(Arc::clone(&switch));
                 tracing::info!(node = %node.name, "node connected");
+                tokio::spawn(recovery::watch(Arc::downgrade(&switch), node.name.clone()));
+                tokio::spawn(health::probe(
+                    switch,
+                    Arc::clone(&node.status),
+                    esl.heartbeat_interval,
+                    stop,
+                ));
                 return;
             }
             Err(error) => {

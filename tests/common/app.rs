@@ -1,7 +1,7 @@
 //! The whole application for HTTP tests: arsgate started on a free port
-//! with a fresh store, its in-process sandbox, a simulator standing in for
-//! the live FreeSWITCH node `fs1`, and a real HTTP listener receiving the
-//! webhooks.
+//! with a fresh store, its in-process sandbox, simulators standing in for
+//! the live FreeSWITCH nodes `fs1`, `fs2`, ... (one unless a test asks for
+//! a cluster), and a real HTTP listener receiving the webhooks.
 //!
 //! The live simulator and the webhook listener belong to the test, not to
 //! the app, so they outlive [`TestApp::crash`] and [`TestApp::restart`] the
@@ -16,8 +16,8 @@ use arsgate::config::{Config, Secret, StoreConfig};
 use arsgate::domain::{Merchant, MerchantSettings, Mode};
 use arsgate::server::Server;
 use arsgate::service::keys;
-use arsgate::sim::SimHandle;
 use arsgate::sim::phone::PhoneBook;
+use arsgate::sim::{SimConfig, SimHandle};
 use arsgate::store::Store;
 use serde_json::Value;
 
@@ -51,6 +51,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     /// The simulator behind the live node `fs1`.
     pub live: SimHandle,
+    /// The simulators behind every live node, `fs1` first.
+    pub nodes: Vec<SimHandle>,
     /// The merchant's webhook endpoint.
     pub hooks: Hooks,
     /// The store, as the app uses it.
@@ -61,21 +63,33 @@ pub struct TestApp {
     url: String,
 }
 
-/// The configuration of a test app on `live`'s node, keeping its files in
-/// `data`.
-fn config(live: &SimHandle, data: &Path, url: &str) -> Config {
+/// The configuration of a test app on `nodes` (named `fs1`, `fs2`, ...),
+/// keeping its files in `data`.
+fn config(nodes: &[SimHandle], data: &Path, url: &str) -> Config {
+    let nodes: String = nodes
+        .iter()
+        .enumerate()
+        .map(|(i, sim)| {
+            format!(
+                r#"
+  - name: fs{n}
+    host: 127.0.0.1
+    port: {port}
+    password: ClueCon
+    max_channels: 1000
+    cps: 1000
+    dial_string: "sofia/gateway/kt/{{number}}""#,
+                n = i + 1,
+                port = sim.addr().port(),
+            )
+        })
+        .collect();
     let yaml = format!(
         r#"
 listen: 127.0.0.1:0
 esl:
   reconnect: {{ initial: 50ms, max: 500ms }}
-nodes:
-  - name: fs1
-    host: 127.0.0.1
-    port: {port}
-    password: ClueCon
-    max_channels: 1000
-    dial_string: "sofia/gateway/kt/{{number}}"
+nodes:{nodes}
 calls:
   scenarios_dir: {scenarios}
   prompts_dir: {sounds}
@@ -96,7 +110,6 @@ webhooks:
 shutdown:
   grace: 2s
 "#,
-        port = live.addr().port(),
         scenarios = repo("config/scenarios").display(),
         sounds = repo("sounds").display(),
         phones = repo("config/sim-phones.yaml").display(),
@@ -120,19 +133,37 @@ impl TestApp {
 
     /// Starts an app on `db`, with `tune` adjusting the configuration.
     pub async fn start_with(db: &TestDb, tune: impl FnOnce(&mut Config)) -> TestApp {
+        TestApp::start_cluster(db, 1, |_, _| {}, tune).await
+    }
+
+    /// Starts an app on `db` with `count` live nodes; `tune_node` adjusts
+    /// each node's simulator (by index from 0), `tune` the configuration.
+    pub async fn start_cluster(
+        db: &TestDb,
+        count: usize,
+        tune_node: impl Fn(usize, &mut SimConfig),
+        tune: impl FnOnce(&mut Config),
+    ) -> TestApp {
         let data = tempfile::tempdir().expect("data directory");
         let live_dir = data.path().join("live");
         let phones = PhoneBook::load(repo("config/sim-phones.yaml")).expect("phones load");
-        let live = start_sim(|c| {
-            c.speed = SPEED;
-            c.dialplan_dir = Some(repo("dialplan"));
-            c.phones = phones;
-            c.recordings_dir = Some(live_dir);
-            c.sessions_per_second = 1000;
-        })
-        .await;
+        let mut nodes = Vec::with_capacity(count);
+        for index in 0..count {
+            nodes.push(
+                start_sim(|c| {
+                    c.speed = SPEED;
+                    c.dialplan_dir = Some(repo("dialplan"));
+                    c.phones = phones.clone();
+                    c.recordings_dir = Some(live_dir.clone());
+                    c.sessions_per_second = 1000;
+                    tune_node(index, c);
+                })
+                .await,
+            );
+        }
+        let live = nodes[0].clone();
         let url = db.url();
-        let mut config = config(&live, data.path(), &url);
+        let mut config = config(&nodes, data.path(), &url);
         tune(&mut config);
         let hooks = Hooks::start().await;
         let store = db.open().await;
@@ -141,6 +172,7 @@ impl TestApp {
             base: String::new(),
             http: reqwest::Client::new(),
             live,
+            nodes,
             hooks,
             store,
             config,

@@ -137,6 +137,7 @@ async fn place_call(engine: Arc<Engine>, request: Originate, done: Completion) {
         done(refuse(HangupCause::DestinationOutOfOrder));
         return;
     };
+    engine.record_dial(&user);
     let keys = request.dial.endpoint.phone_keys();
     let script = {
         let phones = engine.phones();

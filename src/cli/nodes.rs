@@ -1,0 +1,194 @@
+//! `arsgate nodes status|drain|resume`: the live FreeSWITCH nodes of a
+//! running arsgate, through its admin API, as a table for people.
+
+use std::io::Write;
+
+use anyhow::Context;
+use serde::de::DeserializeOwned;
+
+use crate::api::admin::{NodeList, NodeView};
+
+/// The environment variable the admin token may come from.
+pub const TOKEN_VAR: &str = "ARSGATE_ADMIN_TOKEN";
+/// The environment variable the server's URL may come from.
+pub const URL_VAR: &str = "ARSGATE_URL";
+
+/// Options of `arsgate nodes`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NodesArgs {
+    /// The running arsgate's base URL.
+    #[arg(long, env = URL_VAR, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// The admin token (`admin.token` of the server's configuration).
+    #[arg(long, env = TOKEN_VAR, hide_env_values = true)]
+    pub token: String,
+    /// What to do.
+    #[command(subcommand)]
+    pub action: NodesAction,
+}
+
+/// The things `arsgate nodes` can do.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum NodesAction {
+    /// Every node: connection, heartbeat, `status`, load, limits, drain.
+    Status,
+    /// Stop giving a node new calls; its live calls finish.
+    Drain {
+        /// The node's name.
+        name: String,
+    },
+    /// Give a drained node new calls again.
+    Resume {
+        /// The node's name.
+        name: String,
+    },
+}
+
+/// Runs `arsgate nodes`, writing its report to `out`.
+pub async fn run(args: NodesArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let client = reqwest::Client::new();
+    let base = args.url.trim_end_matches('/');
+    match &args.action {
+        NodesAction::Status => {
+            let request = client.get(format!("{base}/admin/nodes"));
+            let list: NodeList = send(request, &args.token).await?;
+            out.write_all(table(&list.nodes).as_bytes())?;
+        }
+        NodesAction::Drain { name } | NodesAction::Resume { name } => {
+            let verb = match args.action {
+                NodesAction::Drain { .. } => "drain",
+                _ => "resume",
+            };
+            let request = client.post(format!("{base}/admin/nodes/{name}/{verb}"));
+            let node: NodeView = send(request, &args.token).await?;
+            if node.draining {
+                writeln!(
+                    out,
+                    "{}: draining; it takes no new calls, its {} live call(s) finish",
+                    node.name, node.live_channels
+                )?;
+            } else {
+                writeln!(out, "{}: taking new calls", node.name)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends `request` with the admin token; the JSON body of a success, or
+/// an error with the server's own explanation.
+async fn send<T: DeserializeOwned>(
+    request: reqwest::RequestBuilder,
+    token: &str,
+) -> anyhow::Result<T> {
+    let response = request
+        .bearer_auth(token)
+        .send()
+        .await
+        .context("calling the admin API")?;
+    let status = response.status();
+    if status.is_success() {
+        return response
+            .json()
+            .await
+            .context("reading the admin API's answer");
+    }
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    let detail = body["detail"].as_str().unwrap_or("no explanation");
+    match status.as_u16() {
+        401 => anyhow::bail!("the admin token was refused: {detail}"),
+        404 if detail == "no such route" => {
+            anyhow::bail!("the server's admin API is off: set admin.token in its configuration")
+        }
+        code => anyhow::bail!("the server answered {code}: {detail}"),
+    }
+}
+
+/// The nodes as an aligned table, one line each under a header.
+pub fn table(nodes: &[NodeView]) -> String {
+    let header = [
+        "NAME",
+        "CONNECTED",
+        "HEARTBEAT",
+        "STATUS",
+        "CALLS",
+        "CPS",
+        "WEIGHT",
+        "DRAINING",
+    ];
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    let rows: Vec<[String; 8]> = nodes
+        .iter()
+        .map(|node| {
+            [
+                node.name.clone(),
+                yes_no(node.connected),
+                node.heartbeat_age_ms.map_or_else(
+                    || "-".to_owned(),
+                    |ms| format!("{:.1}s ago", ms as f64 / 1000.0),
+                ),
+                match node.status_ok {
+                    Some(true) => "up",
+                    Some(false) => "failing",
+                    None => "unknown",
+                }
+                .to_owned(),
+                format!("{}/{}", node.live_channels, node.max_channels),
+                node.cps.to_string(),
+                node.weight.to_string(),
+                yes_no(node.draining),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut line = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<width$}  "));
+            }
+        }
+        line.push('\n');
+        line
+    };
+    let mut text = line(&header.map(str::to_owned));
+    for row in &rows {
+        text.push_str(&line(row));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_lines_up() {
+        let node = |name: &str, draining: bool| NodeView {
+            name: name.to_owned(),
+            connected: !draining,
+            heartbeat_age_ms: (!draining).then_some(1500),
+            status_ok: (!draining).then_some(true),
+            live_channels: 3,
+            max_channels: 1000,
+            cps: 30,
+            weight: 1,
+            draining,
+        };
+        assert_eq!(
+            table(&[node("fs1", false), node("fs-east-2", true)]),
+            "\
+NAME       CONNECTED  HEARTBEAT  STATUS   CALLS   CPS  WEIGHT  DRAINING
+fs1        yes        1.5s ago   up       3/1000  30   1       no
+fs-east-2  no         -          unknown  3/1000  30   1       yes
+"
+        );
+    }
+}

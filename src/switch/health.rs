@@ -1,0 +1,114 @@
+//! A node's health as arsgate sees it: its `status` probe, and the
+//! snapshot operators read (connection, heartbeat, load, limits, drain).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::freeswitch::FreeSwitch;
+
+/// How the node last answered `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusAnswer {
+    /// Not asked yet (or not connected since it was).
+    Unknown,
+    /// `UP ...`: the core is ready.
+    Up,
+    /// Anything else, or no answer.
+    Failed,
+}
+
+/// The last `status` answer, shared between the probe and the pool.
+#[derive(Debug, Default)]
+pub struct StatusCell(AtomicU8);
+
+impl StatusCell {
+    /// The answer now.
+    pub fn get(&self) -> StatusAnswer {
+        match self.0.load(Ordering::Relaxed) {
+            1 => StatusAnswer::Up,
+            2 => StatusAnswer::Failed,
+            _ => StatusAnswer::Unknown,
+        }
+    }
+
+    fn set(&self, answer: StatusAnswer) {
+        let value = match answer {
+            StatusAnswer::Unknown => 0,
+            StatusAnswer::Up => 1,
+            StatusAnswer::Failed => 2,
+        };
+        self.0.store(value, Ordering::Relaxed);
+    }
+}
+
+/// Whether a `status` reply says the core is up (FreeSWITCH's first line
+/// is `UP <uptime>`; a core still starting or shutting down says otherwise).
+pub fn status_is_up(reply: &str) -> bool {
+    reply.starts_with("UP ")
+}
+
+/// Asks the node for `status` at once and then every `interval`, until
+/// `stop`; while the socket is down the answer is unknown.
+pub(super) async fn probe(
+    switch: Arc<FreeSwitch>,
+    cell: Arc<StatusCell>,
+    interval: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        let answer = if switch.is_connected() {
+            match switch.status().await {
+                Ok(reply) if status_is_up(&reply) => StatusAnswer::Up,
+                _ if !switch.is_connected() => StatusAnswer::Unknown,
+                _ => StatusAnswer::Failed,
+            }
+        } else {
+            StatusAnswer::Unknown
+        };
+        cell.set(answer);
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+    }
+}
+
+/// One node as operators see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeReport {
+    /// The node's name.
+    pub name: String,
+    /// Whether its event socket is connected.
+    pub connected: bool,
+    /// Time since its last HEARTBEAT, if one came.
+    pub heartbeat_age: Option<Duration>,
+    /// Its last `status` answer.
+    pub status: StatusAnswer,
+    /// Calls arsgate placed there and still follows.
+    pub live_channels: u32,
+    /// The most calls arsgate places there at once.
+    pub max_channels: u32,
+    /// The most new calls per second arsgate places there.
+    pub cps: u32,
+    /// Its share of new calls relative to the others.
+    pub weight: u32,
+    /// Whether it is draining (takes no new calls).
+    pub draining: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_ready_core_is_up() {
+        assert!(status_is_up(
+            "UP 0 years, 0 days, 0 hours, 0 minutes, 5 seconds, 1 milliseconds, 0 microseconds\nFreeSWITCH (Version 1.10.12-release  64bit) is ready\n"
+        ));
+        assert!(!status_is_up("-ERR no reply\n"));
+        assert!(!status_is_up(""));
+    }
+}
