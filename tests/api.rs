@@ -1044,6 +1044,7 @@ async fn openapi_describes_every_route(db: &TestDb) {
         ("post", "/v1/webhooks/deliveries/{id}/redeliver"),
         ("get", "/healthz"),
         ("get", "/readyz"),
+        ("post", "/freeswitch/dialplan"),
     ];
     let mut documented = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -1058,18 +1059,23 @@ async fn openapi_describes_every_route(db: &TestDb) {
         .collect();
     wanted.sort();
     assert_eq!(documented, wanted);
-    // Every documented operation is routed: without a key, /v1 answers 401
-    // (not 404 or 405), the rest 200.
+    // Every documented operation is routed: without credentials, /v1 and
+    // /freeswitch answer 401 (not 404 or 405), the rest 200.
     for (method, path) in &wanted {
         let concrete = path
             .replace("{id}", "vrf_00000000000000000000000000000000")
             .replace("{customer_ref}", "c1");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let (status, _) = app.call(method.clone(), &concrete, None, None).await;
-        let want = if path.starts_with("/v1/") { 401 } else { 200 };
+        let guarded = path.starts_with("/v1/") || path.starts_with("/freeswitch/");
+        let want = if guarded { 401 } else { 200 };
         assert_eq!(status, want, "{method} {concrete}");
     }
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["xml_curl"]["scheme"],
+        "basic"
+    );
     for schema in [
         "VerificationView",
         "Problem",

@@ -8,12 +8,14 @@
 //! - [`usage`]: monthly usage.
 //! - [`webhooks`]: webhook deliveries.
 //! - [`health`]: `/healthz`, `/readyz`.
+//! - [`freeswitch`]: the dialplan for FreeSWITCH's mod_xml_curl.
 //! - [`openapi`]: the OpenAPI document at `/openapi.json`.
 //! - [`auth`], [`body`], [`problem`]: keys, JSON bodies, error responses.
 
 pub mod auth;
 pub mod body;
 pub mod customers;
+pub mod freeswitch;
 pub mod health;
 pub mod openapi;
 pub mod problem;
@@ -35,6 +37,8 @@ use problem::Problem;
 pub struct ApiState {
     /// The verification service.
     pub service: Service,
+    /// The dialplan served to mod_xml_curl.
+    pub freeswitch: freeswitch::DialplanServer,
 }
 
 /// The API's routes over `state`.
@@ -68,6 +72,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::document))
+        .route("/freeswitch/dialplan", post(freeswitch::dialplan))
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(

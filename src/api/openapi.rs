@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{customers, health, usage, verifications, webhooks};
+use super::{customers, freeswitch, health, usage, verifications, webhooks};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -29,6 +29,7 @@ use super::{customers, health, usage, verifications, webhooks};
         webhooks::redeliver,
         health::healthz,
         health::readyz,
+        freeswitch::dialplan,
     ),
     components(schemas(crate::service::WebhookPayload)),
     modifiers(&BearerKeys),
@@ -38,6 +39,7 @@ use super::{customers, health, usage, verifications, webhooks};
         (name = "usage", description = "Billing"),
         (name = "webhooks", description = "Webhook deliveries"),
         (name = "operations", description = "Health and readiness"),
+        (name = "freeswitch", description = "The dialplan for FreeSWITCH's mod_xml_curl (basic auth, not an API key)"),
     )
 )]
 pub struct ApiDoc;
@@ -55,6 +57,10 @@ impl Modify for BearerKeys {
                     .bearer_format("ars_<live|test>_<id>_<secret>")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "xml_curl",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
     }
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::sim::shutdown_signal;
 use crate::config::{
     CallsConfig, Config, EslConfig, SandboxConfig, Secret, ShutdownConfig, StoreConfig,
-    WebhooksConfig,
+    WebhooksConfig, XmlCurlConfig,
 };
 use crate::domain::Mode;
 use crate::server::Server;
@@ -278,6 +278,7 @@ fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Config {
             grace: Duration::from_secs(5),
         },
         data_dir,
+        xml_curl: XmlCurlConfig::default(),
     }
 }
 

@@ -84,4 +84,7 @@ pub enum ValidationError {
     /// The sandbox's speed is not a sensible factor.
     #[error("sandbox.speed: {0} is outside 0.1 to 1000")]
     SandboxSpeed(f64),
+    /// The mod_xml_curl route is enabled without usable credentials.
+    #[error("{0}")]
+    XmlCurl(&'static str),
 }

@@ -22,6 +22,7 @@ mod esl;
 mod node;
 mod secret;
 mod server;
+mod xml_curl;
 pub(crate) mod yaml;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -35,6 +36,7 @@ pub use esl::{Backoff, EslConfig};
 pub use node::{DialString, DialStringError, InvalidNodeName, NodeConfig, NodeName};
 pub use secret::Secret;
 pub use server::{MIN_SECRET_BYTES, SandboxConfig, ShutdownConfig, StoreConfig, WebhooksConfig};
+pub use xml_curl::XmlCurlConfig;
 pub use yaml::YamlError;
 
 /// Everything the `arsgate` server reads from `config/arsgate.yaml`.
@@ -74,6 +76,9 @@ pub struct Config {
     /// Graceful shutdown.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// The dialplan served to FreeSWITCH's mod_xml_curl.
+    #[serde(default)]
+    pub xml_curl: XmlCurlConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -121,6 +126,7 @@ impl Config {
         self.esl.validate()?;
         self.calls.validate()?;
         server::validate(self.secret.as_ref(), &self.sandbox)?;
+        self.xml_curl.validate()?;
         node::validate_nodes(&self.nodes)
     }
 }

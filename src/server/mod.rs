@@ -142,6 +142,7 @@ impl Server {
         })?;
         let router = api::router(ApiState {
             service: service.clone(),
+            freeswitch: api::freeswitch::DialplanServer::new(&config.xml_curl, service.catalog()),
         });
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {
