@@ -984,6 +984,11 @@ async fn listings_filter_and_page(db: &TestDb) {
             &json!({ "phone": "010-0000-0006", "scenario": "read_code" }),
         )
         .await;
+    // Created is `pending`; `calling` once the call is placed.
+    app.wait_for(&m.test, ringing["id"].as_str().unwrap(), |v| {
+        v["status"] == "calling"
+    })
+    .await;
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {

@@ -141,7 +141,8 @@ pub async fn dialplan(
     };
     if !served.admits(&headers) {
         let mut response =
-            Problem::unauthorized("basic auth with the xml_curl credentials").into_response();
+            Problem::unauthorized("this route takes HTTP basic auth with the xml_curl credentials")
+                .into_response();
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"arsgate\", charset=\"UTF-8\""),
