@@ -992,6 +992,11 @@ async fn listings_filter_and_page(db: &TestDb) {
             &json!({ "phone": "010-0000-0006", "scenario": "read_code" }),
         )
         .await;
+    // Created is `pending`; `calling` once the call is placed.
+    app.wait_for(&m.test, ringing["id"].as_str().unwrap(), |v| {
+        v["status"] == "calling"
+    })
+    .await;
     let mut seen = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -1059,6 +1064,7 @@ async fn openapi_describes_every_route(db: &TestDb) {
         ("get", "/admin/nodes"),
         ("post", "/admin/nodes/{name}/drain"),
         ("post", "/admin/nodes/{name}/resume"),
+        ("post", "/freeswitch/dialplan"),
     ];
     let mut documented = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -1073,8 +1079,8 @@ async fn openapi_describes_every_route(db: &TestDb) {
         .collect();
     wanted.sort();
     assert_eq!(documented, wanted);
-    // Every documented operation is routed: without a key, /v1 and /admin
-    // answer 401 (not 404 or 405), the rest 200.
+    // Every documented operation is routed: without credentials, /v1,
+    // /admin and /freeswitch answer 401 (not 404 or 405), the rest 200.
     for (method, path) in &wanted {
         let concrete = path
             .replace("{id}", "vrf_00000000000000000000000000000000")
@@ -1082,15 +1088,18 @@ async fn openapi_describes_every_route(db: &TestDb) {
             .replace("{name}", "fs1");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let (status, _) = app.call(method.clone(), &concrete, None, None).await;
-        let want = if path.starts_with("/v1/") || path.starts_with("/admin/") {
-            401
-        } else {
-            200
-        };
+        let guarded = ["/v1/", "/admin/", "/freeswitch/"]
+            .iter()
+            .any(|prefix| path.starts_with(prefix));
+        let want = if guarded { 401 } else { 200 };
         assert_eq!(status, want, "{method} {concrete}");
     }
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    assert_eq!(
+        doc["components"]["securitySchemes"]["xml_curl"]["scheme"],
+        "basic"
+    );
     for schema in [
         "VerificationView",
         "Problem",

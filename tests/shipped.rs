@@ -1,10 +1,11 @@
 //! The files the repository ships load as their consumers will load them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arsgate::config::Config;
 use arsgate::sim::dialplan::Dialplan;
 use arsgate::sim::phone::PhoneBook;
+use serde_json::Value;
 
 fn repo(path: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
@@ -44,5 +45,261 @@ fn freeswitch_configuration_files_are_well_formed_xml() {
             }
         }
     }
-    assert!(checked >= 1, "docker/ ships FreeSWITCH configuration");
+    assert!(checked >= 5, "docker/ ships FreeSWITCH configuration");
+}
+
+/// A YAML file of the repository as JSON.
+fn yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(repo(path)).unwrap();
+    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The compose file's services.
+fn services() -> serde_json::Map<String, Value> {
+    yaml("docker/docker-compose.yml")["services"]
+        .as_object()
+        .expect("services")
+        .clone()
+}
+
+/// A service's volume entries as (source, target).
+fn mounts(service: &Value) -> Vec<(String, String)> {
+    service["volumes"]
+        .as_array()
+        .map(|volumes| {
+            volumes
+                .iter()
+                .map(|v| {
+                    let mut parts = v.as_str().expect("short volume syntax").split(':');
+                    let source = parts.next().unwrap().to_owned();
+                    let target = parts.next().expect("a target").to_owned();
+                    (source, target)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Where `service` mounts the repository path `docker/<relative>`
+/// (relative to the compose file, as compose resolves it).
+fn target_of(service: &str, relative: &str) -> String {
+    mounts(&services()[service])
+        .into_iter()
+        .find(|(source, _)| source == relative)
+        .unwrap_or_else(|| panic!("{service} does not mount {relative}"))
+        .1
+}
+
+/// The FreeSWITCH configuration file `docker/freeswitch/<path>`.
+fn freeswitch_xml(path: &str) -> String {
+    std::fs::read_to_string(repo("docker/freeswitch").join(path)).unwrap()
+}
+
+/// The value of `<param name="name" value="..."/>` in `xml`.
+fn param(xml: &str, name: &str) -> String {
+    let doc = roxmltree::Document::parse(xml).unwrap();
+    doc.descendants()
+        .find(|n| n.has_tag_name("param") && n.attribute("name") == Some(name))
+        .and_then(|n| n.attribute("value"))
+        .unwrap_or_else(|| panic!("no param {name}"))
+        .to_owned()
+}
+
+/// `docker/arsgate.yaml` as arsgate loads it in the stack.
+fn docker_config() -> Config {
+    let compose = services();
+    let env: Vec<(String, String)> = compose["arsgate"]["environment"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(name, _)| name.starts_with("ARSGATE_"))
+        .map(|(name, value)| {
+            // Compose interpolates these from the shell: a secret, and the
+            // default PostgreSQL password.
+            let value = match name.as_str() {
+                "ARSGATE_SECRET" => "0123456789abcdef0123456789abcdef".to_owned(),
+                _ => value
+                    .as_str()
+                    .unwrap()
+                    .replace("${POSTGRES_PASSWORD:-arsgate}", "arsgate"),
+            };
+            (name.clone(), value)
+        })
+        .collect();
+    assert_eq!(env.len(), 2, "ARSGATE_SECRET and ARSGATE_STORE__URL");
+    Config::load(repo("docker/arsgate.yaml"), env).expect("docker/arsgate.yaml loads")
+}
+
+#[test]
+fn the_compose_file_mounts_and_builds_only_what_the_repository_has() {
+    let compose = yaml("docker/docker-compose.yml");
+    let services = services();
+    for name in ["freeswitch", "postgres", "arsgate", "prometheus", "grafana"] {
+        assert!(services.contains_key(name), "service {name}");
+    }
+    let docker = repo("docker");
+    let declared = compose["volumes"].as_object().expect("named volumes");
+    let mut checked = 0;
+    for (name, service) in &services {
+        for (source, _) in mounts(service) {
+            if source.starts_with('.') || source.starts_with('/') {
+                let path: PathBuf = docker.join(&source);
+                assert!(
+                    path.exists(),
+                    "{name} mounts {source}, which does not exist"
+                );
+                checked += 1;
+            } else {
+                assert!(declared.contains_key(&source), "{name}: volume {source}");
+            }
+        }
+        if let Some(build) = service.get("build") {
+            let context = docker.join(build["context"].as_str().unwrap());
+            assert!(
+                context.join("Cargo.toml").is_file(),
+                "{name} builds the repository"
+            );
+            let dockerfile = context.join(build["dockerfile"].as_str().unwrap());
+            assert!(dockerfile.is_file(), "{}", dockerfile.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 8, "{checked} host paths");
+    let entrypoint = services["freeswitch"]["entrypoint"][0].as_str().unwrap();
+    let mounted = target_of("freeswitch", "./freeswitch");
+    let script = entrypoint.strip_prefix(&format!("{mounted}/")).unwrap();
+    assert!(repo("docker/freeswitch").join(script).is_file());
+}
+
+#[test]
+fn the_docker_configuration_loads_and_agrees_with_the_stack() {
+    let config = docker_config();
+    let services = services();
+    assert_eq!(
+        target_of("arsgate", "./arsgate.yaml"),
+        "/app/config/arsgate.yaml",
+        "where the image's `serve` reads its configuration"
+    );
+    assert!(config.secret.is_some());
+    let url = config
+        .store
+        .url
+        .as_ref()
+        .expect("the store from the environment");
+    assert!(
+        url.expose()
+            .starts_with("postgres://arsgate:arsgate@postgres:5432/")
+    );
+    assert_eq!(config.listen.port(), 8080);
+    assert!(config.listen.ip().is_unspecified());
+    let node = &config.nodes[0];
+    assert!(services.contains_key(&node.host), "node host {}", node.host);
+    let socket = freeswitch_xml("autoload_configs/event_socket.conf.xml");
+    assert_eq!(param(&socket, "password"), node.password.expose());
+    assert_eq!(param(&socket, "listen-port"), node.port.to_string());
+    // The dial string's gateway is the sample carrier's.
+    let carrier = freeswitch_xml("sip_profiles/external/carrier.xml");
+    let doc = roxmltree::Document::parse(&carrier).unwrap();
+    let gateway = doc
+        .descendants()
+        .find(|n| n.has_tag_name("gateway"))
+        .and_then(|n| n.attribute("name"))
+        .unwrap();
+    assert_eq!(
+        node.dial_string.render("N"),
+        format!("sofia/gateway/{gateway}/N")
+    );
+    // FreeSWITCH finds the prompts where arsgate tells it they are, and
+    // both see the same recordings.
+    assert_eq!(target_of("freeswitch", "../sounds"), config.calls.sounds);
+    assert_eq!(
+        target_of("freeswitch", "recordings"),
+        config.calls.recordings.switch_dir
+    );
+    assert_eq!(
+        PathBuf::from(target_of("arsgate", "recordings")),
+        config.calls.recordings.local_dir
+    );
+}
+
+#[test]
+fn freeswitch_fetches_its_dialplan_from_arsgate() {
+    let config = docker_config();
+    let xml_curl = freeswitch_xml("autoload_configs/xml_curl.conf.xml");
+    let doc = roxmltree::Document::parse(&xml_curl).unwrap();
+    let url = doc
+        .descendants()
+        .find(|n| n.attribute("name") == Some("gateway-url"))
+        .unwrap();
+    assert_eq!(url.attribute("bindings"), Some("dialplan"));
+    assert_eq!(
+        url.attribute("value"),
+        Some(
+            format!(
+                "http://arsgate:{}/freeswitch/dialplan",
+                config.listen.port()
+            )
+            .as_str()
+        )
+    );
+    assert!(config.xml_curl.enabled);
+    let password = config.xml_curl.password.as_ref().unwrap().expose();
+    assert_eq!(
+        param(&xml_curl, "gateway-credentials"),
+        format!("{}:{password}", config.xml_curl.username)
+    );
+    assert_eq!(param(&xml_curl, "auth-scheme"), "basic");
+    let modules = freeswitch_xml("autoload_configs/modules.conf.xml");
+    let doc = roxmltree::Document::parse(&modules).unwrap();
+    let loaded: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("load"))
+        .filter_map(|n| n.attribute("module"))
+        .collect();
+    for module in [
+        "mod_xml_curl",
+        "mod_event_socket",
+        "mod_sofia",
+        "mod_dialplan_xml",
+    ] {
+        assert!(loaded.contains(&module), "{module} is loaded");
+    }
+    let position = |m: &str| loaded.iter().position(|l| *l == m).unwrap();
+    assert!(position("mod_xml_curl") < position("mod_sofia"));
+}
+
+#[test]
+fn prometheus_scrapes_arsgate_and_grafana_reads_prometheus() {
+    let prometheus = yaml("docker/prometheus/prometheus.yml");
+    let jobs = prometheus["scrape_configs"].as_array().unwrap();
+    let arsgate = jobs.iter().find(|j| j["job_name"] == "arsgate").unwrap();
+    assert_eq!(arsgate["metrics_path"], "/metrics");
+    let targets = &arsgate["static_configs"][0]["targets"];
+    assert_eq!(targets[0], "arsgate:8080");
+    // Every rule file is in the folder compose mounts, and is YAML.
+    let rules_target = target_of("prometheus", "./prometheus/rules");
+    for file in prometheus["rule_files"].as_array().unwrap() {
+        let inside = file.as_str().unwrap();
+        let relative = inside
+            .strip_prefix(&format!("{rules_target}/"))
+            .unwrap_or_else(|| panic!("{inside} is not under {rules_target}"));
+        let rules = yaml(&format!("docker/prometheus/rules/{relative}"));
+        assert!(rules["groups"].is_array());
+    }
+    let datasources = yaml("docker/grafana/provisioning/datasources/prometheus.yml");
+    assert_eq!(
+        datasources["datasources"][0]["url"],
+        "http://prometheus:9090"
+    );
+    let provider = yaml("docker/grafana/provisioning/dashboards/provider.yml");
+    assert_eq!(
+        provider["providers"][0]["options"]["path"]
+            .as_str()
+            .unwrap(),
+        target_of("grafana", "./grafana/dashboards")
+    );
+    assert_eq!(
+        target_of("grafana", "./grafana/provisioning"),
+        "/etc/grafana/provisioning"
+    );
 }

@@ -11,6 +11,7 @@
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`admin`]: the operators' `/admin/nodes` (status, drain, resume),
 //!   behind the admin token.
+//! - [`freeswitch`]: the dialplan for FreeSWITCH's mod_xml_curl.
 //! - [`openapi`]: the OpenAPI document at `/openapi.json`.
 //! - [`auth`], [`body`], [`problem`]: keys, JSON bodies, error responses.
 
@@ -18,6 +19,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod customers;
+pub mod freeswitch;
 pub mod health;
 pub mod limits;
 pub mod openapi;
@@ -45,6 +47,8 @@ pub struct ApiState {
     pub service: Service,
     /// The token the admin API requires; `None`: the admin API is off.
     pub admin_token: Option<Arc<Secret>>,
+    /// The dialplan served to mod_xml_curl.
+    pub freeswitch: freeswitch::DialplanServer,
 }
 
 /// The API's routes over `state`.
@@ -82,6 +86,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::document))
+        .route("/freeswitch/dialplan", post(freeswitch::dialplan))
         .fallback(|| async { Problem::not_found("no such route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, customers, health, limits, usage, verifications, webhooks};
+use super::{admin, customers, freeswitch, health, limits, usage, verifications, webhooks};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -33,6 +33,7 @@ use super::{admin, customers, health, limits, usage, verifications, webhooks};
         admin::nodes,
         admin::drain,
         admin::resume,
+        freeswitch::dialplan,
     ),
     components(schemas(crate::service::WebhookPayload)),
     modifiers(&BearerKeys),
@@ -44,6 +45,7 @@ use super::{admin, customers, health, limits, usage, verifications, webhooks};
         (name = "webhooks", description = "Webhook deliveries"),
         (name = "operations", description = "Health and readiness"),
         (name = "admin", description = "Operators: FreeSWITCH node status, drain and resume. Requires `Authorization: Bearer <admin.token>`; off (404) when no admin token is configured"),
+        (name = "freeswitch", description = "The dialplan for FreeSWITCH's mod_xml_curl (basic auth, not an API key)"),
     )
 )]
 pub struct ApiDoc;
@@ -65,6 +67,10 @@ impl Modify for BearerKeys {
         components.add_security_scheme(
             "admin_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "xml_curl",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Basic).build()),
         );
     }
 }

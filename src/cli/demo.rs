@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use super::sim::shutdown_signal;
 use crate::config::{
     AdminConfig, CallsConfig, Config, EslConfig, SandboxConfig, Secret, ShutdownConfig,
-    StoreConfig, WebhooksConfig,
+    StoreConfig, WebhooksConfig, XmlCurlConfig,
 };
 use crate::domain::Mode;
 use crate::server::Server;
@@ -280,6 +280,7 @@ fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Config {
         limits: crate::config::LimitsConfig::default(),
         admin: AdminConfig::default(),
         data_dir,
+        xml_curl: XmlCurlConfig::default(),
     }
 }
 

@@ -104,4 +104,7 @@ pub enum ValidationError {
         /// The setting's path, as `limits.plans.gold.queue_timeout`.
         field: String,
     },
+    /// The mod_xml_curl route is enabled without usable credentials.
+    #[error("{0}")]
+    XmlCurl(&'static str),
 }

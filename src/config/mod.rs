@@ -24,6 +24,7 @@ mod limits;
 mod node;
 mod secret;
 mod server;
+mod xml_curl;
 pub(crate) mod yaml;
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -39,6 +40,7 @@ pub use limits::{AtLimit, BUILT_IN_PLAN, LimitsConfig, PlanConfig, VelocityConfi
 pub use node::{DialString, DialStringError, InvalidNodeName, NodeConfig, NodeName};
 pub use secret::Secret;
 pub use server::{MIN_SECRET_BYTES, SandboxConfig, ShutdownConfig, StoreConfig, WebhooksConfig};
+pub use xml_curl::XmlCurlConfig;
 pub use yaml::YamlError;
 
 /// Everything the `arsgate` server reads from `config/arsgate.yaml`.
@@ -84,6 +86,9 @@ pub struct Config {
     /// The operators' API.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// The dialplan served to FreeSWITCH's mod_xml_curl.
+    #[serde(default)]
+    pub xml_curl: XmlCurlConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -133,6 +138,7 @@ impl Config {
         server::validate(self.secret.as_ref(), &self.sandbox)?;
         self.limits.validate()?;
         self.admin.validate()?;
+        self.xml_curl.validate()?;
         node::validate_nodes(&self.nodes)
     }
 }

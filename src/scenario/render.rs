@@ -3,8 +3,10 @@
 //! FreeSWITCH finds only the first `<context>` of a name, so the context
 //! lives in one file, `arsgate.xml`, which includes one file per scenario,
 //! `arsgate/<scenario>.xml`, holding that scenario's extensions; vanilla
-//! FreeSWITCH's `dialplan/*.xml` include picks `arsgate.xml` up. The
-//! output is deterministic: the same scenarios give the same bytes.
+//! FreeSWITCH's `dialplan/*.xml` include picks `arsgate.xml` up.
+//! [`document`] renders the same extensions as one complete document, the
+//! reply to mod_xml_curl. The output is deterministic: the same scenarios
+//! give the same bytes.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -135,12 +137,47 @@ fn scenario_file(scenario: &Scenario, program: &Program) -> String {
 ",
         comment(&scenario.title)
     );
+    extensions(&mut x, program, "  ");
+    x.push_str("</include>\n");
+    x
+}
+
+/// The context as one complete document, the reply mod_xml_curl expects
+/// for the `dialplan` section: the same extensions as the files, without
+/// the `<include>` lines and includes that only files need.
+pub fn document(scenarios: &[Scenario]) -> String {
+    let mut sorted: Vec<&Scenario> = scenarios.iter().collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut x = format!(
+        "<document type=\"freeswitch/xml\">
+  <section name=\"dialplan\" description=\"arsgate\">
+    {GENERATED} and served to mod_xml_curl; the same extensions as {CONTEXT}.xml
+         and {CONTEXT}/*.xml. -->
+    <context name=\"{CONTEXT}\">
+"
+    );
+    for scenario in sorted {
+        let _ = writeln!(
+            x,
+            "      <!-- {}: {} -->",
+            comment(&scenario.name),
+            comment(&scenario.title)
+        );
+        extensions(&mut x, &compile(scenario), "      ");
+    }
+    x.push_str("    </context>\n  </section>\n</document>\n");
+    x
+}
+
+/// Appends one extension per segment of `program`, each line starting
+/// with `indent`.
+fn extensions(x: &mut String, program: &Program, indent: &str) {
     for segment in &program.segments {
         let _ = write!(
             x,
-            "  <!-- {} -->
-  <extension name=\"{ext}\">
-    <condition field=\"destination_number\" expression=\"^{ext}$\">
+            "{indent}<!-- {} -->
+{indent}<extension name=\"{ext}\">
+{indent}  <condition field=\"destination_number\" expression=\"^{ext}$\">
 ",
             comment(&describe(program, segment)),
             ext = attribute(&segment.extension),
@@ -148,16 +185,17 @@ fn scenario_file(scenario: &Scenario, program: &Program) -> String {
         for action in &segment.actions {
             let app = attribute(&action.app);
             if action.data.is_empty() {
-                let _ = writeln!(x, "      <action application=\"{app}\"/>");
+                let _ = writeln!(x, "{indent}    <action application=\"{app}\"/>");
             } else {
                 let data = attribute(&action.data);
-                let _ = writeln!(x, "      <action application=\"{app}\" data=\"{data}\"/>");
+                let _ = writeln!(
+                    x,
+                    "{indent}    <action application=\"{app}\" data=\"{data}\"/>"
+                );
             }
         }
-        x.push_str("    </condition>\n  </extension>\n");
+        let _ = writeln!(x, "{indent}  </condition>\n{indent}</extension>");
     }
-    x.push_str("</include>\n");
-    x
 }
 
 /// What a segment needs and how it ends, for the reader of the XML.

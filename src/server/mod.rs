@@ -146,6 +146,7 @@ impl Server {
         let router = api::router(ApiState {
             service: service.clone(),
             admin_token: config.admin.token.clone().map(Arc::new),
+            freeswitch: api::freeswitch::DialplanServer::new(&config.xml_curl, service.catalog()),
         });
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {

@@ -28,6 +28,12 @@ use super::store::TestDb;
 /// How much faster than real time both simulators run.
 pub const SPEED: f64 = 40.0;
 
+/// The basic-auth user name mod_xml_curl sends to the test app.
+pub const XML_CURL_USER: &str = "freeswitch";
+
+/// The basic-auth password mod_xml_curl sends to the test app.
+pub const XML_CURL_PASSWORD: &str = "xml curl test password";
+
 fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
@@ -109,6 +115,10 @@ webhooks:
   timeout: 2s
 shutdown:
   grace: 2s
+xml_curl:
+  enabled: true
+  username: {XML_CURL_USER}
+  password: {XML_CURL_PASSWORD}
 "#,
         scenarios = repo("config/scenarios").display(),
         sounds = repo("sounds").display(),

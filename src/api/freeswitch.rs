@@ -1,0 +1,180 @@
+//! `POST /freeswitch/dialplan`: the dialplan arsgate runs with, served to
+//! FreeSWITCH's mod_xml_curl so that nodes need no copied files.
+//!
+//! mod_xml_curl POSTs `application/x-www-form-urlencoded` fields: its own
+//! `hostname`, `section`, `tag_name`, `key_name` and `key_value` (the last
+//! three empty for the dialplan), then every header of the channel's
+//! `REQUEST_PARAMS` event (`Event-Name`, `Core-UUID`, `Channel-*`,
+//! `Caller-*`, and the caller profile being routed as `Hunt-*`, among them
+//! `Hunt-Context` and `Hunt-Destination-Number`). It reads the reply only
+//! on `200`; a document whose `result` section says `not found` sends
+//! FreeSWITCH on to its next binding and finally its own files. Not a
+//! merchant route: no `/v1`, no API key, but HTTP basic auth with the
+//! `xml_curl` credentials (`gateway-credentials` in xml_curl.conf.xml).
+
+use std::sync::Arc;
+
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Form, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use utoipa::ToSchema;
+
+use super::ApiState;
+use super::problem::{PROBLEM_JSON, Problem};
+use crate::config::XmlCurlConfig;
+use crate::scenario::Catalog;
+use crate::scenario::render::{CONTEXT, document};
+
+/// The reply that sends FreeSWITCH on to its own files, as mod_xml_curl
+/// documents it.
+pub const NOT_FOUND: &str = "<document type=\"freeswitch/xml\">\n  <section name=\"result\">\n    <result status=\"not found\"/>\n  </section>\n</document>\n";
+
+/// The media type of the replies.
+const TEXT_XML: &str = "text/xml";
+
+/// The dialplan document and the credentials that may fetch it; nothing
+/// when the route is off.
+#[derive(Clone, Default)]
+pub struct DialplanServer(Option<Arc<Served>>);
+
+struct Served {
+    /// SHA-256 of `username:password`: comparing digests leaks nothing
+    /// useful through timing, and the password is not kept.
+    credentials: [u8; 32],
+    /// The `arsgate` context as one document, rendered once at start.
+    document: String,
+}
+
+impl DialplanServer {
+    /// Serves `catalog`'s dialplan as `config` says (nothing when disabled).
+    pub fn new(config: &XmlCurlConfig, catalog: &Catalog) -> DialplanServer {
+        let served = match (&config.password, config.enabled) {
+            (Some(password), true) => Some(Arc::new(Served {
+                credentials: digest(&format!("{}:{}", config.username, password.expose())),
+                document: document(&catalog.definitions()),
+            })),
+            _ => None,
+        };
+        DialplanServer(served)
+    }
+}
+
+impl Served {
+    /// Whether the request carries the configured basic-auth credentials.
+    fn admits(&self, headers: &HeaderMap) -> bool {
+        let Some(value) = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let Some((scheme, encoded)) = value.trim().split_once(' ') else {
+            return false;
+        };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return false;
+        }
+        STANDARD
+            .decode(encoded.trim())
+            .is_ok_and(|decoded| Sha256::digest(&decoded).as_slice() == self.credentials)
+    }
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// The fields of mod_xml_curl's request that decide the reply; the many
+/// others it sends are ignored.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct DialplanFetch {
+    /// The configuration section wanted: `dialplan` (anything else gets
+    /// the not-found document).
+    pub section: String,
+    /// The name of the FreeSWITCH switch asking.
+    pub hostname: Option<String>,
+    /// The context being routed (`arsgate` for arsgate's calls).
+    #[serde(rename = "Hunt-Context")]
+    pub hunt_context: Option<String>,
+    /// The extension being routed, e.g. `read_code__start`.
+    #[serde(rename = "Hunt-Destination-Number")]
+    pub hunt_destination_number: Option<String>,
+    /// The channel's context, used when `Hunt-Context` is missing.
+    #[serde(rename = "Caller-Context")]
+    pub caller_context: Option<String>,
+    /// The channel's destination, used when `Hunt-Destination-Number` is
+    /// missing.
+    #[serde(rename = "Caller-Destination-Number")]
+    pub caller_destination_number: Option<String>,
+}
+
+/// The dialplan for FreeSWITCH's mod_xml_curl: the `arsgate` context
+/// (the same extensions as the rendered `dialplan/` files) when the
+/// `dialplan` section of that context is asked for, else the not-found
+/// document so that FreeSWITCH falls back to its own files.
+#[utoipa::path(
+    post,
+    path = "/freeswitch/dialplan",
+    tag = "freeswitch",
+    request_body(content = DialplanFetch, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A `freeswitch/xml` document: the `arsgate` context, or `<result status=\"not found\"/>`", body = String, content_type = "text/xml"),
+        (status = 400, description = "`invalid_request`: not a mod_xml_curl form", body = Problem, content_type = PROBLEM_JSON),
+        (status = 401, description = "Missing or wrong basic-auth credentials", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "The route is disabled (`xml_curl.enabled`)", body = Problem, content_type = PROBLEM_JSON),
+    ),
+    security(("xml_curl" = []))
+)]
+pub async fn dialplan(
+    State(state): State<ApiState>,
+    headers: HeaderMap,
+    form: Result<Form<DialplanFetch>, FormRejection>,
+) -> Response {
+    let Some(served) = state.freeswitch.0.as_deref() else {
+        return Problem::not_found("the mod_xml_curl dialplan is disabled (xml_curl.enabled)")
+            .into_response();
+    };
+    if !served.admits(&headers) {
+        let mut response =
+            Problem::unauthorized("this route takes HTTP basic auth with the xml_curl credentials")
+                .into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"arsgate\", charset=\"UTF-8\""),
+        );
+        return response;
+    }
+    let fetch = match form {
+        Ok(Form(fetch)) => fetch,
+        Err(rejection) => return Problem::invalid_request(rejection.body_text()).into_response(),
+    };
+    let context = fetch
+        .hunt_context
+        .as_ref()
+        .or(fetch.caller_context.as_ref());
+    let destination = fetch
+        .hunt_destination_number
+        .as_ref()
+        .or(fetch.caller_destination_number.as_ref());
+    let ours =
+        fetch.section == "dialplan" && context.is_some_and(|c| c.eq_ignore_ascii_case(CONTEXT));
+    tracing::debug!(
+        section = %fetch.section,
+        context = context.map(String::as_str),
+        destination = destination.map(String::as_str),
+        switch = fetch.hostname.as_deref(),
+        served = ours,
+        "mod_xml_curl fetch"
+    );
+    let body = if ours {
+        served.document.clone()
+    } else {
+        NOT_FOUND.to_owned()
+    };
+    ([(header::CONTENT_TYPE, TEXT_XML)], body).into_response()
+}
