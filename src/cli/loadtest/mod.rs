@@ -47,6 +47,10 @@ pub struct LoadtestArgs {
     /// database the run may fill.
     #[arg(long, default_value = "sqlite")]
     pub store: String,
+    /// Merchants the load is spread over, each with its own key (the plan
+    /// limits are per merchant, as in production).
+    #[arg(long, default_value_t = 10)]
+    pub merchants: u32,
     /// The scenario every verification runs.
     #[arg(long, default_value = "read_code")]
     pub scenario: String,
@@ -79,8 +83,11 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         url => url.to_owned(),
     };
     let store = store::open(&store_url).await.context("opening the store")?;
-    let (merchant, _) = keys::merchant_named(&*store, "loadtest").await?;
-    let key = keys::issue(&*store, &merchant, Mode::Live).await?.text;
+    let mut merchant_keys = Vec::new();
+    for n in 1..=args.merchants {
+        let (merchant, _) = keys::merchant_named(&*store, &format!("loadtest-{n}")).await?;
+        merchant_keys.push(keys::issue(&*store, &merchant, Mode::Live).await?.text);
+    }
 
     eprintln!("starting {} simulated nodes and arsgate serve…", args.nodes);
     let cluster = processes::Cluster::start(&dir, args.nodes, &store_url).await?;
@@ -92,7 +99,7 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
     );
     let offered = offer::offer(
         cluster.base_url(),
-        &key,
+        &merchant_keys,
         &args.scenario,
         args.calls,
         args.rate,

@@ -20,9 +20,15 @@ pub struct Sent {
     pub id: Option<String>,
 }
 
-/// Sends `calls` verification requests at `rate` per second; each one's
-/// fate, in the order sent.
-pub async fn offer(base: &str, key: &str, scenario: &str, calls: u32, rate: u32) -> Vec<Sent> {
+/// Sends `calls` verification requests at `rate` per second, taking the
+/// merchants' `keys` in turn; each one's fate, in the order sent.
+pub async fn offer(
+    base: &str,
+    keys: &[String],
+    scenario: &str,
+    calls: u32,
+    rate: u32,
+) -> Vec<Sent> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
         .timeout(Duration::from_secs(30))
@@ -40,6 +46,7 @@ pub async fn offer(base: &str, key: &str, scenario: &str, calls: u32, rate: u32)
             "phone": format!("0102{:07}", i % 10_000_000),
             "scenario": scenario,
         });
+        let key = &keys[i as usize % keys.len()];
         let request = client.post(&url).bearer_auth(key).json(&body);
         tasks.spawn(async move {
             let sent_micros = wall_micros();

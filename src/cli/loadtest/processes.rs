@@ -289,7 +289,8 @@ fn server_config(
         "calls:\n  scenarios_dir: {scenarios:?}\n  prompts_dir: {sounds:?}\n  sounds: {sounds:?}\n  \
          recordings:\n    switch_dir: /recordings\n    local_dir: {recordings:?}\n\
          data_dir: {data:?}\nstore:\n  url: {store_url:?}\nsandbox:\n  enabled: false\n\
-         shutdown:\n  grace: 5s\n",
+         shutdown:\n  grace: 5s\n\
+         limits:\n  default_plan: bench\n  plans:\n    bench: {{ max_channels: 1000000, cps: 1000000 }}\n",
         scenarios = found.scenarios.display().to_string(),
         sounds = sounds.display().to_string(),
         recordings = recordings.join("recordings").display().to_string(),

@@ -82,8 +82,12 @@ BEGIN
     DELETE FROM channel_leases
         WHERE (merchant_id = p_merchant AND mode = p_mode AND expires_at <= p_now)
            OR holder = p_holder;
-    SELECT count(*) INTO live FROM channel_leases
-        WHERE merchant_id = p_merchant AND mode = p_mode;
+    -- Counting stops at p_max: the answer is the same, and an admission
+    -- costs the plan's size at most, not the merchant's whole load.
+    SELECT count(*) INTO live FROM (
+        SELECT 1 FROM channel_leases
+            WHERE merchant_id = p_merchant AND mode = p_mode LIMIT p_max
+    ) AS held;
     IF live >= p_max THEN
         RETURN false;
     END IF;
