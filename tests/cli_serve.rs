@@ -1,6 +1,7 @@
 //! The `arsgate` binary's service commands run as processes from an empty
 //! directory (so only the built-in scenarios, prompts and phones exist):
-//! `keys create`, `serve` and its shutdown on SIGTERM, `demo --once`.
+//! `keys create`, `merchants`, `serve` and its shutdown on SIGTERM,
+//! `demo --once`, `loadtest`.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -233,4 +234,43 @@ async fn the_demo_walks_every_scenario_from_an_empty_directory() {
         stdout.contains("6 of 6 signed webhooks received and verified"),
         "{stdout}"
     );
+}
+
+#[tokio::test]
+async fn the_load_benchmark_places_every_call_and_reports_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Every phone is busy: each call ends as soon as it is placed, so the
+    // run is short; the pipeline (API, admission, node choice, originate,
+    // the nodes' events, the report) is the same.
+    let phones = dir.path().join("phones.yaml");
+    std::fs::write(&phones, "default: busy\n").unwrap();
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["loadtest", "--calls", "60", "--rate", "200", "--nodes", "2"])
+        .args(["--merchants", "3", "--drain", "30s", "--phones"])
+        .arg(&phones)
+        .arg("--dir")
+        .arg(dir.path().join("run"))
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(field(&stdout, "accepted (201)"), "60", "{stdout}");
+    assert_eq!(field(&stdout, "calls reaching a node"), "60", "{stdout}");
+    assert_eq!(field(&stdout, "every call ended"), "yes", "{stdout}");
+    assert!(
+        field(&stdout, "refused or failed").starts_with('0'),
+        "{stdout}"
+    );
+    let peak: u64 = field(&stdout, "server peak RSS")
+        .trim_end_matches(" MiB")
+        .parse::<f64>()
+        .map(|mib| mib as u64)
+        .unwrap_or(0);
+    assert!(peak > 0, "{stdout}");
 }

@@ -54,6 +54,12 @@ pub struct LoadtestArgs {
     /// The scenario every verification runs.
     #[arg(long, default_value = "read_code")]
     pub scenario: String,
+    /// The simulated phones (the format of `config/sim-phones.yaml`; the
+    /// numbers dialled are `0102xxxxxxx`, so its `default` decides what
+    /// every call does). Default: the sandbox's phones, whose default
+    /// answers after 1 s and stays silent.
+    #[arg(long)]
+    pub phones: Option<PathBuf>,
     /// How long to wait for the last calls to end before reporting.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     pub drain: Duration,
@@ -90,7 +96,8 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
     }
 
     eprintln!("starting {} simulated nodes and arsgate serve…", args.nodes);
-    let cluster = processes::Cluster::start(&dir, args.nodes, &store_url).await?;
+    let cluster =
+        processes::Cluster::start(&dir, args.nodes, &store_url, args.phones.as_deref()).await?;
     let watcher = watch::Watcher::start(&cluster.nodes()).await?;
     let before = cluster.server_usage()?;
     eprintln!(

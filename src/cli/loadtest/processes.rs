@@ -59,9 +59,15 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Starts `count` simulated nodes and `arsgate serve` on them, keeping
-    /// files under `dir` and the store at `store_url`.
-    pub async fn start(dir: &Path, count: u32, store_url: &str) -> anyhow::Result<Cluster> {
+    /// Starts `count` simulated nodes (with `phones`, or the built-in
+    /// phone book) and `arsgate serve` on them, keeping files under `dir`
+    /// and the store at `store_url`.
+    pub async fn start(
+        dir: &Path,
+        count: u32,
+        store_url: &str,
+        phones: Option<&Path>,
+    ) -> anyhow::Result<Cluster> {
         let exe = std::env::current_exe().context("finding this program")?;
         let found = assets::resolve(
             Path::new("config/scenarios"),
@@ -90,7 +96,7 @@ impl Cluster {
                 .arg("--dialplan")
                 .arg(&dialplan)
                 .arg("--phones")
-                .arg(&found.phones)
+                .arg(phones.unwrap_or(&found.phones))
                 .arg("--sounds")
                 .arg(&sounds)
                 .arg("--recordings")
