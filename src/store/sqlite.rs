@@ -18,7 +18,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -87,6 +87,26 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.inner.writer.write(f).await
+    }
+
+    /// Runs a short read (rows found by key) on a free reader connection
+    /// right here: the hop to the blocking pool and back costs more than
+    /// such a read. WAL readers never wait for the writer. When every
+    /// reader is busy it runs like any other read.
+    async fn read_point<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        for reader in &self.inner.readers {
+            let conn = match reader.try_lock() {
+                Ok(conn) => conn,
+                Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(TryLockError::WouldBlock) => continue,
+            };
+            return f(&conn);
+        }
+        self.read(f).await
     }
 
     /// Runs `f` on a reader connection, off the async runtime.
@@ -518,7 +538,7 @@ impl Store for SqliteStore {
     }
 
     async fn merchant(&self, mid: MerchantId) -> Result<Option<Merchant>, StoreError> {
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             query_one(
                 conn,
                 &format!("SELECT {MERCHANT_COLUMNS} FROM merchants WHERE id = ?1"),
@@ -572,7 +592,7 @@ impl Store for SqliteStore {
     }
 
     async fn api_key(&self, kid: ApiKeyId) -> Result<Option<ApiKey>, StoreError> {
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             query_one(
                 conn,
                 &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
@@ -631,7 +651,7 @@ impl Store for SqliteStore {
         merchant: MerchantId,
         vid: VerificationId,
     ) -> Result<Option<Verification>, StoreError> {
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             query_one(
                 conn,
                 &format!(
@@ -649,7 +669,7 @@ impl Store for SqliteStore {
         &self,
         vid: VerificationId,
     ) -> Result<Option<Verification>, StoreError> {
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             query_one(
                 conn,
                 &format!("SELECT {VERIFICATION_COLUMNS} FROM verifications WHERE id = ?1"),
@@ -971,7 +991,7 @@ impl Store for SqliteStore {
         customer_ref: &str,
     ) -> Result<Option<String>, StoreError> {
         let customer_ref = customer_ref.to_owned();
-        self.read(move |conn| {
+        self.read_point(move |conn| {
             query_one(
                 conn,
                 "SELECT hash FROM pins WHERE merchant_id = ?1 AND customer_ref = ?2",
