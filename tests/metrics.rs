@@ -1,4 +1,5 @@
-//! `/metrics` through HTTP after sandbox runs.
+//! `/metrics` through HTTP after sandbox runs, and the shipped dashboard
+//! and alert rules checked against the metrics arsgate exports.
 //!
 //! The recorder is process-global and the tests of this binary run in
 //! parallel: assertions are on series labelled with a merchant unique to
@@ -8,6 +9,7 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
 use arsgate::domain::VerificationId;
 use common::app::TestApp;
@@ -432,4 +434,128 @@ fn histogram_base(series: &str) -> &str {
         }
     }
     series
+}
+
+/// Every `arsgate_...` metric a PromQL expression names.
+fn metrics_named(expr: &str) -> BTreeSet<String> {
+    let re = regex::Regex::new(r"arsgate_[a-z0-9_]+").unwrap();
+    re.find_iter(expr)
+        .map(|m| histogram_base(m.as_str()).to_owned())
+        .collect()
+}
+
+/// Fails listing every metric in `named` arsgate does not export.
+fn assert_exported(named: &BTreeSet<String>, what: &str) {
+    let exported: BTreeSet<&str> = arsgate::metrics::CATALOG.iter().map(|m| m.name).collect();
+    let unknown: Vec<&String> = named
+        .iter()
+        .filter(|n| !exported.contains(n.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "{what} names metrics arsgate does not export: {unknown:?}"
+    );
+}
+
+fn repo(path: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// Every panel of a dashboard, rows' nested panels included.
+fn panels(value: &Value) -> Vec<&Value> {
+    let mut all = Vec::new();
+    for panel in value["panels"].as_array().into_iter().flatten() {
+        all.push(panel);
+        all.extend(panels(panel));
+    }
+    all
+}
+
+#[test]
+fn the_dashboard_queries_only_exported_metrics() {
+    let text = std::fs::read_to_string(repo("docker/grafana/dashboards/arsgate.json")).unwrap();
+    let dashboard: Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    let variables = dashboard["templating"]["list"]
+        .as_array()
+        .expect("variables");
+    assert!(
+        variables
+            .iter()
+            .any(|v| v["type"] == "datasource" && v["query"] == "prometheus"),
+        "a Prometheus datasource variable"
+    );
+    let mut named = BTreeSet::new();
+    let mut queries = 0;
+    for panel in panels(&dashboard) {
+        if panel["type"] == "row" {
+            continue;
+        }
+        assert!(
+            panel["datasource"]["uid"]
+                .as_str()
+                .is_some_and(|uid| uid.contains("datasource")),
+            "panel {} uses the datasource variable",
+            panel["title"]
+        );
+        let targets = panel["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "panel {} queries", panel["title"]);
+        for target in targets {
+            let expr = target["expr"].as_str().expect("a PromQL expression");
+            let in_expr = metrics_named(expr);
+            assert!(!in_expr.is_empty(), "{expr} names an arsgate metric");
+            named.extend(in_expr);
+            queries += 1;
+        }
+    }
+    assert!(queries >= 12, "{queries} queries");
+    assert_exported(&named, "the dashboard");
+    // A misspelt name is caught.
+    let wrong = metrics_named("rate(arsgate_calls_originatd_total[1m])");
+    let exported: BTreeSet<&str> = arsgate::metrics::CATALOG.iter().map(|m| m.name).collect();
+    assert!(!wrong.iter().all(|n| exported.contains(n.as_str())));
+}
+
+#[test]
+fn the_alert_rules_query_only_exported_metrics() {
+    let text = std::fs::read_to_string(repo("docker/prometheus/rules/arsgate.yml")).unwrap();
+    let rules: Value = serde_norway::from_str(&text).expect("the rules are YAML");
+    let mut named = BTreeSet::new();
+    let mut alerts = BTreeSet::new();
+    for group in rules["groups"].as_array().expect("groups") {
+        for rule in group["rules"].as_array().expect("rules") {
+            let alert = rule["alert"].as_str().expect("an alerting rule");
+            assert!(rule["for"].is_string(), "{alert}: for");
+            assert!(
+                ["critical", "warning"]
+                    .contains(&rule["labels"]["severity"].as_str().unwrap_or("")),
+                "{alert}: severity"
+            );
+            assert!(
+                rule["annotations"]["summary"].is_string(),
+                "{alert}: summary"
+            );
+            assert!(
+                rule["annotations"]["description"].is_string(),
+                "{alert}: description"
+            );
+            let in_expr = metrics_named(rule["expr"].as_str().expect("expr"));
+            assert!(!in_expr.is_empty(), "{alert} names an arsgate metric");
+            named.extend(in_expr);
+            alerts.insert(alert.to_owned());
+        }
+    }
+    assert!(alerts.len() >= 7, "{alerts:?}");
+    assert_exported(&named, "the alert rules");
+}
+
+#[test]
+fn the_readme_lists_every_metric() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    for metric in arsgate::metrics::CATALOG {
+        assert!(
+            readme.contains(&format!("`{}`", metric.name)),
+            "README.md lists {}",
+            metric.name
+        );
+    }
 }
