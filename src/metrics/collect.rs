@@ -75,3 +75,21 @@ impl Collector {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_grow_by_what_they_gained_since_the_last_scrape() {
+        let collector = Collector::default();
+        assert_eq!(collector.grown("fs1", "reconnects", 2), 2);
+        assert_eq!(collector.grown("fs1", "reconnects", 2), 0);
+        assert_eq!(collector.grown("fs1", "reconnects", 5), 3);
+        // Another node's count is its own.
+        assert_eq!(collector.grown("fs2", "reconnects", 1), 1);
+        // A new client counts from zero again: all of it is new.
+        assert_eq!(collector.grown("fs1", "reconnects", 1), 1);
+        assert_eq!(collector.grown("fs1", "reconnects", 4), 3);
+    }
+}
