@@ -18,6 +18,8 @@
 //!   small backend interface; safe originate strings.
 //! - [`limits`]: plans — channel leases, calls per second, per-number
 //!   velocity, daily caps, the queue for a channel.
+//! - [`metrics`]: the Prometheus metrics at `/metrics`, named in one
+//!   catalog.
 //! - [`webhook`]: signed webhooks from a durable outbox, with retries.
 //! - [`domain`]: phone numbers, ids, and the records arsgate keeps.
 //! - [`server`]: a running arsgate assembled from its configuration.
@@ -37,6 +39,7 @@ pub mod config;
 pub mod domain;
 pub mod esl;
 pub mod limits;
+pub mod metrics;
 pub mod sandbox;
 pub mod scenario;
 pub mod server;

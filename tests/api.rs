@@ -1061,6 +1061,7 @@ async fn openapi_describes_every_route(db: &TestDb) {
         ("post", "/v1/webhooks/deliveries/{id}/redeliver"),
         ("get", "/healthz"),
         ("get", "/readyz"),
+        ("get", "/metrics"),
         ("get", "/admin/nodes"),
         ("post", "/admin/nodes/{name}/drain"),
         ("post", "/admin/nodes/{name}/resume"),

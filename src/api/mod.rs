@@ -9,6 +9,7 @@
 //! - [`limits`]: the plan and its usage now.
 //! - [`webhooks`]: webhook deliveries.
 //! - [`health`]: `/healthz`, `/readyz`.
+//! - [`metrics`]: `/metrics` for Prometheus.
 //! - [`admin`]: the operators' `/admin/nodes` (status, drain, resume),
 //!   behind the admin token.
 //! - [`freeswitch`]: the dialplan for FreeSWITCH's mod_xml_curl.
@@ -22,6 +23,7 @@ pub mod customers;
 pub mod freeswitch;
 pub mod health;
 pub mod limits;
+pub mod metrics;
 pub mod openapi;
 pub mod problem;
 pub mod usage;
@@ -49,6 +51,8 @@ pub struct ApiState {
     pub admin_token: Option<Arc<Secret>>,
     /// The dialplan served to mod_xml_curl.
     pub freeswitch: freeswitch::DialplanServer,
+    /// Reads the nodes and the outbox when `/metrics` is scraped.
+    pub metrics: Arc<crate::metrics::Collector>,
 }
 
 /// The API's routes over `state`.
@@ -85,6 +89,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/admin/nodes/{name}/resume", post(admin::resume))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/openapi.json", get(openapi::document))
         .route("/freeswitch/dialplan", post(freeswitch::dialplan))
         .fallback(|| async { Problem::not_found("no such route") })
@@ -96,6 +101,7 @@ pub fn router(state: ApiState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(crate::metrics::http::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

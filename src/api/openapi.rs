@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, customers, freeswitch, health, limits, usage, verifications, webhooks};
+use super::{
+    admin, customers, freeswitch, health, limits, metrics, usage, verifications, webhooks,
+};
 
 /// The API's description.
 #[derive(OpenApi)]
@@ -30,6 +32,7 @@ use super::{admin, customers, freeswitch, health, limits, usage, verifications, 
         webhooks::redeliver,
         health::healthz,
         health::readyz,
+        metrics::metrics,
         admin::nodes,
         admin::drain,
         admin::resume,
@@ -43,7 +46,7 @@ use super::{admin, customers, freeswitch, health, limits, usage, verifications, 
         (name = "usage", description = "Billing"),
         (name = "limits", description = "Your plan: channels, rates, velocity, daily cap"),
         (name = "webhooks", description = "Webhook deliveries"),
-        (name = "operations", description = "Health and readiness"),
+        (name = "operations", description = "Health, readiness and Prometheus metrics"),
         (name = "admin", description = "Operators: FreeSWITCH node status, drain and resume. Requires `Authorization: Bearer <admin.token>`; off (404) when no admin token is configured"),
         (name = "freeswitch", description = "The dialplan for FreeSWITCH's mod_xml_curl (basic auth, not an API key)"),
     )

@@ -209,6 +209,7 @@ impl Limits {
             mode,
         };
         self.queues.join(scope, holder, usize::MAX);
+        let queued_at = tokio::time::Instant::now();
         let timeout = plan.config.queue_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let waker = self.queues.waker(scope);
@@ -233,6 +234,7 @@ impl Limits {
             }
         };
         self.queues.leave(scope, holder);
+        crate::metrics::queue_waited(&merchant.name, queued_at.elapsed());
         outcome
     }
 

@@ -50,6 +50,7 @@ impl Queues {
             return false;
         }
         line.waiting.push_back(holder);
+        crate::metrics::queue_moved(1.0);
         true
     }
 
@@ -71,7 +72,12 @@ impl Queues {
     /// Takes `holder` out of its queue and lets the next one try.
     pub fn leave(&self, scope: LimitScope, holder: VerificationId) {
         if let Some(line) = self.scopes().get_mut(&scope) {
+            let before = line.waiting.len();
             line.waiting.retain(|h| *h != holder);
+            let left = before - line.waiting.len();
+            if left > 0 {
+                crate::metrics::queue_moved(-(left as f64));
+            }
             line.wake.notify_waiters();
         }
     }

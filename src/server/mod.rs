@@ -22,7 +22,7 @@ use crate::scenario::secret::CodeKey;
 use crate::scenario::{Catalog, load};
 use crate::service::{Service, ServiceParts};
 use crate::sim::SimHandle;
-use crate::store::Store;
+use crate::store::{Store, TimedStore};
 use crate::switch::Pool;
 
 /// How long recovery waits for a node to connect before it gives up on
@@ -82,6 +82,8 @@ impl Server {
         listener: TcpListener,
     ) -> Result<Server, StartError> {
         let secret = config.secret.as_ref().ok_or(StartError::NoSecret)?;
+        crate::metrics::install();
+        let store = TimedStore::wrap(store);
         let assets = assets::resolve(
             &config.calls.scenarios_dir,
             &config.calls.prompts_dir,
@@ -147,6 +149,7 @@ impl Server {
             service: service.clone(),
             admin_token: config.admin.token.clone().map(Arc::new),
             freeswitch: api::freeswitch::DialplanServer::new(&config.xml_curl, service.catalog()),
+            metrics: Arc::default(),
         });
         let http_stop = stop.clone();
         let http = tokio::spawn(async move {

@@ -32,7 +32,11 @@ pub(super) async fn run(
     let abandoning = inner.abandoning.clone();
     let placed = async {
         match inner.take_channel(&merchant, &verification, &cancel).await {
-            Ok(()) => place_and_follow(&inner, &merchant, &verification, cancel).await,
+            Ok(()) => {
+                let max = inner.limits.plan(&merchant).config.max_channels.get();
+                let _held = crate::metrics::calls::MerchantChannel::hold(&merchant.name, max);
+                place_and_follow(&inner, &merchant, &verification, cancel).await
+            }
             Err((outcome, reason)) => {
                 inner
                     .finish(&merchant, &verification, outcome, reason, None)
@@ -93,6 +97,8 @@ async fn place_and_follow(
             }
         };
         let node = slot.node();
+        let _on_node = crate::metrics::calls::NodeChannel::hold(node.name());
+        let mut watch = crate::metrics::calls::CallWatch::new(node.name());
         let call = CallId::new();
         let placed = match &first {
             None => {
@@ -145,11 +151,13 @@ async fn place_and_follow(
             tokio::select! {
                 report = &mut driving => break report,
                 Some(entry) = entries.recv() => {
+                    watch.saw(&entry);
                     inner.progressed(merchant, verification, &entry).await;
                 }
             }
         };
         while let Ok(entry) = entries.try_recv() {
+            watch.saw(&entry);
             inner.progressed(merchant, verification, &entry).await;
         }
         let retry = first.is_none()

@@ -219,7 +219,8 @@ impl Service {
         let id = prepared.new.id;
         limits
             .admit(merchant, mode, &prepared.new.phone, id)
-            .await?;
+            .await
+            .inspect_err(|refusal| crate::metrics::limit_hit(&merchant.name, refusal.code()))?;
         let verification = match self.inner.store.create_verification(&prepared.new).await {
             Ok(verification) => verification,
             Err(error) => {
@@ -229,6 +230,11 @@ impl Service {
         };
         let shown = runnable.shows_code().then_some(prepared.code).flatten();
         self.inner.start(merchant.clone(), verification.clone());
+        crate::metrics::verification_started(
+            &merchant.name,
+            &verification.request.scenario,
+            mode.as_str(),
+        );
         Ok(Created {
             verification,
             code: shown,
@@ -563,6 +569,13 @@ impl Inner {
             return Ok(());
         }
         tracing::info!(verification = %id, %outcome, "verification finished");
+        let request = &verification.request;
+        crate::metrics::verification_finished(
+            &merchant.name,
+            &request.scenario,
+            request.mode.as_str(),
+            outcome.as_str(),
+        );
         if webhook.is_some() {
             self.webhooks.notify_one();
         }

@@ -9,6 +9,7 @@
 //! - [`sqlite`]: [`SqliteStore`], one file (`data/arsgate.db` by default).
 //! - [`postgres`]: [`PostgresStore`], a connection pool on a database that
 //!   several arsgate replicas share.
+//! - [`TimedStore`] times any store's operations for `/metrics`.
 //! - [`open`] picks one from a URL (`sqlite:PATH` or `postgres://...`).
 //!
 //! Both keep instants as integer milliseconds since the Unix epoch (the
@@ -22,6 +23,7 @@ mod group_commit;
 pub mod postgres;
 mod rows;
 pub mod sqlite;
+mod timed;
 
 use std::sync::Arc;
 
@@ -55,6 +57,7 @@ pub enum StoreError {
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
+pub use timed::TimedStore;
 
 /// The store arsgate uses when none is configured: a SQLite file under
 /// `data/`, so it runs with no database server.

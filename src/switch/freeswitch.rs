@@ -14,7 +14,7 @@ use super::backend::{
     Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError, Timed,
 };
 use super::dial::{DialTemplate, VarName, VarValue};
-use crate::esl::client::{Client, ConnectionState, EslError, Events};
+use crate::esl::client::{Client, ClientStats, ConnectionState, EslError, Events};
 use crate::esl::{Event, EventName, HangupCause};
 
 /// The events a call is followed with.
@@ -37,6 +37,9 @@ struct Routes {
     placed: HashSet<String>,
     /// When the last HEARTBEAT came.
     heartbeat: Option<Instant>,
+    /// Events routed so far, by name (names FreeSWITCH does not define
+    /// counted together as `OTHER`, so the set stays bounded).
+    received: HashMap<&'static str, u64>,
 }
 
 /// A FreeSWITCH node.
@@ -122,6 +125,20 @@ impl FreeSwitch {
     /// Time since the node's last HEARTBEAT, if one came.
     pub fn heartbeat_age(&self) -> Option<Duration> {
         self.routes().heartbeat.map(|at| at.elapsed())
+    }
+
+    /// The event socket client's counters.
+    pub fn stats(&self) -> ClientStats {
+        self.client.stats()
+    }
+
+    /// Events routed so far, by event name.
+    pub fn events_received(&self) -> Vec<(&'static str, u64)> {
+        self.routes()
+            .received
+            .iter()
+            .map(|(name, count)| (*name, *count))
+            .collect()
     }
 
     /// The connection state, to follow.
@@ -311,6 +328,10 @@ pub fn originate_args(
 async fn route(mut events: Events, routes: Arc<Mutex<Routes>>) {
     while let Some(event) = events.recv().await {
         let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+        *routes
+            .received
+            .entry(known_name(&event.name()))
+            .or_default() += 1;
         if event.name() == EventName::Heartbeat {
             routes.heartbeat = Some(Instant::now());
             continue;
@@ -344,6 +365,14 @@ async fn route(mut events: Events, routes: Arc<Mutex<Routes>>) {
             routes.placed.remove(&call);
         }
     }
+}
+
+/// `name`'s spelling if FreeSWITCH defines it, else `OTHER`.
+fn known_name(name: &EventName) -> &'static str {
+    EventName::KNOWN
+        .iter()
+        .find(|known| *known == name)
+        .map_or("OTHER", |known| known.as_str())
 }
 
 fn timestamp(event: &Event) -> SystemTime {

@@ -126,6 +126,7 @@ async fn deliver(
     let recorded = match result {
         Ok(status) => {
             tracing::info!(event = %id, status, attempt = delivery.attempts + 1, "webhook delivered");
+            crate::metrics::webhook_delivery("delivered");
             store.mark_delivered(id, status, now).await
         }
         Err((status, error)) => {
@@ -136,6 +137,7 @@ async fn deliver(
                 settings.max_delay,
             ));
             let dead = next >= delivery.event.created_at.plus(settings.retry_for);
+            crate::metrics::webhook_delivery(if dead { "dead" } else { "failed" });
             if dead {
                 tracing::warn!(event = %id, attempt, %error, "webhook dead: retry window over");
             } else {
