@@ -9,6 +9,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arsgate::domain::{MerchantSettings, Mode};
@@ -79,36 +80,44 @@ webhooks:
     path
 }
 
-/// Starts `arsgate serve`; the child and the API's base URL.
-async fn serve(config: &Path) -> (Child, String) {
+/// What `arsgate serve` logged, line by line.
+type Log = Arc<Mutex<Vec<String>>>;
+
+/// Starts `arsgate serve` logging JSON; the child, the API's base URL and
+/// its log.
+async fn serve(config: &Path) -> (Child, String, Log) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_arsgate"))
-        .args(["serve", "--config"])
+        .args(["--log-format", "json", "serve", "--config"])
         .arg(config)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .expect("arsgate serve runs");
     let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let log = Log::default();
     let base = tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = lines.next_line().await.expect("stderr readable") {
             if let Some(url) = line.strip_prefix("arsgate serving on ") {
                 return url.trim().to_owned();
             }
             eprintln!("arsgate: {line}");
+            log.lock().unwrap().push(line);
         }
         panic!("arsgate exited before serving");
     })
     .await
     .expect("arsgate serves within 30 s");
     // Keep draining its log so that it never blocks on a full pipe.
+    let kept = Arc::clone(&log);
     tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
             eprintln!("arsgate: {line}");
+            kept.lock().unwrap().push(line);
         }
     });
-    (child, base)
+    (child, base, log)
 }
 
 /// A verification as the API shows it.
@@ -169,7 +178,7 @@ async fn sigkill_with_calls_live_loses_nothing_and_leaks_no_channel() {
     .await;
     let dir = tempfile::tempdir().expect("data directory");
     let config = write_config(dir.path(), node.addr().port(), &db.url());
-    let (mut arsgate, base) = serve(&config).await;
+    let (mut arsgate, base, _) = serve(&config).await;
     let http = reqwest::Client::new();
     let create = async |phone: &str| {
         let body = json!({ "phone": phone, "scenario": "read_code", "callback_url": hooks.url() });
@@ -209,7 +218,7 @@ async fn sigkill_with_calls_live_loses_nothing_and_leaks_no_channel() {
     // The node outlives arsgate: the calls still ring there.
     assert_eq!(node.channels(), RINGING);
 
-    let (_arsgate, base) = serve(&config).await;
+    let (_arsgate, base, log) = serve(&config).await;
     for id in &ringing {
         until("the orphaned call's verification is final", async || {
             view(&http, &base, &key, id).await["status"] == "finished"
@@ -228,6 +237,27 @@ async fn sigkill_with_calls_live_loses_nothing_and_leaks_no_channel() {
     .await;
     // Released by the outcomes, not expired: the leases live for a minute.
     assert_eq!(live_channels(&http, &base, &key).await, 0);
+    // Recovery logs each orphan in its call's span, as JSON.
+    let log = log.lock().unwrap().clone();
+    for id in &ringing {
+        let recovered = log
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| {
+                line["fields"]["message"] == "recovering" && line["span"]["verification"] == *id
+            })
+            .unwrap_or_else(|| panic!("no JSON line about recovering {id}: {log:#?}"));
+        let span = &recovered["span"];
+        assert_eq!(
+            (span["name"].as_str(), span["merchant"].as_str()),
+            (Some("call"), Some("acme"))
+        );
+        assert_eq!(span["node"], "fs1", "{recovered}");
+        assert!(
+            span["call"].as_str().is_some_and(|c| c.len() == 36),
+            "{recovered}"
+        );
+    }
 
     let all: Vec<&String> = ringing.iter().chain([&done]).collect();
     hooks
