@@ -42,7 +42,8 @@ async fn a_postgres_outage_under_load_loses_nothing() {
     let body =
         json!({ "phone": ANSWERS, "scenario": "read_code", "callback_url": app.hooks.url() });
 
-    // A stream of calls, the store stopped while some are live.
+    // A stream of calls, the store stopped under it: verifications are
+    // created until the API says the store is gone.
     let mut ids = Vec::new();
     for _ in 0..BEFORE {
         ids.push(
@@ -53,28 +54,36 @@ async fn a_postgres_outage_under_load_loses_nothing() {
         );
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
-    let live = app.sandbox().channels();
-    assert!(live > 0, "calls are live when the store stops");
-    let pg = tokio::task::spawn_blocking(move || {
+    let stopping = tokio::task::spawn_blocking(move || {
         pg.stop();
         pg
-    })
-    .await
-    .unwrap();
+    });
+    let refused = loop {
+        let response = app
+            .request(
+                Method::POST,
+                "/v1/verifications",
+                Some(&m.test),
+                Some(&body),
+            )
+            .send()
+            .await
+            .unwrap();
+        if response.status() != 201 {
+            break response;
+        }
+        let created: Value = response.json().await.unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Calls this process runs outlive the store: they wait for it.
+    let running = app.server().service().live_calls();
+    assert!(running > 0, "calls are under way when the store stops");
+    let pg = stopping.await.unwrap();
 
-    let response = app
-        .request(
-            Method::POST,
-            "/v1/verifications",
-            Some(&m.test),
-            Some(&body),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 503);
-    let retry_after = response.headers().get("retry-after").cloned();
-    let problem: Value = response.json().await.unwrap();
+    assert_eq!(refused.status(), 503);
+    let retry_after = refused.headers().get("retry-after").cloned();
+    let problem: Value = refused.json().await.unwrap();
     assert_eq!(problem["code"], "store_unavailable", "{problem}");
     let retry_after: u64 = retry_after
         .expect("Retry-After")
