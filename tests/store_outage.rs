@@ -3,13 +3,18 @@
 //! with `Retry-After` and `/readyz` fails; the calls under way go on and
 //! their outcomes wait for the store; once it is back, arsgate recovers by
 //! itself (no restart): every verification reaches its outcome, every
-//! webhook arrives once, no channel stays leased, new calls work.
+//! webhook arrives once, no channel stays leased, new calls work. The
+//! store reports the outage as such and reconnects by itself; a graceful
+//! stop during an outage waits no longer than its grace period and leaves
+//! what it could not write to the next start.
 
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use arsgate::domain::{MerchantSettings, VerificationId};
+use arsgate::store::StoreError;
 use common::app::TestApp;
 use common::private_pg::PrivatePg;
 use common::store::TestDb;
@@ -18,6 +23,9 @@ use serde_json::{Value, json};
 
 /// Answers and listens: `read_code` runs to its end.
 const ANSWERS: &str = "01000000001";
+
+/// Rings until hung up (the ring timeout is set to an hour).
+const RINGS: &str = "01000000006";
 
 /// How many verifications are started before the outage.
 const BEFORE: usize = 24;
@@ -148,6 +156,110 @@ async fn a_postgres_outage_under_load_loses_nothing() {
     let id = after["id"].as_str().unwrap();
     assert_eq!(app.finished(&m.test, id).await["outcome"], "completed");
     app.hooks.finished(id).await;
+    drop(db);
+    drop(pg);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_store_reports_an_outage_as_unavailable_and_reconnects() {
+    let pg = tokio::task::spawn_blocking(PrivatePg::start)
+        .await
+        .expect("PostgreSQL starts");
+    let db = TestDb::postgres_on(&pg.server_url()).await;
+    let store = db.open().await;
+    let merchant = store
+        .create_merchant("acme", "whsec_acme_outage", &MerchantSettings::default())
+        .await
+        .expect("merchant");
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.stop();
+        pg
+    })
+    .await
+    .unwrap();
+    let down = store.merchant(merchant.id).await;
+    assert!(matches!(down, Err(StoreError::Unavailable(_))), "{down:?}");
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.start_again();
+        pg
+    })
+    .await
+    .unwrap();
+    // The same store, its pool's dead connections replaced.
+    let back = store
+        .merchant(merchant.id)
+        .await
+        .expect("the store answers");
+    assert_eq!(back.map(|m| m.name).as_deref(), Some("acme"));
+    drop(db);
+    drop(pg);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_during_an_outage_leaves_the_outcomes_to_the_next_start() {
+    let pg = tokio::task::spawn_blocking(PrivatePg::start)
+        .await
+        .expect("PostgreSQL starts");
+    let db = TestDb::postgres_on(&pg.server_url()).await;
+    let mut app = TestApp::start_with(&db, |config| {
+        config.calls.ring_timeout = Duration::from_secs(3600);
+    })
+    .await;
+    let m = app.merchant("acme").await;
+    let body = json!({ "phone": RINGS, "scenario": "read_code", "callback_url": app.hooks.url() });
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let id = app.create(&m.test, &body).await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        app.wait_for(&m.test, &id, |v| v["status"] == "calling")
+            .await;
+        ids.push(id);
+    }
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.stop();
+        pg
+    })
+    .await
+    .unwrap();
+
+    // The grace period (2 s) bounds the wait for the store.
+    let stopping = tokio::time::Instant::now();
+    app.stop().await;
+    let took = stopping.elapsed();
+    assert!(took < Duration::from_secs(10), "the stop took {took:?}");
+
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.start_again();
+        pg
+    })
+    .await
+    .unwrap();
+    for id in &ids {
+        let stored = app
+            .store
+            .verification_by_id(VerificationId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .expect("stored");
+        assert!(!stored.is_final(), "{stored:?}");
+    }
+    app.restart().await;
+    for id in &ids {
+        let view = app.finished(&m.test, id).await;
+        assert_eq!(view["outcome"], "error", "{view}");
+        assert!(
+            view["reason"].as_str().unwrap().starts_with("lost:"),
+            "{view}"
+        );
+        app.hooks.finished(id).await;
+    }
+    until("no channel is leased", async || {
+        let (status, report) = app.get("/v1/limits", &m.test).await;
+        status == 200 && report["usage"]["live_channels"] == 0
+    })
+    .await;
     drop(db);
     drop(pg);
 }
