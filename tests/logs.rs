@@ -215,4 +215,16 @@ async fn a_full_flow_logs_no_secret_and_every_call_line_names_its_call() {
         (6, 6),
         "the controller's and the service's lines about each call are in its span"
     );
+    let delivered: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["fields"]["message"] == "webhook delivered")
+        .collect();
+    assert_eq!(delivered.len(), 6);
+    for line in delivered {
+        assert!(
+            line["fields"]["verification"].as_str().is_some()
+                && line["fields"]["event"].as_str().is_some(),
+            "{line}"
+        );
+    }
 }

@@ -130,6 +130,7 @@ async fn deliver(
     claim_ends: tokio::time::Instant,
 ) {
     let id = delivery.event.id;
+    let verification = delivery.event.verification_id;
     let result = post(&*store, &client, &delivery).await;
     let now = Timestamp::now();
     let attempt = delivery.attempts + 1;
@@ -141,12 +142,21 @@ async fn deliver(
     ));
     let dead = next >= delivery.event.created_at.plus(settings.retry_for);
     match &result {
-        Ok(status) => tracing::info!(event = %id, status, attempt, "webhook delivered"),
+        Ok(status) => {
+            tracing::info!(event = %id, %verification, status, attempt, "webhook delivered");
+        }
         Err((_, error)) if dead => {
-            tracing::warn!(event = %id, attempt, %error, "webhook dead: retry window over");
+            tracing::warn!(event = %id, %verification, attempt, %error, "webhook dead: retry window over");
         }
         Err((_, error)) => {
-            tracing::info!(event = %id, attempt, %error, retry_at = %next.rfc3339(), "webhook failed");
+            tracing::info!(
+                event = %id,
+                %verification,
+                attempt,
+                %error,
+                retry_at = %next.rfc3339(),
+                "webhook failed"
+            );
         }
     }
     let record = || async {
@@ -171,7 +181,7 @@ async fn deliver(
     };
     if let Err(error) = recorded {
         // The claim runs out and the delivery is tried again.
-        tracing::warn!(event = %id, %error, "webhook result not recorded");
+        tracing::warn!(event = %id, %verification, %error, "webhook result not recorded");
     }
 }
 
