@@ -19,7 +19,7 @@ pub enum LogFormat {
 const QUIET: &[&str] = &["tokio_postgres::query=info"];
 
 /// The filter of the binary's log: `RUST_LOG`, else `default_level`, with
-/// the [`QUIET`] targets held back.
+/// the targets that would log secrets held back at `info`.
 pub fn filter(default_level: &str) -> EnvFilter {
     let mut filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));

@@ -529,7 +529,7 @@ impl Inner {
 
     /// Records the outcome and, atomically with it, the `finished` webhook,
     /// unless the verification was already final. An unreachable store is
-    /// waited out (see [`durable`]).
+    /// waited out (see `durable`).
     async fn finish(
         &self,
         merchant: &Merchant,
