@@ -109,14 +109,16 @@ impl From<ServiceError> for Problem {
             ServiceError::RecordingNotAllowed { .. } => StatusCode::FORBIDDEN,
             ServiceError::RecordingAltered => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::ShuttingDown
-            | ServiceError::Store(StoreError::Database(_) | StoreError::Corrupt(_)) => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            | ServiceError::Store(
+                StoreError::Database(_) | StoreError::Unavailable(_) | StoreError::Corrupt(_),
+            ) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         let detail = match &error {
             // Database messages can name tables and hosts: keep them in the log.
-            ServiceError::Store(StoreError::Database(_) | StoreError::Corrupt(_)) => {
+            ServiceError::Store(
+                StoreError::Database(_) | StoreError::Unavailable(_) | StoreError::Corrupt(_),
+            ) => {
                 tracing::error!(%error, "store failure");
                 "the store is unavailable; retry shortly".to_owned()
             }

@@ -13,14 +13,30 @@ pub enum LogFormat {
     Json,
 }
 
+/// Targets kept at `info` whatever `RUST_LOG` asks, because their more
+/// detailed lines would carry secrets: tokio-postgres logs every query's
+/// parameters at `debug` (webhook secrets, PIN hashes).
+const QUIET: &[&str] = &["tokio_postgres::query=info"];
+
+/// The filter of the binary's log: `RUST_LOG`, else `default_level`, with
+/// the targets that would log secrets held back at `info`.
+pub fn filter(default_level: &str) -> EnvFilter {
+    let mut filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    for directive in QUIET {
+        if let Ok(directive) = directive.parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
+    filter
+}
+
 /// Installs the global subscriber, writing to stderr so that a command's
 /// own output on stdout stays clean. `default_level` applies when `RUST_LOG`
 /// is not set.
 pub fn init(format: LogFormat, default_level: &str) {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_env_filter(filter(default_level))
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tracing::Span;
 
 use super::create::code_for;
 use super::view::WebhookKind;
@@ -20,6 +21,26 @@ use crate::scenario::timeline::{Entry, Happening};
 use crate::scenario::{Outcome, Runnable};
 use crate::switch::failover::{self, Fault};
 use crate::switch::{CallId, DialNumber, NoNode, VarValue};
+
+/// The span every log line about `verification`'s call is written in:
+/// the verification, its merchant, and the call and node (recorded once
+/// the call is placed, or at once for a call placed by an earlier run).
+pub(super) fn span(merchant: &Merchant, verification: &Verification) -> Span {
+    let span = tracing::info_span!(
+        "call",
+        verification = %verification.id(),
+        merchant = %merchant.name,
+        call = tracing::field::Empty,
+        node = tracing::field::Empty,
+    );
+    if let Some(call) = &verification.call_id {
+        span.record("call", call.as_str());
+    }
+    if let Some(node) = &verification.node {
+        span.record("node", node.as_str());
+    }
+    span
+}
 
 /// Places `verification`'s call and follows it to its end.
 pub(super) async fn run(
@@ -100,17 +121,25 @@ async fn place_and_follow(
         let _on_node = crate::metrics::calls::NodeChannel::hold(node.name());
         let mut watch = crate::metrics::calls::CallWatch::new(node.name());
         let call = CallId::new();
+        Span::current()
+            .record("call", call.as_str())
+            .record("node", node.name());
+        // Recorded before the call exists, so that a restart knows to end it.
         let placed = match &first {
             None => {
                 inner
-                    .store
-                    .mark_calling(id, call.as_str(), node.name())
+                    .durably("the call's placement", || {
+                        inner.store.mark_calling(id, call.as_str(), node.name())
+                    })
                     .await?
             }
             Some((earlier, _, _)) => {
                 inner
-                    .store
-                    .mark_replaced(id, earlier.as_str(), call.as_str(), node.name())
+                    .durably("the call's placement", || {
+                        inner
+                            .store
+                            .mark_replaced(id, earlier.as_str(), call.as_str(), node.name())
+                    })
                     .await?
             }
         };
@@ -181,9 +210,11 @@ async fn place_and_follow(
         report.reason = "arsgate shut down before the call ended".to_owned();
     }
     if let Some(evidence) = &report.evidence {
+        let evidence = evidence_record(evidence);
         inner
-            .store
-            .save_evidence(id, &evidence_record(evidence))
+            .durably("the consent evidence", || {
+                inner.store.save_evidence(id, &evidence)
+            })
             .await?;
     }
     // The failed first attempt stays in the record, without its verdict.
@@ -303,17 +334,19 @@ impl Inner {
                     Ok(Some(now)) => {
                         if let Err(error) = self.notify(merchant, &now, WebhookKind::Answered).await
                         {
-                            tracing::error!(verification = %id, %error, "answered webhook not queued");
+                            tracing::warn!(verification = %id, %error, "answered webhook not queued");
                         }
                     }
                     Ok(None) => {}
                     Err(error) => {
-                        tracing::error!(verification = %id, %error, "answered webhook not queued");
+                        tracing::warn!(verification = %id, %error, "answered webhook not queued");
                     }
                 }
             }
             Ok(_) => {}
-            Err(error) => tracing::error!(verification = %id, %error, "answer not recorded"),
+            // Progress only: the final outcome, written durably, carries
+            // the answer in its timeline.
+            Err(error) => tracing::warn!(verification = %id, %error, "answer not recorded"),
         }
     }
 }

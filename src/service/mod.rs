@@ -12,6 +12,7 @@
 //! - [`deliveries`]: webhook deliveries, listed and redelivered.
 //! - [`keys`]: API keys, issued and authenticated.
 //! - `channel`: a call's wait for its channel under the merchant's plan.
+//! - `durable`: the writes that must land, retried across a store outage.
 //! - [`error`]: why a request was refused, with stable codes.
 
 mod call;
@@ -19,6 +20,7 @@ mod channel;
 mod check;
 pub mod create;
 pub mod deliveries;
+mod durable;
 pub mod error;
 pub mod evidence;
 pub mod keys;
@@ -33,6 +35,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 pub use check::Checked;
 pub use create::{Caller, CreateVerification};
@@ -301,16 +304,21 @@ impl Service {
             None => {
                 // Not running here: never placed, or carried by an arsgate
                 // that is gone. Hang up whatever may be left, then record.
-                self.inner.hang_up_orphan(&verification).await;
-                self.inner
-                    .finish(
-                        merchant,
-                        &verification,
-                        Outcome::Canceled,
-                        "canceled by the merchant".to_owned(),
-                        None,
-                    )
-                    .await?;
+                let span = call::span(merchant, &verification);
+                async {
+                    self.inner.hang_up_orphan(&verification).await;
+                    self.inner
+                        .finish(
+                            merchant,
+                            &verification,
+                            Outcome::Canceled,
+                            "canceled by the merchant".to_owned(),
+                            None,
+                        )
+                        .await
+                }
+                .instrument(span)
+                .await?;
             }
         }
         // Final unless the switch is slow to hang up; then it soon will be.
@@ -448,8 +456,9 @@ impl Inner {
                 timeline: Vec::new(),
             },
         );
+        let span = call::span(&merchant, &verification);
         self.tasks
-            .spawn(call::run(Arc::clone(self), merchant, verification, token));
+            .spawn(call::run(Arc::clone(self), merchant, verification, token).instrument(span));
     }
 
     /// A verification of `caller`'s; while this process runs its call,
@@ -525,7 +534,8 @@ impl Inner {
     }
 
     /// Records the outcome and, atomically with it, the `finished` webhook,
-    /// unless the verification was already final.
+    /// unless the verification was already final. An unreachable store is
+    /// waited out (see `durable`).
     async fn finish(
         &self,
         merchant: &Merchant,
@@ -545,6 +555,44 @@ impl Inner {
             timeline,
             finished_at,
         };
+        let recorded = self
+            .durably("the final outcome", || {
+                self.record_finish(merchant, verification, &finish)
+            })
+            .await;
+        // The store released the lease with the outcome; this process stops
+        // renewing it and hands the channel to its queue (also when the
+        // outcome could not be recorded: the lease must not outlive it).
+        self.limits.release(id).await;
+        let (finished, queued) = recorded?;
+        if !finished {
+            return Ok(());
+        }
+        tracing::info!(verification = %id, %outcome, "verification finished");
+        let request = &verification.request;
+        crate::metrics::verification_finished(
+            &merchant.name,
+            &request.scenario,
+            request.mode.as_str(),
+            outcome.as_str(),
+        );
+        if queued {
+            self.webhooks.notify_one();
+        }
+        Ok(())
+    }
+
+    /// One attempt at [`Inner::finish`]'s write: whether the verification
+    /// was finished now, and whether a webhook was queued with it. A
+    /// retried attempt builds its webhook afresh: the earlier one was
+    /// stored only if its outcome was, and then this one finds it final.
+    async fn record_finish(
+        &self,
+        merchant: &Merchant,
+        verification: &Verification,
+        finish: &Finish,
+    ) -> Result<(bool, bool), crate::store::StoreError> {
+        let id = verification.id();
         let latest = self
             .store
             .verification_by_id(id)
@@ -560,26 +608,8 @@ impl Inner {
             ..latest
         };
         let webhook = self.webhook(merchant, &finished, WebhookKind::Finished)?;
-        let finished = self.store.finish(id, &finish, webhook.as_ref()).await;
-        // The store released the lease with the outcome; this process stops
-        // renewing it and hands the channel to its queue (also when the
-        // outcome could not be recorded: the lease must not outlive it).
-        self.limits.release(id).await;
-        if !finished? {
-            return Ok(());
-        }
-        tracing::info!(verification = %id, %outcome, "verification finished");
-        let request = &verification.request;
-        crate::metrics::verification_finished(
-            &merchant.name,
-            &request.scenario,
-            request.mode.as_str(),
-            outcome.as_str(),
-        );
-        if webhook.is_some() {
-            self.webhooks.notify_one();
-        }
-        Ok(())
+        let done = self.store.finish(id, finish, webhook.as_ref()).await?;
+        Ok((done, webhook.is_some()))
     }
 
     /// Queues a webhook about `verification` if it has a callback URL.

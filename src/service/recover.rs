@@ -12,6 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument;
+
 use super::{Inner, ServiceError};
 use crate::domain::{Merchant, Timestamp, Verification, VerificationState};
 use crate::scenario::Outcome;
@@ -39,19 +41,27 @@ pub(super) async fn recover(
             tracing::error!(verification = %id, "the verification's merchant is gone");
             continue;
         };
-        tracing::info!(verification = %id, state = verification.state.as_str(), "recovering");
+        let span = super::call::span(&merchant, &verification);
+        span.in_scope(|| {
+            tracing::info!(verification = %id, state = verification.state.as_str(), "recovering");
+        });
         match verification.state {
-            VerificationState::Pending => place_late(inner, merchant, verification).await?,
+            VerificationState::Pending => {
+                place_late(inner, merchant, verification)
+                    .instrument(span)
+                    .await?;
+            }
             VerificationState::Calling | VerificationState::Answered => {
                 let inner_for_task = Arc::clone(inner);
-                inner.tasks.spawn(async move {
+                let ending = async move {
                     let id = verification.id();
                     if let Err(error) =
                         end_orphan(&inner_for_task, &merchant, &verification, node_wait).await
                     {
                         tracing::error!(verification = %id, %error, "recovery failed");
                     }
-                });
+                };
+                inner.tasks.spawn(ending.instrument(span));
             }
             VerificationState::Finished => {}
         }

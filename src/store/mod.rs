@@ -44,9 +44,13 @@ pub enum StoreError {
     /// The record the operation needs does not exist.
     #[error("not found: {0}")]
     NotFound(String),
-    /// The database could not be reached or refused the operation.
+    /// The database refused the operation.
     #[error("database error: {0}")]
     Database(String),
+    /// The database could not be reached (down, restarting, connection
+    /// lost): the same operation is worth trying again later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Stored data could not be read back (a bug or manual tampering).
     #[error("corrupt record: {0}")]
     Corrupt(String),

@@ -99,10 +99,13 @@ impl PostgresStore {
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
+        // No connection to be had: the server is down or unreachable (or
+        // every connection is busy for longer than POOL_WAIT), all of
+        // which pass.
         self.pool
             .get()
             .await
-            .map_err(|e| StoreError::Database(format!("postgres pool: {e}")))
+            .map_err(|e| StoreError::Unavailable(format!("postgres pool: {e}")))
     }
 
     async fn query(
@@ -246,15 +249,30 @@ async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
         .map_err(|e| StoreError::Database(rows::migration_failure(&e)))
 }
 
-/// A database error that is not about the data.
+/// A database error that is not about the data: `Unavailable` when the
+/// connection failed or the server is shutting down or starting up (the
+/// operation may succeed once it is back), else `Database`.
 fn db(e: tokio_postgres::Error) -> StoreError {
     match e.as_db_error() {
-        Some(error) => StoreError::Database(format!(
-            "postgres: {} ({})",
-            error.message(),
-            error.code().code()
-        )),
-        None => StoreError::Database(format!("postgres: {e}")),
+        Some(error) => {
+            let code = error.code();
+            let text = format!("postgres: {} ({})", error.message(), code.code());
+            let passing = code.code().starts_with("08")
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                    SqlState::TOO_MANY_CONNECTIONS,
+                ]
+                .contains(code);
+            if passing {
+                StoreError::Unavailable(text)
+            } else {
+                StoreError::Database(text)
+            }
+        }
+        // No answer from the server: the connection broke or never was.
+        None => StoreError::Unavailable(format!("postgres: {e}")),
     }
 }
 

@@ -16,7 +16,11 @@ use tokio_util::sync::CancellationToken;
 use super::backoff;
 use super::signature;
 use crate::domain::{Delivery, Timestamp};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
+
+/// The first wait before recording a result again while the store is
+/// unreachable (doubling after each).
+const RECORD_RETRY: Duration = Duration::from_millis(100);
 
 /// How the worker delivers.
 #[derive(Debug, Clone)]
@@ -101,56 +105,88 @@ async fn run(
             continue;
         }
         let mut posts = JoinSet::new();
+        let claim_ends = tokio::time::Instant::now() + lease;
         for delivery in batch {
             posts.spawn(deliver(
                 Arc::clone(&store),
                 client.clone(),
                 settings.clone(),
                 delivery,
+                claim_ends,
             ));
         }
         while posts.join_next().await.is_some() {}
     }
 }
 
-/// One attempt at one delivery, recorded.
+/// One attempt at one delivery, recorded. While the store cannot be
+/// reached, recording is retried until the claim runs out (`claim_ends`),
+/// so that a merchant who got the webhook does not get it again.
 async fn deliver(
     store: Arc<dyn Store>,
     client: reqwest::Client,
     settings: WorkerSettings,
     delivery: Delivery,
+    claim_ends: tokio::time::Instant,
 ) {
     let id = delivery.event.id;
+    let verification = delivery.event.verification_id;
     let result = post(&*store, &client, &delivery).await;
     let now = Timestamp::now();
-    let recorded = match result {
+    let attempt = delivery.attempts + 1;
+    // A failure's next attempt, and whether the retry window is over.
+    let next = now.plus(backoff::delay(
+        attempt,
+        settings.first_retry,
+        settings.max_delay,
+    ));
+    let dead = next >= delivery.event.created_at.plus(settings.retry_for);
+    crate::metrics::webhook_delivery(match (&result, dead) {
+        (Ok(_), _) => "delivered",
+        (Err(_), true) => "dead",
+        (Err(_), false) => "failed",
+    });
+    match &result {
         Ok(status) => {
-            tracing::info!(event = %id, status, attempt = delivery.attempts + 1, "webhook delivered");
-            crate::metrics::webhook_delivery("delivered");
-            store.mark_delivered(id, status, now).await
+            tracing::info!(event = %id, %verification, status, attempt, "webhook delivered");
         }
-        Err((status, error)) => {
-            let attempt = delivery.attempts + 1;
-            let next = now.plus(backoff::delay(
+        Err((_, error)) if dead => {
+            tracing::warn!(event = %id, %verification, attempt, %error, "webhook dead: retry window over");
+        }
+        Err((_, error)) => {
+            tracing::info!(
+                event = %id,
+                %verification,
                 attempt,
-                settings.first_retry,
-                settings.max_delay,
-            ));
-            let dead = next >= delivery.event.created_at.plus(settings.retry_for);
-            crate::metrics::webhook_delivery(if dead { "dead" } else { "failed" });
-            if dead {
-                tracing::warn!(event = %id, attempt, %error, "webhook dead: retry window over");
-            } else {
-                tracing::info!(event = %id, attempt, %error, retry_at = %next.rfc3339(), "webhook failed");
+                %error,
+                retry_at = %next.rfc3339(),
+                "webhook failed"
+            );
+        }
+    }
+    let record = || async {
+        match &result {
+            Ok(status) => store.mark_delivered(id, *status, now).await,
+            Err((status, error)) => {
+                store
+                    .mark_attempt_failed(id, *status, error, next, dead)
+                    .await
             }
-            store
-                .mark_attempt_failed(id, status, &error, next, dead)
-                .await
+        }
+    };
+    let mut wait = RECORD_RETRY;
+    let recorded = loop {
+        match record().await {
+            Err(StoreError::Unavailable(_)) if tokio::time::Instant::now() + wait < claim_ends => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            recorded => break recorded,
         }
     };
     if let Err(error) = recorded {
-        // The lease runs out and the delivery is tried again.
-        tracing::warn!(event = %id, %error, "webhook result not recorded");
+        // The claim runs out and the delivery is tried again.
+        tracing::warn!(event = %id, %verification, %error, "webhook result not recorded");
     }
 }
 

@@ -200,6 +200,20 @@ impl TestApp {
             .await
             .expect("arsgate starts");
         self.base = format!("http://{}", server.addr());
+        // The nodes connect in the background; a test's first call should
+        // find them all there (a node the test keeps down is given up on
+        // after a while).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !server
+            .service()
+            .pool(Mode::Live)
+            .nodes()
+            .iter()
+            .all(|node| node.is_up())
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.server = Some(server);
     }
 

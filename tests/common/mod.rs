@@ -30,6 +30,7 @@ macro_rules! on_every_store {
 pub mod app;
 pub mod capture;
 pub mod hooks;
+pub mod private_pg;
 pub mod raw;
 pub mod sim;
 pub mod store;

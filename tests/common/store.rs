@@ -43,7 +43,15 @@ impl TestDb {
 
     /// A new, empty PostgreSQL database.
     pub async fn postgres() -> TestDb {
-        TestDb::Postgres(PgDatabase::create().await)
+        let server =
+            std::env::var("ARSGATE_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned());
+        TestDb::postgres_on(&server).await
+    }
+
+    /// A new, empty PostgreSQL database on the server at `server` (a URL
+    /// without a database name).
+    pub async fn postgres_on(server: &str) -> TestDb {
+        TestDb::Postgres(PgDatabase::create(server).await)
     }
 
     /// The database's URL, as `arsgate::store::open` and the config take it.
@@ -99,11 +107,8 @@ pub struct PgDatabase {
 }
 
 impl PgDatabase {
-    async fn create() -> PgDatabase {
-        let server = std::env::var("ARSGATE_TEST_POSTGRES")
-            .unwrap_or_else(|_| DEFAULT_POSTGRES.to_owned())
-            .trim_end_matches('/')
-            .to_owned();
+    async fn create(server: &str) -> PgDatabase {
+        let server = server.trim_end_matches('/').to_owned();
         let name = format!("arsgate_test_{}", uuid::Uuid::new_v4().simple());
         // The maintenance database is only connected to, never changed.
         let admin = connect(&format!("{server}/postgres")).await;
