@@ -29,19 +29,12 @@ fn write_config(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-/// Runs `arsgate keys create` in `dir`; the printed report.
-async fn create_key(dir: &Path, config: &Path, merchant: &str) -> String {
+/// Runs `arsgate <args>` in `dir` and expects it to succeed; what it
+/// printed on stdout.
+async fn succeeds(dir: &Path, args: &[&str]) -> String {
     let output = Command::new(BIN)
         .current_dir(dir)
-        .args([
-            "keys",
-            "create",
-            "--merchant",
-            merchant,
-            "--test",
-            "--config",
-        ])
-        .arg(config)
+        .args(args)
         .output()
         .await
         .unwrap();
@@ -52,6 +45,17 @@ async fn create_key(dir: &Path, config: &Path, merchant: &str) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// Runs `arsgate keys create` in `dir`; the printed report.
+async fn create_key(dir: &Path, config: &Path, merchant: &str) -> String {
+    let args = ["keys", "create", "--merchant", merchant, "--test"];
+    succeeds(dir, &[&args[..], &["--config", utf8(config)]].concat()).await
+}
+
+/// A temporary path as text (they are UTF-8 here).
+fn utf8(path: &Path) -> &str {
+    path.to_str().expect("a UTF-8 path")
 }
 
 /// The value printed after `label` in a report.
@@ -123,16 +127,14 @@ async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
         field(&first, "merchant").trim_end_matches(" created")
     );
 
-    let set = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["merchants", "set", "shop", "--code-ttl", "45s"])
-        .args(["--max-check-attempts", "2", "--config"])
-        .arg(&config)
-        .output()
-        .await
-        .unwrap();
-    let report = String::from_utf8_lossy(&set.stdout);
-    assert!(set.status.success(), "{report}");
+    let report = succeeds(
+        dir.path(),
+        &["merchants", "set", "shop", "--code-ttl", "45s"]
+            .into_iter()
+            .chain(["--max-check-attempts", "2", "--config", utf8(&config)])
+            .collect::<Vec<_>>(),
+    )
+    .await;
     assert_eq!(field(&report, "max check attempts"), "2", "{report}");
     let unknown = Command::new(BIN)
         .current_dir(dir.path())
@@ -201,20 +203,15 @@ async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
 #[tokio::test]
 async fn the_demo_walks_every_scenario_from_an_empty_directory() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["demo", "--once", "--speed", "20", "--listen", "127.0.0.1:0"])
-        .arg("--data")
-        .arg(dir.path().join("data"))
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let data = dir.path().join("data");
+    let stdout = succeeds(
+        dir.path(),
+        &["demo", "--once", "--speed", "20", "--listen", "127.0.0.1:0"]
+            .into_iter()
+            .chain(["--data", utf8(&data)])
+            .collect::<Vec<_>>(),
+    )
+    .await;
     for scenario in [
         "read_code",
         "press_then_read",
@@ -244,22 +241,16 @@ async fn the_load_benchmark_places_every_call_and_reports_it() {
     // the nodes' events, the report) is the same.
     let phones = dir.path().join("phones.yaml");
     std::fs::write(&phones, "default: busy\n").unwrap();
-    let output = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["loadtest", "--calls", "60", "--rate", "200", "--nodes", "2"])
-        .args(["--merchants", "3", "--drain", "30s", "--phones"])
-        .arg(&phones)
-        .arg("--dir")
-        .arg(dir.path().join("run"))
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let run = dir.path().join("run");
+    let stdout = succeeds(
+        dir.path(),
+        &["loadtest", "--calls", "60", "--rate", "200", "--nodes", "2"]
+            .into_iter()
+            .chain(["--merchants", "3", "--drain", "30s"])
+            .chain(["--phones", utf8(&phones), "--dir", utf8(&run)])
+            .collect::<Vec<_>>(),
+    )
+    .await;
     assert_eq!(field(&stdout, "accepted (201)"), "60", "{stdout}");
     assert_eq!(field(&stdout, "calls reaching a node"), "60", "{stdout}");
     assert_eq!(field(&stdout, "every call ended"), "yes", "{stdout}");
