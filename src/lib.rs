@@ -32,6 +32,8 @@
 //!   binary.
 //! - [`cli`]: what the `arsgate` binary's subcommands do.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod assets;
 pub mod cli;
