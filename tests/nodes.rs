@@ -633,3 +633,43 @@ async fn a_node_over_its_calls_per_second_takes_no_new_call() {
     assert_eq!(app.nodes[0].dialled().len(), 1);
     assert_eq!(app.nodes[1].dialled().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drains_are_shared_through_the_store_and_outlive_a_restart() {
+    let db = TestDb::sqlite();
+    let mut app = TestApp::start_cluster(&db, 2, |_, _| {}, first_node_preferred).await;
+    let (status, body) = admin(&app, Method::POST, "/admin/nodes/fs2/drain", Some(TOKEN)).await;
+    assert_eq!((status, &body["draining"]), (200, &json!(true)), "{body}");
+    assert_eq!(app.store.drained_nodes().await.unwrap(), vec!["fs2"]);
+
+    // Another replica on the same store drains fs1: this one follows.
+    app.store
+        .set_node_drained("fs1", true, arsgate::domain::Timestamp::now())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while node(&app, "fs1").await["draining"] != true {
+        assert!(tokio::time::Instant::now() < deadline, "fs1 never drained");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (_, refused) = admin(&app, Method::POST, "/admin/nodes/fs9/drain", Some(TOKEN)).await;
+    assert_eq!(refused["code"], "not_found", "{refused}");
+
+    // A restarted arsgate keeps both drained until one is resumed.
+    app.restart().await;
+    assert_eq!(node(&app, "fs1").await["draining"], true);
+    assert_eq!(node(&app, "fs2").await["draining"], true);
+    let (status, _) = admin(&app, Method::POST, "/admin/nodes/fs1/resume", Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    app.restart().await;
+    assert_eq!(node(&app, "fs1").await["draining"], false);
+    assert_eq!(node(&app, "fs2").await["draining"], true);
+    let phone = "010-0000-0001";
+    start_call(&app, &app.merchant("acme").await.live, phone).await;
+    assert_eq!(
+        app.nodes[0].dialled().len(),
+        1,
+        "the resumed node takes calls"
+    );
+    assert_eq!(app.nodes[1].dialled().len(), 0, "the drained one none");
+}

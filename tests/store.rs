@@ -21,6 +21,7 @@ use common::store::TestDb;
 use serde_json::json;
 
 on_every_store!(
+    node_drains_are_kept_until_resumed,
     merchants_round_trip_and_names_are_unique,
     api_keys_round_trip,
     verifications_round_trip_every_field,
@@ -174,6 +175,22 @@ fn newest_first(a: (Timestamp, uuid::Uuid), b: (Timestamp, uuid::Uuid)) -> std::
 }
 
 // Merchants and keys.
+
+async fn node_drains_are_kept_until_resumed(db: &TestDb) {
+    let store = db.open().await;
+    assert_eq!(store.drained_nodes().await.unwrap(), Vec::<String>::new());
+    store.set_node_drained("fs2", true, at(0)).await.unwrap();
+    store.set_node_drained("fs1", true, at(1)).await.unwrap();
+    // Draining twice is still one drain.
+    store.set_node_drained("fs2", true, at(2)).await.unwrap();
+    assert_eq!(store.drained_nodes().await.unwrap(), vec!["fs1", "fs2"]);
+    // Another handle on the same database (another replica) sees them.
+    let other = db.open().await;
+    assert_eq!(other.drained_nodes().await.unwrap(), vec!["fs1", "fs2"]);
+    other.set_node_drained("fs2", false, at(3)).await.unwrap();
+    other.set_node_drained("fs9", false, at(4)).await.unwrap();
+    assert_eq!(store.drained_nodes().await.unwrap(), vec!["fs1"]);
+}
 
 async fn merchants_round_trip_and_names_are_unique(db: &TestDb) {
     let store = db.open().await;

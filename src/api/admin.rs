@@ -137,7 +137,9 @@ pub async fn nodes(State(state): State<ApiState>, _admin: Admin) -> Json<NodeLis
     Json(NodeList { nodes })
 }
 
-/// Drains a node: it takes no new calls; its live calls finish.
+/// Drains a node: it takes no new calls; its live calls finish. Recorded
+/// in the store, so every replica on it follows within seconds and a
+/// restart keeps it.
 #[utoipa::path(
     post,
     path = "/admin/nodes/{name}/drain",
@@ -147,6 +149,7 @@ pub async fn nodes(State(state): State<ApiState>, _admin: Admin) -> Json<NodeLis
         (status = 200, body = NodeView),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such node, or the admin API is off", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "The store is unavailable: nothing changed", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("admin_token" = []))
 )]
@@ -155,15 +158,11 @@ pub async fn drain(
     _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<NodeView>, Problem> {
-    let report = state
-        .service
-        .pool(Mode::Live)
-        .drain(&name)
-        .map_err(|e| Problem::not_found(e.to_string()))?;
+    let report = state.service.set_node_drained(&name, true).await?;
     Ok(Json(report.into()))
 }
 
-/// Ends a node's drain: it takes new calls again.
+/// Ends a node's drain: it takes new calls again (on every replica).
 #[utoipa::path(
     post,
     path = "/admin/nodes/{name}/resume",
@@ -173,6 +172,7 @@ pub async fn drain(
         (status = 200, body = NodeView),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such node, or the admin API is off", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "The store is unavailable: nothing changed", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("admin_token" = []))
 )]
@@ -181,11 +181,7 @@ pub async fn resume(
     _admin: Admin,
     Path(name): Path<String>,
 ) -> Result<Json<NodeView>, Problem> {
-    let report = state
-        .service
-        .pool(Mode::Live)
-        .resume(&name)
-        .map_err(|e| Problem::not_found(e.to_string()))?;
+    let report = state.service.set_node_drained(&name, false).await?;
     Ok(Json(report.into()))
 }
 

@@ -29,6 +29,10 @@ use crate::switch::Pool;
 /// the calls that node carried.
 const RECOVERY_NODE_WAIT: Duration = Duration::from_secs(30);
 
+/// How often the drains recorded in the store (by any replica) are
+/// applied to this process's nodes.
+const DRAIN_SYNC: Duration = Duration::from_secs(2);
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -70,6 +74,7 @@ pub struct Server {
     stop: CancellationToken,
     http: JoinHandle<()>,
     worker: JoinHandle<()>,
+    drains: JoinHandle<()>,
 }
 
 impl Server {
@@ -134,6 +139,10 @@ impl Server {
             sandbox: sandbox_pool,
             webhooks,
         });
+        if let Err(error) = service.sync_drains().await {
+            tracing::warn!(%error, "the drained nodes could not be read; none is drained");
+        }
+        let drains = tokio::spawn(sync_drains(service.clone(), stop.clone()));
         let recovered = service
             .recover(RECOVERY_NODE_WAIT)
             .await
@@ -170,6 +179,7 @@ impl Server {
             stop,
             http,
             worker,
+            drains,
         })
     }
 
@@ -204,6 +214,7 @@ impl Server {
         self.stop.cancel();
         let _ = self.http.await;
         let _ = self.worker.await;
+        let _ = self.drains.await;
         self.service.close().await;
         if let Some(sim) = &self.sandbox {
             sim.shutdown().await;
@@ -218,11 +229,26 @@ impl Server {
         self.stop.cancel();
         self.http.abort();
         self.worker.abort();
+        self.drains.abort();
         let _ = self.http.await;
         let _ = self.worker.await;
+        let _ = self.drains.await;
         self.service.close().await;
         if let Some(sim) = &self.sandbox {
             sim.shutdown().await;
+        }
+    }
+}
+
+/// Applies the recorded drains every [`DRAIN_SYNC`] until `stop`.
+async fn sync_drains(service: Service, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(DRAIN_SYNC) => {}
+        }
+        if let Err(error) = service.sync_drains().await {
+            tracing::debug!(%error, "drained nodes not read this time");
         }
     }
 }

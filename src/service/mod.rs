@@ -52,7 +52,7 @@ use crate::scenario::secret::{Code, PinHash};
 use crate::scenario::timeline::Entry;
 use crate::scenario::{Catalog, Language, Outcome};
 use crate::store::Store;
-use crate::switch::Pool;
+use crate::switch::{NodeReport, Pool};
 
 /// What the service is built from.
 pub struct ServiceParts {
@@ -170,6 +170,48 @@ impl Service {
     /// The pool a mode's calls go through.
     pub fn pool(&self, mode: Mode) -> &Pool {
         self.inner.pool(mode)
+    }
+
+    /// Drains live node `name` (`drained`), or resumes it: recorded in
+    /// the store first, so every replica and the next start follow it
+    /// ([`Service::sync_drains`]), then applied here at once.
+    pub async fn set_node_drained(
+        &self,
+        name: &str,
+        drained: bool,
+    ) -> Result<NodeReport, ServiceError> {
+        let pool = &self.inner.live;
+        if pool.node(name).is_none() {
+            return Err(ServiceError::NotFound(format!("node {name:?}")));
+        }
+        self.inner
+            .store
+            .set_node_drained(name, drained, Timestamp::now())
+            .await?;
+        let changed = if drained {
+            pool.drain(name)
+        } else {
+            pool.resume(name)
+        };
+        changed.map_err(|unknown| ServiceError::NotFound(unknown.to_string()))
+    }
+
+    /// Brings this process's live nodes in line with the drains recorded
+    /// in the store (by this replica, another one, or an earlier run).
+    pub async fn sync_drains(&self) -> Result<(), ServiceError> {
+        let drained = self.inner.store.drained_nodes().await?;
+        for node in self.inner.live.nodes() {
+            let name = node.name();
+            let listed = drained.iter().any(|d| d == name);
+            if listed != node.is_draining() {
+                let _ = if listed {
+                    self.inner.live.drain(name)
+                } else {
+                    self.inner.live.resume(name)
+                };
+            }
+        }
+        Ok(())
     }
 
     /// How many calls this process is running.

@@ -348,6 +348,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// How many deliveries wait (pending), for health and metrics.
     async fn pending_deliveries(&self) -> Result<u64, StoreError>;
+    /// Records whether the FreeSWITCH node named `node` is drained, for
+    /// every replica on this store and for the next start.
+    async fn set_node_drained(
+        &self,
+        node: &str,
+        drained: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The nodes recorded as drained, by name.
+    async fn drained_nodes(&self) -> Result<Vec<String>, StoreError>;
 
     // Limits: channel leases and admitted calls, per merchant and mode.
 

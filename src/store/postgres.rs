@@ -1119,6 +1119,38 @@ impl Store for PostgresStore {
         Ok(changed > 0)
     }
 
+    async fn set_node_drained(
+        &self,
+        node: &str,
+        drained: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if drained {
+            self.execute(
+                "INSERT INTO node_drains (node, since) VALUES ($1, $2) \
+                 ON CONFLICT (node) DO NOTHING",
+                &[&node, &now.millis()],
+            )
+            .await?;
+        } else {
+            self.execute("DELETE FROM node_drains WHERE node = $1", &[&node])
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn drained_nodes(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .query("SELECT node FROM node_drains ORDER BY node", &[])
+            .await?;
+        rows.iter()
+            .map(|row| {
+                row.try_get::<_, String>(0)
+                    .map_err(|e| corrupt("node_drains.node", e))
+            })
+            .collect()
+    }
+
     async fn pending_deliveries(&self) -> Result<u64, StoreError> {
         let count: i64 = match self
             .query_opt(

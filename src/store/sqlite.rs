@@ -1244,6 +1244,48 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_node_drained(
+        &self,
+        node: &str,
+        drained: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let node = node.to_owned();
+        self.write(move |conn| {
+            if drained {
+                execute(
+                    conn,
+                    "INSERT INTO node_drains (node, since) VALUES (?1, ?2) \
+                     ON CONFLICT (node) DO NOTHING",
+                    params![node, now.millis()],
+                )
+            } else {
+                execute(
+                    conn,
+                    "DELETE FROM node_drains WHERE node = ?1",
+                    params![node],
+                )
+            }
+            .map(drop)
+        })
+        .await
+    }
+
+    async fn drained_nodes(&self) -> Result<Vec<String>, StoreError> {
+        self.read(move |conn| {
+            query(
+                conn,
+                "SELECT node FROM node_drains ORDER BY node",
+                [],
+                |row| {
+                    row.get::<_, String>(0)
+                        .map_err(|e| corrupt("node_drains.node", e))
+                },
+            )
+        })
+        .await
+    }
+
     async fn pending_deliveries(&self) -> Result<u64, StoreError> {
         self.read(move |conn| {
             let count = query_one(

@@ -316,6 +316,23 @@ impl Store for TimedStore {
         timed("pending_deliveries", self.inner.pending_deliveries()).await
     }
 
+    async fn set_node_drained(
+        &self,
+        node: &str,
+        drained: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        timed(
+            "set_node_drained",
+            self.inner.set_node_drained(node, drained, now),
+        )
+        .await
+    }
+
+    async fn drained_nodes(&self) -> Result<Vec<String>, StoreError> {
+        timed("drained_nodes", self.inner.drained_nodes()).await
+    }
+
     async fn admit_call(&self, admit: &AdmitCall) -> Result<Admission, StoreError> {
         timed("admit_call", self.inner.admit_call(admit)).await
     }

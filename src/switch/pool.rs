@@ -288,8 +288,9 @@ impl Pool {
         let node = self
             .node(name)
             .ok_or_else(|| UnknownNode(name.to_owned()))?;
-        node.draining.store(draining, Ordering::Relaxed);
-        tracing::info!(node = name, draining, "node drain changed");
+        if node.draining.swap(draining, Ordering::Relaxed) != draining {
+            tracing::info!(node = name, draining, "node drain changed");
+        }
         Ok(node.report())
     }
 

@@ -1,0 +1,7 @@
+-- The FreeSWITCH nodes an operator drained (`arsgate nodes drain`): kept in
+-- the store so that every replica, and a restarted arsgate, keeps them
+-- drained until they are resumed.
+CREATE TABLE node_drains (
+    node  text   NOT NULL PRIMARY KEY,
+    since bigint NOT NULL
+);
