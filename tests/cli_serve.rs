@@ -3,15 +3,14 @@
 //! `keys create`, `merchants`, `serve` and its shutdown on SIGTERM,
 //! `demo --once`, `loadtest`.
 
+mod common;
+
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::serve::{BIN, Served, serve};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-const BIN: &str = env!("CARGO_BIN_EXE_arsgate");
+use tokio::process::Command;
 const SECRET: &str = "cli test server secret, at least 32 bytes";
 
 /// A configuration whose one FreeSWITCH node is down (sandbox keys never
@@ -80,34 +79,6 @@ fn seconds(value: &Value) -> f64 {
         .as_secs_f64()
 }
 
-/// Starts `arsgate serve` in `dir`; the child and the API's base URL.
-async fn serve(dir: &Path, config: &Path) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .current_dir(dir)
-        .env("ARSGATE_SECRET", SECRET)
-        .args(["serve", "--config"])
-        .arg(config)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.unwrap() {
-            if let Some(url) = line.strip_prefix("arsgate serving on ") {
-                return url.to_owned();
-            }
-        }
-        panic!("arsgate serve exited before serving");
-    })
-    .await
-    .expect("arsgate serve starts");
-    // Keep draining stderr so the process never blocks on a full pipe.
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    (child, base)
-}
-
 #[tokio::test]
 async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,7 +117,14 @@ async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no merchant named"));
 
-    let (mut child, base) = serve(dir.path(), &config).await;
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir.path())
+        .env("ARSGATE_SECRET", SECRET)
+        .args(["serve", "--config", utf8(&config)]);
+    let Served {
+        mut child, base, ..
+    } = serve(command).await;
     let http = reqwest::Client::new();
     let health = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);

@@ -5,6 +5,7 @@
 //! arsgate processes on one PostgreSQL database sharing a merchant's
 //! channels.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -17,28 +18,6 @@ use common::app::{TestApp, TestMerchant};
 use common::store::TestDb;
 use reqwest::Method;
 use serde_json::{Value, json};
-
-/// Instantiates each test for every store backend.
-macro_rules! on_every_store {
-    ($($test:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$test(&crate::TestDb::sqlite()).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $test() {
-                    crate::$test(&crate::TestDb::postgres().await).await;
-                }
-            )*
-        }
-    };
-}
 
 on_every_store!(
     plan_channels_are_never_exceeded,
@@ -558,8 +537,6 @@ impl Replica {
     /// node `live_port`, and every merchant on a plan of `max_channels`
     /// that queues; waits until it serves.
     async fn start(store_url: &str, live_port: u16, max_channels: u32) -> Replica {
-        use tokio::io::{AsyncBufReadExt, BufReader};
-
         let data = tempfile::tempdir().expect("data directory");
         let repo = env!("CARGO_MANIFEST_DIR");
         let config = data.path().join("arsgate.yaml");
@@ -599,34 +576,13 @@ limits:
             speed = common::app::SPEED,
         );
         std::fs::write(&config, yaml).expect("config written");
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_arsgate"))
+        let mut command = tokio::process::Command::new(common::serve::BIN);
+        command
             .arg("serve")
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("arsgate serve runs");
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        let base = tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(line) = lines.next_line().await.expect("stderr readable") {
-                if let Some(address) = line.strip_prefix("arsgate serving on ") {
-                    return address.trim().to_owned();
-                }
-                eprintln!("replica: {line}");
-            }
-            panic!("arsgate exited before serving");
-        })
-        .await
-        .expect("arsgate serves within 30 s");
-        // Keep draining its log so that it never blocks on a full pipe.
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                eprintln!("replica: {line}");
-            }
-        });
+            .env("RUST_LOG", "warn");
+        let common::serve::Served { child, base, .. } = common::serve::serve(command).await;
         Replica {
             child,
             base,

@@ -8,17 +8,15 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arsgate::domain::{MerchantSettings, Mode};
 use arsgate::sim::phone::PhoneBook;
 use common::hooks::Hooks;
+use common::serve::{BIN, Served};
 use common::store::TestDb;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 
 /// Rings until hung up (the ring timeout is an hour here).
 const RINGS: &str = "01000000006";
@@ -80,44 +78,14 @@ webhooks:
     path
 }
 
-/// What `arsgate serve` logged, line by line.
-type Log = Arc<Mutex<Vec<String>>>;
-
-/// Starts `arsgate serve` logging JSON; the child, the API's base URL and
-/// its log.
-async fn serve(config: &Path) -> (Child, String, Log) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_arsgate"))
+/// Starts `arsgate serve` logging JSON.
+async fn serve(config: &Path) -> Served {
+    let mut command = Command::new(BIN);
+    command
         .args(["--log-format", "json", "serve", "--config"])
         .arg(config)
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("arsgate serve runs");
-    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-    let log = Log::default();
-    let base = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await.expect("stderr readable") {
-            if let Some(url) = line.strip_prefix("arsgate serving on ") {
-                return url.trim().to_owned();
-            }
-            eprintln!("arsgate: {line}");
-            log.lock().unwrap().push(line);
-        }
-        panic!("arsgate exited before serving");
-    })
-    .await
-    .expect("arsgate serves within 30 s");
-    // Keep draining its log so that it never blocks on a full pipe.
-    let kept = Arc::clone(&log);
-    tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            eprintln!("arsgate: {line}");
-            kept.lock().unwrap().push(line);
-        }
-    });
-    (child, base, log)
+        .env("RUST_LOG", "info");
+    common::serve::serve(command).await
 }
 
 /// A verification as the API shows it.
@@ -178,7 +146,11 @@ async fn sigkill_with_calls_live_loses_nothing_and_leaks_no_channel() {
     .await;
     let dir = tempfile::tempdir().expect("data directory");
     let config = write_config(dir.path(), node.addr().port(), &db.url());
-    let (mut arsgate, base, _) = serve(&config).await;
+    let Served {
+        child: mut arsgate,
+        base,
+        ..
+    } = serve(&config).await;
     let http = reqwest::Client::new();
     let create = async |phone: &str| {
         let body = json!({ "phone": phone, "scenario": "read_code", "callback_url": hooks.url() });
@@ -218,7 +190,11 @@ async fn sigkill_with_calls_live_loses_nothing_and_leaks_no_channel() {
     // The node outlives arsgate: the calls still ring there.
     assert_eq!(node.channels(), RINGING);
 
-    let (_arsgate, base, log) = serve(&config).await;
+    let Served {
+        child: _arsgate,
+        base,
+        log,
+    } = serve(&config).await;
     for id in &ringing {
         until("the orphaned call's verification is final", async || {
             view(&http, &base, &key, id).await["status"] == "finished"

@@ -32,6 +32,7 @@ pub mod capture;
 pub mod hooks;
 pub mod private_pg;
 pub mod raw;
+pub mod serve;
 pub mod sim;
 pub mod store;
 

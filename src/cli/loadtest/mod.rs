@@ -84,9 +84,12 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()))
         .context("no directory for the run")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let store_url = match args.store.as_str() {
-        "sqlite" => format!("sqlite:{}", dir.join("arsgate.db").display()),
-        url => url.to_owned(),
+    let (store_url, store_name) = match args.store.as_str() {
+        "sqlite" => (
+            format!("sqlite:{}", dir.join("arsgate.db").display()),
+            "SQLite",
+        ),
+        url => (url.to_owned(), "PostgreSQL"),
     };
     let store = store::open(&store_url).await.context("opening the store")?;
     let mut merchant_keys = Vec::new();
@@ -126,6 +129,7 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
 
     let report = report::Report::new(
         &args,
+        store_name,
         &offered,
         &originated,
         &calls,

@@ -55,10 +55,12 @@ impl Percentiles {
 }
 
 impl Report {
-    /// Puts the run's observations together: `originated` pairs each
-    /// placed call's id with when its request was sent.
+    /// Puts the run's observations together: `store` names the store,
+    /// `originated` pairs each placed call's id with when its request was
+    /// sent.
     pub fn new(
         args: &LoadtestArgs,
+        store: &'static str,
         sent: &[Sent],
         originated: &[(String, u64)],
         calls: &Calls,
@@ -88,11 +90,7 @@ impl Report {
             arrivals.len() as f64 / span.as_secs_f64()
         };
         Report {
-            store: if args.store == "sqlite" {
-                "SQLite"
-            } else {
-                "PostgreSQL"
-            },
+            store,
             nodes: args.nodes,
             offered: sent.len(),
             rate: args.rate,
