@@ -538,42 +538,11 @@ impl Replica {
     /// that queues; waits until it serves.
     async fn start(store_url: &str, live_port: u16, max_channels: u32) -> Replica {
         let data = tempfile::tempdir().expect("data directory");
-        let repo = env!("CARGO_MANIFEST_DIR");
         let config = data.path().join("arsgate.yaml");
         let yaml = format!(
-            r#"
-listen: 127.0.0.1:0
-nodes:
-  - name: fs1
-    host: 127.0.0.1
-    port: {live_port}
-    password: ClueCon
-    max_channels: 1000
-    dial_string: "sofia/gateway/kt/{{number}}"
-calls:
-  scenarios_dir: {repo}/config/scenarios
-  prompts_dir: {repo}/sounds
-  sounds: {repo}/sounds
-  caller_id_number: "0215880000"
-  recordings:
-    switch_dir: /recordings
-    local_dir: {data}/live/recordings
-data_dir: {data}
-store:
-  url: {store_url}
-secret: "cluster test secret, at least 32 bytes long"
-sandbox:
-  phones: {repo}/config/sim-phones.yaml
-  speed: {speed}
-limits:
-  plans:
-    default:
-      max_channels: {max_channels}
-      at_limit: queue
-      queue_timeout: 30s
-"#,
-            data = data.path().display(),
-            speed = common::app::SPEED,
+            "{}limits:\n  plans:\n    default:\n      max_channels: {max_channels}\n      \
+             at_limit: queue\n      queue_timeout: 30s\n",
+            common::app::config_yaml(&[live_port], data.path()),
         );
         std::fs::write(&config, yaml).expect("config written");
         let mut command = tokio::process::Command::new(common::serve::BIN);
@@ -581,7 +550,12 @@ limits:
             .arg("serve")
             .arg("--config")
             .arg(&config)
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            .env("ARSGATE_STORE__URL", store_url)
+            .env(
+                "ARSGATE_SECRET",
+                "cluster test secret, at least 32 bytes long",
+            );
         let common::serve::Served { child, base, .. } = common::serve::serve(command).await;
         Replica {
             child,

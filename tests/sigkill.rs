@@ -29,62 +29,30 @@ fn repo(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-/// A configuration with the live node `fs1` on `node_port` and the store
-/// at `store_url`, keeping its files under `dir`.
-fn write_config(dir: &Path, node_port: u16, store_url: &str) -> PathBuf {
+/// The configuration file of a test arsgate with the live node `fs1` on
+/// `node_port`, keeping its files under `dir`.
+fn write_config(dir: &Path, node_port: u16) -> PathBuf {
     let path = dir.join("arsgate.yaml");
-    let yaml = format!(
-        r#"
-listen: 127.0.0.1:0
-esl:
-  reconnect: {{ initial: 50ms, max: 500ms }}
-nodes:
-  - name: fs1
-    host: 127.0.0.1
-    port: {node_port}
-    password: ClueCon
-    max_channels: 1000
-    cps: 1000
-    dial_string: "sofia/gateway/kt/{{number}}"
-calls:
-  scenarios_dir: {scenarios}
-  prompts_dir: {sounds}
-  sounds: {sounds}
-  caller_id_number: "0215880000"
-  ring_timeout: 1h
-  recordings:
-    switch_dir: /recordings
-    local_dir: {data}/live/recordings
-data_dir: {data}
-store:
-  url: {store_url}
-secret: "sigkill test secret, at least 32 bytes long"
-sandbox:
-  phones: {phones}
-  speed: {speed}
-webhooks:
-  first_retry: 100ms
-  max_delay: 400ms
-  poll_interval: 50ms
-  timeout: 2s
-"#,
-        scenarios = repo("config/scenarios").display(),
-        sounds = repo("sounds").display(),
-        phones = repo("config/sim-phones.yaml").display(),
-        data = dir.join("data").display(),
-        speed = common::app::SPEED,
-    );
+    let yaml = common::app::config_yaml(&[node_port], &dir.join("data"));
     std::fs::write(&path, yaml).expect("config written");
     path
 }
 
-/// Starts `arsgate serve` logging JSON.
-async fn serve(config: &Path) -> Served {
+/// Starts `arsgate serve` on `config` and the store at `store_url`,
+/// logging JSON, with phones that may ring for an hour (so calls still
+/// ring when it is killed).
+async fn serve(config: &Path, store_url: &str) -> Served {
     let mut command = Command::new(BIN);
     command
         .args(["--log-format", "json", "serve", "--config"])
         .arg(config)
-        .env("RUST_LOG", "info");
+        .env("RUST_LOG", "info")
+        .env("ARSGATE_STORE__URL", store_url)
+        .env(
+            "ARSGATE_SECRET",
+            "sigkill test secret, at least 32 bytes long",
+        )
+        .env("ARSGATE_CALLS__RING_TIMEOUT", "1h");
     common::serve::serve(command).await
 }
 
@@ -145,12 +113,12 @@ async fn sigkill_with_calls_live_loses_nothing_and_leaks_no_channel() {
     })
     .await;
     let dir = tempfile::tempdir().expect("data directory");
-    let config = write_config(dir.path(), node.addr().port(), &db.url());
+    let config = write_config(dir.path(), node.addr().port());
     let Served {
         child: mut arsgate,
         base,
         ..
-    } = serve(&config).await;
+    } = serve(&config, &db.url()).await;
     let http = reqwest::Client::new();
     let create = async |phone: &str| {
         let body = json!({ "phone": phone, "scenario": "read_code", "callback_url": hooks.url() });
@@ -194,7 +162,7 @@ async fn sigkill_with_calls_live_loses_nothing_and_leaks_no_channel() {
         child: _arsgate,
         base,
         log,
-    } = serve(&config).await;
+    } = serve(&config, &db.url()).await;
     for id in &ringing {
         until("the orphaned call's verification is final", async || {
             view(&http, &base, &key, id).await["status"] == "finished"

@@ -69,13 +69,17 @@ pub struct TestApp {
     url: String,
 }
 
-/// The configuration of a test app on `nodes` (named `fs1`, `fs2`, ...),
-/// keeping its files in `data`.
-fn config(nodes: &[SimHandle], data: &Path, url: &str) -> Config {
-    let nodes: String = nodes
+/// The configuration file of a test arsgate: live nodes on the simulators
+/// listening on `ports` (`fs1`, `fs2`, ...), the repository's scenarios,
+/// prompts and sandbox phones, its files under `data`, quick reconnects,
+/// webhook retries and shutdown, xml_curl on. The store and the secret are
+/// left to the caller (the environment for a process: `ARSGATE_STORE__URL`,
+/// `ARSGATE_SECRET`).
+pub fn config_yaml(ports: &[u16], data: &Path) -> String {
+    let nodes: String = ports
         .iter()
         .enumerate()
-        .map(|(i, sim)| {
+        .map(|(i, port)| {
             format!(
                 r#"
   - name: fs{n}
@@ -86,11 +90,10 @@ fn config(nodes: &[SimHandle], data: &Path, url: &str) -> Config {
     cps: 1000
     dial_string: "sofia/gateway/kt/{{number}}""#,
                 n = i + 1,
-                port = sim.addr().port(),
             )
         })
         .collect();
-    let yaml = format!(
+    format!(
         r#"
 listen: 127.0.0.1:0
 esl:
@@ -125,7 +128,14 @@ xml_curl:
         phones = repo("config/sim-phones.yaml").display(),
         live_recordings = data.join("live/recordings").display(),
         data = data.display(),
-    );
+    )
+}
+
+/// The configuration of a test app on the simulators `nodes`, keeping its
+/// files in `data` and its records at `url`.
+fn config(nodes: &[SimHandle], data: &Path, url: &str) -> Config {
+    let ports: Vec<u16> = nodes.iter().map(|sim| sim.addr().port()).collect();
+    let yaml = config_yaml(&ports, data);
     let mut config = Config::from_yaml_str(&yaml, "test config", Vec::<(String, String)>::new())
         .expect("the test configuration is valid");
     config.secret = Some(Secret::new("test server secret, at least 32 bytes long"));
