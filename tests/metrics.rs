@@ -9,10 +9,10 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use arsgate::domain::VerificationId;
 use common::app::TestApp;
+use common::repo;
 use common::store::TestDb;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -528,10 +528,6 @@ fn assert_exported(named: &BTreeSet<String>, what: &str) {
         unknown.is_empty(),
         "{what} names metrics arsgate does not export: {unknown:?}"
     );
-}
-
-fn repo(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
 /// Every panel of a dashboard, rows' nested panels included.

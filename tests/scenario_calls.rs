@@ -6,7 +6,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU32;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,13 +19,10 @@ use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
 use arsgate::sim::{DtmfTransport, SimHandle};
 use arsgate::switch::freeswitch::CALL_EVENTS;
 use arsgate::switch::{CallId, DialNumber, DialTemplate, FreeSwitch, VarValue};
+use common::repo;
 use common::start_sim;
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 fn programs() -> BTreeMap<String, Program> {
     let catalog = PromptCatalog::load(&repo("sounds")).expect("the sounds manifest loads");

@@ -22,10 +22,7 @@ use arsgate::scenario::{
 use arsgate::sim::dialplan::{Dialplan, HuntChannel};
 use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
 use common::raw::RawPeer;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
+use common::repo;
 
 /// The prompts the shipped scenarios play, each in every language (and
 /// `digits/0` to `digits/9`, which `say_code` reads). The sounds manifest

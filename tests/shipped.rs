@@ -1,15 +1,14 @@
 //! The files the repository ships load as their consumers will load them.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::PathBuf;
 
 use arsgate::config::Config;
 use arsgate::sim::dialplan::Dialplan;
 use arsgate::sim::phone::PhoneBook;
+use common::repo;
 use serde_json::Value;
-
-fn repo(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 #[test]
 fn the_example_configuration_loads() {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use arsgate::domain::{MerchantSettings, Mode};
 use arsgate::sim::phone::PhoneBook;
 use common::hooks::Hooks;
+use common::repo;
 use common::serve::{BIN, Served};
 use common::store::TestDb;
 use serde_json::{Value, json};
@@ -24,10 +25,6 @@ const RINGS: &str = "01000000006";
 const ANSWERS: &str = "01000000001";
 /// Calls ringing when arsgate is killed.
 const RINGING: usize = 4;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 /// The configuration file of a test arsgate with the live node `fs1` on
 /// `node_port`, keeping its files under `dir`.

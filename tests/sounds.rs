@@ -2,15 +2,14 @@
 //! Korean and English as an 8 kHz, 16-bit, mono PCM WAV that FreeSWITCH plays
 //! as is, trimmed so that prompts chain tightly, and no WAV is left over.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use common::repo;
 use serde::Deserialize;
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 /// `sounds/manifest.yaml`, as `sounds/generate.sh` reads it.
 #[derive(Debug, Deserialize)]

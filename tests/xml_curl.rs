@@ -4,18 +4,13 @@
 #[macro_use]
 mod common;
 
-use std::path::Path;
-
 use arsgate::config::XmlCurlConfig;
 use arsgate::sim::dialplan::{Dialplan, HuntChannel, HuntError, PlannedAction};
 use common::app::{TestApp, XML_CURL_PASSWORD, XML_CURL_USER};
+use common::repo;
 use common::store::TestDb;
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
-
-fn repo(path: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 /// What mod_xml_curl POSTs when FreeSWITCH routes an answered originate
 /// into `destination` in `context`: its own five fields, then the headers

@@ -8,7 +8,7 @@
 //! way a FreeSWITCH node and a merchant's backend outlive an arsgate
 //! restart.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use arsgate::store::Store;
 use serde_json::Value;
 
 use super::hooks::Hooks;
+use super::repo;
 use super::start_sim;
 use super::store::TestDb;
 
@@ -33,10 +34,6 @@ pub const XML_CURL_USER: &str = "freeswitch";
 
 /// The basic-auth password mod_xml_curl sends to the test app.
 pub const XML_CURL_PASSWORD: &str = "xml curl test password";
-
-fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
-}
 
 /// A merchant with its keys.
 pub struct TestMerchant {

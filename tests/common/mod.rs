@@ -38,6 +38,11 @@ pub mod store;
 
 use arsgate::sim::{SimConfig, SimHandle, Simulator};
 
+/// A path in the repository (the tests may run from anywhere).
+pub fn repo(path: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
 /// Starts a simulator on a free port with test defaults adjusted by `tune`.
 pub async fn start_sim(tune: impl FnOnce(&mut SimConfig)) -> SimHandle {
     let mut config = SimConfig::for_tests();
