@@ -20,7 +20,9 @@ use arsgate::scenario::{
 use arsgate::sim::SimHandle;
 use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
 use arsgate::switch::freeswitch::CALL_EVENTS;
-use arsgate::switch::{CallId, DialNumber, DialTemplate, FreeSwitch};
+use arsgate::switch::{
+    Backend, CallId, DialNumber, DialTemplate, FreeSwitch, MARK_VAR, VarName, VarValue,
+};
 use common::start_sim;
 use tokio_util::sync::CancellationToken;
 
@@ -29,18 +31,21 @@ const DIALPLAN: &str = r#"<include>
     <extension name="t__start">
       <condition field="destination_number" expression="^t__start$">
         <action application="playback" data="tone_stream://%(200,0,440)"/>
+        <action application="set" data="ars_parked=${ars_state}"/>
         <action application="park"/>
       </condition>
     </extension>
     <extension name="t__ask">
       <condition field="destination_number" expression="^t__ask$">
         <action application="play_and_get_digits" data="6 6 2 3000 # tone_stream://%(300,0,440) silence_stream://250 ars_in_ask ^\d{6}$ 2000"/>
+        <action application="set" data="ars_parked=${ars_state}"/>
         <action application="park"/>
       </condition>
     </extension>
     <extension name="t__wrong">
       <condition field="destination_number" expression="^t__wrong$">
         <action application="playback" data="tone_stream://%(200,0,880)"/>
+        <action application="set" data="ars_parked=${ars_state}"/>
         <action application="park"/>
       </condition>
     </extension>
@@ -147,6 +152,19 @@ struct Rig {
     _dialplan: tempfile::TempDir,
 }
 
+/// A backend on its own event socket to `sim`, as each run of arsgate has.
+async fn connect(sim: &SimHandle) -> FreeSwitch {
+    let mut config = ClientConfig::new(sim.addr().to_string(), "ClueCon");
+    config.subscriptions = CALL_EVENTS.to_vec();
+    let (client, events) = Client::connect(config).await.unwrap();
+    FreeSwitch::new(
+        client,
+        events,
+        "arsgate",
+        DialTemplate::parse("sofia/gateway/kt/{number}").unwrap(),
+    )
+}
+
 async fn rig() -> Rig {
     let dialplan = tempfile::tempdir().unwrap();
     std::fs::write(dialplan.path().join("t.xml"), DIALPLAN).unwrap();
@@ -156,15 +174,7 @@ async fn rig() -> Rig {
         c.dialplan_dir = Some(dir);
     })
     .await;
-    let mut config = ClientConfig::new(sim.addr().to_string(), "ClueCon");
-    config.subscriptions = CALL_EVENTS.to_vec();
-    let (client, events) = Client::connect(config).await.unwrap();
-    let switch = FreeSwitch::new(
-        client,
-        events,
-        "arsgate",
-        DialTemplate::parse("sofia/gateway/kt/{number}").unwrap(),
-    );
+    let switch = connect(&sim).await;
     let settings = CallSettings {
         ring_timeout: Duration::from_secs(30),
         sounds: "/sounds".to_owned(),
@@ -193,17 +203,7 @@ impl Rig {
         max_duration: Duration,
         cancel: CancellationToken,
     ) -> CallReport {
-        let code = Code::parse("123456").unwrap();
-        let request = CallRequest {
-            call: CallId::new(),
-            number: DialNumber::parse(number).unwrap(),
-            language: Language::Ko,
-            fields: BTreeMap::new(),
-            code_digest: Some(self.settings.code_key.digest(&code)),
-            code: None,
-            pin: None,
-            progress: None,
-        };
+        let request = self.request(number);
         let program = program(max_duration);
         tokio::time::timeout(
             Duration::from_secs(20),
@@ -212,6 +212,80 @@ impl Rig {
         .await
         .expect("the call ends")
     }
+}
+
+impl Rig {
+    /// A request to call `number`, whose code is 123456.
+    fn request(&self, number: &str) -> CallRequest {
+        let code = Code::parse("123456").unwrap();
+        CallRequest {
+            call: CallId::new(),
+            number: DialNumber::parse(number).unwrap(),
+            language: Language::Ko,
+            fields: BTreeMap::new(),
+            code_digest: Some(self.settings.code_key.digest(&code)),
+            code: None,
+            pin: None,
+            progress: None,
+        }
+    }
+
+    /// Runs `request`'s call until its timeline has an entry `until`
+    /// picks, then drops the controller as a crash would: the call stays up
+    /// on the switch with nobody driving it.
+    async fn crash_when(&self, request: &CallRequest, until: impl Fn(&Happening) -> bool) {
+        let (progress, mut entries) = tokio::sync::mpsc::unbounded_channel();
+        let request = CallRequest {
+            progress: Some(progress),
+            ..request.clone()
+        };
+        let program = program(MINUTE);
+        let run = controller::run(
+            &self.switch,
+            &program,
+            request,
+            &self.settings,
+            CancellationToken::new(),
+        );
+        let reached = async {
+            while let Some(entry) = entries.recv().await {
+                if until(&entry.what) {
+                    return;
+                }
+            }
+            panic!("the call ended before the crash point");
+        };
+        tokio::select! {
+            report = run => panic!("the call ended before the crash point: {report:?}"),
+            () = reached => {}
+        }
+    }
+
+    /// A restarted arsgate (a new event socket) takes `request`'s call over.
+    async fn take_over(&self, switch: &FreeSwitch, request: CallRequest) -> CallReport {
+        let program = program(MINUTE);
+        tokio::time::timeout(
+            Duration::from_secs(20),
+            controller::take_over(
+                switch,
+                &program,
+                request,
+                &self.settings,
+                CancellationToken::new(),
+                Duration::from_secs(1),
+            ),
+        )
+        .await
+        .expect("the call ends")
+    }
+}
+
+fn taken_over(report: &CallReport) -> bool {
+    report
+        .timeline
+        .entries()
+        .iter()
+        .any(|e| e.what == Happening::TakenOver)
 }
 
 fn inputs(report: &CallReport) -> Vec<(u32, usize, InputResult)> {
@@ -367,4 +441,145 @@ async fn cancel_and_deadline_end_live_calls() {
             .all(|e| e.what != Happening::Originated)
     );
     assert_eq!(rig.sim.dialled().len(), dialled);
+}
+
+#[tokio::test]
+async fn a_call_found_parked_after_a_restart_gets_the_decision_it_waited_for() {
+    let rig = rig().await;
+    rig.sim
+        .set_phone("0112", phone(vec![keys(2, "123456")], None));
+    let request = rig.request("0112");
+    rig.crash_when(&request, |h| *h == Happening::Answered)
+        .await;
+    // Nobody drives the call: the dialplan collects the code and parks.
+    let restarted = connect(&rig.sim).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let snapshot = restarted
+            .inspect(&request.call, &[])
+            .await
+            .unwrap()
+            .expect("the call is up");
+        if snapshot.parked {
+            assert!(snapshot.answered);
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never parked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let report = rig.take_over(&restarted, request).await;
+    assert_eq!(report.outcome, Outcome::Verified, "{report:?}");
+    assert!(report.answered && taken_over(&report), "{report:?}");
+    assert_eq!(inputs(&report), [(1, 6, InputResult::Accepted)]);
+    assert_eq!(rig.sim.channels(), 0, "the call ran to its end");
+}
+
+#[tokio::test]
+async fn a_call_taken_over_mid_scenario_keeps_the_tries_it_spent() {
+    let rig = rig().await;
+    // 1 greeting, 2 collect, 3 "wrong", 4 collect, 5 "wrong", 6 collect.
+    rig.sim.set_phone(
+        "0113",
+        phone(
+            vec![keys(2, "111111"), keys(4, "222222"), keys(6, "333333")],
+            None,
+        ),
+    );
+    let request = rig.request("0113");
+    rig.crash_when(&request, |h| matches!(h, Happening::Input { .. }))
+        .await;
+    let restarted = connect(&rig.sim).await;
+    let report = rig.take_over(&restarted, request).await;
+    // The first wrong code was judged before the crash: two tries were
+    // left, and the third wrong code ends the call. (A crash before the
+    // judgment reached the channel's mark leaves that code to judge again,
+    // as the first try.)
+    assert_eq!(report.outcome, Outcome::WrongInput, "{report:?}");
+    assert!(taken_over(&report));
+    let judged = inputs(&report);
+    assert!(
+        judged == [(2, 6, InputResult::Wrong), (3, 6, InputResult::Wrong)]
+            || judged
+                == [
+                    (1, 6, InputResult::Wrong),
+                    (2, 6, InputResult::Wrong),
+                    (3, 6, InputResult::Wrong)
+                ],
+        "{judged:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_call_taken_over_can_still_be_canceled() {
+    let rig = rig().await;
+    rig.sim.set_phone("0114", phone(Vec::new(), None));
+    let request = rig.request("0114");
+    rig.crash_when(&request, |h| *h == Happening::Answered)
+        .await;
+    let restarted = connect(&rig.sim).await;
+    let cancel = CancellationToken::new();
+    let trigger = cancel.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        trigger.cancel();
+    });
+    let program = program(MINUTE);
+    let report = controller::take_over(
+        &restarted,
+        &program,
+        request,
+        &rig.settings,
+        cancel,
+        Duration::ZERO,
+    )
+    .await;
+    assert_eq!(report.outcome, Outcome::Canceled, "{report:?}");
+    assert_eq!(rig.sim.channels(), 0, "the call was hung up");
+}
+
+#[tokio::test]
+async fn a_call_gone_before_the_take_over_is_lost() {
+    let rig = rig().await;
+    let report = rig.take_over(&rig.switch, rig.request("0115")).await;
+    assert_eq!(report.outcome, Outcome::Error, "{report:?}");
+    assert!(report.reason.starts_with("lost:"), "{}", report.reason);
+    assert!(!taken_over(&report));
+}
+
+#[tokio::test]
+async fn a_move_marked_but_never_made_is_made_by_the_run_that_takes_over() {
+    let rig = rig().await;
+    // 1 greeting, 2 collect, 3 "wrong", 4 collect.
+    rig.sim.set_phone(
+        "0116",
+        phone(vec![keys(2, "111111"), keys(4, "123456")], None),
+    );
+    let request = rig.request("0116");
+    rig.crash_when(&request, |h| *h == Happening::Answered)
+        .await;
+    let restarted = connect(&rig.sim).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !restarted
+        .inspect(&request.call, &[])
+        .await
+        .unwrap()
+        .expect("the call is up")
+        .parked
+    {
+        assert!(tokio::time::Instant::now() < deadline, "never parked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // As a run that died between marking the move to `ask` and asking the
+    // switch to make it leaves the channel.
+    let mark = (
+        VarName::parse(MARK_VAR).unwrap(),
+        VarValue::parse("m1.1.1.-").unwrap(),
+    );
+    restarted.set_vars(&request.call, &[mark]).await.unwrap();
+    let report = rig.take_over(&restarted, request).await;
+    assert_eq!(report.outcome, Outcome::Verified, "{report:?}");
+    assert_eq!(
+        inputs(&report),
+        [(1, 6, InputResult::Wrong), (2, 6, InputResult::Accepted)]
+    );
 }

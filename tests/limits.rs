@@ -28,7 +28,7 @@ on_every_store!(
     velocity_limits_calls_to_one_number,
     the_daily_cap_refuses_until_midnight_kst,
     a_leaked_lease_expires_and_its_channel_is_reclaimed,
-    a_crash_leaves_no_channel_held_once_recovered,
+    a_call_taken_over_after_a_crash_keeps_its_channel_until_it_ends,
 );
 
 /// Answers after 2 s and stays on the line: `read_code` runs to its end.
@@ -440,7 +440,7 @@ async fn a_leaked_lease_expires_and_its_channel_is_reclaimed(db: &TestDb) {
     app.finished(&m.test, body["id"].as_str().unwrap()).await;
 }
 
-async fn a_crash_leaves_no_channel_held_once_recovered(db: &TestDb) {
+async fn a_call_taken_over_after_a_crash_keeps_its_channel_until_it_ends(db: &TestDb) {
     let mut app = app_on_plan(db, "    max_channels: 1\n").await;
     let m = app.merchant("acme").await;
     // A live call: its node (the test's simulator) outlives arsgate.
@@ -450,9 +450,27 @@ async fn a_crash_leaves_no_channel_held_once_recovered(db: &TestDb) {
     app.wait_for(&m.live, id, |v| v["status"] == "calling")
         .await;
     app.restart().await;
+    // Taken over, the call still holds its channel: the plan stays full.
+    app.wait_for(&m.live, id, |v| {
+        v["timeline"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|e| e["event"] == "taken_over"))
+    })
+    .await;
+    assert_eq!(limits_now(&app, &m.live).await["usage"]["live_channels"], 1);
+    let (status, _, body) = create(&app, &m.live, &read_code(BUSY)).await;
+    assert_eq!(status, 429, "{body}");
+    // Its end releases the channel.
+    let (status, body) = app
+        .post(
+            &format!("/v1/verifications/{id}/cancel"),
+            &m.live,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     let view = app.finished(&m.live, id).await;
-    assert_eq!(view["outcome"], "error", "{view}");
-    assert!(view["reason"].as_str().unwrap().contains("lost"), "{view}");
+    assert_eq!(view["outcome"], "canceled", "{view}");
     assert_eq!(limits_now(&app, &m.live).await["usage"]["live_channels"], 0);
     let (status, _, body) = create(&app, &m.live, &read_code(BUSY)).await;
     assert_eq!(status, 201, "the channel is free again: {body}");

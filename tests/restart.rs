@@ -1,5 +1,6 @@
 //! Stopping arsgate, by a crash or gracefully, while calls are live and
-//! webhooks are pending, then starting it again on the same store: every
+//! webhooks are pending, then starting it again on the same store: calls
+//! still up on their node are taken over and followed to their end, every
 //! verification reaches a final state and every webhook reaches the
 //! merchant exactly once (de-duplicated by event id), on every store.
 
@@ -9,13 +10,18 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use std::num::NonZeroU32;
+
 use arsgate::domain::{Verification, VerificationId};
+use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
 use common::app::TestApp;
 use common::store::TestDb;
+use reqwest::Method;
 use serde_json::{Value, json};
 
 on_every_store!(
     a_crash_loses_no_verification_and_no_webhook,
+    a_call_mid_scenario_when_arsgate_crashes_is_taken_over_and_verified,
     a_graceful_stop_finishes_calls_and_keeps_webhooks_for_the_next_start,
 );
 
@@ -125,16 +131,31 @@ async fn a_crash_loses_no_verification_and_no_webhook(db: &TestDb) {
     assert_eq!(app.live.channels(), 1);
     app.restart().await;
 
-    let live_view = app.finished(&m.live, &live).await;
+    // The sandbox's node died with arsgate, and its call with it.
     let sandbox_view = app.finished(&m.test, &sandbox).await;
-    for view in [&live_view, &sandbox_view] {
-        assert_eq!(view["outcome"], "error", "{view}");
-        assert!(
-            view["reason"].as_str().unwrap().starts_with("lost:"),
-            "{view}"
-        );
-    }
-    // The orphan was hung up on the node that still carried it.
+    assert_eq!(sandbox_view["outcome"], "error", "{sandbox_view}");
+    assert!(
+        sandbox_view["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("lost:"),
+        "{sandbox_view}"
+    );
+    // The live node's call was taken over: it still rings, followed, and a
+    // cancel reaches it.
+    app.wait_for(&m.live, &live, taken_over).await;
+    assert_eq!(app.live.channels(), 1);
+    let (status, body) = app
+        .post(
+            &format!("/v1/verifications/{live}/cancel"),
+            &m.live,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let live_view = app.finished(&m.live, &live).await;
+    assert_eq!(live_view["outcome"], "canceled", "{live_view}");
+    assert!(taken_over(&live_view), "{live_view}");
     live_channels(&app, 0).await;
     assert_eq!(app.finished(&m.test, &done).await["outcome"], "completed");
     every_webhook_once(
@@ -148,6 +169,68 @@ async fn a_crash_loses_no_verification_and_no_webhook(db: &TestDb) {
     let (status, listed) = app.get("/v1/verifications?status=calling", &m.test).await;
     assert_eq!(status, 200);
     assert_eq!(listed["data"], Value::Array(Vec::new()), "{listed}");
+}
+
+/// Whether the verification's timeline says a restarted arsgate took its
+/// call over.
+fn taken_over(view: &Value) -> bool {
+    view["timeline"]
+        .as_array()
+        .is_some_and(|entries| entries.iter().any(|e| e["event"] == "taken_over"))
+}
+
+async fn a_call_mid_scenario_when_arsgate_crashes_is_taken_over_and_verified(db: &TestDb) {
+    let (mut app, m) = start(db).await;
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            "/v1/customers/c1/pin",
+            Some(&m.live),
+            Some(&json!({ "pin": "2580" })),
+        )
+        .await;
+    assert_eq!(status, 204);
+    // Answers, and keys the PIN a while into the PIN prompt (prompt 2,
+    // after the greeting): well after arsgate is gone.
+    app.live.set_phone(
+        "01000000050",
+        PhoneScript::Answer(Answer {
+            after: Duration::from_secs(1),
+            early_media: None,
+            hangup_after: None,
+            dtmf: vec![DtmfGroup {
+                trigger: DtmfTrigger::OnPrompt {
+                    prompt: NonZeroU32::new(2).unwrap(),
+                    delay: Duration::from_secs(4),
+                },
+                digits: Digits::try_from("2580#".to_owned()).unwrap(),
+                gap: Duration::from_millis(300),
+                tone: Duration::from_millis(160),
+            }],
+        }),
+    );
+    let created = app
+        .create(
+            &m.live,
+            &json!({
+                "phone": "010-0000-0050",
+                "scenario": "enter_pin",
+                "customer_ref": "c1",
+                "callback_url": app.hooks.url(),
+            }),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.wait_for(&m.live, &id, |v| v["status"] == "answered")
+        .await;
+    app.crash().await;
+    app.restart().await;
+
+    let view = app.finished(&m.live, &id).await;
+    assert_eq!(view["outcome"], "verified", "{view}");
+    assert!(taken_over(&view), "{view}");
+    live_channels(&app, 0).await;
+    every_webhook_once(&app, &m.live, &[("taken over", id)]).await;
 }
 
 async fn a_graceful_stop_finishes_calls_and_keeps_webhooks_for_the_next_start(db: &TestDb) {

@@ -784,6 +784,7 @@ fn read_code_reads_the_code_after_answer_and_offers_a_repeat() {
         [
             "playback ${ars_code_digits}".to_owned(),
             "play_and_get_digits 1 1 1 4000 none ${ars_sounds}/${ars_lang}/press_1_to_repeat.wav silence_stream://250 ars_in_again ^[1]$ 4000".to_owned(),
+            "set ars_parked=${ars_state}".to_owned(),
             "park".to_owned(),
         ]
     );
@@ -828,6 +829,7 @@ fn enter_code_parks_for_the_verdict() {
         actions(&program, "ask"),
         [
             r"play_and_get_digits 6 6 3 7000 # ${ars_sounds}/${ars_lang}/enter_code.wav ${ars_sounds}/${ars_lang}/invalid_input.wav ars_in_ask ^\d{6}$ 3000",
+            "set ars_parked=${ars_state}",
             "park",
         ]
     );
@@ -837,7 +839,11 @@ fn enter_code_parks_for_the_verdict() {
     );
     assert_eq!(
         actions(&program, "ask__wrong"),
-        [sound("wrong_code"), "park".to_owned()]
+        [
+            sound("wrong_code"),
+            "set ars_parked=${ars_state}".to_owned(),
+            "park".to_owned()
+        ]
     );
 }
 

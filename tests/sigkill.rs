@@ -1,8 +1,9 @@
 //! The real `arsgate serve` killed with SIGKILL while calls ring on a live
 //! node (a simulator of the test's own, which outlives it), then started
-//! again on the same PostgreSQL database: every verification reaches a
-//! final state, the orphaned calls are hung up on the node, every channel
-//! lease is released (not left to expire), and every webhook arrives once.
+//! again on the same PostgreSQL database: the calls still ringing are taken
+//! over (a cancel reaches them), every verification reaches a final state,
+//! every channel lease is released (not left to expire), and every webhook
+//! arrives once.
 
 mod common;
 
@@ -160,25 +161,44 @@ async fn sigkill_with_calls_live_loses_nothing_and_leaks_no_channel() {
         base,
         log,
     } = serve(&config, &db.url()).await;
+    let taken_over = |view: &Value| {
+        view["timeline"]
+            .as_array()
+            .is_some_and(|entries| entries.iter().any(|e| e["event"] == "taken_over"))
+    };
     for id in &ringing {
-        until("the orphaned call's verification is final", async || {
+        until("the restarted arsgate takes the call over", async || {
+            taken_over(&view(&http, &base, &key, id).await)
+        })
+        .await;
+    }
+    // Still ringing, and followed: a cancel reaches each call.
+    assert_eq!(node.channels(), RINGING);
+    for id in &ringing {
+        let response = http
+            .post(format!("{base}/v1/verifications/{id}/cancel"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    for id in &ringing {
+        until("the canceled call's verification is final", async || {
             view(&http, &base, &key, id).await["status"] == "finished"
         })
         .await;
         let view = view(&http, &base, &key, id).await;
-        assert_eq!(view["outcome"], "error", "{view}");
-        assert!(
-            view["reason"].as_str().unwrap().starts_with("lost:"),
-            "{view}"
-        );
+        assert_eq!(view["outcome"], "canceled", "{view}");
+        assert!(taken_over(&view), "{view}");
     }
-    until("the orphaned calls are hung up on the node", async || {
+    until("the canceled calls are hung up on the node", async || {
         node.channels() == 0
     })
     .await;
     // Released by the outcomes, not expired: the leases live for a minute.
     assert_eq!(live_channels(&http, &base, &key).await, 0);
-    // Recovery logs each orphan in its call's span, as JSON.
+    // Recovery logs each call it takes over in the call's span, as JSON.
     let log = log.lock().unwrap().clone();
     for id in &ringing {
         let recovered = log

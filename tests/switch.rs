@@ -45,7 +45,11 @@ fn collected(events: &[CallEvent]) -> Vec<CollectedInput> {
 #[test]
 fn an_answered_call_with_keyed_digits_reads_as_it_happened() {
     let events = translated("answered_dtmf_pagd");
-    let expected_start = [CallEvent::Ringing, CallEvent::Answered, CallEvent::Parked];
+    let expected_start = [
+        CallEvent::Ringing,
+        CallEvent::Answered,
+        CallEvent::Parked { mark: None },
+    ];
     assert_eq!(&events[..3], &expected_start);
     assert_eq!(
         collected(&events),

@@ -258,6 +258,26 @@ impl Limits {
         Ok(leased)
     }
 
+    /// Keeps the channel of a call an earlier run placed and this one
+    /// takes over: its lease, if still live, is extended and renewed from
+    /// now on; one that lapsed is taken again if a channel is free. A call
+    /// already up goes on either way (refusing it would help nobody); false
+    /// says it runs without a lease.
+    pub async fn keep(&self, merchant: &Merchant, mode: Mode, holder: VerificationId) -> bool {
+        let plan = self.plan(merchant);
+        let scope = LimitScope {
+            merchant: merchant.id,
+            mode,
+        };
+        match self.try_lease(plan, scope, holder).await {
+            Ok(leased) => leased,
+            Err(error) => {
+                tracing::warn!(verification = %holder, %error, "channel lease not kept");
+                false
+            }
+        }
+    }
+
     /// Gives up `holder`'s channel (its call has its final outcome) and
     /// lets the next queued call of its scope take it. Safe to repeat, and
     /// from any replica.

@@ -31,6 +31,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::switch::{MARK_VAR, PARKED_VAR};
+
 use super::definition::{Check, Collect, Menu, Scenario, StepKind, Target, Then};
 use super::model::RecordAction;
 use super::outcome::Outcome;
@@ -193,12 +195,17 @@ impl Compiler<'_> {
         needs: Vec<Dynamic>,
         ending: Ending,
     ) {
+        // The mark the call parks with, for a controller that takes it
+        // over after a restart (see `crate::scenario::mark`).
+        let parked = format!("{PARKED_VAR}=${{{MARK_VAR}}}");
         let end = match ending {
             Ending::Next(next) => {
+                actions.push(action("set", &parked));
                 actions.push(action("park", ""));
                 End::Park(Decision::Next(next))
             }
             Ending::Decide(decision) => {
+                actions.push(action("set", &parked));
                 actions.push(action("park", ""));
                 End::Park(decision)
             }
@@ -496,7 +503,10 @@ mod tests {
     #[test]
     fn an_entry_that_starts_with_call_data_parks_at_once() {
         let program = program(&format!("{SPEAK}  - result: completed\n"));
-        assert_eq!(summary(&program), ["start: park", "step0: speak hangup"]);
+        assert_eq!(
+            summary(&program),
+            ["start: set park", "step0: speak hangup"]
+        );
         assert_eq!(
             program.segment(program.entry).end,
             End::Park(Decision::Next(SegmentId(1)))
@@ -512,8 +522,8 @@ mod tests {
         assert_eq!(
             summary(&program),
             [
-                "start: playback park",
-                "step1: speak record_session park",
+                "start: playback set park",
+                "step1: speak record_session set park",
                 "step3: playback stop_record_session playback hangup",
             ]
         );
@@ -545,9 +555,9 @@ mod tests {
         assert_eq!(
             summary(&program),
             [
-                "start: play_and_get_digits park",
+                "start: play_and_get_digits set park",
                 "end: hangup",
-                "m__key_hash: playback park",
+                "m__key_hash: playback set park",
                 "m__no_input: hangup",
                 "m__invalid: hangup",
             ]

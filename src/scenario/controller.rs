@@ -9,7 +9,7 @@
 //! back, logged or kept. The code to read out is set on the channel only
 //! after the call is answered, just before the segment that speaks it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -18,14 +18,15 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+use super::mark::{Mark, Tries};
 use super::outcome::Outcome;
 use super::program::{Decision, Dynamic, End, Language, Program, SecretKind, SegmentId, Verify};
 use super::secret::{Code, CodeDigest, CodeKey, PinHash};
 use super::timeline::{Entry, Happening, InputResult, Timeline};
 use crate::esl::HangupCause;
 use crate::switch::{
-    Attempt, Backend, CallEvent, CallId, CollectedInput, DialNumber, OriginateSpec, SwitchError,
-    VarName, VarValue,
+    Attempt, Backend, CallEvent, CallId, ChannelSnapshot, CollectedInput, DialNumber, MARK_VAR,
+    OriginateSpec, PARKED_VAR, SwitchError, Timed, VarName, VarValue,
 };
 
 /// Where recordings go, as the switch sees them and as arsgate reads them.
@@ -158,6 +159,11 @@ impl CallReport {
 /// that never comes back cannot keep a verification open.
 const ENDING_GRACE: Duration = Duration::from_secs(30);
 
+/// How often, and how far apart, a call taken over is looked at again
+/// while it seems to wait for a move the switch has not made.
+const SETTLING_LOOKS: u32 = 10;
+const SETTLING_PAUSE: Duration = Duration::from_millis(100);
+
 /// Places and drives one call until it ends. `cancel` cancels it.
 pub async fn run<B: Backend>(
     backend: &B,
@@ -168,6 +174,24 @@ pub async fn run<B: Backend>(
 ) -> CallReport {
     let mut call = Call::new(backend, program, request, settings);
     call.run(cancel).await;
+    call.report()
+}
+
+/// Takes over a call an earlier run of arsgate placed `elapsed` ago and
+/// drives it on until it ends: the channel's mark says which segment it is
+/// in and which tries are spent; a call found parked gets the decision the
+/// earlier run never took. A call the switch no longer carries ends at
+/// once, lost.
+pub async fn take_over<B: Backend>(
+    backend: &B,
+    program: &Program,
+    request: CallRequest,
+    settings: &CallSettings,
+    cancel: CancellationToken,
+    elapsed: Duration,
+) -> CallReport {
+    let mut call = Call::new(backend, program, request, settings);
+    call.take_over(cancel, elapsed).await;
     call.report()
 }
 
@@ -186,9 +210,12 @@ struct Call<'a, B: Backend> {
     /// What the current segment's collect or menu gathered.
     input: Option<CollectedInput>,
     input_at: SystemTime,
-    /// Collect attempts and wrong entries so far, by step.
-    attempts: HashMap<String, u32>,
-    wrong: HashMap<String, u32>,
+    /// Collect tries so far, by step.
+    tries: BTreeMap<String, Tries>,
+    /// How many times the call was moved (the mark's sequence).
+    seq: u32,
+    /// The mark sequence of the last park handled.
+    parked: Option<u32>,
     evidence: Option<ConsentEvidence>,
     /// Whether a segment that reads the code out has played to its end.
     code_delivered: bool,
@@ -222,8 +249,9 @@ impl<'a, B: Backend> Call<'a, B> {
             hung_up: false,
             input: None,
             input_at: SystemTime::now(),
-            attempts: HashMap::new(),
-            wrong: HashMap::new(),
+            tries: BTreeMap::new(),
+            seq: 0,
+            parked: None,
             evidence: records.then(ConsentEvidence::default),
             code_delivered: false,
             progressed: false,
@@ -247,6 +275,56 @@ impl<'a, B: Backend> Call<'a, B> {
         }
     }
 
+    /// Where the call stands, to keep on its channel.
+    fn mark(&self) -> Mark {
+        let evidence = self.evidence.as_ref();
+        Mark {
+            seq: self.seq,
+            segment: self.current,
+            code_delivered: self.code_delivered,
+            text_spoken: evidence.is_some_and(|e| e.text.is_some()),
+            recording: evidence.is_some_and(|e| e.recording.is_some()),
+            tries: self.tries.clone(),
+            key: evidence.and_then(|e| Some((e.key?, e.key_at?))),
+        }
+    }
+
+    /// Picks up where `mark` says the call stands (a call taken over).
+    fn restore(&mut self, mark: Mark) -> Result<(), String> {
+        if mark.segment.0 >= self.program.segments.len() {
+            return Err(format!(
+                "the channel's mark names segment {} of a scenario with {}",
+                mark.segment.0,
+                self.program.segments.len()
+            ));
+        }
+        self.seq = mark.seq;
+        self.current = mark.segment;
+        self.code_delivered = mark.code_delivered;
+        self.tries = mark.tries;
+        // What the earlier run set on the channel is rebuilt as it was:
+        // both values follow from the request alone.
+        let needs: Vec<Dynamic> = self
+            .program
+            .segments
+            .iter()
+            .flat_map(|s| s.needs.iter().cloned())
+            .filter(|need| match need {
+                Dynamic::Text { .. } => mark.text_spoken,
+                Dynamic::RecordingPath { .. } => mark.recording,
+                Dynamic::CodeDigits { .. } => false,
+            })
+            .collect();
+        for need in &needs {
+            self.dynamic_value(need)?;
+        }
+        if let Some(evidence) = &mut self.evidence {
+            evidence.key = mark.key.map(|(key, _)| key);
+            evidence.key_at = mark.key.map(|(_, at)| at);
+        }
+        Ok(())
+    }
+
     fn var(name: &str, value: &str) -> Option<(VarName, VarValue)> {
         Some((VarName::parse(name).ok()?, VarValue::parse(value).ok()?))
     }
@@ -266,6 +344,7 @@ impl<'a, B: Backend> Call<'a, B> {
             Self::var("ars_tts_voice", voice)?,
             // FreeSWITCH's default lets `*` cut a prompt short, the code included.
             Self::var("playback_terminators", "none")?,
+            Self::var(MARK_VAR, &self.mark().encode())?,
         ];
         let mut vars = Vec::from(vars);
         if self.program.secret != SecretKind::None {
@@ -292,7 +371,7 @@ impl<'a, B: Backend> Call<'a, B> {
 
     async fn run(&mut self, cancel: CancellationToken) {
         let call = self.request.call.clone();
-        let mut events = self.backend.follow(&call);
+        let events = self.backend.follow(&call);
         let Some(spec) = self.originate_spec() else {
             self.decide(
                 Outcome::Error,
@@ -315,7 +394,146 @@ impl<'a, B: Backend> Call<'a, B> {
             self.backend.forget(&call);
             return;
         }
-        let deadline = tokio::time::sleep(self.program.max_duration);
+        self.follow(events, cancel, self.program.max_duration).await;
+    }
+
+    /// Takes over a call an earlier run placed `elapsed` ago.
+    async fn take_over(&mut self, cancel: CancellationToken, elapsed: Duration) {
+        let call = self.request.call.clone();
+        let events = self.backend.follow(&call);
+        let mut vars = vec![MARK_VAR.to_owned(), PARKED_VAR.to_owned()];
+        for segment in &self.program.segments {
+            if let End::Park(Decision::Collect { var, .. } | Decision::Menu { var, .. }) =
+                &segment.end
+            {
+                vars.extend(CollectedInput::vars(var));
+            }
+        }
+        let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
+        let now = SystemTime::now();
+        let snapshot = match self.inspect_settled(&call, &vars).await {
+            Ok(Some(snapshot)) => snapshot,
+            Ok(None) => {
+                self.decide(
+                    Outcome::Error,
+                    "lost: arsgate restarted during the call, which ended before it was back",
+                );
+                self.backend.forget(&call);
+                return;
+            }
+            Err(error) => {
+                self.decide(
+                    Outcome::Error,
+                    format!("lost: arsgate restarted during the call and its node could not describe it: {error}"),
+                );
+                self.hang_up(&HangupCause::NormalTemporaryFailure).await;
+                self.backend.forget(&call);
+                return;
+            }
+        };
+        self.timeline.push(now, Happening::TakenOver);
+        let mark = snapshot.vars.get(MARK_VAR).map(|m| Mark::decode(m));
+        let restored = match mark {
+            Some(Some(mark)) => self.restore(mark),
+            Some(None) => Err("the channel's mark is unreadable".to_owned()),
+            None => Err("the channel carries no mark".to_owned()),
+        };
+        if let Err(reason) = restored {
+            self.decide(
+                Outcome::Error,
+                format!("arsgate restarted during the call and could not take it over: {reason}"),
+            );
+            self.hang_up(&HangupCause::NormalTemporaryFailure).await;
+        } else if snapshot.answered {
+            self.answered = true;
+            self.progressed = true;
+            let segment = self.program.segment(self.current);
+            if let End::Finish(outcome) = segment.end {
+                self.decide(outcome, format!("scenario reached '{}'", segment.name));
+            }
+            if Self::unmoved(&snapshot, &segment.extension) {
+                // The earlier run marked a move it never made.
+                self.enter(self.current).await;
+            } else if snapshot.parked {
+                // The park the earlier run never handled.
+                if let End::Park(Decision::Collect { var, .. } | Decision::Menu { var, .. }) =
+                    &segment.end
+                {
+                    self.input = Some(snapshot.collected(var));
+                    self.input_at = now;
+                }
+                self.parked = Some(self.seq);
+                self.on_parked(now).await;
+            }
+        }
+        let remaining = self.program.max_duration.saturating_sub(elapsed);
+        self.follow(events, cancel, remaining).await;
+        // A recording that stopped while no run listened is read from its
+        // file.
+        let unread = self
+            .evidence
+            .as_ref()
+            .filter(|e| e.recording_duration.is_none())
+            .and_then(|e| e.recording.clone());
+        if let Some(path) = unread {
+            let duration = self.local_recording(&path).and_then(|file| {
+                let wav = hound::WavReader::open(file).ok()?;
+                let rate = u64::from(wav.spec().sample_rate.max(1));
+                Some(Duration::from_millis(
+                    u64::from(wav.duration()) * 1000 / rate,
+                ))
+            });
+            if let Some(duration) = duration {
+                self.recording_stopped(path, duration);
+            }
+        }
+    }
+
+    /// Whether `snapshot` is of a channel parked at the end of a segment
+    /// before the one its mark names (`extension`): marked for a move the
+    /// switch has not made.
+    fn unmoved(snapshot: &ChannelSnapshot, extension: &str) -> bool {
+        snapshot.parked
+            && snapshot.vars.get(PARKED_VAR) != snapshot.vars.get(MARK_VAR)
+            && snapshot.extension.as_deref() != Some(extension)
+    }
+
+    /// Inspects the call; one that looks marked for a move the switch has
+    /// not made is looked at again for a while, as a move just asked for
+    /// takes the switch a moment.
+    async fn inspect_settled(
+        &self,
+        call: &CallId,
+        vars: &[&str],
+    ) -> Result<Option<ChannelSnapshot>, SwitchError> {
+        let marked = |snapshot: &ChannelSnapshot| {
+            let mark = snapshot.vars.get(MARK_VAR).and_then(|m| Mark::decode(m))?;
+            let segment = self.program.segments.get(mark.segment.0)?;
+            Some(segment.extension.clone())
+        };
+        let mut snapshot = self.backend.inspect(call, vars).await?;
+        for _ in 0..SETTLING_LOOKS {
+            match &snapshot {
+                Some(now) if marked(now).is_some_and(|ext| Self::unmoved(now, &ext)) => {
+                    tokio::time::sleep(SETTLING_PAUSE).await;
+                    snapshot = self.backend.inspect(call, vars).await?;
+                }
+                _ => break,
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// Follows the call's events until it ends, ending it when `cancel`
+    /// fires or `limit` passes.
+    async fn follow(
+        &mut self,
+        mut events: tokio::sync::mpsc::UnboundedReceiver<Timed>,
+        cancel: CancellationToken,
+        limit: Duration,
+    ) {
+        let call = self.request.call.clone();
+        let deadline = tokio::time::sleep(limit);
         tokio::pin!(deadline);
         let mut ending = false;
         loop {
@@ -407,8 +625,12 @@ impl<'a, B: Backend> Call<'a, B> {
                     self.input_at = at;
                 }
             }
-            CallEvent::Parked if !self.hung_up => self.on_parked(at).await,
-            CallEvent::Parked => {}
+            CallEvent::Parked { mark } if !self.hung_up => {
+                if self.fresh_park(mark.as_deref()) {
+                    self.on_parked(at).await;
+                }
+            }
+            CallEvent::Parked { .. } => {}
             CallEvent::RecordingStopped { path, duration } => {
                 self.timeline.push(
                     at,
@@ -462,6 +684,20 @@ impl<'a, B: Backend> Call<'a, B> {
             }
         }
         false
+    }
+
+    /// Whether a park carrying `mark` is one to decide on: not one from
+    /// before the call's last move, nor one already handled (a call taken
+    /// over sees the park it found again as an event).
+    fn fresh_park(&mut self, mark: Option<&str>) -> bool {
+        let Some(seq) = mark.and_then(Mark::decode).map(|m| m.seq) else {
+            return true;
+        };
+        if seq != self.seq || self.parked == Some(seq) {
+            return false;
+        }
+        self.parked = Some(seq);
+        true
     }
 
     /// Whether the current segment's collect or menu fills `var`.
@@ -543,9 +779,9 @@ impl<'a, B: Backend> Call<'a, B> {
     ) -> SegmentId {
         let input = self.input.take();
         let attempt = {
-            let count = self.attempts.entry(step.to_owned()).or_default();
-            *count += 1;
-            *count
+            let tries = self.tries.entry(step.to_owned()).or_default();
+            tries.attempts += 1;
+            tries.attempts
         };
         let record = |result: InputResult, digits: usize, timeline: &mut Timeline| {
             timeline.push(
@@ -591,9 +827,9 @@ impl<'a, B: Backend> Call<'a, B> {
         }
         record(InputResult::Wrong, digits.len(), &mut self.timeline);
         let wrong = {
-            let count = self.wrong.entry(step.to_owned()).or_default();
-            *count += 1;
-            *count
+            let tries = self.tries.entry(step.to_owned()).or_default();
+            tries.wrong += 1;
+            tries.wrong
         };
         if wrong >= verify.attempts {
             verify.exhausted
@@ -616,10 +852,27 @@ impl<'a, B: Backend> Call<'a, B> {
                 }
             }
         }
-        let call = self.request.call.clone();
-        if !vars.is_empty()
-            && let Err(error) = self.backend.set_vars(&call, &vars).await
+        // The mark goes with the data: a call taken over from here on
+        // finds it in `next`.
+        self.seq += 1;
+        let mark = Mark {
+            segment: next,
+            ..self.mark()
+        };
+        match VarName::parse(MARK_VAR).and_then(|name| Ok((name, VarValue::parse(&mark.encode())?)))
         {
+            Ok(var) => vars.push(var),
+            Err(error) => {
+                self.decide(
+                    Outcome::Error,
+                    format!("the call's mark is invalid: {error}"),
+                );
+                self.hang_up(&HangupCause::NormalClearing).await;
+                return;
+            }
+        }
+        let call = self.request.call.clone();
+        if let Err(error) = self.backend.set_vars(&call, &vars).await {
             // A call that hung up meanwhile is decided by its hangup event.
             if !matches!(error, SwitchError::NoSuchCall) {
                 self.decide(
@@ -697,17 +950,22 @@ impl<'a, B: Backend> Call<'a, B> {
         Ok((name, value))
     }
 
-    fn recording_stopped(&mut self, path: String, duration: Duration) {
-        let Some(evidence) = &mut self.evidence else {
-            return;
-        };
+    /// Where arsgate reads a recording the switch wrote at `path`.
+    fn local_recording(&self, path: &str) -> Option<PathBuf> {
         let switch_dir = self.settings.recordings.switch_dir.trim_end_matches('/');
-        let local = path.strip_prefix(switch_dir).map(|rest| {
+        path.strip_prefix(switch_dir).map(|rest| {
             self.settings
                 .recordings
                 .local_dir
                 .join(rest.trim_start_matches('/'))
-        });
+        })
+    }
+
+    fn recording_stopped(&mut self, path: String, duration: Duration) {
+        let local = self.local_recording(&path);
+        let Some(evidence) = &mut self.evidence else {
+            return;
+        };
         evidence.recording = Some(path);
         evidence.recording_duration = Some(duration);
         evidence.recording_sha256 = local

@@ -9,6 +9,8 @@
 //! - [`catalog`]: the scenarios a running arsgate offers, compiled.
 //! - [`controller`]: drives one call through a program to its outcome.
 //! - [`outcome`]: how a call ends, and the hangup-cause table.
+//! - [`mark`]: a call's place in its scenario, kept on its channel so
+//!   that a restarted arsgate can take the call over.
 //! - [`timeline`]: what happened to a call and when (never the digits).
 //! - [`program`]: a scenario compiled into dialplan segments and the
 //!   decisions the controller takes between them.
@@ -27,6 +29,7 @@ mod definition;
 pub mod fields;
 mod flow;
 pub mod load;
+pub mod mark;
 mod model;
 pub mod outcome;
 mod problem;

@@ -14,7 +14,7 @@ use std::time::Duration;
 use super::outcome::Outcome;
 
 /// Index of a segment in [`Program::segments`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SegmentId(pub usize);
 
 /// What a `verify` step checks the collected digits against.

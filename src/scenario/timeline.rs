@@ -75,6 +75,10 @@ pub enum Happening {
         /// Whether the node still carried it (otherwise it was lost).
         up: bool,
     },
+    /// arsgate restarted during the call, and the new run took it over
+    /// where the channel's mark said it stood (earlier entries died with
+    /// the old run).
+    TakenOver,
     /// The verification's outcome was decided.
     Decided {
         /// The outcome.

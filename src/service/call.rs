@@ -2,10 +2,13 @@
 //! its webhook. Runs as its own task: a call outlives the HTTP request
 //! that asked for it. A node that fails the call itself before it reached
 //! anyone (see [`crate::switch::failover`]) hands it to another node, once.
+//! A call an earlier run placed is taken over where its channel's mark
+//! says it stands (see [`crate::scenario::mark`]).
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -15,6 +18,7 @@ use super::create::code_for;
 use super::view::WebhookKind;
 use super::{Ended, Inner};
 use crate::domain::{Evidence, Merchant, Timestamp, Verification};
+use crate::metrics::calls::{CallWatch, NodeChannel};
 use crate::scenario::controller::{self, CallReport, CallRequest, ConsentEvidence};
 use crate::scenario::secret::{CodeDigest, PinHash};
 use crate::scenario::timeline::{Entry, Happening};
@@ -42,21 +46,47 @@ pub(super) fn span(merchant: &Merchant, verification: &Verification) -> Span {
     span
 }
 
-/// Places `verification`'s call and follows it to its end.
+/// How a call task begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Begin {
+    /// Place the call (once its channel is free).
+    Place,
+    /// Take over the call an earlier run placed, still up on its node.
+    TakeOver,
+}
+
+/// Places `verification`'s call (or takes it over) and follows it to its
+/// end.
 pub(super) async fn run(
     inner: Arc<Inner>,
     merchant: Merchant,
     verification: Verification,
     cancel: CancellationToken,
+    begin: Begin,
 ) {
     let id = verification.id();
     let abandoning = inner.abandoning.clone();
     let placed = async {
-        match inner.take_channel(&merchant, &verification, &cancel).await {
+        let channel = match begin {
+            Begin::Place => inner.take_channel(&merchant, &verification, &cancel).await,
+            Begin::TakeOver => {
+                let mode = verification.request.mode;
+                if !inner.limits.keep(&merchant, mode, id).await {
+                    tracing::warn!(verification = %id, "the call taken over runs without a channel lease");
+                }
+                Ok(())
+            }
+        };
+        match channel {
             Ok(()) => {
                 let max = inner.limits.plan(&merchant).config.max_channels.get();
                 let _held = crate::metrics::calls::MerchantChannel::hold(&merchant.name, max);
-                place_and_follow(&inner, &merchant, &verification, cancel).await
+                match begin {
+                    Begin::Place => {
+                        place_and_follow(&inner, &merchant, &verification, cancel).await
+                    }
+                    Begin::TakeOver => take_over(&inner, &merchant, &verification, cancel).await,
+                }
             }
             Err((outcome, reason)) => {
                 inner
@@ -96,7 +126,7 @@ async fn place_and_follow(
     // A node's own failure before the call reached anyone is retried once
     // on another node; the first attempt's call and report are kept here.
     let mut first: Option<(CallId, String, CallReport)> = None;
-    let mut report = loop {
+    let report = loop {
         let tried: Vec<&str> = first.iter().map(|(_, node, _)| node.as_str()).collect();
         let chosen = pool
             .choose(&tried)
@@ -118,8 +148,8 @@ async fn place_and_follow(
             }
         };
         let node = slot.node();
-        let _on_node = crate::metrics::calls::NodeChannel::hold(node.name());
-        let mut watch = crate::metrics::calls::CallWatch::new(node.name());
+        let _on_node = NodeChannel::hold(node.name());
+        let mut watch = CallWatch::new(node.name());
         let call = CallId::new();
         Span::current()
             .record("call", call.as_str())
@@ -155,7 +185,7 @@ async fn place_and_follow(
                     .await;
             }
         };
-        let (progress, mut entries) = mpsc::unbounded_channel();
+        let (progress, entries) = mpsc::unbounded_channel();
         let call_request = CallRequest {
             progress: Some(progress),
             ..call_request
@@ -175,20 +205,7 @@ async fn place_and_follow(
             inner.settings(request.mode),
             cancel.clone(),
         );
-        tokio::pin!(driving);
-        let report = loop {
-            tokio::select! {
-                report = &mut driving => break report,
-                Some(entry) = entries.recv() => {
-                    watch.saw(&entry);
-                    inner.progressed(merchant, verification, &entry).await;
-                }
-            }
-        };
-        while let Ok(entry) = entries.try_recv() {
-            watch.saw(&entry);
-            inner.progressed(merchant, verification, &entry).await;
-        }
+        let report = drive(inner, merchant, verification, &mut watch, driving, entries).await;
         let retry = first.is_none()
             && !cancel.is_cancelled()
             && !inner.stopping.is_cancelled()
@@ -204,6 +221,122 @@ async fn place_and_follow(
         );
         first = Some((call, node.name().to_owned(), report));
     };
+    let earlier: Vec<Entry> = first
+        .iter()
+        .flat_map(|(_, _, r)| r.timeline.entries())
+        .filter(|entry| !matches!(entry.what, Happening::Decided { .. }))
+        .cloned()
+        .collect();
+    conclude(inner, merchant, verification, earlier, report).await
+}
+
+/// Takes over the call of `verification` that an earlier run placed and
+/// follows it to its end.
+async fn take_over(
+    inner: &Arc<Inner>,
+    merchant: &Merchant,
+    verification: &Verification,
+    cancel: CancellationToken,
+) -> Result<(), crate::store::StoreError> {
+    let request = &verification.request;
+    let lost = |why: &str| format!("lost: arsgate restarted during the call and {why}");
+    let Some(runnable) = inner.catalog.get(&request.scenario) else {
+        inner.hang_up_orphan(verification).await;
+        let reason = lost("its scenario is no longer configured");
+        return inner
+            .finish(merchant, verification, Outcome::Error, reason, None)
+            .await;
+    };
+    let call = verification
+        .call_id
+        .as_deref()
+        .and_then(|call| uuid::Uuid::parse_str(call).ok())
+        .map(CallId::from);
+    let node = verification
+        .node
+        .as_deref()
+        .and_then(|name| inner.pool(request.mode).node(name));
+    let switch = node.and_then(|node| node.switch().cloned());
+    let (Some(call), Some(node), Some(switch)) = (call, node, switch) else {
+        let reason = lost("its node is unknown or unreachable");
+        return inner
+            .finish(merchant, verification, Outcome::Error, reason, None)
+            .await;
+    };
+    let call_request = match call_request(inner, runnable, verification, call.clone()).await {
+        Ok(call_request) => call_request,
+        Err(reason) => {
+            inner.hang_up_orphan(verification).await;
+            return inner
+                .finish(merchant, verification, Outcome::Error, reason, None)
+                .await;
+        }
+    };
+    let (progress, entries) = mpsc::unbounded_channel();
+    let call_request = CallRequest {
+        progress: Some(progress),
+        ..call_request
+    };
+    tracing::info!(
+        verification = %verification.id(),
+        call = %call,
+        node = node.name(),
+        "taking the call over"
+    );
+    let _on_node = NodeChannel::hold(node.name());
+    let mut watch = CallWatch::new(node.name());
+    let elapsed = Duration::from_millis(
+        u64::try_from(Timestamp::now().millis() - request.created_at.millis()).unwrap_or(0),
+    );
+    let driving = controller::take_over(
+        &*switch,
+        &runnable.program,
+        call_request,
+        inner.settings(request.mode),
+        cancel,
+        elapsed,
+    );
+    let report = drive(inner, merchant, verification, &mut watch, driving, entries).await;
+    conclude(inner, merchant, verification, Vec::new(), report).await
+}
+
+/// Runs the controller's future `driving` to its report, recording each
+/// timeline entry it sends on `entries` as the call progresses.
+async fn drive(
+    inner: &Inner,
+    merchant: &Merchant,
+    verification: &Verification,
+    watch: &mut CallWatch,
+    driving: impl Future<Output = CallReport>,
+    mut entries: mpsc::UnboundedReceiver<Entry>,
+) -> CallReport {
+    tokio::pin!(driving);
+    let report = loop {
+        tokio::select! {
+            report = &mut driving => break report,
+            Some(entry) = entries.recv() => {
+                watch.saw(&entry);
+                inner.progressed(merchant, verification, &entry).await;
+            }
+        }
+    };
+    while let Ok(entry) = entries.try_recv() {
+        watch.saw(&entry);
+        inner.progressed(merchant, verification, &entry).await;
+    }
+    report
+}
+
+/// Records how the call ended: its evidence, its timeline after
+/// `earlier` (a failed first attempt's), its outcome.
+async fn conclude(
+    inner: &Inner,
+    merchant: &Merchant,
+    verification: &Verification,
+    earlier: Vec<Entry>,
+    mut report: CallReport,
+) -> Result<(), crate::store::StoreError> {
+    let id = verification.id();
     if inner.aborting.is_cancelled() && report.outcome == Outcome::Canceled {
         // The cancel came from a shutdown past its deadline, not the merchant.
         report.outcome = Outcome::Error;
@@ -217,13 +350,8 @@ async fn place_and_follow(
             })
             .await?;
     }
-    // The failed first attempt stays in the record, without its verdict.
-    let mut entries: Vec<Entry> = first
-        .iter()
-        .flat_map(|(_, _, r)| r.timeline.entries())
-        .filter(|entry| !matches!(entry.what, Happening::Decided { .. }))
-        .cloned()
-        .collect();
+    // A failed first attempt stays in the record, without its verdict.
+    let mut entries = earlier;
     let CallReport {
         outcome,
         reason,

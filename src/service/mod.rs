@@ -488,8 +488,13 @@ impl Inner {
         self.running().remove(&id);
     }
 
-    /// Starts the call's task.
+    /// Starts the call's task, to place the call.
     fn start(self: &Arc<Self>, merchant: Merchant, verification: Verification) {
+        self.begin(merchant, verification, call::Begin::Place);
+    }
+
+    /// Starts the call's task.
+    fn begin(self: &Arc<Self>, merchant: Merchant, verification: Verification, how: call::Begin) {
         let token = self.aborting.child_token();
         self.running().insert(
             verification.id(),
@@ -499,8 +504,9 @@ impl Inner {
             },
         );
         let span = call::span(&merchant, &verification);
-        self.tasks
-            .spawn(call::run(Arc::clone(self), merchant, verification, token).instrument(span));
+        self.tasks.spawn(
+            call::run(Arc::clone(self), merchant, verification, token, how).instrument(span),
+        );
     }
 
     /// A verification of `caller`'s; while this process runs its call,

@@ -4,10 +4,11 @@
 //!
 //! - Never placed (`pending`): placed now, unless it is stale (the
 //!   customer has left the merchant's page by now).
-//! - Placed (`calling`, `answered`): the controller's state died with the
-//!   old process, so the call cannot be resumed safely. If the node still
-//!   carries it, it is hung up; either way the outcome is `error` with a
-//!   reason that says so.
+//! - Placed (`calling`, `answered`): once the call's node is connected
+//!   (waited for up to `node_wait`), a call it still carries is taken over
+//!   where its channel's mark says it stands and followed to its end; one
+//!   it no longer carries, or on a node that stays unreachable, is `error`
+//!   with a reason that says it was lost.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,15 +54,15 @@ pub(super) async fn recover(
             }
             VerificationState::Calling | VerificationState::Answered => {
                 let inner_for_task = Arc::clone(inner);
-                let ending = async move {
+                let resuming = async move {
                     let id = verification.id();
                     if let Err(error) =
-                        end_orphan(&inner_for_task, &merchant, &verification, node_wait).await
+                        take_over(&inner_for_task, merchant, verification, node_wait).await
                     {
                         tracing::error!(verification = %id, %error, "recovery failed");
                     }
                 };
-                inner.tasks.spawn(ending.instrument(span));
+                inner.tasks.spawn(resuming.instrument(span));
             }
             VerificationState::Finished => {}
         }
@@ -89,10 +90,12 @@ async fn place_late(
     Ok(())
 }
 
-async fn end_orphan(
-    inner: &Inner,
-    merchant: &Merchant,
-    verification: &Verification,
+/// Takes over a call an earlier run placed, once its node is connected;
+/// one whose node stays unreachable is ended as lost.
+async fn take_over(
+    inner: &Arc<Inner>,
+    merchant: Merchant,
+    verification: Verification,
     node_wait: Duration,
 ) -> Result<(), ServiceError> {
     let node = verification
@@ -109,16 +112,15 @@ async fn end_orphan(
         }
         None => false,
     };
-    let reason = if reachable {
-        inner.hang_up_orphan(verification).await;
-        "lost: arsgate restarted during the call, which was ended"
-    } else {
-        "lost: arsgate restarted during the call and its node is unreachable"
-    };
+    if reachable {
+        inner.begin(merchant, verification, super::call::Begin::TakeOver);
+        return Ok(());
+    }
+    let reason = "lost: arsgate restarted during the call and its node is unreachable";
     inner
         .finish(
-            merchant,
-            verification,
+            &merchant,
+            &verification,
             Outcome::Error,
             reason.to_owned(),
             None,

@@ -1,5 +1,6 @@
 //! What arsgate asks of a switch, and what a call reports back.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -8,6 +9,18 @@ use tokio::sync::mpsc;
 
 use super::dial::{DialNumber, VarName, VarValue};
 use crate::esl::HangupCause;
+
+/// The channel variable a controller keeps its place in (which segment,
+/// how many tries), so that the place outlives the process: a controller
+/// that takes the call over after a restart reads it back, and every
+/// [`CallEvent::Parked`] carries it.
+pub const MARK_VAR: &str = "ars_state";
+
+/// The channel variable the dialplan copies [`MARK_VAR`] into right
+/// before it parks: a channel parked with both equal is parked at the end
+/// of the segment its mark names, not still at the end of an earlier one
+/// (a move arsgate asked for but the switch had not made yet).
+pub const PARKED_VAR: &str = "ars_parked";
 
 /// A call's id: the channel UUID arsgate chooses before it exists.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,6 +84,31 @@ pub struct CollectedInput {
     pub invalid: bool,
 }
 
+impl CollectedInput {
+    /// What `play_and_get_digits` left in `var`, read as its variables say
+    /// (the reference's section 9.3; `lookup` gives a channel variable):
+    /// the digits count only when the variable is there and `read_result`
+    /// is not `failure`.
+    pub fn read(var: &str, lookup: impl Fn(&str) -> Option<String>) -> CollectedInput {
+        let value = lookup(var);
+        let failed = lookup("read_result").as_deref() == Some("failure");
+        let invalid = lookup(&format!("{var}_invalid")).is_some() || (failed && value.is_some());
+        CollectedInput {
+            digits: value.filter(|_| !failed),
+            invalid,
+        }
+    }
+
+    /// The variables [`CollectedInput::read`] reads for `var`.
+    pub fn vars(var: &str) -> [String; 3] {
+        [
+            var.to_owned(),
+            format!("{var}_invalid"),
+            "read_result".to_owned(),
+        ]
+    }
+}
+
 impl fmt::Debug for CollectedInput {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CollectedInput")
@@ -99,7 +137,12 @@ pub enum CallEvent {
     /// The far end answered.
     Answered,
     /// The call parked: the switch waits for arsgate.
-    Parked,
+    Parked {
+        /// The controller's mark on the channel when it parked (see
+        /// [`ChannelSnapshot::vars`]), if it carried one: tells a park
+        /// already handled from a new one.
+        mark: Option<String>,
+    },
     /// A collect or menu finished; `var` is the variable it filled.
     Collected {
         /// The channel variable the digits went into.
@@ -131,6 +174,41 @@ pub enum CallEvent {
         /// Whether the node still carries the call.
         up: bool,
     },
+}
+
+/// A live channel as the switch describes it on request: what a
+/// controller taking the call over needs to pick up where the last one
+/// left off. `Debug` shows variable names only: a value may be digits the
+/// customer keyed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ChannelSnapshot {
+    /// Whether the far end has answered.
+    pub answered: bool,
+    /// Whether the channel is parked, waiting for a decision.
+    pub parked: bool,
+    /// The dialplan extension the channel was last sent to.
+    pub extension: Option<String>,
+    /// The channel variables asked for that the channel has.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl ChannelSnapshot {
+    /// What the channel's last collect into `var` gathered (the variables
+    /// of [`CollectedInput::vars`] must have been asked for).
+    pub fn collected(&self, var: &str) -> CollectedInput {
+        CollectedInput::read(var, |name| self.vars.get(name).cloned())
+    }
+}
+
+impl fmt::Debug for ChannelSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChannelSnapshot")
+            .field("answered", &self.answered)
+            .field("parked", &self.parked)
+            .field("extension", &self.extension)
+            .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// A call event with the switch's timestamp.
@@ -197,4 +275,14 @@ pub trait Backend: Send + Sync + 'static {
         call: &CallId,
         cause: &HangupCause,
     ) -> impl Future<Output = Result<(), SwitchError>> + Send;
+
+    /// Describes a live call, with those of `vars` the channel has;
+    /// `None` if the switch no longer carries it. A call found this way
+    /// counts as placed on this switch from then on (an earlier run placed
+    /// it; this one takes it over).
+    fn inspect(
+        &self,
+        call: &CallId,
+        vars: &[&str],
+    ) -> impl Future<Output = Result<Option<ChannelSnapshot>, SwitchError>> + Send;
 }

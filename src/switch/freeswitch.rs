@@ -11,7 +11,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::backend::{
-    Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError, Timed,
+    Backend, CallEvent, CallId, ChannelSnapshot, CollectedInput, MARK_VAR, OriginateSpec,
+    SwitchError, Timed,
 };
 use super::dial::{DialTemplate, VarName, VarValue};
 use crate::esl::client::{Client, ClientStats, ConnectionState, EslError, Events};
@@ -268,6 +269,43 @@ impl Backend for FreeSwitch {
         }
     }
 
+    async fn inspect(
+        &self,
+        call: &CallId,
+        vars: &[&str],
+    ) -> Result<Option<ChannelSnapshot>, SwitchError> {
+        // One command for the whole channel: its state and every variable.
+        // The reply may hold digits the customer keyed; it is never logged.
+        let reply = self
+            .client
+            .api(&format!("uuid_dump {call} json"))
+            .await
+            .map_err(refused)?;
+        if reply.starts_with("-ERR") {
+            return match refusal(&reply) {
+                SwitchError::NoSuchCall => Ok(None),
+                other => Err(other),
+            };
+        }
+        let dump: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&reply)
+            .map_err(|_| SwitchError::Refused("uuid_dump answered no JSON object".to_owned()))?;
+        let text = |name: &str| dump.get(name).and_then(serde_json::Value::as_str);
+        let snapshot = ChannelSnapshot {
+            answered: text("Answer-State") == Some("answered"),
+            parked: text("variable_current_application") == Some("park"),
+            extension: text("Caller-Destination-Number").map(str::to_owned),
+            vars: vars
+                .iter()
+                .filter_map(|name| {
+                    let value = text(&format!("variable_{name}"))?;
+                    Some(((*name).to_owned(), value.to_owned()))
+                })
+                .collect(),
+        };
+        self.routes().placed.insert(call.as_str().to_owned());
+        Ok(Some(snapshot))
+    }
+
     async fn hangup(&self, call: &CallId, cause: &HangupCause) -> Result<(), SwitchError> {
         let reply = self
             .client
@@ -402,7 +440,9 @@ pub fn translate(event: &Event) -> Option<CallEvent> {
         EventName::ChannelProgress => CallEvent::Ringing,
         EventName::ChannelProgressMedia => CallEvent::EarlyMedia,
         EventName::ChannelAnswer => CallEvent::Answered,
-        EventName::ChannelPark => CallEvent::Parked,
+        EventName::ChannelPark => CallEvent::Parked {
+            mark: event.variable(MARK_VAR).map(|m| m.into_owned()),
+        },
         EventName::ChannelExecuteComplete => collected(event)?,
         EventName::RecordStop => CallEvent::RecordingStopped {
             path: event.header("Record-File-Path")?.into_owned(),
@@ -423,26 +463,15 @@ pub fn translate(event: &Event) -> Option<CallEvent> {
     })
 }
 
-/// The result of `play_and_get_digits`, read as its variables say (the
-/// reference's section 9.3): the digits count only when the variable is
-/// there and `read_result` is not `failure`.
+/// The result of `play_and_get_digits` ([`CollectedInput::read`]).
 fn collected(event: &Event) -> Option<CallEvent> {
     if event.application().as_deref() != Some("play_and_get_digits") {
         return None;
     }
     let data = event.header("Application-Data")?;
     let var = data.split_whitespace().nth(7)?.to_owned();
-    let value = event.variable(&var).map(|v| v.into_owned());
-    let failed = event.variable("read_result").as_deref() == Some("failure");
-    let invalid =
-        event.variable(&format!("{var}_invalid")).is_some() || (failed && value.is_some());
-    Some(CallEvent::Collected {
-        var,
-        input: CollectedInput {
-            digits: value.filter(|_| !failed),
-            invalid,
-        },
-    })
+    let input = CollectedInput::read(&var, |name| event.variable(name).map(|v| v.into_owned()));
+    Some(CallEvent::Collected { var, input })
 }
 
 #[cfg(test)]

@@ -27,7 +27,10 @@ pub mod health;
 pub mod pool;
 mod recovery;
 
-pub use backend::{Backend, CallEvent, CallId, CollectedInput, OriginateSpec, SwitchError};
+pub use backend::{
+    Backend, CallEvent, CallId, ChannelSnapshot, CollectedInput, MARK_VAR, OriginateSpec,
+    PARKED_VAR, SwitchError, Timed,
+};
 pub use dial::{DialNumber, DialTemplate, VarName, VarValue};
 pub use failover::{Attempt, Fault};
 pub use freeswitch::FreeSwitch;
