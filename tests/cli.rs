@@ -2,14 +2,16 @@
 
 mod common;
 
+use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::Duration;
 
 use arsgate::sim::phone::PhoneScript;
 use common::raw::RawPeer;
 use common::start_sim;
+use regex::Regex;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 const BIN: &str = env!("CARGO_BIN_EXE_arsgate");
 
@@ -109,8 +111,10 @@ async fn esl_events_streams_one_json_object_per_line() {
     child.kill().await.unwrap();
 }
 
-#[tokio::test]
-async fn sim_serves_a_raw_socket_with_freeswitch_reply_texts() {
+/// Starts `arsgate sim` on a free port, 100 times faster than real time,
+/// with the shipped phone book; returns the process and the address its
+/// banner names. The process is killed if the test fails.
+async fn spawn_sim() -> (Child, SocketAddr) {
     let mut child = Command::new(BIN)
         .args(["sim", "--listen", "127.0.0.1:0", "--speed", "100"])
         .args([
@@ -129,8 +133,14 @@ async fn sim_serves_a_raw_socket_with_freeswitch_reply_texts() {
         .unwrap();
     let addr = banner
         .split_whitespace()
-        .find_map(|w| w.parse::<std::net::SocketAddr>().ok())
+        .find_map(|w| w.parse::<SocketAddr>().ok())
         .expect("the banner names the address");
+    (child, addr)
+}
+
+#[tokio::test]
+async fn sim_serves_a_raw_socket_with_freeswitch_reply_texts() {
+    let (mut child, addr) = spawn_sim().await;
     let mut peer = RawPeer::authed(addr, "ClueCon").await;
     peer.send("api status\n\n").await;
     assert!(peer.api_body().await.contains("is ready"));
@@ -144,6 +154,83 @@ async fn sim_serves_a_raw_socket_with_freeswitch_reply_texts() {
         Some("-ERR USER_BUSY\n"),
         "01000000007 is busy in sim-phones.yaml"
     );
+    child.kill().await.unwrap();
+}
+
+/// Checks `status` output line by line against FreeSWITCH's format: the
+/// uptime and the idle CPU vary on a real switch and are matched by form,
+/// every other line must be exactly `expected`'s.
+fn assert_status(output: &str, expected: [&str; 6]) {
+    let lines: Vec<&str> = output.split_inclusive('\n').collect();
+    assert_eq!(lines.len(), 8, "{output}");
+    let uptime = Regex::new(
+        r"^UP \d+ years?, \d+ days?, \d+ hours?, \d+ minutes?, \d+ seconds?, \d+ milliseconds?, \d+ microseconds?\n$",
+    )
+    .unwrap();
+    assert!(uptime.is_match(lines[0]), "{:?}", lines[0]);
+    let cpu = Regex::new(r"^min idle cpu \d+\.\d\d/\d+\.\d\d\n$").unwrap();
+    assert!(cpu.is_match(lines[6]), "{:?}", lines[6]);
+    let exact: Vec<&str> = [&lines[1..6], &lines[7..]].concat();
+    let expected: Vec<String> = expected.iter().map(|line| format!("{line}\n")).collect();
+    assert_eq!(exact, expected, "{output}");
+}
+
+#[tokio::test]
+async fn esl_against_the_sim_process_prints_freeswitch_replies() {
+    let (mut child, addr) = spawn_sim().await;
+    let port = addr.port();
+
+    let (ok, out, err) = esl(port, &["api", "status"]).await;
+    assert!(ok, "{err}");
+    assert_status(
+        &out,
+        [
+            "FreeSWITCH (Version 1.10.12-release  64bit) is ready",
+            "0 session(s) since startup",
+            "0 session(s) - peak 0, last 5min 0 ",
+            "0 session(s) per Sec out of max 30, peak 0, last 5min 0 ",
+            "1000 session(s) max",
+            "Current Stack Size/Max 240K/8192K",
+        ],
+    );
+
+    let (ok, out, err) = esl(
+        port,
+        &[
+            "bgapi",
+            "originate",
+            "{origination_uuid=cli-sim-1}sofia/gateway/kt/01000000001",
+            "&park()",
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    assert_eq!(out, "+OK cli-sim-1\n");
+    let (ok, out, _) = esl(
+        port,
+        &[
+            "bgapi",
+            "originate",
+            "{origination_uuid=cli-sim-2}sofia/gateway/kt/01000000007",
+            "&park()",
+        ],
+    )
+    .await;
+    assert!(!ok, "a failed job is a failed command");
+    assert_eq!(
+        out, "-ERR USER_BUSY\n",
+        "01000000007 is busy in sim-phones.yaml"
+    );
+
+    // Both calls were sessions, the busy one until its failure (its channel
+    // may still be closing); the answered one stays parked.
+    let (ok, out, err) = esl(port, &["api", "status"]).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.get(2), Some(&"2 session(s) since startup"), "{out}");
+    let current = Regex::new(r"^[12] session\(s\) - peak 2, last 5min 2 $").unwrap();
+    assert!(current.is_match(lines[3]), "{out}");
+
     child.kill().await.unwrap();
 }
 

@@ -1,6 +1,8 @@
 //! The ESL client against the FreeSWITCH simulator, over real TCP sockets:
 //! fail-fast connect, reply ordering under event bursts, background jobs,
-//! timeouts, disconnects, liveness, reconnects and restarts.
+//! timeouts, disconnects, liveness, reconnects and restarts. A few tests put
+//! a hand-written switch on the other end, for what the simulator never does
+//! (oversized frames, a missing greeting).
 
 mod common;
 
@@ -10,13 +12,18 @@ use std::time::{Duration, Instant};
 use arsgate::esl::client::{
     Client, ClientConfig, ConnectionState, DisconnectReason, EslError, Events,
 };
-use arsgate::esl::{Event, EventName, HangupCause};
+use arsgate::esl::{Command, Event, EventName, Frame, FrameError, HangupCause, ServerCodec};
 use arsgate::sim::SimHandle;
+use arsgate::sim::phone::{Answer, PhoneScript};
 use common::raw::RawPeer;
 use common::sim::Relay;
 use common::start_sim;
-use tokio::net::TcpListener;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncReadExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
 use tokio::time::{sleep, timeout};
+use tokio_util::codec::Framed;
 
 /// Upper bound for anything a test waits for, so a failure cannot hang.
 const WAIT: Duration = Duration::from_secs(5);
@@ -563,4 +570,270 @@ async fn dropping_every_handle_stops_the_client() {
     })
     .await
     .expect("the switch sees the connection closed");
+}
+
+/// The Core-UUID of the hand-written switch.
+const FAKE_CORE_UUID: &str = "0fa4e5b1-0000-4000-8000-00000000fa4e";
+
+/// One connection to a hand-written switch, already greeted.
+type FakeConnection = Framed<TcpStream, ServerCodec>;
+
+/// Accepts a connection and greets it as FreeSWITCH does.
+async fn accept_greeted(listener: &TcpListener) -> FakeConnection {
+    let (stream, _) = listener.accept().await.expect("accept");
+    let mut connection = Framed::new(stream, ServerCodec::new());
+    connection
+        .send(Frame::auth_request())
+        .await
+        .expect("greeting");
+    connection
+}
+
+/// Answers commands as FreeSWITCH would, as far as the client's setup needs
+/// (auth, subscriptions, the Core-UUID query), and every other `api` with
+/// `"<tag>: <command>"` so a test can tell connections apart. Returns after
+/// `exit` or when the client hangs up.
+async fn serve_commands(connection: &mut FakeConnection, tag: &str) {
+    while let Some(Ok(command)) = connection.next().await {
+        let answer = match (command.verb().as_str(), command.args()) {
+            ("auth", _) => Frame::command_reply("+OK accepted"),
+            ("event", _) => Frame::command_reply("+OK event listener enabled plain"),
+            ("api", "global_getvar core_uuid") => Frame::api_response(FAKE_CORE_UUID),
+            ("api", args) => Frame::api_response(format!("{tag}: {args}")),
+            ("exit", _) => {
+                let _ = connection.send(Frame::command_reply("+OK bye")).await;
+                return;
+            }
+            _ => Frame::command_reply("-ERR command not found"),
+        };
+        if connection.send(answer).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_frame_over_the_size_cap_drops_the_connection_and_a_new_one_serves() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = config(listener.local_addr().unwrap());
+    config.max_frame = 1024;
+    // Long enough to observe the Disconnected state before the reconnect.
+    config.reconnect_initial = Duration::from_millis(200);
+    config.reconnect_jitter = 0.0;
+    // A plain event of about 4 KB, four times the client's cap.
+    let oversized = Frame::event_plain(
+        &Event::new(&EventName::ChannelExecute).with("variable_big", "x".repeat(4000)),
+    );
+    let length = oversized.body().map_or(0, |body| body.len());
+    let (send_it, told) = oneshot::channel::<()>();
+    let (closed, first_closed) = oneshot::channel::<Vec<Command>>();
+    let switch = tokio::spawn(async move {
+        let mut first = accept_greeted(&listener).await;
+        tokio::select! {
+            () = serve_commands(&mut first, "first") => panic!("the client left the first connection"),
+            told = told => told.expect("the test says when"),
+        }
+        first
+            .send(oversized)
+            .await
+            .expect("oversized frame written");
+        // Whatever the client still sends on this connection, until it closes it.
+        let mut after = Vec::new();
+        while let Some(Ok(command)) = first.next().await {
+            after.push(command);
+        }
+        closed.send(after).expect("test waiting");
+        let mut second = accept_greeted(&listener).await;
+        serve_commands(&mut second, "second").await;
+    });
+
+    let (client, _events) = connect(config).await;
+    assert_eq!(client.api("status").await.unwrap(), "first: status");
+    send_it.send(()).unwrap();
+
+    let lost = wait_state(&client, "disconnected", |s| {
+        matches!(s, ConnectionState::Disconnected { .. })
+    })
+    .await;
+    let expected = FrameError::BodyTooLarge {
+        length: length as u64,
+        limit: 1024,
+    };
+    assert_eq!(
+        lost,
+        ConnectionState::Disconnected {
+            reason: DisconnectReason::Protocol(expected.to_string())
+        }
+    );
+    let after = timeout(WAIT, first_closed)
+        .await
+        .expect("the client closes the connection it cannot read")
+        .unwrap();
+    assert!(
+        after.is_empty(),
+        "nothing is sent after the bad frame: {after:?}"
+    );
+
+    let back = wait_state(&client, "connected", |s| {
+        matches!(s, ConnectionState::Connected { .. })
+    })
+    .await;
+    assert_eq!(
+        back,
+        ConnectionState::Connected {
+            core_uuid: FAKE_CORE_UUID.to_owned(),
+            restarted: false
+        }
+    );
+    assert_eq!(client.api("status").await.unwrap(), "second: status");
+    assert_eq!(client.stats().reconnects, 1);
+
+    timeout(WAIT, client.close()).await.expect("closes");
+    timeout(WAIT, switch)
+        .await
+        .expect("the switch is done")
+        .expect("the switch saw what it expected");
+}
+
+#[tokio::test]
+async fn a_switch_that_never_greets_fails_the_connect_with_a_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = config(listener.local_addr().unwrap());
+    config.connect_timeout = Duration::from_millis(300);
+    config.command_timeout = Duration::from_secs(10);
+    let (accepted, was_accepted) = oneshot::channel();
+    let switch = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        accepted.send(()).expect("test waiting");
+        // Silent: no auth/request. Collects what the client writes until
+        // it hangs up.
+        let mut received = Vec::new();
+        let _ = stream.read_to_end(&mut received).await;
+        received
+    });
+
+    let started = Instant::now();
+    let result = timeout(WAIT, Client::connect(config))
+        .await
+        .expect("gives up in time");
+    let waited = started.elapsed();
+    assert!(matches!(result, Err(EslError::Timeout)), "{result:?}");
+    assert!(waited >= Duration::from_millis(300), "{waited:?}");
+    assert!(
+        waited < Duration::from_secs(2),
+        "bounded by the connect timeout, not the 10 s command timeout: {waited:?}"
+    );
+    was_accepted
+        .await
+        .expect("the TCP connect succeeded: the greeting is what timed out");
+    let received = timeout(WAIT, switch)
+        .await
+        .expect("the client hangs up")
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&received),
+        "",
+        "no command (no password) before a greeting"
+    );
+}
+
+/// The names of the events about call `uuid` and job `job`, in arrival
+/// order, up to and including the first one `last` accepts.
+async fn call_events_until(
+    events: &mut Events,
+    uuid: &str,
+    job: &str,
+    mut last: impl FnMut(&Event) -> bool,
+) -> Vec<EventName> {
+    let mut names = Vec::new();
+    timeout(WAIT, async {
+        loop {
+            let event = events.recv().await.expect("event channel open");
+            let about_call = event.unique_id().as_deref() == Some(uuid);
+            let about_job = event.job_uuid().as_deref() == Some(job);
+            if about_call || about_job {
+                names.push(event.name());
+                if last(&event) {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("events of {uuid} so far: {names:?}"));
+    names
+}
+
+#[tokio::test]
+async fn bgapi_originate_resolves_at_early_media_or_after_the_answer() {
+    // 183 with media after 200 ms, 200 OK after 2 s; 50 times faster.
+    let sim = start_sim(|c| c.speed = 50.0).await;
+    sim.set_phone(
+        "183",
+        PhoneScript::Answer(Answer {
+            after: Duration::from_secs(2),
+            early_media: Some(Duration::from_millis(200)),
+            hangup_after: None,
+            dtmf: Vec::new(),
+        }),
+    );
+    let mut config = config(sim.addr());
+    config.subscriptions = vec![EventName::ChannelProgressMedia, EventName::ChannelAnswer];
+    let (client, mut events) = connect(config).await;
+
+    let job = timeout(
+        WAIT,
+        client.bgapi_with_id(
+            "originate {origination_uuid=em-default,originate_timeout=15}sofia/gateway/kt/183 &park()",
+            "job-default",
+        ),
+    )
+    .await
+    .expect("the job resolves")
+    .unwrap();
+    assert_eq!(
+        (job.job_uuid(), job.body()),
+        ("job-default".into(), "+OK em-default\n".into())
+    );
+    let order = call_events_until(&mut events, "em-default", "job-default", |e| {
+        e.name() == EventName::ChannelAnswer
+    })
+    .await;
+    assert_eq!(
+        order,
+        [
+            EventName::ChannelProgressMedia,
+            EventName::BackgroundJob,
+            EventName::ChannelAnswer
+        ],
+        "by default early media is success: the job resolves before the answer"
+    );
+
+    let job = timeout(
+        WAIT,
+        client.bgapi_with_id(
+            "originate {origination_uuid=em-ignore,ignore_early_media=true,originate_timeout=15}sofia/gateway/kt/183 &park()",
+            "job-ignore",
+        ),
+    )
+    .await
+    .expect("the job resolves")
+    .unwrap();
+    assert_eq!(
+        (job.job_uuid(), job.body()),
+        ("job-ignore".into(), "+OK em-ignore\n".into())
+    );
+    let order = call_events_until(&mut events, "em-ignore", "job-ignore", |e| {
+        e.name() == EventName::BackgroundJob
+    })
+    .await;
+    assert_eq!(
+        order,
+        [
+            EventName::ChannelProgressMedia,
+            EventName::ChannelAnswer,
+            EventName::BackgroundJob
+        ],
+        "with ignore_early_media the job waits for the answer"
+    );
 }

@@ -353,6 +353,10 @@ impl Encoder<Frame> for ServerCodec {
 mod tests {
     use super::*;
     use crate::esl::command::SendMsg;
+    use crate::esl::event::Event;
+    use crate::esl::event_name::EventName;
+    use crate::esl::message::Message;
+    use crate::esl::reference;
 
     fn decode_all(codec: &mut ClientCodec, bytes: &[u8]) -> Vec<Frame> {
         let mut buf = BytesMut::from(bytes);
@@ -366,6 +370,63 @@ mod tests {
             String::from_utf8_lossy(&buf)
         );
         frames
+    }
+
+    fn text(buf: &[u8]) -> &str {
+        std::str::from_utf8(buf).expect("UTF-8")
+    }
+
+    /// Decodes `wire`, which must hold exactly one frame.
+    fn decode_one(wire: &str) -> Frame {
+        let mut frames = decode_all(&mut ClientCodec::new(), wire.as_bytes());
+        assert_eq!(frames.len(), 1);
+        frames.remove(0)
+    }
+
+    /// `frame` as the simulator's end of the socket writes it.
+    fn encode_frame(frame: &Frame) -> BytesMut {
+        let mut buf = BytesMut::new();
+        ServerCodec::new().encode(frame, &mut buf).unwrap();
+        buf
+    }
+
+    fn envelope(frame: &Frame) -> Vec<(&str, &str)> {
+        frame.headers().iter().collect()
+    }
+
+    fn event_of(frame: Frame) -> Event {
+        match Message::try_from(frame) {
+            Ok(Message::Event(event)) => event,
+            other => panic!("not an event: {other:?}"),
+        }
+    }
+
+    /// The event's headers, values decoded, in wire order.
+    fn decoded(event: &Event) -> Vec<(String, String)> {
+        event
+            .headers()
+            .map(|(name, value)| (name.into_owned(), value.into_owned()))
+            .collect()
+    }
+
+    fn owned(lines: &[(&str, &str)]) -> Vec<(String, String)> {
+        lines
+            .iter()
+            .map(|&(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
+    }
+
+    /// A new event holding `event`'s decoded values, so that serializing it
+    /// percent-encodes them afresh instead of copying the received bytes.
+    fn rebuilt(event: &Event) -> Event {
+        let mut fresh = Event::empty();
+        for (name, value) in decoded(event) {
+            fresh.push(name, value);
+        }
+        if let Some(body) = event.body() {
+            fresh.set_body(body.clone());
+        }
+        fresh
     }
 
     const STREAM: &[u8] = b"Content-Type: auth/request\n\nContent-Type: command/reply\nReply-Text: +OK accepted\n\nContent-Type: api/response\nContent-Length: 41\n\n+OK a1b2c3d4-0000-4000-8000-000000000042\nContent-Length: 23\nContent-Type: text/event-plain\n\nEvent-Name: HEARTBEAT\n\n";
@@ -468,7 +529,39 @@ mod tests {
         let command = Command::sendmsg("a1b2c3d4-0000-4000-8000-000000000042", message);
         let mut buf = BytesMut::new();
         ClientCodec::new().encode(&command, &mut buf).unwrap();
-        assert_eq!(buf.len(), 210);
+        assert_eq!(text(&buf), reference::SENDMSG);
+        let mut wire = BytesMut::from(reference::SENDMSG);
+        assert_eq!(ServerCodec::new().decode(&mut wire).unwrap(), Some(command));
+        assert!(wire.is_empty());
+    }
+
+    #[test]
+    fn commands_with_a_declared_body_encode_and_decode_like_the_reference() {
+        let arg = "6 6 3 7000 # file_string://prompts/enter_code.wav silence_stream://250 otp_digits ^\\d{6}$ 3000";
+        let command = Command::new("sendmsg a1b2c3d4-0000-4000-8000-000000000042")
+            .header("call-command", "execute")
+            .header("execute-app-name", "play_and_get_digits")
+            .header("event-lock", "true")
+            .header("content-type", "text/plain")
+            .header("content-length", "94")
+            .body(arg);
+        let mut buf = BytesMut::new();
+        ClientCodec::new().encode(&command, &mut buf).unwrap();
+        assert_eq!(
+            text(&buf),
+            reference::SENDMSG_WITH_BODY,
+            "the declared lower-case length is kept, not repeated"
+        );
+        let mut wire = BytesMut::from(reference::SENDMSG_WITH_BODY);
+        let decoded = ServerCodec::new().decode(&mut wire).unwrap().unwrap();
+        assert!(wire.is_empty());
+        assert_eq!(
+            decoded.line(),
+            "sendmsg a1b2c3d4-0000-4000-8000-000000000042"
+        );
+        assert_eq!(decoded.headers().get("Content-Length"), Some("94"));
+        assert_eq!(decoded.body_bytes().map(|b| &b[..]), Some(arg.as_bytes()));
+        assert_eq!(decoded, command);
     }
 
     #[test]
@@ -528,5 +621,273 @@ mod tests {
         let mut buf = BytesMut::new();
         ClientCodec::new().encode(&command, &mut buf).unwrap();
         assert_eq!(ServerCodec::new().decode(&mut buf).unwrap(), Some(command));
+    }
+
+    #[test]
+    fn the_reference_examples_decode_as_one_stream_in_any_chunking() {
+        let stream = [
+            reference::API_RESPONSE,
+            reference::BGAPI_REPLY,
+            reference::BACKGROUND_JOB,
+            reference::DTMF,
+            reference::JSON_CHANNEL_ANSWER,
+            reference::LOG_DATA,
+        ]
+        .concat();
+        let whole = decode_all(&mut ClientCodec::new(), stream.as_bytes());
+        let types: Vec<_> = whole.iter().map(Frame::content_type).collect();
+        assert_eq!(
+            types,
+            [
+                Some("api/response"),
+                Some("command/reply"),
+                Some("text/event-plain"),
+                Some("text/event-plain"),
+                Some("text/event-json"),
+                Some("log/data"),
+            ]
+        );
+        let mut codec = ClientCodec::new();
+        let mut buf = BytesMut::new();
+        let mut singles = Vec::new();
+        for &byte in stream.as_bytes() {
+            buf.put_u8(byte);
+            while let Some(frame) = codec.decode(&mut buf).unwrap() {
+                singles.push(frame);
+            }
+        }
+        assert_eq!(singles, whole);
+        let mut again = BytesMut::new();
+        for frame in &whole {
+            again.extend_from_slice(&encode_frame(frame));
+        }
+        assert_eq!(text(&again), stream);
+    }
+
+    #[test]
+    fn replies_decode_like_the_reference() {
+        let api = decode_one(reference::API_RESPONSE);
+        assert_eq!(
+            envelope(&api),
+            [("Content-Type", "api/response"), ("Content-Length", "41")]
+        );
+        assert_eq!(
+            api.body().map(|b| &b[..]),
+            Some(&b"+OK a1b2c3d4-0000-4000-8000-000000000042\n"[..])
+        );
+        assert_eq!(encode_frame(&api), reference::API_RESPONSE.as_bytes());
+
+        let bgapi = decode_one(reference::BGAPI_REPLY);
+        assert_eq!(
+            envelope(&bgapi),
+            [
+                ("Content-Type", "command/reply"),
+                (
+                    "Reply-Text",
+                    "+OK Job-UUID: 0d8b6a3e-61c2-4c47-8f1e-3f9a2b7c5d01"
+                ),
+                ("Job-UUID", "0d8b6a3e-61c2-4c47-8f1e-3f9a2b7c5d01"),
+            ]
+        );
+        assert_eq!(bgapi.body(), None);
+        assert_eq!(encode_frame(&bgapi), reference::BGAPI_REPLY.as_bytes());
+    }
+
+    #[test]
+    fn a_background_job_decodes_like_the_reference() {
+        let frame = decode_one(reference::BACKGROUND_JOB);
+        assert_eq!(
+            envelope(&frame),
+            [
+                ("Content-Length", "763"),
+                ("Content-Type", "text/event-plain")
+            ]
+        );
+        assert_eq!(frame.body().map(Bytes::len), Some(763));
+        assert_eq!(encode_frame(&frame), reference::BACKGROUND_JOB.as_bytes());
+
+        let event = event_of(frame);
+        assert_eq!(event.name(), EventName::BackgroundJob);
+        assert_eq!(
+            decoded(&event),
+            owned(&[
+                ("Event-Name", "BACKGROUND_JOB"),
+                ("Core-UUID", "6f1c3a52-8a1e-4d8e-9c55-0b3e2d7f1a10"),
+                ("FreeSWITCH-Hostname", "fs-lab-1"),
+                ("FreeSWITCH-Switchname", "fs-lab-1"),
+                ("FreeSWITCH-IPv4", "192.0.2.10"),
+                ("FreeSWITCH-IPv6", "::1"),
+                ("Event-Date-Local", "2026-03-01 10:05:30"),
+                ("Event-Date-GMT", "Sun, 01 Mar 2026 09:05:30 GMT"),
+                ("Event-Date-Timestamp", "1772359530412233"),
+                ("Event-Calling-File", "mod_event_socket.c"),
+                ("Event-Calling-Function", "api_exec"),
+                ("Event-Calling-Line-Number", "1589"),
+                ("Event-Sequence", "9135"),
+                ("Job-UUID", "0d8b6a3e-61c2-4c47-8f1e-3f9a2b7c5d01"),
+                ("Job-Command", "originate"),
+                (
+                    "Job-Command-Arg",
+                    "{origination_uuid=a1b2c3d4-0000-4000-8000-000000000042,ignore_early_media=true,originate_timeout=30}sofia/gateway/carrier1/15551234567 &park()"
+                ),
+            ])
+        );
+        assert_eq!(
+            event.job_uuid().as_deref(),
+            Some("0d8b6a3e-61c2-4c47-8f1e-3f9a2b7c5d01")
+        );
+        assert_eq!(event.sequence(), Some(9135));
+        assert_eq!(event.timestamp_micros(), Some(1_772_359_530_412_233));
+        assert_eq!(
+            event.body_text().as_deref(),
+            Some("+OK a1b2c3d4-0000-4000-8000-000000000042\n")
+        );
+        assert_eq!(
+            Frame::event_plain(&rebuilt(&event)).to_bytes(),
+            reference::BACKGROUND_JOB.as_bytes(),
+            "encoding the decoded values again gives FreeSWITCH's bytes"
+        );
+    }
+
+    #[test]
+    fn a_dtmf_event_decodes_like_the_reference() {
+        let frame = decode_one(reference::DTMF);
+        assert_eq!(
+            envelope(&frame),
+            [
+                ("Content-Length", "1056"),
+                ("Content-Type", "text/event-plain")
+            ]
+        );
+        assert_eq!(frame.body().map(Bytes::len), Some(1056));
+        assert_eq!(encode_frame(&frame), reference::DTMF.as_bytes());
+
+        let event = event_of(frame);
+        let uuid = "a1b2c3d4-0000-4000-8000-000000000042";
+        assert_eq!(
+            decoded(&event),
+            owned(&[
+                ("Event-Name", "DTMF"),
+                ("Core-UUID", "6f1c3a52-8a1e-4d8e-9c55-0b3e2d7f1a10"),
+                ("FreeSWITCH-Hostname", "fs-lab-1"),
+                ("FreeSWITCH-Switchname", "fs-lab-1"),
+                ("FreeSWITCH-IPv4", "192.0.2.10"),
+                ("FreeSWITCH-IPv6", "::1"),
+                ("Event-Date-Local", "2026-03-01 10:05:41"),
+                ("Event-Date-GMT", "Sun, 01 Mar 2026 09:05:41 GMT"),
+                ("Event-Date-Timestamp", "1772359541002817"),
+                ("Event-Calling-File", "switch_channel.c"),
+                ("Event-Calling-Function", "switch_channel_queue_dtmf"),
+                ("Event-Calling-Line-Number", "700"),
+                ("Event-Sequence", "9201"),
+                ("Channel-State", "CS_EXECUTE"),
+                ("Channel-Call-State", "ACTIVE"),
+                ("Channel-State-Number", "4"),
+                ("Channel-Name", "sofia/external/15551234567@203.0.113.5"),
+                ("Unique-ID", uuid),
+                ("Call-Direction", "outbound"),
+                ("Presence-Call-Direction", "outbound"),
+                ("Channel-HIT-Dialplan", "false"),
+                ("Channel-Call-UUID", uuid),
+                ("Answer-State", "answered"),
+                ("Caller-Direction", "outbound"),
+                ("Caller-Caller-ID-Name", "Acme Bank"),
+                ("Caller-Caller-ID-Number", "+15550001111"),
+                ("Caller-Destination-Number", "15551234567"),
+                ("Caller-Unique-ID", uuid),
+                ("DTMF-Digit", "7"),
+                ("DTMF-Duration", "1360"),
+                ("DTMF-Source", "RTP"),
+            ])
+        );
+        assert_eq!(event.name(), EventName::Dtmf);
+        assert_eq!(event.unique_id().as_deref(), Some(uuid));
+        assert_eq!(event.body(), None);
+        assert_eq!(
+            Frame::event_plain(&event).to_bytes(),
+            reference::DTMF.as_bytes(),
+            "a received event is written back as received"
+        );
+        assert_eq!(
+            Frame::event_plain(&rebuilt(&event)).to_bytes(),
+            reference::DTMF.as_bytes(),
+            "encoding the decoded values again gives FreeSWITCH's bytes"
+        );
+    }
+
+    #[test]
+    fn a_json_event_decodes_like_the_reference() {
+        let frame = decode_one(reference::JSON_CHANNEL_ANSWER);
+        assert_eq!(
+            envelope(&frame),
+            [
+                ("Content-Length", "577"),
+                ("Content-Type", "text/event-json")
+            ]
+        );
+        assert_eq!(frame.body().map(Bytes::len), Some(577));
+        assert_eq!(
+            encode_frame(&frame),
+            reference::JSON_CHANNEL_ANSWER.as_bytes()
+        );
+
+        let event = event_of(frame);
+        assert_eq!(
+            decoded(&event),
+            owned(&[
+                ("Event-Name", "CHANNEL_ANSWER"),
+                ("Core-UUID", "6f1c3a52-8a1e-4d8e-9c55-0b3e2d7f1a10"),
+                ("FreeSWITCH-Hostname", "fs-lab-1"),
+                ("FreeSWITCH-Switchname", "fs-lab-1"),
+                ("FreeSWITCH-IPv4", "192.0.2.10"),
+                ("FreeSWITCH-IPv6", "::1"),
+                ("Event-Date-Local", "2026-03-01 10:05:34"),
+                ("Event-Date-GMT", "Sun, 01 Mar 2026 09:05:34 GMT"),
+                ("Event-Date-Timestamp", "1772359534120056"),
+                ("Event-Calling-File", "switch_channel.c"),
+                (
+                    "Event-Calling-Function",
+                    "switch_channel_perform_mark_answered"
+                ),
+                ("Event-Calling-Line-Number", "3848"),
+                ("Event-Sequence", "9160"),
+                ("Unique-ID", "a1b2c3d4-0000-4000-8000-000000000042"),
+                ("Answer-State", "answered"),
+            ])
+        );
+        assert_eq!(event.name(), EventName::ChannelAnswer);
+        assert_eq!(event.body(), None);
+        assert_eq!(
+            Frame::event_json(&event).to_bytes(),
+            reference::JSON_CHANNEL_ANSWER.as_bytes()
+        );
+    }
+
+    #[test]
+    fn a_log_line_decodes_like_the_reference() {
+        let frame = decode_one(reference::LOG_DATA);
+        assert_eq!(
+            envelope(&frame),
+            [
+                ("Content-Type", "log/data"),
+                ("Content-Length", "136"),
+                ("Log-Level", "5"),
+                ("Text-Channel", "3"),
+                ("Log-File", "switch_channel.c"),
+                ("Log-Func", "switch_channel_set_name"),
+                ("Log-Line", "1150"),
+                ("User-Data", "a1b2c3d4-0000-4000-8000-000000000042"),
+            ]
+        );
+        let line = "2026-03-01 10:05:30.412233 [NOTICE] switch_channel.c:1150 New Channel sofia/external/15551234567 [a1b2c3d4-0000-4000-8000-000000000042]\n";
+        assert_eq!(frame.body().map(|b| &b[..]), Some(line.as_bytes()));
+        assert_eq!(encode_frame(&frame), reference::LOG_DATA.as_bytes());
+        assert_eq!(
+            Message::try_from(frame).unwrap(),
+            Message::Log {
+                level: Some(5),
+                text: line.to_owned()
+            }
+        );
     }
 }

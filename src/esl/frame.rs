@@ -194,13 +194,12 @@ impl Frame {
 mod tests {
     use super::*;
     use crate::esl::event_name::EventName;
+    use crate::esl::reference;
 
     #[test]
     fn api_response_bytes_match_the_reference() {
         let frame = Frame::api_response("+OK a1b2c3d4-0000-4000-8000-000000000042\n");
-        let bytes = frame.to_bytes();
-        assert_eq!(bytes.len(), 88);
-        assert!(bytes.starts_with(b"Content-Type: api/response\nContent-Length: 41\n\n+OK"));
+        assert_eq!(frame.to_bytes(), reference::API_RESPONSE.as_bytes());
     }
 
     #[test]
@@ -210,7 +209,7 @@ mod tests {
             &format!("+OK Job-UUID: {job}"),
             Headers::new().with("Job-UUID", job),
         );
-        assert_eq!(frame.to_bytes().len(), 139);
+        assert_eq!(frame.to_bytes(), reference::BGAPI_REPLY.as_bytes());
     }
 
     #[test]

@@ -171,6 +171,20 @@ mod tests {
             Message::try_from(Frame::rude_rejection()).unwrap(),
             Message::RudeRejection(text) if text == "Access Denied, go away.\n"
         ));
+        let log = Frame::new(
+            Headers::new()
+                .with("Content-Type", "log/data")
+                .with("Content-Length", "6")
+                .with("Log-Level", "7"),
+            Some(Bytes::from_static(b"hello\n")),
+        );
+        assert_eq!(
+            Message::try_from(log).unwrap(),
+            Message::Log {
+                level: Some(7),
+                text: "hello\n".to_owned()
+            }
+        );
     }
 
     #[test]

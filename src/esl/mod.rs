@@ -24,6 +24,8 @@ pub mod hangup_cause;
 pub mod headers;
 pub mod message;
 pub mod percent;
+#[cfg(test)]
+mod reference;
 
 pub use client::{Client, ClientConfig, ConnectionState, EslError, Events};
 pub use codec::{ClientCodec, FrameError, ServerCodec};

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use super::phone::{Answer, PhoneBook, PhoneScript};
+use crate::esl::codec::DEFAULT_MAX_FRAME;
 
 /// What the simulated FreeSWITCH reports about itself in every event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,7 +63,10 @@ pub struct SimConfig {
     /// (FreeSWITCH: 100 000); after 500 consecutive drops the connection is
     /// killed, as FreeSWITCH does.
     pub event_queue: usize,
-    /// Largest command accepted (FreeSWITCH 1.11.2: 16 MiB).
+    /// Largest command accepted: the codec's 8 MiB default, so both ends of
+    /// arsgate's event sockets share one cap. (FreeSWITCH 1.11.2 drops a
+    /// connection only past 16 MiB and older versions have no cap; no command
+    /// arsgate sends comes near either.)
     pub max_command: usize,
     /// When set, only these peers may connect; others get FreeSWITCH's
     /// rude rejection (its `apply-inbound-acl`).
@@ -103,7 +107,7 @@ impl Default for SimConfig {
             heartbeat_interval: Duration::from_secs(20),
             auth_timeout: Duration::from_secs(25),
             event_queue: 100_000,
-            max_command: 16 * 1024 * 1024,
+            max_command: DEFAULT_MAX_FRAME,
             acl: None,
             max_sessions: 1000,
             sessions_per_second: 30,
