@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arsgate::esl::client::{Client, ClientConfig};
-use arsgate::esl::Command;
+use arsgate::esl::{Command, Event, EventName};
 use arsgate::scenario::compile::CODE_DIGITS_VAR;
 use arsgate::scenario::controller::{
     self, CallReport, CallRequest, CallSettings, ConsentEvidence, RecordingPaths,
@@ -741,4 +741,157 @@ async fn every_scenario_reports_failed_and_abandoned_calls_alike() {
         assert_eq!(report.outcome, outcome, "{scenario}: {}", report.reason);
     }
     assert_eq!(rig.sim.channels(), 0);
+}
+
+/// `text` with every UUID (calls, jobs) blanked out: random hex may hold
+/// any short run of digits, and would make a search for keyed digits fail
+/// by chance.
+fn without_uuids(text: &str) -> String {
+    let uuid = regex::Regex::new(
+        r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+    )
+    .unwrap();
+    uuid.replace_all(text, "<uuid>").into_owned()
+}
+
+#[tokio::test]
+async fn keyed_codes_and_pins_never_reach_the_switch() {
+    let rig = rig().await;
+    // A wrong entry, then the right one (the code the request carries, the
+    // PIN whose hash it carries): every digit string the customer keys.
+    // Prompts: 1 greeting, 2 enter_*, 3 wrong_*, 4 enter_* again.
+    let cases = [
+        ("enter_code", "01090000001", "975310", CODE, ""),
+        ("enter_pin", "01090000002", "9753", PIN, "#"),
+    ];
+    for (scenario, number, wrong, right, terminator) in cases {
+        let call = CallId::new();
+        let report = rig
+            .run_as(
+                call.clone(),
+                scenario,
+                number,
+                answers(vec![
+                    on_prompt(2, &format!("{wrong}{terminator}")),
+                    on_prompt(4, &format!("{right}{terminator}")),
+                ]),
+                None,
+            )
+            .await;
+        assert_reached(&report, Outcome::Verified, "verified");
+        assert_eq!(inputs(&report), [InputResult::Wrong, InputResult::Accepted]);
+        let sent = rig.commands_for(&call);
+        // The switch's record holds this call's traffic: the originate and
+        // a move between segments after each entry.
+        assert!(
+            sent.iter().any(|c| c.starts_with("bgapi originate ")),
+            "{sent:#?}"
+        );
+        assert!(
+            sent.iter()
+                .filter(|c| c.starts_with("api uuid_transfer "))
+                .count()
+                >= 3,
+            "{sent:#?}"
+        );
+        for keyed in [wrong, right] {
+            let carrying: Vec<&String> = sent
+                .iter()
+                .filter(|c| without_uuids(c).contains(keyed))
+                .collect();
+            assert!(
+                carrying.is_empty(),
+                "{scenario}: {keyed} was sent to the switch: {carrying:#?}"
+            );
+        }
+    }
+    // Nothing any connection sent holds them either (a command that names
+    // the call some other way would escape the filter above).
+    for command in rig.sim.commands() {
+        let text = without_uuids(&command_text(&command));
+        for keyed in ["975310", CODE, "9753", PIN] {
+            assert!(!text.contains(keyed), "{keyed} in {text}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn read_code_sets_the_code_on_the_channel_only_after_answer() {
+    let rig = rig().await;
+    // A second listener on the switch, as an operator's tool would be: it
+    // sees the answer and the API event FreeSWITCH fires for every API
+    // command, numbered (Event-Sequence) when the command arrives.
+    let mut config = ClientConfig::new(rig.sim.addr().to_string(), "ClueCon");
+    config.subscriptions = vec![
+        EventName::ChannelAnswer,
+        EventName::Api,
+        EventName::ChannelDestroy,
+    ];
+    let (_listener, mut events) = Client::connect(config).await.unwrap();
+    let call = CallId::new();
+    // Pressing 1 has the code read (and so set) a second time.
+    // Prompts: 1 greeting, 2 your_code_is, 3 the code, 4 press_1_to_repeat.
+    let report = rig
+        .run_as(
+            call.clone(),
+            "read_code",
+            "01090000003",
+            answers(vec![on_prompt(4, "1")]),
+            None,
+        )
+        .await;
+    assert_reached(&report, Outcome::Completed, "bye");
+    let mut seen: Vec<Event> = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("the listener hears the call end")
+            .expect("the listener stays connected");
+        let last = event.name() == EventName::ChannelDestroy
+            && event.unique_id().as_deref() == Some(call.as_str());
+        seen.push(event);
+        if last {
+            break;
+        }
+    }
+    let answered = seen
+        .iter()
+        .find(|e| {
+            e.name() == EventName::ChannelAnswer && e.unique_id().as_deref() == Some(call.as_str())
+        })
+        .and_then(Event::sequence)
+        .expect("CHANNEL_ANSWER with its sequence");
+    let set_code = format!("{call} {CODE_DIGITS_VAR} ");
+    let code_set: Vec<u64> = seen
+        .iter()
+        .filter(|e| {
+            e.name() == EventName::Api
+                && e.header("API-Command").as_deref() == Some("uuid_setvar")
+                && e.header("API-Command-Argument")
+                    .is_some_and(|a| a.starts_with(&set_code))
+        })
+        .filter_map(Event::sequence)
+        .collect();
+    assert_eq!(code_set.len(), 2, "set for the reading and the repeat");
+    assert!(
+        code_set.iter().all(|&set| set > answered),
+        "CHANNEL_ANSWER is event {answered}, the code was set at {code_set:?}"
+    );
+    // The code's digits (one file per digit) travel in those two commands,
+    // for this call, and in no other command.
+    let digit_files = format!("/{}/digits/", Language::Ko.code());
+    let carrying: Vec<String> = rig
+        .sim
+        .commands()
+        .iter()
+        .map(command_text)
+        .filter(|c| c.contains(&digit_files))
+        .collect();
+    assert_eq!(carrying.len(), 2, "{carrying:#?}");
+    for command in &carrying {
+        assert!(
+            command.starts_with(&format!("api uuid_setvar {set_code}file_string://")),
+            "{command}"
+        );
+    }
 }
