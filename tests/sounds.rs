@@ -257,6 +257,27 @@ fn the_default_brand_gives_the_innopay_greeting() {
     }
 }
 
+#[test]
+fn korean_digits_are_read_as_sino_korean_numerals() {
+    let manifest = manifest();
+    // A code is read digit by digit, as Koreans read phone numbers and
+    // codes: 0 is 공 (not 영), the rest the Sino-Korean numerals.
+    let expected = ["공", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구"];
+    let read: Vec<&str> = (0..=9)
+        .map(|d| manifest.prompts[&format!("digits/{d}")]["ko"].as_str())
+        .collect();
+    assert_eq!(read, expected);
+    let english: Vec<&str> = (0..=9)
+        .map(|d| manifest.prompts[&format!("digits/{d}")]["en"].as_str())
+        .collect();
+    assert_eq!(
+        english,
+        [
+            "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The WAV files.
 
