@@ -8,13 +8,19 @@
 # No dither and no randomness: the same manifest and the same espeak-ng and
 # sox versions give the same bytes.
 #
-# Usage: sounds/generate.sh [--check] [--out DIR] [PROMPT...]
+# Usage: sounds/generate.sh [--check] [--out DIR] [--brand [LANG=]NAME]... [PROMPT...]
 #
 #   PROMPT...   only these prompts (`greeting`, `digits/5`), in every
 #               language; default: all of them
 #   --out DIR   write under DIR instead of next to the manifest
 #   --check     write into a temporary directory and compare with the files
 #               next to the manifest; exit 1 if any differs or is missing
+#   --brand NAME
+#               the brand the greeting names (its `{brand}`), in every
+#               language; `--brand LANG=NAME` sets one language's (repeat
+#               for several: `--brand ko=이노페이 --brand en=Innopay`).
+#               Default: $ARS_BRAND if set (every language), else the
+#               manifest's `brand`. The committed files use the manifest's.
 #
 # Files listed under `recorded:` in the manifest are real recordings: they
 # are never overwritten (nor compared by --check).
@@ -40,9 +46,16 @@ usage() {
 out=""
 check=0
 only=()
+brands=()
+[[ -n "${ARS_BRAND:-}" ]] && brands+=("$ARS_BRAND")
 while (($#)); do
     case "$1" in
     --check) check=1 ;;
+    --brand)
+        (($# >= 2)) || die "--brand needs a name (or <lang>=<name>)"
+        brands+=("$2")
+        shift
+        ;;
     --out)
         (($# >= 2)) || die "--out needs a directory"
         out="$2"
@@ -74,7 +87,7 @@ done
 # Any other line is an error that names the line, so the manifest cannot drift
 # into YAML this script would misread.
 
-declare -A voice=() speed=() pitch=() text=() pad=() is_recorded=() seen=()
+declare -A voice=() speed=() pitch=() text=() pad=() is_recorded=() seen=() brand=()
 declare -a langs=() names=() respell_lang=() respell_from=() respell_to=()
 
 q='"([^"\\]*)"'        # a double-quoted text without " or \ inside
@@ -94,7 +107,7 @@ while IFS= read -r line || [[ -n "$line" ]]; do
     if [[ "$line" =~ ^([a-z_]+):\ *$ ]]; then
         section="${BASH_REMATCH[1]}" lang="" prompt="" in_respell=0
         case "$section" in
-        tts | padding | prompts | recorded) ;;
+        tts | padding | brand | prompts | recorded) ;;
         *) die "$where: unknown section '$section'" ;;
         esac
         continue
@@ -133,6 +146,12 @@ while IFS= read -r line || [[ -n "$line" ]]; do
             die "$where: expected '  default|<folder>: <seconds>'"
         pad[${BASH_REMATCH[1]}]="${BASH_REMATCH[3]}"
         ;;
+    brand)
+        [[ "$line" =~ ^\ \ ([a-z]{2,3}):\ +$q\ *$ ]] ||
+            die "$where: expected '  <lang>: \"<brand>\"'"
+        [[ -z "${brand[${BASH_REMATCH[1]}]+x}" ]] || die "$where: brand for '${BASH_REMATCH[1]}' twice"
+        brand[${BASH_REMATCH[1]}]="${BASH_REMATCH[2]}"
+        ;;
     recorded)
         [[ "$line" =~ ^\ \ -\ +([a-z]{2,3}/$name_re)\ *$ ]] ||
             die "$where: expected '  - <lang>/<prompt>'"
@@ -149,6 +168,9 @@ while IFS= read -r line || [[ -n "$line" ]]; do
             [[ -n "${voice[$lang]+x}" ]] || die "$where: language '$lang' has no tts settings"
             [[ -z "${text[$lang/$prompt]+x}" ]] || die "$where: '$prompt' has '$lang' twice"
             [[ -n "${BASH_REMATCH[2]}" ]] || die "$where: empty text"
+            # `{brand}` is the only placeholder; any other brace is a typo.
+            placeholders="${BASH_REMATCH[2]//"{brand}"/}"
+            [[ "$placeholders" != *[{}]* ]] || die "$where: the only placeholder a text may hold is {brand}"
             text[$lang/$prompt]="${BASH_REMATCH[2]}"
         else
             die "$where: expected '  <prompt>:' or '    <lang>: \"<text>\"'"
@@ -170,6 +192,28 @@ for lang in "${langs[@]}"; do
         [[ -n "${text[$lang/$prompt]+x}" ]] || die "manifest.yaml: '$prompt' has no '$lang' text"
     done
 done
+# The brand: the manifest's, then $ARS_BRAND and each --brand in turn.
+for lang in "${!brand[@]}"; do
+    [[ -n "${voice[$lang]+x}" ]] || die "manifest.yaml: brand for '$lang', which has no tts settings"
+done
+for given in "${brands[@]}"; do
+    branded=("${langs[@]}") name="$given"
+    if [[ "$given" =~ ^([a-z]{2,3})=(.*)$ ]]; then
+        [[ -n "${voice[${BASH_REMATCH[1]}]+x}" ]] ||
+            die "brand '$given': manifest.yaml has no language '${BASH_REMATCH[1]}'"
+        branded=("${BASH_REMATCH[1]}") name="${BASH_REMATCH[2]}"
+    fi
+    # The brand is spoken inside a manifest text: it keeps to the same rules.
+    [[ -n "$name" && "$name" != *[\"\\{}]* && "$name" != *[[:cntrl:]]* ]] ||
+        die "brand '$given': give a non-empty name without \", \\, { or }"
+    for lang in "${branded[@]}"; do
+        brand[$lang]="$name"
+    done
+done
+for lang in "${langs[@]}"; do
+    [[ -n "${brand[$lang]:-}" ]] || die "manifest.yaml: brand has no '$lang' (nor was one given)"
+done
+
 for key in "${!is_recorded[@]}"; do
     [[ -n "${text[$key]+x}" ]] || die "manifest.yaml: recorded '$key' is not a prompt"
 done
@@ -216,8 +260,10 @@ padding_for() {
 
 # render LANG PROMPT FILE
 render() {
-    local lang="$1" prompt="$2" file="$3" p
-    spoken_text "$lang" "${text[$lang/$prompt]}" >"$work/text.txt"
+    local lang="$1" prompt="$2" file="$3" p written
+    # The replacement is quoted so that a `&` in a brand stays a `&`.
+    written="${text[$lang/$prompt]//"{brand}"/"${brand[$lang]}"}"
+    spoken_text "$lang" "$written" >"$work/text.txt"
     espeak-ng -v "${voice[$lang]}" -s "${speed[$lang]}" -p "${pitch[$lang]}" \
         -b 1 -f "$work/text.txt" -w "$work/tts.wav" ||
         die "espeak-ng failed on $lang/$prompt"

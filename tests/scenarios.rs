@@ -17,7 +17,8 @@ use arsgate::scenario::load::parse_str;
 use arsgate::scenario::program::Dynamic;
 use arsgate::scenario::render::{self, CONTEXT, RenderedFile};
 use arsgate::scenario::{
-    Decision, End, Language, Program, PromptCatalog, Scenario, SecretKind, compile, load_dir,
+    Decision, End, FieldError, Language, Program, PromptCatalog, Scenario, SecretKind, compile,
+    load_dir,
 };
 use arsgate::sim::dialplan::{Dialplan, HuntChannel};
 use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
@@ -917,6 +918,34 @@ fn consent_record_records_from_the_text_to_the_answer() {
         text.fill(Language::Ko, values).unwrap(),
         "OO은행 예금주 홍길동 님의 계좌번호 000-1111-****-4444에서 자동이체 출금에 대한 동의를 요청합니다."
     );
+}
+
+#[test]
+fn consent_record_takes_only_a_masked_account_number() {
+    let scenarios = shipped();
+    let consent = scenarios
+        .iter()
+        .find(|s| s.name() == "consent_record")
+        .unwrap();
+    // What a verification request's fields are checked with when it is
+    // created.
+    let account = consent
+        .fields()
+        .iter()
+        .find(|f| f.name() == "account_masked")
+        .expect("the account field");
+    for masked in ["000-1111-**-22", "110-***-456789", "****-1234", "*"] {
+        assert_eq!(account.check(masked), Ok(()), "{masked}");
+    }
+    for unmasked in ["000-1111-2222-33", "110123456789", "-", "000-1111-**-2a"] {
+        assert_eq!(
+            account.check(unmasked),
+            Err(FieldError::Pattern {
+                field: "account_masked".to_owned()
+            }),
+            "{unmasked}"
+        );
+    }
 }
 
 #[test]

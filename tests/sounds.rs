@@ -17,6 +17,9 @@ use serde::Deserialize;
 struct Manifest {
     tts: BTreeMap<String, Tts>,
     padding: BTreeMap<String, f64>,
+    /// language → the brand `{brand}` stands for, unless generate.sh is
+    /// given another.
+    brand: BTreeMap<String, String>,
     recorded: Vec<String>,
     /// prompt name → language → text.
     prompts: BTreeMap<String, BTreeMap<String, String>>,
@@ -206,6 +209,73 @@ fn the_prompts_the_scenarios_need_exist() {
         .filter(|n| !manifest.prompts.contains_key(n))
         .collect();
     assert_no_problems("prompts missing from the manifest", &missing);
+}
+
+/// The placeholder `greeting` names the brand with.
+const BRAND: &str = "{brand}";
+
+#[test]
+fn only_the_greeting_names_the_brand() {
+    let manifest = manifest();
+    let mut problems = Vec::new();
+    for (name, texts) in &manifest.prompts {
+        for (lang, text) in texts {
+            let placeholders = text.matches(BRAND).count();
+            let expected = usize::from(name == "greeting");
+            if placeholders != expected {
+                problems.push(format!(
+                    "{name}.{lang}: {BRAND} {placeholders} times, expected {expected}"
+                ));
+            }
+            // generate.sh fills {brand} and refuses any other brace.
+            if text.replace(BRAND, "").contains(['{', '}']) {
+                problems.push(format!("{name}.{lang}: a brace outside {BRAND}"));
+            }
+        }
+    }
+    assert_no_problems("brand placeholders", &problems);
+}
+
+#[test]
+fn the_default_brand_gives_the_innopay_greeting() {
+    let manifest = manifest();
+    let langs: Vec<&str> = manifest.brand.keys().map(String::as_str).collect();
+    assert_eq!(langs, LANGUAGES, "a default brand in every language");
+    let greeting =
+        |lang: &str| manifest.prompts["greeting"][lang].replace(BRAND, &manifest.brand[lang]);
+    // The greeting of the issue, and what the committed WAVs say.
+    assert_eq!(greeting("ko"), "이노페이 전화인증 서비스입니다.");
+    assert_eq!(
+        greeting("en"),
+        "This is the Innopay phone verification service."
+    );
+    for brand in manifest.brand.values() {
+        assert!(
+            !brand.trim().is_empty() && !brand.contains(['"', '\\', '{', '}']),
+            "generate.sh refuses the brand {brand:?}"
+        );
+    }
+}
+
+#[test]
+fn korean_digits_are_read_as_sino_korean_numerals() {
+    let manifest = manifest();
+    // A code is read digit by digit, as Koreans read phone numbers and
+    // codes: 0 is 공 (not 영), the rest the Sino-Korean numerals.
+    let expected = ["공", "일", "이", "삼", "사", "오", "육", "칠", "팔", "구"];
+    let read: Vec<&str> = (0..=9)
+        .map(|d| manifest.prompts[&format!("digits/{d}")]["ko"].as_str())
+        .collect();
+    assert_eq!(read, expected);
+    let english: Vec<&str> = (0..=9)
+        .map(|d| manifest.prompts[&format!("digits/{d}")]["en"].as_str())
+        .collect();
+    assert_eq!(
+        english,
+        [
+            "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"
+        ]
+    );
 }
 
 // ---------------------------------------------------------------------------

@@ -226,6 +226,127 @@ mod tests {
         }
     }
 
+    /// Every cause FreeSWITCH defines, in code order, with the outcome of a
+    /// call it ends before and after the answer. Written out in full so
+    /// that a change to any mapping, or a cause added to the ESL table,
+    /// fails here and is decided on purpose.
+    #[test]
+    fn every_hangup_cause_has_its_pinned_outcome() {
+        use HangupCause as C;
+        use Outcome as O;
+        // (cause, not answered, answered)
+        #[rustfmt::skip]
+        let table: &[(HangupCause, Outcome, Outcome)] = &[
+            (C::None,                        O::NetworkError,  O::NetworkError),
+            (C::UnallocatedNumber,           O::InvalidNumber, O::InvalidNumber),
+            (C::NoRouteTransitNet,           O::InvalidNumber, O::InvalidNumber),
+            (C::NoRouteDestination,          O::InvalidNumber, O::InvalidNumber),
+            (C::ChannelUnacceptable,         O::NetworkError,  O::NetworkError),
+            (C::CallAwardedDelivered,        O::NetworkError,  O::NetworkError),
+            (C::NormalClearing,              O::NetworkError,  O::CustomerHungUp),
+            (C::UserBusy,                    O::Busy,          O::Busy),
+            (C::NoUserResponse,              O::NoAnswer,      O::NoAnswer),
+            (C::NoAnswer,                    O::NoAnswer,      O::NoAnswer),
+            (C::SubscriberAbsent,            O::NoAnswer,      O::NoAnswer),
+            (C::CallRejected,                O::Rejected,      O::Rejected),
+            (C::NumberChanged,               O::InvalidNumber, O::InvalidNumber),
+            (C::RedirectionToNewDestination, O::InvalidNumber, O::InvalidNumber),
+            (C::ExchangeRoutingError,        O::NetworkError,  O::NetworkError),
+            (C::DestinationOutOfOrder,       O::NetworkError,  O::NetworkError),
+            (C::InvalidNumberFormat,         O::InvalidNumber, O::InvalidNumber),
+            (C::FacilityRejected,            O::Rejected,      O::Rejected),
+            (C::ResponseToStatusEnquiry,     O::NetworkError,  O::NetworkError),
+            (C::NormalUnspecified,           O::NetworkError,  O::CustomerHungUp),
+            (C::NormalCircuitCongestion,     O::Busy,          O::Busy),
+            (C::NetworkOutOfOrder,           O::NetworkError,  O::NetworkError),
+            (C::NormalTemporaryFailure,      O::NetworkError,  O::NetworkError),
+            (C::SwitchCongestion,            O::NetworkError,  O::NetworkError),
+            (C::AccessInfoDiscarded,         O::NetworkError,  O::NetworkError),
+            (C::RequestedChanUnavail,        O::NetworkError,  O::NetworkError),
+            (C::PreEmpted,                   O::NetworkError,  O::NetworkError),
+            (C::FacilityNotSubscribed,       O::NetworkError,  O::NetworkError),
+            (C::OutgoingCallBarred,          O::Rejected,      O::Rejected),
+            (C::IncomingCallBarred,          O::Rejected,      O::Rejected),
+            (C::BearercapabilityNotauth,     O::NetworkError,  O::NetworkError),
+            (C::BearercapabilityNotavail,    O::NetworkError,  O::NetworkError),
+            (C::ServiceUnavailable,          O::NetworkError,  O::NetworkError),
+            (C::BearercapabilityNotimpl,     O::NetworkError,  O::NetworkError),
+            (C::ChanNotImplemented,          O::NetworkError,  O::NetworkError),
+            (C::FacilityNotImplemented,      O::NetworkError,  O::NetworkError),
+            (C::ServiceNotImplemented,       O::NetworkError,  O::NetworkError),
+            (C::InvalidCallReference,        O::NetworkError,  O::NetworkError),
+            (C::IncompatibleDestination,     O::InvalidNumber, O::InvalidNumber),
+            (C::InvalidMsgUnspecified,       O::NetworkError,  O::NetworkError),
+            (C::MandatoryIeMissing,          O::NetworkError,  O::NetworkError),
+            (C::MessageTypeNonexist,         O::NetworkError,  O::NetworkError),
+            (C::WrongMessage,                O::NetworkError,  O::NetworkError),
+            (C::IeNonexist,                  O::NetworkError,  O::NetworkError),
+            (C::InvalidIeContents,           O::NetworkError,  O::NetworkError),
+            (C::WrongCallState,              O::NetworkError,  O::NetworkError),
+            (C::RecoveryOnTimerExpire,       O::NetworkError,  O::NetworkError),
+            (C::MandatoryIeLengthError,      O::NetworkError,  O::NetworkError),
+            (C::ProtocolError,               O::NetworkError,  O::NetworkError),
+            (C::Interworking,                O::NetworkError,  O::NetworkError),
+            (C::Success,                     O::NetworkError,  O::CustomerHungUp),
+            (C::OriginatorCancel,            O::Canceled,      O::Canceled),
+            (C::Crash,                       O::Error,         O::Error),
+            (C::SystemShutdown,              O::NetworkError,  O::NetworkError),
+            (C::LoseRace,                    O::Canceled,      O::Canceled),
+            (C::ManagerRequest,              O::Canceled,      O::Canceled),
+            (C::BlindTransfer,               O::NetworkError,  O::NetworkError),
+            (C::AttendedTransfer,            O::NetworkError,  O::NetworkError),
+            (C::AllottedTimeout,             O::Timeout,       O::Timeout),
+            (C::UserChallenge,               O::Rejected,      O::Rejected),
+            (C::MediaTimeout,                O::Timeout,       O::Timeout),
+            (C::PickedOff,                   O::Canceled,      O::Canceled),
+            (C::UserNotRegistered,           O::InvalidNumber, O::InvalidNumber),
+            (C::ProgressTimeout,             O::NoAnswer,      O::NoAnswer),
+            (C::InvalidGateway,              O::NetworkError,  O::NetworkError),
+            (C::GatewayDown,                 O::NetworkError,  O::NetworkError),
+            (C::InvalidUrl,                  O::NetworkError,  O::NetworkError),
+            (C::InvalidProfile,              O::NetworkError,  O::NetworkError),
+            (C::NoPickup,                    O::NoAnswer,      O::NoAnswer),
+            (C::SrtpReadError,               O::NetworkError,  O::NetworkError),
+            (C::Bowout,                      O::NetworkError,  O::NetworkError),
+            (C::BusyEverywhere,              O::Busy,          O::Busy),
+            (C::Decline,                     O::Rejected,      O::Rejected),
+            (C::DoesNotExistAnywhere,        O::InvalidNumber, O::InvalidNumber),
+            (C::NotAcceptable,               O::Rejected,      O::Rejected),
+            (C::Unwanted,                    O::Rejected,      O::Rejected),
+            (C::NoIdentity,                  O::Rejected,      O::Rejected),
+            (C::BadIdentityInfo,             O::Rejected,      O::Rejected),
+            (C::UnsupportedCertificate,      O::Rejected,      O::Rejected),
+            (C::InvalidIdentity,             O::Rejected,      O::Rejected),
+            (C::StaleDate,                   O::Rejected,      O::Rejected),
+            (C::RejectAll,                   O::Rejected,      O::Rejected),
+        ];
+        let listed: Vec<&HangupCause> = table.iter().map(|(cause, _, _)| cause).collect();
+        let all: Vec<&HangupCause> = HangupCause::ALL.iter().collect();
+        assert_eq!(
+            listed, all,
+            "the table lists every cause once, in code order"
+        );
+        let mut wrong = Vec::new();
+        for (cause, before, after) in table {
+            for (answered, expected) in [(false, before), (true, after)] {
+                let got = Outcome::from_hangup(cause, answered);
+                if got != *expected {
+                    wrong.push(format!(
+                        "{cause} answered={answered}: {got}, pinned {expected}"
+                    ));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        // A cause a newer FreeSWITCH adds is a network error until mapped.
+        for answered in [false, true] {
+            assert_eq!(
+                Outcome::from_hangup(&C::Unknown("SOMETHING_NEW".into()), answered),
+                O::NetworkError
+            );
+        }
+    }
+
     #[test]
     fn names_round_trip_through_serde() {
         for outcome in Outcome::ALL {

@@ -13,7 +13,7 @@ use super::config::SimConfig;
 use super::dialplan::{Dialplan, HuntChannel};
 use super::phone::{PhoneBook, PhoneScript};
 use super::sessions::Sessions;
-use crate::esl::{Event, EventName};
+use crate::esl::{Command, Event, EventName};
 
 /// Where FreeSWITCH's source fires an event: it shows up as
 /// `Event-Calling-File`, `-Function` and `-Line-Number`.
@@ -67,6 +67,10 @@ pub(crate) struct Engine {
     /// The destination of every outbound channel created, oldest first
     /// (bounded).
     dialled: std::sync::Mutex<std::collections::VecDeque<String>>,
+    /// Every command an authenticated connection sent, oldest first
+    /// (bounded): what the switch was told, for tests that check what a
+    /// client may never send.
+    commands: std::sync::Mutex<std::collections::VecDeque<Command>>,
 }
 
 /// How many spoken texts the simulator remembers.
@@ -74,6 +78,9 @@ const SPOKEN_KEPT: usize = 1000;
 
 /// How many dialled destinations the simulator remembers.
 const DIALLED_KEPT: usize = 100_000;
+
+/// How many received commands the simulator remembers.
+const COMMANDS_KEPT: usize = 10_000;
 
 impl Engine {
     pub fn new(config: SimConfig) -> Arc<Engine> {
@@ -107,6 +114,7 @@ impl Engine {
             sequence: AtomicU64::new(0),
             spoken: std::sync::Mutex::new(std::collections::VecDeque::new()),
             dialled: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            commands: std::sync::Mutex::new(std::collections::VecDeque::new()),
         })
     }
 
@@ -159,7 +167,6 @@ impl Engine {
             .collect()
     }
 
-    /// The phone book, to read.
     /// Notes that an outbound channel to `destination` was created: the
     /// far end was invited (its phone may ring).
     pub fn record_dial(&self, destination: &str) {
@@ -176,6 +183,22 @@ impl Engine {
         dialled.iter().cloned().collect()
     }
 
+    /// Remembers a command an authenticated connection sent.
+    pub fn record_command(&self, command: &Command) {
+        let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        if commands.len() == COMMANDS_KEPT {
+            commands.pop_front();
+        }
+        commands.push_back(command.clone());
+    }
+
+    /// Every command received, oldest first.
+    pub fn commands(&self) -> Vec<Command> {
+        let commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
+        commands.iter().cloned().collect()
+    }
+
+    /// The phone book, to read.
     pub fn phones(&self) -> RwLockReadGuard<'_, PhoneBook> {
         self.phones.read().unwrap_or_else(|e| e.into_inner())
     }

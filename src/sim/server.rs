@@ -169,6 +169,14 @@ impl SimHandle {
         self.inner.engine.dialled()
     }
 
+    /// Every command the event-socket clients sent once authenticated
+    /// (`api ...`, `bgapi ...` with its headers, `sendmsg` with its
+    /// headers and body, ...), oldest first, across all connections: what
+    /// the switch was told, byte for byte as decoded.
+    pub fn commands(&self) -> Vec<crate::esl::Command> {
+        self.inner.engine.commands()
+    }
+
     /// How many channels are up.
     pub fn channels(&self) -> usize {
         self.inner.engine.calls.all().len()
