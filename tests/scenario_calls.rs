@@ -453,6 +453,58 @@ async fn read_code_delivers_the_code() {
     assert_eq!(segments(&report), ["start", "code", "repeat", "bye"]);
 }
 
+/// How long the Korean prompts `names` (under `sounds/ko/`) play, in all.
+fn played(names: &[String]) -> Duration {
+    names
+        .iter()
+        .map(|name| {
+            let wav = hound::WavReader::open(repo("sounds/ko").join(format!("{name}.wav")))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            Duration::from_secs_f64(f64::from(wav.duration()) / f64::from(wav.spec().sample_rate))
+        })
+        .sum()
+}
+
+#[tokio::test]
+async fn read_code_counts_the_code_delivered_once_it_was_heard_to_the_end() {
+    let rig = rig().await;
+    let before: Vec<String> = vec!["greeting".into(), "your_code_is".into()];
+    let code: Vec<String> = CODE.chars().map(|d| format!("digits/{d}")).collect();
+    let hangs_up_at = |at: Duration| {
+        PhoneScript::Answer(Answer {
+            after: Duration::from_millis(800),
+            early_media: None,
+            hangup_after: Some(at),
+            dtmf: Vec::new(),
+        })
+    };
+    // Half-way through the code: the customer did not get it.
+    let midway = rig
+        .outcome(
+            "read_code",
+            "01040000005",
+            hangs_up_at(played(&before) + played(&code) / 2),
+        )
+        .await;
+    assert_outcome(&midway, Outcome::CustomerHungUp);
+    assert!(midway.reason.contains("'code'"), "{}", midway.reason);
+    // A second after it, while "press 1 to hear it again" plays: the call
+    // did its job.
+    let after = rig
+        .outcome(
+            "read_code",
+            "01040000006",
+            hangs_up_at(played(&before) + played(&code) + Duration::from_secs(1)),
+        )
+        .await;
+    assert_outcome(&after, Outcome::Completed);
+    assert!(
+        after.reason.contains("after hearing the code"),
+        "{}",
+        after.reason
+    );
+}
+
 #[tokio::test]
 async fn read_code_ends_after_a_wrong_key_at_the_repeat_menu() {
     let rig = rig().await;

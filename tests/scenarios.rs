@@ -784,6 +784,7 @@ fn read_code_reads_the_code_after_answer_and_offers_a_repeat() {
         actions(&program, "code"),
         [
             "playback ${ars_code_digits}".to_owned(),
+            "set ars_code_heard=true".to_owned(),
             "play_and_get_digits 1 1 1 4000 none ${ars_sounds}/${ars_lang}/press_1_to_repeat.wav silence_stream://250 ars_in_again ^[1]$ 4000".to_owned(),
             "set ars_parked=${ars_state}".to_owned(),
             "park".to_owned(),

@@ -42,6 +42,9 @@ use super::program::{
 
 /// The channel variable holding the `file_string://` that reads the code.
 pub const CODE_DIGITS_VAR: &str = "ars_code_digits";
+
+/// The channel variable set once the code has been read out in full.
+pub const CODE_HEARD_VAR: &str = "ars_code_heard";
 /// The channel variable holding the recording's path.
 pub const RECORDING_PATH_VAR: &str = "ars_recording_path";
 /// Prefix of the channel variables holding texts to speak (`ars_text_1` ...).
@@ -355,6 +358,10 @@ impl Body {
     fn say_code(&mut self) {
         self.actions
             .push(action("playback", &format!("${{{CODE_DIGITS_VAR}}}")));
+        // Tells arsgate the code was read to its end: a customer who hangs
+        // up after hearing it has what the call was for.
+        self.actions
+            .push(action("set", &format!("{CODE_HEARD_VAR}=true")));
         self.need(Dynamic::CodeDigits {
             var: CODE_DIGITS_VAR.to_owned(),
         });

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+use super::compile::CODE_HEARD_VAR;
 use super::mark::{Mark, Tries};
 use super::outcome::Outcome;
 use super::program::{Decision, Dynamic, End, Language, Program, SecretKind, SegmentId, Verify};
@@ -401,7 +402,11 @@ impl<'a, B: Backend> Call<'a, B> {
     async fn take_over(&mut self, cancel: CancellationToken, elapsed: Duration) {
         let call = self.request.call.clone();
         let events = self.backend.follow(&call);
-        let mut vars = vec![MARK_VAR.to_owned(), PARKED_VAR.to_owned()];
+        let mut vars = vec![
+            MARK_VAR.to_owned(),
+            PARKED_VAR.to_owned(),
+            CODE_HEARD_VAR.to_owned(),
+        ];
         for segment in &self.program.segments {
             if let End::Park(Decision::Collect { var, .. } | Decision::Menu { var, .. }) =
                 &segment.end
@@ -447,6 +452,7 @@ impl<'a, B: Backend> Call<'a, B> {
         } else if snapshot.answered {
             self.answered = true;
             self.progressed = true;
+            self.code_delivered |= snapshot.vars.contains_key(CODE_HEARD_VAR);
             let segment = self.program.segment(self.current);
             if let End::Finish(outcome) = segment.end {
                 self.decide(outcome, format!("scenario reached '{}'", segment.name));
@@ -650,12 +656,19 @@ impl<'a, B: Backend> Call<'a, B> {
                     },
                 );
                 let segment = self.program.segment(self.current).name.clone();
-                if self.answered
+                let by_customer = self.answered
                     && matches!(
                         cause,
                         HangupCause::NormalClearing | HangupCause::NormalUnspecified
-                    )
-                {
+                    );
+                if by_customer && self.code_delivered {
+                    // The code was read out in full: the call did its job,
+                    // and the check happens on the merchant's page.
+                    self.decide(
+                        Outcome::Completed,
+                        format!("the customer hung up during '{segment}', after hearing the code"),
+                    );
+                } else if by_customer {
                     self.decide(
                         Outcome::CustomerHungUp,
                         format!("the customer hung up during '{segment}'"),
@@ -663,6 +676,11 @@ impl<'a, B: Backend> Call<'a, B> {
                 } else {
                     let outcome = Outcome::from_hangup(&cause, self.answered);
                     self.decide(outcome, cause.name());
+                }
+            }
+            CallEvent::VarSet { name } => {
+                if name == CODE_HEARD_VAR {
+                    self.code_delivered = true;
                 }
             }
             CallEvent::Ended => return true,
@@ -711,13 +729,6 @@ impl<'a, B: Backend> Call<'a, B> {
     /// The call parked at the end of the current segment: decide.
     async fn on_parked(&mut self, at: SystemTime) {
         let segment = self.program.segment(self.current);
-        if segment
-            .needs
-            .iter()
-            .any(|need| matches!(need, Dynamic::CodeDigits { .. }))
-        {
-            self.code_delivered = true;
-        }
         let next = match segment.end.clone() {
             End::Finish(_) => return,
             End::Park(Decision::Next(next)) => next,

@@ -115,7 +115,7 @@ impl Outcome {
             | C::ProgressTimeout
             | C::NoPickup
             | C::SubscriberAbsent => Outcome::NoAnswer,
-            C::UserBusy | C::BusyEverywhere | C::NormalCircuitCongestion => Outcome::Busy,
+            C::UserBusy | C::BusyEverywhere => Outcome::Busy,
             C::CallRejected
             | C::Decline
             | C::OutgoingCallBarred
@@ -124,7 +124,6 @@ impl Outcome {
             | C::Unwanted
             | C::RejectAll
             | C::NotAcceptable
-            | C::UserChallenge
             | C::NoIdentity
             | C::BadIdentityInfo
             | C::UnsupportedCertificate
@@ -137,7 +136,6 @@ impl Outcome {
             | C::RedirectionToNewDestination
             | C::InvalidNumberFormat
             | C::DoesNotExistAnywhere
-            | C::IncompatibleDestination
             | C::UserNotRegistered => Outcome::InvalidNumber,
             C::NormalClearing | C::NormalUnspecified | C::Success if answered => {
                 Outcome::CustomerHungUp
@@ -145,7 +143,9 @@ impl Outcome {
             C::OriginatorCancel | C::ManagerRequest | C::LoseRace | C::PickedOff => {
                 Outcome::Canceled
             }
-            C::AllottedTimeout | C::MediaTimeout => Outcome::Timeout,
+            // The call's own deadline; MEDIA_TIMEOUT (the audio stopped) is
+            // the network's failure.
+            C::AllottedTimeout => Outcome::Timeout,
             C::Crash => Outcome::Error,
             _ => Outcome::NetworkError,
         }
@@ -257,7 +257,7 @@ mod tests {
             (C::FacilityRejected,            O::Rejected,      O::Rejected),
             (C::ResponseToStatusEnquiry,     O::NetworkError,  O::NetworkError),
             (C::NormalUnspecified,           O::NetworkError,  O::CustomerHungUp),
-            (C::NormalCircuitCongestion,     O::Busy,          O::Busy),
+            (C::NormalCircuitCongestion,     O::NetworkError,  O::NetworkError),
             (C::NetworkOutOfOrder,           O::NetworkError,  O::NetworkError),
             (C::NormalTemporaryFailure,      O::NetworkError,  O::NetworkError),
             (C::SwitchCongestion,            O::NetworkError,  O::NetworkError),
@@ -275,7 +275,7 @@ mod tests {
             (C::FacilityNotImplemented,      O::NetworkError,  O::NetworkError),
             (C::ServiceNotImplemented,       O::NetworkError,  O::NetworkError),
             (C::InvalidCallReference,        O::NetworkError,  O::NetworkError),
-            (C::IncompatibleDestination,     O::InvalidNumber, O::InvalidNumber),
+            (C::IncompatibleDestination,     O::NetworkError,  O::NetworkError),
             (C::InvalidMsgUnspecified,       O::NetworkError,  O::NetworkError),
             (C::MandatoryIeMissing,          O::NetworkError,  O::NetworkError),
             (C::MessageTypeNonexist,         O::NetworkError,  O::NetworkError),
@@ -296,8 +296,8 @@ mod tests {
             (C::BlindTransfer,               O::NetworkError,  O::NetworkError),
             (C::AttendedTransfer,            O::NetworkError,  O::NetworkError),
             (C::AllottedTimeout,             O::Timeout,       O::Timeout),
-            (C::UserChallenge,               O::Rejected,      O::Rejected),
-            (C::MediaTimeout,                O::Timeout,       O::Timeout),
+            (C::UserChallenge,               O::NetworkError,  O::NetworkError),
+            (C::MediaTimeout,                O::NetworkError,  O::NetworkError),
             (C::PickedOff,                   O::Canceled,      O::Canceled),
             (C::UserNotRegistered,           O::InvalidNumber, O::InvalidNumber),
             (C::ProgressTimeout,             O::NoAnswer,      O::NoAnswer),

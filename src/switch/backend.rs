@@ -150,6 +150,12 @@ pub enum CallEvent {
         /// What was gathered.
         input: CollectedInput,
     },
+    /// The dialplan set a channel variable (`set`); only its name is
+    /// reported.
+    VarSet {
+        /// The variable's name.
+        name: String,
+    },
     /// A recording ended.
     RecordingStopped {
         /// The file, as the switch names it.

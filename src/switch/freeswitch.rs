@@ -443,7 +443,17 @@ pub fn translate(event: &Event) -> Option<CallEvent> {
         EventName::ChannelPark => CallEvent::Parked {
             mark: event.variable(MARK_VAR).map(|m| m.into_owned()),
         },
-        EventName::ChannelExecuteComplete => collected(event)?,
+        EventName::ChannelExecuteComplete => match event.application().as_deref() {
+            Some("set") => CallEvent::VarSet {
+                name: event
+                    .header("Application-Data")?
+                    .split('=')
+                    .next()?
+                    .trim()
+                    .to_owned(),
+            },
+            _ => collected(event)?,
+        },
         EventName::RecordStop => CallEvent::RecordingStopped {
             path: event.header("Record-File-Path")?.into_owned(),
             duration: Duration::from_millis(
