@@ -12,7 +12,10 @@ use std::time::Duration;
 
 use std::num::NonZeroU32;
 
-use arsgate::domain::{Verification, VerificationId};
+use arsgate::domain::{
+    MerchantId, Mode, NewVerification, PhoneNumber, Timestamp, Verification, VerificationId,
+};
+use arsgate::scenario::Language;
 use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
 use common::app::TestApp;
 use common::store::TestDb;
@@ -22,6 +25,7 @@ use serde_json::{Value, json};
 on_every_store!(
     a_crash_loses_no_verification_and_no_webhook,
     a_call_mid_scenario_when_arsgate_crashes_is_taken_over_and_verified,
+    a_verification_stored_without_a_call_task_is_ended_without_a_restart,
     a_graceful_stop_finishes_calls_and_keeps_webhooks_for_the_next_start,
 );
 
@@ -231,6 +235,53 @@ async fn a_call_mid_scenario_when_arsgate_crashes_is_taken_over_and_verified(db:
     assert!(taken_over(&view), "{view}");
     live_channels(&app, 0).await;
     every_webhook_once(&app, &m.live, &[("taken over", id)]).await;
+}
+
+/// A verification stored as the create request stored it, with no call
+/// task: as when the store failed after the write but before it said so.
+async fn stored_without_a_task(app: &TestApp, merchant: MerchantId, age: Duration) -> String {
+    let created_at =
+        Timestamp::from_millis(Timestamp::now().millis() - i64::try_from(age.as_millis()).unwrap());
+    let new = NewVerification {
+        id: VerificationId::new(),
+        merchant_id: merchant,
+        mode: Mode::Live,
+        scenario: "read_code".to_owned(),
+        phone: PhoneNumber::parse(ANSWERS).unwrap(),
+        language: Language::Ko,
+        callback_url: Some(app.hooks.url()),
+        notify_answered: false,
+        customer_ref: None,
+        metadata: json!({}),
+        fields: BTreeMap::new(),
+        code_digest: None,
+        code_expires_at: None,
+        created_at,
+    };
+    app.store.create_verification(&new).await.unwrap();
+    new.id.to_string()
+}
+
+async fn a_verification_stored_without_a_call_task_is_ended_without_a_restart(db: &TestDb) {
+    let (app, m) = start(db).await;
+    let old = stored_without_a_task(&app, m.merchant.id, Duration::from_secs(3600)).await;
+    let recent = stored_without_a_task(&app, m.merchant.id, Duration::from_secs(10)).await;
+    let service = app.server().service();
+    assert_eq!(service.sweep_unplaced().await.unwrap(), 1);
+    let view = app.finished(&m.live, &old).await;
+    assert_eq!(view["outcome"], "timeout", "{view}");
+    assert!(
+        view["reason"].as_str().unwrap().starts_with("never placed"),
+        "{view}"
+    );
+    // A recent one may still be in some replica's queue: left alone.
+    let (_, recent_view) = app
+        .get(&format!("/v1/verifications/{recent}"), &m.live)
+        .await;
+    assert_eq!(recent_view["status"], "pending", "{recent_view}");
+    assert_eq!(service.sweep_unplaced().await.unwrap(), 0);
+    assert!(app.live.dialled().is_empty(), "nothing was dialled");
+    every_webhook_once(&app, &m.live, &[("never placed", old)]).await;
 }
 
 async fn a_graceful_stop_finishes_calls_and_keeps_webhooks_for_the_next_start(db: &TestDb) {

@@ -86,6 +86,15 @@ impl Limits {
         }
     }
 
+    /// The longest any plan lets a call wait in its queue.
+    pub fn longest_queue_wait(&self) -> Duration {
+        self.plans
+            .all()
+            .map(|plan| plan.config.queue_timeout)
+            .max()
+            .unwrap_or_default()
+    }
+
     /// The plan `merchant` is on.
     pub fn plan(&self, merchant: &Merchant) -> &Plan {
         self.plans.of(&merchant.name)

@@ -33,6 +33,10 @@ const RECOVERY_NODE_WAIT: Duration = Duration::from_secs(30);
 /// applied to this process's nodes.
 const DRAIN_SYNC: Duration = Duration::from_secs(2);
 
+/// How often verifications left pending without a call task are looked
+/// for.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -75,6 +79,7 @@ pub struct Server {
     http: JoinHandle<()>,
     worker: JoinHandle<()>,
     drains: JoinHandle<()>,
+    sweeps: JoinHandle<()>,
 }
 
 impl Server {
@@ -143,6 +148,7 @@ impl Server {
             tracing::warn!(%error, "the drained nodes could not be read; none is drained");
         }
         let drains = tokio::spawn(sync_drains(service.clone(), stop.clone()));
+        let sweeps = tokio::spawn(sweep_unplaced(service.clone(), stop.clone()));
         let recovered = service
             .recover(RECOVERY_NODE_WAIT)
             .await
@@ -180,6 +186,7 @@ impl Server {
             http,
             worker,
             drains,
+            sweeps,
         })
     }
 
@@ -215,6 +222,7 @@ impl Server {
         let _ = self.http.await;
         let _ = self.worker.await;
         let _ = self.drains.await;
+        let _ = self.sweeps.await;
         self.service.close().await;
         if let Some(sim) = &self.sandbox {
             sim.shutdown().await;
@@ -230,12 +238,30 @@ impl Server {
         self.http.abort();
         self.worker.abort();
         self.drains.abort();
+        self.sweeps.abort();
         let _ = self.http.await;
         let _ = self.worker.await;
         let _ = self.drains.await;
+        let _ = self.sweeps.await;
         self.service.close().await;
         if let Some(sim) = &self.sandbox {
             sim.shutdown().await;
+        }
+    }
+}
+
+/// Ends the verifications no process will place, every [`SWEEP_EVERY`]
+/// until `stop`.
+async fn sweep_unplaced(service: Service, stop: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+        match service.sweep_unplaced().await {
+            Ok(0) => {}
+            Ok(swept) => tracing::warn!(swept, "verifications never placed were ended"),
+            Err(error) => tracing::debug!(%error, "unplaced verifications not swept this time"),
         }
     }
 }

@@ -458,6 +458,12 @@ impl Service {
         self.inner.abandoning.cancel();
     }
 
+    /// Ends the verifications left pending that no process will place
+    /// (see `recover::sweep_unplaced`); returns how many.
+    pub async fn sweep_unplaced(&self) -> Result<usize, ServiceError> {
+        recover::sweep_unplaced(&self.inner).await
+    }
+
     /// Brings every verification left unfinished by an earlier run to an
     /// end (see [`recover`]); returns how many there were.
     pub async fn recover(&self, node_wait: Duration) -> Result<usize, ServiceError> {

@@ -70,6 +70,41 @@ pub(super) async fn recover(
     Ok(count)
 }
 
+/// Ends the verifications left pending that no process will place (their
+/// create was stored, but the store failed before it said so, so no call
+/// task started): once older than [`STALE_AFTER`] plus the longest queue
+/// wait, no replica can still hold one in its queue. Finished `timeout`,
+/// like a pending verification found too late after a restart. Returns
+/// how many.
+pub(super) async fn sweep_unplaced(inner: &Arc<Inner>) -> Result<usize, ServiceError> {
+    let limit = STALE_AFTER + inner.limits.longest_queue_wait();
+    let now = Timestamp::now();
+    let mut swept = 0;
+    for verification in inner.store.unfinished().await? {
+        let id = verification.id();
+        if verification.state != VerificationState::Pending
+            || now < verification.request.created_at.plus(limit)
+            || inner.running().contains_key(&id)
+        {
+            continue;
+        }
+        let Some(merchant) = inner
+            .store
+            .merchant(verification.request.merchant_id)
+            .await?
+        else {
+            continue;
+        };
+        let reason = "never placed: its call was not started in time".to_owned();
+        inner
+            .finish(&merchant, &verification, Outcome::Timeout, reason, None)
+            .instrument(super::call::span(&merchant, &verification))
+            .await?;
+        swept += 1;
+    }
+    Ok(swept)
+}
+
 async fn place_late(
     inner: &Arc<Inner>,
     merchant: Merchant,
