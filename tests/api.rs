@@ -917,10 +917,19 @@ async fn live_keys_call_through_the_configured_node(db: &TestDb) {
         .await;
     assert_eq!(created["mode"], "live");
     let id = created["id"].as_str().unwrap();
-    app.wait_for(&m.live, id, |v| v["status"] != "pending")
-        .await;
-    assert_eq!(app.live.channels(), 1, "the live node carries the call");
-    assert_eq!(app.sandbox().channels(), 0);
+    // `calling` is recorded before the originate: wait for the dial itself.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.live.dialled().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the live node never dialled"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        app.sandbox().dialled().is_empty(),
+        "the sandbox dialled nothing"
+    );
     let view = app.finished(&m.live, id).await;
     assert_eq!(view["outcome"], "completed");
     // A live code is derived from the server's secret and the id, never
