@@ -449,6 +449,12 @@ async fn a_call_taken_over_after_a_crash_keeps_its_channel_until_it_ends(db: &Te
     let id = body["id"].as_str().unwrap();
     app.wait_for(&m.live, id, |v| v["status"] == "calling")
         .await;
+    // `calling` is recorded before the originate: wait for the channel.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while app.live.channels() != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "never rang");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     app.restart().await;
     // Taken over, the call still holds its channel: the plan stays full.
     app.wait_for(&m.live, id, |v| {
