@@ -781,26 +781,25 @@ async fn bgapi_originate_resolves_at_early_media_or_after_the_answer() {
     config.subscriptions = vec![EventName::ChannelProgressMedia, EventName::ChannelAnswer];
     let (client, mut events) = connect(config).await;
 
-    let job = timeout(
-        WAIT,
-        client.bgapi_with_id(
-            "originate {origination_uuid=em-default,originate_timeout=15}sofia/gateway/kt/183 &park()",
-            "job-default",
-        ),
-    )
-    .await
-    .expect("the job resolves")
-    .unwrap();
+    // Originates call `uuid` (with `vars`) as job `job`, checks the job's
+    // result, and gives the call's events and the job's in their order up
+    // to the one `last` picks.
+    let mut originate = async |uuid: &str, vars: &str, job: &str, last: EventName| {
+        let command = format!(
+            "originate {{origination_uuid={uuid},{vars}originate_timeout=15}}sofia/gateway/kt/183 &park()"
+        );
+        let result = timeout(WAIT, client.bgapi_with_id(&command, job))
+            .await
+            .expect("the job resolves")
+            .unwrap();
+        assert_eq!(
+            (result.job_uuid(), result.body()),
+            (job.into(), format!("+OK {uuid}\n").into())
+        );
+        call_events_until(&mut events, uuid, job, |e| e.name() == last).await
+    };
     assert_eq!(
-        (job.job_uuid(), job.body()),
-        ("job-default".into(), "+OK em-default\n".into())
-    );
-    let order = call_events_until(&mut events, "em-default", "job-default", |e| {
-        e.name() == EventName::ChannelAnswer
-    })
-    .await;
-    assert_eq!(
-        order,
+        originate("em-default", "", "job-default", EventName::ChannelAnswer).await,
         [
             EventName::ChannelProgressMedia,
             EventName::BackgroundJob,
@@ -808,27 +807,14 @@ async fn bgapi_originate_resolves_at_early_media_or_after_the_answer() {
         ],
         "by default early media is success: the job resolves before the answer"
     );
-
-    let job = timeout(
-        WAIT,
-        client.bgapi_with_id(
-            "originate {origination_uuid=em-ignore,ignore_early_media=true,originate_timeout=15}sofia/gateway/kt/183 &park()",
+    assert_eq!(
+        originate(
+            "em-ignore",
+            "ignore_early_media=true,",
             "job-ignore",
-        ),
-    )
-    .await
-    .expect("the job resolves")
-    .unwrap();
-    assert_eq!(
-        (job.job_uuid(), job.body()),
-        ("job-ignore".into(), "+OK em-ignore\n".into())
-    );
-    let order = call_events_until(&mut events, "em-ignore", "job-ignore", |e| {
-        e.name() == EventName::BackgroundJob
-    })
-    .await;
-    assert_eq!(
-        order,
+            EventName::BackgroundJob
+        )
+        .await,
         [
             EventName::ChannelProgressMedia,
             EventName::ChannelAnswer,

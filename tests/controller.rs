@@ -21,7 +21,8 @@ use arsgate::sim::SimHandle;
 use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
 use arsgate::switch::freeswitch::CALL_EVENTS;
 use arsgate::switch::{
-    Backend, CallId, DialNumber, DialTemplate, FreeSwitch, MARK_VAR, VarName, VarValue,
+    Backend, CallId, ChannelSnapshot, DialNumber, DialTemplate, FreeSwitch, MARK_VAR, VarName,
+    VarValue,
 };
 use common::start_sim;
 use tokio_util::sync::CancellationToken;
@@ -280,6 +281,23 @@ impl Rig {
     }
 }
 
+/// Waits until nobody-driven `call` has parked, as `switch` sees it.
+async fn parked(switch: &FreeSwitch, call: &CallId) -> ChannelSnapshot {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let snapshot = switch
+            .inspect(call, &[])
+            .await
+            .unwrap()
+            .expect("the call is up");
+        if snapshot.parked {
+            return snapshot;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never parked");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn taken_over(report: &CallReport) -> bool {
     report
         .timeline
@@ -453,20 +471,8 @@ async fn a_call_found_parked_after_a_restart_gets_the_decision_it_waited_for() {
         .await;
     // Nobody drives the call: the dialplan collects the code and parks.
     let restarted = connect(&rig.sim).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let snapshot = restarted
-            .inspect(&request.call, &[])
-            .await
-            .unwrap()
-            .expect("the call is up");
-        if snapshot.parked {
-            assert!(snapshot.answered);
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never parked");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let snapshot = parked(&restarted, &request.call).await;
+    assert!(snapshot.answered);
     let report = rig.take_over(&restarted, request).await;
     assert_eq!(report.outcome, Outcome::Verified, "{report:?}");
     assert!(report.answered && taken_over(&report), "{report:?}");
@@ -558,17 +564,7 @@ async fn a_move_marked_but_never_made_is_made_by_the_run_that_takes_over() {
     rig.crash_when(&request, |h| *h == Happening::Answered)
         .await;
     let restarted = connect(&rig.sim).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !restarted
-        .inspect(&request.call, &[])
-        .await
-        .unwrap()
-        .expect("the call is up")
-        .parked
-    {
-        assert!(tokio::time::Instant::now() < deadline, "never parked");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    parked(&restarted, &request.call).await;
     // As a run that died between marking the move to `ask` and asking the
     // switch to make it leaves the channel.
     let mark = (

@@ -80,19 +80,6 @@ async fn create(app: &TestApp, key: &str, body: &Value) -> (u16, Option<u64>, Va
     (status, retry_after, body)
 }
 
-async fn cancel(app: &TestApp, key: &str, id: &str) -> Value {
-    let (status, view) = app
-        .call(
-            Method::POST,
-            &format!("/v1/verifications/{id}/cancel"),
-            Some(key),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{view}");
-    view
-}
-
 async fn limits_now(app: &TestApp, key: &str) -> Value {
     let (status, report) = app.get("/v1/limits", key).await;
     assert_eq!(status, 200, "{report}");
@@ -213,7 +200,7 @@ async fn queued_calls_go_first_come_first_served(db: &TestDb) {
     // A queued verification canceled leaves the queue at once.
     let (_, _, last) = create(&app, &m.test, &read_code(ANSWERS)).await;
     assert_eq!(last["queue"]["position"], 4, "{last}");
-    let canceled = cancel(&app, &m.test, last["id"].as_str().unwrap()).await;
+    let canceled = app.cancel(&m.test, last["id"].as_str().unwrap()).await;
     assert_eq!(canceled["outcome"], "canceled", "{canceled}");
     assert!(
         canceled["reason"].as_str().unwrap().contains("queue"),
@@ -226,7 +213,7 @@ async fn queued_calls_go_first_come_first_served(db: &TestDb) {
     assert_eq!(report["usage"]["queue_depth"], 3, "{report}");
 
     // Canceling the ringing call frees its channel for the head of the queue.
-    assert_eq!(cancel(&app, &m.test, &ringing).await["outcome"], "canceled");
+    assert_eq!(app.cancel(&m.test, &ringing).await["outcome"], "canceled");
     let mut spans = Vec::new();
     for id in &queued {
         let view = app.finished(&m.test, id).await;
@@ -279,7 +266,7 @@ async fn the_queue_times_out_with_a_final_outcome_and_its_webhook(db: &TestDb) {
         )
         .await;
     assert_eq!(still["status"], "calling", "{still}");
-    cancel(&app, &m.test, ringing["id"].as_str().unwrap()).await;
+    app.cancel(&m.test, ringing["id"].as_str().unwrap()).await;
 }
 
 async fn at_the_limit_reject_answers_429_with_retry_after(db: &TestDb) {
@@ -320,7 +307,7 @@ async fn at_the_limit_reject_answers_429_with_retry_after(db: &TestDb) {
 
     // Canceled, the call frees its channel; the refused request, retried
     // with the same key, runs afresh (a 429 is not the key's answer).
-    cancel(&app, &m.test, &ringing).await;
+    app.cancel(&m.test, &ringing).await;
     let accepted = retry(&app).await.unwrap();
     assert_eq!(accepted.status().as_u16(), 201);
     let created: Value = accepted.json().await.unwrap();
@@ -450,31 +437,15 @@ async fn a_call_taken_over_after_a_crash_keeps_its_channel_until_it_ends(db: &Te
     app.wait_for(&m.live, id, |v| v["status"] == "calling")
         .await;
     // `calling` is recorded before the originate: wait for the channel.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while app.live.channels() != 1 {
-        assert!(tokio::time::Instant::now() < deadline, "never rang");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    app.live_channels(1).await;
     app.restart().await;
     // Taken over, the call still holds its channel: the plan stays full.
-    app.wait_for(&m.live, id, |v| {
-        v["timeline"]
-            .as_array()
-            .is_some_and(|t| t.iter().any(|e| e["event"] == "taken_over"))
-    })
-    .await;
+    app.wait_for(&m.live, id, common::app::taken_over).await;
     assert_eq!(limits_now(&app, &m.live).await["usage"]["live_channels"], 1);
     let (status, _, body) = create(&app, &m.live, &read_code(BUSY)).await;
     assert_eq!(status, 429, "{body}");
     // Its end releases the channel.
-    let (status, body) = app
-        .post(
-            &format!("/v1/verifications/{id}/cancel"),
-            &m.live,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.cancel(&m.live, id).await;
     let view = app.finished(&m.live, id).await;
     assert_eq!(view["outcome"], "canceled", "{view}");
     assert_eq!(limits_now(&app, &m.live).await["usage"]["live_channels"], 0);

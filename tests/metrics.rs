@@ -398,15 +398,7 @@ async fn plan_refusals_are_counted(db: &TestDb) {
         "the ringing call holds its channel"
     );
     let id = ringing["id"].as_str().unwrap();
-    let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/verifications/{id}/cancel"),
-            Some(&m.test),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    app.cancel(&m.test, id).await;
     app.finished(&m.test, id).await;
     let (_, samples) = scrape(&app).await;
     assert_eq!(
@@ -465,15 +457,7 @@ async fn queued_calls_show_in_depth_and_wait(db: &TestDb) {
         sum(&samples, "arsgate_queue_wait_seconds_count", &mine),
         0.0
     );
-    let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/verifications/{ringing}/cancel"),
-            Some(&m.test),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    app.cancel(&m.test, ringing).await;
     let view = app.finished(&m.test, queued).await;
     assert_eq!(view["outcome"], "completed", "{view}");
     let (_, samples) = scrape(&app).await;

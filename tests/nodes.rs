@@ -532,15 +532,7 @@ async fn a_call_still_up_after_a_reconnect_is_followed_on() {
     assert_eq!(view["status"], "calling");
 
     // Still followed: a cancel reaches the call and its hangup comes back.
-    let (status, _) = app
-        .call(
-            Method::POST,
-            &format!("/v1/verifications/{id}/cancel"),
-            Some(&m.live),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200);
+    app.cancel(&m.live, &id).await;
     let view = app.finished(&m.live, &id).await;
     assert_eq!(view["outcome"], "canceled", "{view}");
     assert_eq!(
@@ -587,16 +579,9 @@ async fn a_node_at_its_max_channels_takes_no_new_call() {
         third["reason"].as_str().unwrap().contains("limit"),
         "{third}"
     );
-    assert_eq!(
-        app.nodes.iter().map(|s| s.dialled().len()).sum::<usize>(),
-        2
-    );
+    assert_eq!(dialled(&app), 2);
     for id in [first, second] {
-        let path = format!("/v1/verifications/{id}/cancel");
-        assert_eq!(
-            app.call(Method::POST, &path, Some(&m.live), None).await.0,
-            200
-        );
+        app.cancel(&m.live, &id).await;
     }
     assert_eq!(
         node(&app, "fs1").await["live_channels"],

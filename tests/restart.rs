@@ -8,17 +8,15 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
-
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use arsgate::domain::{
     MerchantId, Mode, NewVerification, PhoneNumber, Timestamp, Verification, VerificationId,
 };
-use arsgate::scenario::Language;
 use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
-use common::app::TestApp;
-use common::store::TestDb;
+use common::app::{TestApp, taken_over};
+use common::store::{TestDb, new_verification};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -60,19 +58,6 @@ async fn create(app: &TestApp, key: &str, scenario: &str, phone: &str) -> String
 /// Waits until `id` is ringing (its call placed, not yet ended).
 async fn ringing(app: &TestApp, key: &str, id: &str) {
     app.wait_for(key, id, |v| v["status"] == "calling").await;
-}
-
-/// Waits until the live simulator carries `count` channels.
-async fn live_channels(app: &TestApp, count: usize) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while app.live.channels() != count {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the live node carries {} channels, not {count}",
-            app.live.channels()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// Lets the endpoint accept again and waits until each of `ids` has its
@@ -126,7 +111,7 @@ async fn a_crash_loses_no_verification_and_no_webhook(db: &TestDb) {
     let sandbox = create(&app, &m.test, "press_then_read", RINGS).await;
     ringing(&app, &m.live, &live).await;
     ringing(&app, &m.test, &sandbox).await;
-    live_channels(&app, 1).await;
+    app.live_channels(1).await;
     let refused_before = app.hooks.received().len();
     assert!(refused_before >= 1, "the finished call's webhook was tried");
 
@@ -149,18 +134,11 @@ async fn a_crash_loses_no_verification_and_no_webhook(db: &TestDb) {
     // cancel reaches it.
     app.wait_for(&m.live, &live, taken_over).await;
     assert_eq!(app.live.channels(), 1);
-    let (status, body) = app
-        .post(
-            &format!("/v1/verifications/{live}/cancel"),
-            &m.live,
-            &json!({}),
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    app.cancel(&m.live, &live).await;
     let live_view = app.finished(&m.live, &live).await;
     assert_eq!(live_view["outcome"], "canceled", "{live_view}");
     assert!(taken_over(&live_view), "{live_view}");
-    live_channels(&app, 0).await;
+    app.live_channels(0).await;
     assert_eq!(app.finished(&m.test, &done).await["outcome"], "completed");
     every_webhook_once(
         &app,
@@ -173,14 +151,6 @@ async fn a_crash_loses_no_verification_and_no_webhook(db: &TestDb) {
     let (status, listed) = app.get("/v1/verifications?status=calling", &m.test).await;
     assert_eq!(status, 200);
     assert_eq!(listed["data"], Value::Array(Vec::new()), "{listed}");
-}
-
-/// Whether the verification's timeline says a restarted arsgate took its
-/// call over.
-fn taken_over(view: &Value) -> bool {
-    view["timeline"]
-        .as_array()
-        .is_some_and(|entries| entries.iter().any(|e| e["event"] == "taken_over"))
 }
 
 async fn a_call_mid_scenario_when_arsgate_crashes_is_taken_over_and_verified(db: &TestDb) {
@@ -233,30 +203,18 @@ async fn a_call_mid_scenario_when_arsgate_crashes_is_taken_over_and_verified(db:
     let view = app.finished(&m.live, &id).await;
     assert_eq!(view["outcome"], "verified", "{view}");
     assert!(taken_over(&view), "{view}");
-    live_channels(&app, 0).await;
+    app.live_channels(0).await;
     every_webhook_once(&app, &m.live, &[("taken over", id)]).await;
 }
 
 /// A verification stored as the create request stored it, with no call
 /// task: as when the store failed after the write but before it said so.
 async fn stored_without_a_task(app: &TestApp, merchant: MerchantId, age: Duration) -> String {
-    let created_at =
-        Timestamp::from_millis(Timestamp::now().millis() - i64::try_from(age.as_millis()).unwrap());
     let new = NewVerification {
-        id: VerificationId::new(),
-        merchant_id: merchant,
         mode: Mode::Live,
-        scenario: "read_code".to_owned(),
         phone: PhoneNumber::parse(ANSWERS).unwrap(),
-        language: Language::Ko,
         callback_url: Some(app.hooks.url()),
-        notify_answered: false,
-        customer_ref: None,
-        metadata: json!({}),
-        fields: BTreeMap::new(),
-        code_digest: None,
-        code_expires_at: None,
-        created_at,
+        ..new_verification(merchant, "read_code", Timestamp::now().minus(age))
     };
     app.store.create_verification(&new).await.unwrap();
     new.id.to_string()
@@ -309,7 +267,7 @@ async fn a_graceful_stop_finishes_calls_and_keeps_webhooks_for_the_next_start(db
             .contains("shut down"),
         "{long_row:?}"
     );
-    live_channels(&app, 0).await;
+    app.live_channels(0).await;
 
     app.restart().await;
     every_webhook_once(&app, &m.test, &[("ended on its own", short)]).await;

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use arsgate::domain::{MerchantSettings, Mode};
 use arsgate::sim::phone::PhoneBook;
+use common::app::taken_over;
 use common::hooks::Hooks;
 use common::repo;
 use common::serve::{BIN, Served};
@@ -161,11 +162,6 @@ async fn sigkill_with_calls_live_loses_nothing_and_leaks_no_channel() {
         base,
         log,
     } = serve(&config, &db.url()).await;
-    let taken_over = |view: &Value| {
-        view["timeline"]
-            .as_array()
-            .is_some_and(|entries| entries.iter().any(|e| e["event"] == "taken_over"))
-    };
     for id in &ringing {
         until("the restarted arsgate takes the call over", async || {
             taken_over(&view(&http, &base, &key, id).await)

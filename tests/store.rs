@@ -17,7 +17,7 @@ use arsgate::domain::{
 };
 use arsgate::scenario::{Language, Outcome};
 use arsgate::store::{CheckRecorded, IdempotentResponse, Store, StoreError};
-use common::store::TestDb;
+use common::store::{TestDb, new_verification};
 use serde_json::json;
 
 on_every_store!(
@@ -49,6 +49,7 @@ on_every_store!(
     foreign_cursors_are_refused,
     usage_counts_billable_calls_and_answered_time,
     unfinished_lists_every_live_verification,
+    pending_before_lists_the_old_pending_ones_only,
     data_survives_reopening,
     concurrent_opens_of_a_new_database_agree,
     urls_open_the_same_database,
@@ -74,33 +75,13 @@ async fn merchant(store: &dyn Store, name: &str) -> Merchant {
         .expect("merchant created")
 }
 
-/// A minimal verification of `scenario` created at `created_at`.
-fn request(merchant: MerchantId, scenario: &str, created_at: Timestamp) -> NewVerification {
-    NewVerification {
-        id: VerificationId::new(),
-        merchant_id: merchant,
-        mode: Mode::Test,
-        scenario: scenario.to_owned(),
-        phone: PhoneNumber::parse("010-1234-5678").expect("valid phone"),
-        language: Language::Ko,
-        callback_url: None,
-        notify_answered: false,
-        customer_ref: None,
-        metadata: json!({}),
-        fields: BTreeMap::new(),
-        code_digest: None,
-        code_expires_at: None,
-        created_at,
-    }
-}
-
 async fn verification(
     store: &dyn Store,
     merchant: MerchantId,
     created_at: Timestamp,
 ) -> Verification {
     store
-        .create_verification(&request(merchant, "read_code", created_at))
+        .create_verification(&new_verification(merchant, "read_code", created_at))
         .await
         .expect("verification created")
 }
@@ -329,7 +310,7 @@ async fn verifications_round_trip_every_field(db: &TestDb) {
         Some(created.clone())
     );
 
-    let minimal = request(m.id, "read_code", at(1));
+    let minimal = new_verification(m.id, "read_code", at(1));
     let created = store.create_verification(&minimal).await.unwrap();
     assert_eq!(
         store.verification_by_id(minimal.id).await.unwrap(),
@@ -349,7 +330,7 @@ async fn verifications_round_trip_every_field(db: &TestDb) {
         "{duplicate:?}"
     );
     let orphan = store
-        .create_verification(&request(MerchantId::new(), "read_code", at(2)))
+        .create_verification(&new_verification(MerchantId::new(), "read_code", at(2)))
         .await;
     assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
 }
@@ -588,7 +569,7 @@ async fn modes_are_kept_apart_in_listings_and_usage(db: &TestDb) {
     let live = store
         .create_verification(&NewVerification {
             mode: Mode::Live,
-            ..request(m.id, "read_code", at(1))
+            ..new_verification(m.id, "read_code", at(1))
         })
         .await
         .unwrap();
@@ -1279,7 +1260,7 @@ async fn verification_filters_combine(db: &TestDb) {
     let scenarios = ["read_code", "enter_code", "consent_record"];
     let mut all = Vec::new();
     for i in 0..18_i64 {
-        let mut new = request(m.id, scenarios[i as usize % 3], at((i / 2) * 1_000));
+        let mut new = new_verification(m.id, scenarios[i as usize % 3], at((i / 2) * 1_000));
         new.customer_ref = Some(format!("c{i}"));
         let v = store.create_verification(&new).await.unwrap();
         match i % 4 {
@@ -1444,7 +1425,7 @@ async fn usage_counts_billable_calls_and_answered_time(db: &TestDb) {
     ];
     for (scenario, created, placed, answered_ms, outcome) in calls {
         let v = store
-            .create_verification(&request(m.id, scenario, created))
+            .create_verification(&new_verification(m.id, scenario, created))
             .await
             .unwrap();
         if placed {
@@ -1461,7 +1442,7 @@ async fn usage_counts_billable_calls_and_answered_time(db: &TestDb) {
         }
     }
     let v = store
-        .create_verification(&request(other.id, "read_code", at(5)))
+        .create_verification(&new_verification(other.id, "read_code", at(5)))
         .await
         .unwrap();
     store.mark_calling(v.id(), "call", "fs1").await.unwrap();
@@ -1520,6 +1501,24 @@ async fn unfinished_lists_every_live_verification(db: &TestDb) {
     want.sort_by_key(|(id, _)| *id);
     assert_eq!(got, want);
     assert!(live.iter().all(|v| !v.is_final()));
+}
+
+async fn pending_before_lists_the_old_pending_ones_only(db: &TestDb) {
+    let store = db.open().await;
+    let a = merchant(&*store, "a").await;
+    let b = merchant(&*store, "b").await;
+    let old_b = verification(&*store, b.id, at(1)).await;
+    let old_a = verification(&*store, a.id, at(0)).await;
+    let placed = verification(&*store, a.id, at(2)).await;
+    let recent = verification(&*store, a.id, at(5)).await;
+    store.mark_calling(placed.id(), "c1", "fs1").await.unwrap();
+
+    let old = store.pending_before(at(3)).await.unwrap();
+    assert_eq!(ids_of(&old), vec![old_a.id(), old_b.id()], "oldest first");
+    assert!(old.iter().all(|v| v.state == VerificationState::Pending));
+    let all = store.pending_before(at(6)).await.unwrap();
+    assert_eq!(ids_of(&all), vec![old_a.id(), old_b.id(), recent.id()]);
+    assert!(store.pending_before(at(0)).await.unwrap().is_empty());
 }
 
 async fn data_survives_reopening(db: &TestDb) {

@@ -31,6 +31,16 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(duration.as_millis() as i64))
     }
 
+    /// This instant minus `duration`.
+    pub fn minus(self, duration: Duration) -> Timestamp {
+        Timestamp(self.0.saturating_sub(duration.as_millis() as i64))
+    }
+
+    /// How long after `earlier` this instant is (zero if it is not after).
+    pub fn since(self, earlier: Timestamp) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.saturating_sub(earlier.0)).unwrap_or(0))
+    }
+
     /// RFC 3339 text (`2026-11-29T07:10:00.123Z`).
     pub fn rfc3339(self) -> String {
         chrono::DateTime::<chrono::Utc>::from_timestamp_millis(self.0)

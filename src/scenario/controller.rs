@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 use super::compile::CODE_HEARD_VAR;
 use super::mark::{Mark, Tries};
 use super::outcome::Outcome;
-use super::program::{Decision, Dynamic, End, Language, Program, SecretKind, SegmentId, Verify};
+use super::program::{
+    Decision, Dynamic, End, Language, Program, SecretKind, Segment, SegmentId, Verify,
+};
 use super::secret::{Code, CodeDigest, CodeKey, PinHash};
 use super::timeline::{Entry, Happening, InputResult, Timeline};
 use crate::esl::HangupCause;
@@ -407,12 +409,8 @@ impl<'a, B: Backend> Call<'a, B> {
             PARKED_VAR.to_owned(),
             CODE_HEARD_VAR.to_owned(),
         ];
-        for segment in &self.program.segments {
-            if let End::Park(Decision::Collect { var, .. } | Decision::Menu { var, .. }) =
-                &segment.end
-            {
-                vars.extend(CollectedInput::vars(var));
-            }
+        for var in self.program.segments.iter().filter_map(Segment::input_var) {
+            vars.extend(CollectedInput::vars(var));
         }
         let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
         let now = SystemTime::now();
@@ -462,9 +460,7 @@ impl<'a, B: Backend> Call<'a, B> {
                 self.enter(self.current).await;
             } else if snapshot.parked {
                 // The park the earlier run never handled.
-                if let End::Park(Decision::Collect { var, .. } | Decision::Menu { var, .. }) =
-                    &segment.end
-                {
+                if let Some(var) = segment.input_var() {
                     self.input = Some(snapshot.collected(var));
                     self.input_at = now;
                 }
@@ -720,10 +716,7 @@ impl<'a, B: Backend> Call<'a, B> {
 
     /// Whether the current segment's collect or menu fills `var`.
     fn collects_into(&self, var: &str) -> bool {
-        match &self.program.segment(self.current).end {
-            End::Park(Decision::Collect { var: v, .. } | Decision::Menu { var: v, .. }) => v == var,
-            _ => false,
-        }
+        self.program.segment(self.current).input_var() == Some(var)
     }
 
     /// The call parked at the end of the current segment: decide.

@@ -172,6 +172,17 @@ pub struct Segment {
     pub end: End,
 }
 
+impl Segment {
+    /// The channel variable the segment's collect or menu fills, if it
+    /// ends in one.
+    pub fn input_var(&self) -> Option<&str> {
+        match &self.end {
+            End::Park(Decision::Collect { var, .. } | Decision::Menu { var, .. }) => Some(var),
+            _ => None,
+        }
+    }
+}
+
 /// A scenario compiled: its segments and where a call starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Program {

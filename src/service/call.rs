@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -16,7 +16,7 @@ use tracing::Span;
 
 use super::create::code_for;
 use super::view::WebhookKind;
-use super::{Ended, Inner};
+use super::{Ended, Inner, Placement};
 use crate::domain::{Evidence, Merchant, Timestamp, Verification};
 use crate::metrics::calls::{CallWatch, NodeChannel};
 use crate::scenario::controller::{self, CallReport, CallRequest, ConsentEvidence};
@@ -148,8 +148,6 @@ async fn place_and_follow(
             }
         };
         let node = slot.node();
-        let _on_node = NodeChannel::hold(node.name());
-        let mut watch = CallWatch::new(node.name());
         let call = CallId::new();
         Span::current()
             .record("call", call.as_str())
@@ -177,19 +175,15 @@ async fn place_and_follow(
             // Canceled (or finished by another replica) before the call was placed.
             return Ok(());
         }
-        let call_request = match call_request(inner, runnable, verification, call.clone()).await {
-            Ok(call_request) => call_request,
-            Err(reason) => {
-                return inner
-                    .finish(merchant, verification, Outcome::Error, reason, None)
-                    .await;
-            }
-        };
-        let (progress, entries) = mpsc::unbounded_channel();
-        let call_request = CallRequest {
-            progress: Some(progress),
-            ..call_request
-        };
+        let (call_request, entries) =
+            match call_request(inner, runnable, verification, call.clone()).await {
+                Ok(request) => request,
+                Err(reason) => {
+                    return inner
+                        .finish(merchant, verification, Outcome::Error, reason, None)
+                        .await;
+                }
+            };
         tracing::info!(
             verification = %id,
             call = %call_request.call,
@@ -205,7 +199,7 @@ async fn place_and_follow(
             inner.settings(request.mode),
             cancel.clone(),
         );
-        let report = drive(inner, merchant, verification, &mut watch, driving, entries).await;
+        let report = drive(inner, merchant, verification, node.name(), driving, entries).await;
         let retry = first.is_none()
             && !cancel.is_cancelled()
             && !inner.stopping.is_cancelled()
@@ -247,47 +241,29 @@ async fn take_over(
             .finish(merchant, verification, Outcome::Error, reason, None)
             .await;
     };
-    let call = verification
-        .call_id
-        .as_deref()
-        .and_then(|call| uuid::Uuid::parse_str(call).ok())
-        .map(CallId::from);
-    let node = verification
-        .node
-        .as_deref()
-        .and_then(|name| inner.pool(request.mode).node(name));
-    let switch = node.and_then(|node| node.switch().cloned());
-    let (Some(call), Some(node), Some(switch)) = (call, node, switch) else {
+    let Some(Placement { call, node, switch }) = inner.placement(verification) else {
         let reason = lost("its node is unknown or unreachable");
         return inner
             .finish(merchant, verification, Outcome::Error, reason, None)
             .await;
     };
-    let call_request = match call_request(inner, runnable, verification, call.clone()).await {
-        Ok(call_request) => call_request,
-        Err(reason) => {
-            inner.hang_up_orphan(verification).await;
-            return inner
-                .finish(merchant, verification, Outcome::Error, reason, None)
-                .await;
-        }
-    };
-    let (progress, entries) = mpsc::unbounded_channel();
-    let call_request = CallRequest {
-        progress: Some(progress),
-        ..call_request
-    };
+    let (call_request, entries) =
+        match call_request(inner, runnable, verification, call.clone()).await {
+            Ok(request) => request,
+            Err(reason) => {
+                inner.hang_up_orphan(verification).await;
+                return inner
+                    .finish(merchant, verification, Outcome::Error, reason, None)
+                    .await;
+            }
+        };
     tracing::info!(
         verification = %verification.id(),
         call = %call,
         node = node.name(),
         "taking the call over"
     );
-    let _on_node = NodeChannel::hold(node.name());
-    let mut watch = CallWatch::new(node.name());
-    let elapsed = Duration::from_millis(
-        u64::try_from(Timestamp::now().millis() - request.created_at.millis()).unwrap_or(0),
-    );
+    let elapsed = Timestamp::now().since(request.created_at);
     let driving = controller::take_over(
         &*switch,
         &runnable.program,
@@ -296,20 +272,23 @@ async fn take_over(
         cancel,
         elapsed,
     );
-    let report = drive(inner, merchant, verification, &mut watch, driving, entries).await;
+    let report = drive(inner, merchant, verification, node.name(), driving, entries).await;
     conclude(inner, merchant, verification, Vec::new(), report).await
 }
 
-/// Runs the controller's future `driving` to its report, recording each
-/// timeline entry it sends on `entries` as the call progresses.
+/// Runs the controller's future `driving` of a call on `node` to its
+/// report, recording each timeline entry it sends on `entries` as the call
+/// progresses.
 async fn drive(
     inner: &Inner,
     merchant: &Merchant,
     verification: &Verification,
-    watch: &mut CallWatch,
+    node: &str,
     driving: impl Future<Output = CallReport>,
     mut entries: mpsc::UnboundedReceiver<Entry>,
 ) -> CallReport {
+    let _on_node = NodeChannel::hold(node);
+    let mut watch = CallWatch::new(node);
     tokio::pin!(driving);
     let report = loop {
         tokio::select! {
@@ -373,14 +352,14 @@ async fn conclude(
         .await
 }
 
-/// What the controller needs for this call; `Err` says why it cannot be
-/// placed.
+/// What the controller needs for this call, with the receiving end of its
+/// progress; `Err` says why it cannot be placed.
 async fn call_request(
     inner: &Inner,
     runnable: &Runnable,
     verification: &Verification,
     call: CallId,
-) -> Result<CallRequest, String> {
+) -> Result<(CallRequest, mpsc::UnboundedReceiver<Entry>), String> {
     let request = &verification.request;
     let number = DialNumber::parse(&request.phone.national())
         .map_err(|_| "the number cannot be dialled".to_owned())?;
@@ -410,7 +389,8 @@ async fn call_request(
         }
         _ => None,
     };
-    Ok(CallRequest {
+    let (progress, entries) = mpsc::unbounded_channel();
+    let request = CallRequest {
         call,
         number,
         language: request.language,
@@ -418,8 +398,9 @@ async fn call_request(
         code,
         code_digest,
         pin,
-        progress: None,
-    })
+        progress: Some(progress),
+    };
+    Ok((request, entries))
 }
 
 fn evidence_record(evidence: &ConsentEvidence) -> Evidence {

@@ -52,7 +52,7 @@ use crate::scenario::secret::{Code, PinHash};
 use crate::scenario::timeline::Entry;
 use crate::scenario::{Catalog, Language, Outcome};
 use crate::store::Store;
-use crate::switch::{NodeReport, Pool};
+use crate::switch::{CallId, FreeSwitch, Node, NodeReport, Pool};
 
 /// What the service is built from.
 pub struct ServiceParts {
@@ -109,6 +109,13 @@ struct Running {
     cancel: CancellationToken,
     /// Its timeline so far (the store has it once the call ends).
     timeline: Vec<Entry>,
+}
+
+/// Where a call was placed: its id, its node and the node's switch.
+struct Placement {
+    call: CallId,
+    node: Arc<Node>,
+    switch: Arc<FreeSwitch>,
 }
 
 /// How a placed call ended, for the record.
@@ -563,19 +570,25 @@ impl Inner {
         }
     }
 
+    /// Where an earlier run placed `verification`'s call, if it did and
+    /// the node is known and connected.
+    fn placement(&self, verification: &Verification) -> Option<Placement> {
+        let call = uuid::Uuid::parse_str(verification.call_id.as_deref()?).ok()?;
+        let node = Arc::clone(
+            self.pool(verification.request.mode)
+                .node(verification.node.as_deref()?)?,
+        );
+        let switch = Arc::clone(node.switch()?);
+        Some(Placement {
+            call: CallId::from(call),
+            node,
+            switch,
+        })
+    }
+
     /// Hangs up a call this process does not follow, if it still exists.
     async fn hang_up_orphan(&self, verification: &Verification) {
-        let (Some(call), Some(node)) = (&verification.call_id, &verification.node) else {
-            return;
-        };
-        let Some(switch) = self
-            .pool(verification.request.mode)
-            .node(node)
-            .and_then(|n| n.switch().cloned())
-        else {
-            return;
-        };
-        let Ok(call) = uuid::Uuid::parse_str(call).map(crate::switch::CallId::from) else {
+        let Some(Placement { call, switch, .. }) = self.placement(verification) else {
             return;
         };
         if switch.exists(&call).await.unwrap_or(false) {

@@ -30,21 +30,12 @@ pub(super) async fn recover(
     let unfinished = inner.store.unfinished().await?;
     let count = unfinished.len();
     for verification in unfinished {
-        let id = verification.id();
-        if inner.running().contains_key(&id) {
-            continue;
-        }
-        let Some(merchant) = inner
-            .store
-            .merchant(verification.request.merchant_id)
-            .await?
-        else {
-            tracing::error!(verification = %id, "the verification's merchant is gone");
+        let Some(merchant) = merchant_of(inner, &verification).await? else {
             continue;
         };
         let span = super::call::span(&merchant, &verification);
         span.in_scope(|| {
-            tracing::info!(verification = %id, state = verification.state.as_str(), "recovering");
+            tracing::info!(verification = %verification.id(), state = verification.state.as_str(), "recovering");
         });
         match verification.state {
             VerificationState::Pending => {
@@ -78,21 +69,10 @@ pub(super) async fn recover(
 /// how many.
 pub(super) async fn sweep_unplaced(inner: &Arc<Inner>) -> Result<usize, ServiceError> {
     let limit = STALE_AFTER + inner.limits.longest_queue_wait();
-    let now = Timestamp::now();
+    let before = Timestamp::now().minus(limit);
     let mut swept = 0;
-    for verification in inner.store.unfinished().await? {
-        let id = verification.id();
-        if verification.state != VerificationState::Pending
-            || now < verification.request.created_at.plus(limit)
-            || inner.running().contains_key(&id)
-        {
-            continue;
-        }
-        let Some(merchant) = inner
-            .store
-            .merchant(verification.request.merchant_id)
-            .await?
-        else {
+    for verification in inner.store.pending_before(before).await? {
+        let Some(merchant) = merchant_of(inner, &verification).await? else {
             continue;
         };
         let reason = "never placed: its call was not started in time".to_owned();
@@ -103,6 +83,26 @@ pub(super) async fn sweep_unplaced(inner: &Arc<Inner>) -> Result<usize, ServiceE
         swept += 1;
     }
     Ok(swept)
+}
+
+/// The merchant of a verification no call task of this process runs;
+/// `None` for one this process runs, or whose merchant is gone.
+async fn merchant_of(
+    inner: &Inner,
+    verification: &Verification,
+) -> Result<Option<Merchant>, ServiceError> {
+    let id = verification.id();
+    if inner.running().contains_key(&id) {
+        return Ok(None);
+    }
+    let merchant = inner
+        .store
+        .merchant(verification.request.merchant_id)
+        .await?;
+    if merchant.is_none() {
+        tracing::error!(verification = %id, "the verification's merchant is gone");
+    }
+    Ok(merchant)
 }
 
 async fn place_late(

@@ -62,25 +62,44 @@ pub(crate) struct Engine {
     dialplan: RwLock<Option<Dialplan>>,
     boot: RwLock<Boot>,
     sequence: AtomicU64,
-    /// What `speak` said, by channel, newest last (bounded).
-    spoken: std::sync::Mutex<std::collections::VecDeque<(String, String)>>,
-    /// The destination of every outbound channel created, oldest first
-    /// (bounded).
-    dialled: std::sync::Mutex<std::collections::VecDeque<String>>,
-    /// Every command an authenticated connection sent, oldest first
-    /// (bounded): what the switch was told, for tests that check what a
-    /// client may never send.
-    commands: std::sync::Mutex<std::collections::VecDeque<Command>>,
+    /// What `speak` said, by channel.
+    spoken: Recent<(String, String)>,
+    /// The destination of every outbound channel created.
+    dialled: Recent<String>,
+    /// Every command an authenticated connection sent: what the switch
+    /// was told, for tests that check what a client may never send.
+    commands: Recent<Command>,
 }
 
-/// How many spoken texts the simulator remembers.
-const SPOKEN_KEPT: usize = 1000;
+/// The latest things of a kind the simulator remembers for tests to read,
+/// oldest first, up to a bound (the oldest go first).
+#[derive(Debug)]
+struct Recent<T> {
+    kept: std::sync::Mutex<std::collections::VecDeque<T>>,
+    bound: usize,
+}
 
-/// How many dialled destinations the simulator remembers.
-const DIALLED_KEPT: usize = 100_000;
+impl<T: Clone> Recent<T> {
+    fn new(bound: usize) -> Recent<T> {
+        Recent {
+            kept: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            bound,
+        }
+    }
 
-/// How many received commands the simulator remembers.
-const COMMANDS_KEPT: usize = 10_000;
+    fn push(&self, item: T) {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() == self.bound {
+            kept.pop_front();
+        }
+        kept.push_back(item);
+    }
+
+    fn all(&self) -> Vec<T> {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        kept.iter().cloned().collect()
+    }
+}
 
 impl Engine {
     pub fn new(config: SimConfig) -> Arc<Engine> {
@@ -112,9 +131,9 @@ impl Engine {
             dialplan: RwLock::new(None),
             boot: RwLock::new(boot),
             sequence: AtomicU64::new(0),
-            spoken: std::sync::Mutex::new(std::collections::VecDeque::new()),
-            dialled: std::sync::Mutex::new(std::collections::VecDeque::new()),
-            commands: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            spoken: Recent::new(1000),
+            dialled: Recent::new(100_000),
+            commands: Recent::new(10_000),
         })
     }
 
@@ -150,52 +169,38 @@ impl Engine {
 
     /// Remembers that `speak` said `text` on channel `uuid`.
     pub fn record_speech(&self, uuid: &str, text: &str) {
-        let mut spoken = self.spoken.lock().unwrap_or_else(|e| e.into_inner());
-        if spoken.len() == SPOKEN_KEPT {
-            spoken.pop_front();
-        }
-        spoken.push_back((uuid.to_owned(), text.to_owned()));
+        self.spoken.push((uuid.to_owned(), text.to_owned()));
     }
 
     /// What `speak` said on channel `uuid`, in order.
     pub fn spoken(&self, uuid: &str) -> Vec<String> {
-        let spoken = self.spoken.lock().unwrap_or_else(|e| e.into_inner());
-        spoken
-            .iter()
+        self.spoken
+            .all()
+            .into_iter()
             .filter(|(u, _)| u == uuid)
-            .map(|(_, t)| t.clone())
+            .map(|(_, t)| t)
             .collect()
     }
 
     /// Notes that an outbound channel to `destination` was created: the
     /// far end was invited (its phone may ring).
     pub fn record_dial(&self, destination: &str) {
-        let mut dialled = self.dialled.lock().unwrap_or_else(|e| e.into_inner());
-        if dialled.len() == DIALLED_KEPT {
-            dialled.pop_front();
-        }
-        dialled.push_back(destination.to_owned());
+        self.dialled.push(destination.to_owned());
     }
 
     /// Every destination dialled, oldest first.
     pub fn dialled(&self) -> Vec<String> {
-        let dialled = self.dialled.lock().unwrap_or_else(|e| e.into_inner());
-        dialled.iter().cloned().collect()
+        self.dialled.all()
     }
 
     /// Remembers a command an authenticated connection sent.
     pub fn record_command(&self, command: &Command) {
-        let mut commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
-        if commands.len() == COMMANDS_KEPT {
-            commands.pop_front();
-        }
-        commands.push_back(command.clone());
+        self.commands.push(command.clone());
     }
 
     /// Every command received, oldest first.
     pub fn commands(&self) -> Vec<Command> {
-        let commands = self.commands.lock().unwrap_or_else(|e| e.into_inner());
-        commands.iter().cloned().collect()
+        self.commands.all()
     }
 
     /// The phone book, to read.

@@ -215,6 +215,9 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Every verification not final yet (for recovery after a restart).
     async fn unfinished(&self) -> Result<Vec<Verification>, StoreError>;
+    /// The verifications still pending that were created before `before`,
+    /// oldest first: those no call task will place any more.
+    async fn pending_before(&self, before: Timestamp) -> Result<Vec<Verification>, StoreError>;
     /// Counts a `check` attempt unless the verification is locked at
     /// `max_attempts`. Atomic: concurrent checks never count past the
     /// limit. `NotFound` if unknown.

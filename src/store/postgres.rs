@@ -718,6 +718,19 @@ impl Store for PostgresStore {
         decode_all(&found, verification_row)
     }
 
+    async fn pending_before(&self, before: Timestamp) -> Result<Vec<Verification>, StoreError> {
+        let found = self
+            .query(
+                &format!(
+                    "SELECT {VERIFICATION_COLUMNS} FROM verifications \
+                     WHERE state = 'pending' AND created_at < $1 ORDER BY created_at, id"
+                ),
+                &[&before.millis()],
+            )
+            .await?;
+        decode_all(&found, verification_row)
+    }
+
     async fn record_check(
         &self,
         id: VerificationId,

@@ -818,6 +818,22 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn pending_before(&self, before: Timestamp) -> Result<Vec<Verification>, StoreError> {
+        let before = before.millis();
+        self.read(move |conn| {
+            query(
+                conn,
+                &format!(
+                    "SELECT {VERIFICATION_COLUMNS} FROM verifications \
+                     WHERE state = 'pending' AND created_at < ?1 ORDER BY created_at, id"
+                ),
+                [before],
+                verification_row,
+            )
+        })
+        .await
+    }
+
     async fn record_check(
         &self,
         vid: VerificationId,

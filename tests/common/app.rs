@@ -343,6 +343,29 @@ impl TestApp {
         self.wait_for(key, id, |v| v["status"] == "finished").await
     }
 
+    /// Cancels verification `id` (it must be accepted); the record after.
+    pub async fn cancel(&self, key: &str, id: &str) -> Value {
+        let path = format!("/v1/verifications/{id}/cancel");
+        let (status, view) = self
+            .call(reqwest::Method::POST, &path, Some(key), None)
+            .await;
+        assert_eq!(status, 200, "{view}");
+        view
+    }
+
+    /// Waits until the live simulator carries `count` channels.
+    pub async fn live_channels(&self, count: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.live.channels() != count {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the live node carries {} channels, not {count}",
+                self.live.channels()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls a verification until `done` holds (at most 20 s).
     pub async fn wait_for(&self, key: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
@@ -359,4 +382,12 @@ impl TestApp {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
+}
+
+/// Whether a verification's timeline (as the API shows it) says a
+/// restarted arsgate took its call over.
+pub fn taken_over(view: &Value) -> bool {
+    view["timeline"]
+        .as_array()
+        .is_some_and(|entries| entries.iter().any(|e| e["event"] == "taken_over"))
 }

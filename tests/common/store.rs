@@ -13,7 +13,12 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use std::collections::BTreeMap;
+
+use arsgate::domain::{MerchantId, Mode, NewVerification, PhoneNumber, Timestamp, VerificationId};
+use arsgate::scenario::Language;
 use arsgate::store::{PostgresStore, SqliteStore, Store};
+use serde_json::json;
 
 /// The server test databases are made on, unless `ARSGATE_TEST_POSTGRES`
 /// says otherwise (a URL without a database name).
@@ -161,4 +166,28 @@ async fn connect(url: &str) -> tokio_postgres::Client {
         .unwrap_or_else(|e| panic!("cannot connect to {url}: {e}"));
     tokio::spawn(connection);
     client
+}
+
+/// A minimal verification of `scenario` created at `created_at`.
+pub fn new_verification(
+    merchant: MerchantId,
+    scenario: &str,
+    created_at: Timestamp,
+) -> NewVerification {
+    NewVerification {
+        id: VerificationId::new(),
+        merchant_id: merchant,
+        mode: Mode::Test,
+        scenario: scenario.to_owned(),
+        phone: PhoneNumber::parse("010-1234-5678").expect("valid phone"),
+        language: Language::Ko,
+        callback_url: None,
+        notify_answered: false,
+        customer_ref: None,
+        metadata: json!({}),
+        fields: BTreeMap::new(),
+        code_digest: None,
+        code_expires_at: None,
+        created_at,
+    }
 }
