@@ -309,7 +309,8 @@ async fn a_sandbox_run_shows_in_the_metrics(db: &TestDb) {
         ) >= cases.len() as f64
     );
     assert!(has(&after, "arsgate_webhook_outbox_backlog", &[]));
-    let create = [("operation", "create_verification")];
+    // A verification is stored with its admission, in one write.
+    let create = [("operation", "admit_call")];
     assert!(delta("arsgate_store_operation_duration_seconds_count", &create) >= 7.0);
     check_histogram(&after, "arsgate_store_operation_duration_seconds", &create);
 

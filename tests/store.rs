@@ -57,6 +57,7 @@ on_every_store!(
     leases_stop_at_max_channels_and_expire,
     concurrent_leases_never_pass_max_channels,
     admissions_keep_velocity_and_daily_cap,
+    an_admission_stores_its_verification_or_nothing,
     concurrent_admissions_never_pass_a_limit,
     finishing_releases_the_verifications_lease,
 );
@@ -1812,6 +1813,56 @@ async fn concurrent_leases_never_pass_max_channels(db: &TestDb) {
     }
 }
 
+async fn an_admission_stores_its_verification_or_nothing(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let capped = |now: Timestamp| AdmitCall {
+        daily_cap: Some(1),
+        ..admission(m.id, "+821012345678", now)
+    };
+    let usage = async || {
+        store
+            .limit_usage(scope(m.id, Mode::Live), at(10), at(0))
+            .await
+            .unwrap()
+            .calls_today
+    };
+
+    // Admitted: the verification is stored by the same write.
+    let first = new_verification(m.id, "read_code", at(1));
+    assert_eq!(
+        store
+            .admit_call(&capped(at(1)), Some(&first))
+            .await
+            .unwrap(),
+        Admission::Admitted { leased: false }
+    );
+    let stored = store.verification(m.id, first.id).await.unwrap();
+    assert_eq!(stored.map(|v| v.state), Some(VerificationState::Pending));
+
+    // A verification that cannot be stored (no such merchant) admits
+    // nothing: the call is not counted.
+    let orphan = new_verification(MerchantId::new(), "read_code", at(2));
+    let error = store
+        .admit_call(&admission(m.id, "+821012345678", at(2)), Some(&orphan))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::NotFound(_)), "{error:?}");
+    assert_eq!(usage().await, 1);
+
+    // Refused (the day's one call is taken): nothing is stored.
+    let second = new_verification(m.id, "read_code", at(3));
+    assert_eq!(
+        store
+            .admit_call(&capped(at(3)), Some(&second))
+            .await
+            .unwrap(),
+        Admission::DailyCap
+    );
+    assert!(store.verification(m.id, second.id).await.unwrap().is_none());
+    assert_eq!(usage().await, 1);
+}
+
 async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
     let store = db.open().await;
     let m = merchant(&*store, "acme").await;
@@ -1823,14 +1874,14 @@ async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
     let admitted = Admission::Admitted { leased: false };
     assert_eq!(
         store
-            .admit_call(&velocity(at(1_000), "+821011112222"))
+            .admit_call(&velocity(at(1_000), "+821011112222"), None)
             .await
             .unwrap(),
         admitted
     );
     assert_eq!(
         store
-            .admit_call(&velocity(at(2_000), "+821011112222"))
+            .admit_call(&velocity(at(2_000), "+821011112222"), None)
             .await
             .unwrap(),
         admitted
@@ -1838,7 +1889,7 @@ async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
     // The third within the minute waits until the first leaves the window.
     assert_eq!(
         store
-            .admit_call(&velocity(at(3_000), "+821011112222"))
+            .admit_call(&velocity(at(3_000), "+821011112222"), None)
             .await
             .unwrap(),
         Admission::Velocity {
@@ -1848,21 +1899,21 @@ async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
     // Another number is not affected, nor is a refused call counted.
     assert_eq!(
         store
-            .admit_call(&velocity(at(3_000), "+821033334444"))
+            .admit_call(&velocity(at(3_000), "+821033334444"), None)
             .await
             .unwrap(),
         admitted
     );
     assert_eq!(
         store
-            .admit_call(&velocity(at(61_001), "+821011112222"))
+            .admit_call(&velocity(at(61_001), "+821011112222"), None)
             .await
             .unwrap(),
         admitted
     );
     assert_eq!(
         store
-            .admit_call(&velocity(at(61_002), "+821011112222"))
+            .admit_call(&velocity(at(61_002), "+821011112222"), None)
             .await
             .unwrap(),
         Admission::Velocity {
@@ -1886,17 +1937,23 @@ async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
         ..admission(m.id, "+821055556666", now)
     };
     assert_eq!(
-        store.admit_call(&capped(at(70_000), at(0))).await.unwrap(),
+        store
+            .admit_call(&capped(at(70_000), at(0)), None)
+            .await
+            .unwrap(),
         admitted
     );
     assert_eq!(
-        store.admit_call(&capped(at(70_001), at(0))).await.unwrap(),
+        store
+            .admit_call(&capped(at(70_001), at(0)), None)
+            .await
+            .unwrap(),
         Admission::DailyCap
     );
     // A new day starts afresh.
     assert_eq!(
         store
-            .admit_call(&capped(at(80_000), at(75_000)))
+            .admit_call(&capped(at(80_000), at(75_000)), None)
             .await
             .unwrap(),
         admitted
@@ -1918,7 +1975,7 @@ async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
         ..admission(m.id, "+821077778888", at(90_000))
     };
     assert_eq!(
-        store.admit_call(&leased).await.unwrap(),
+        store.admit_call(&leased, None).await.unwrap(),
         Admission::Admitted { leased: true }
     );
     let full = AdmitCall {
@@ -1926,7 +1983,7 @@ async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
         ..admission(m.id, "+821077778888", at(90_001))
     };
     assert_eq!(
-        store.admit_call(&full).await.unwrap(),
+        store.admit_call(&full, None).await.unwrap(),
         Admission::ChannelsFull
     );
     let optional = AdmitCall {
@@ -1937,7 +1994,7 @@ async fn admissions_keep_velocity_and_daily_cap(db: &TestDb) {
         ..admission(m.id, "+821077778888", at(90_002))
     };
     assert_eq!(
-        store.admit_call(&optional).await.unwrap(),
+        store.admit_call(&optional, None).await.unwrap(),
         Admission::Admitted { leased: false }
     );
     assert_eq!(
@@ -1972,7 +2029,7 @@ async fn concurrent_admissions_never_pass_a_limit(db: &TestDb) {
                         }),
                         ..admission(m.id, &format!("+82101234000{}", i % 2), at(i))
                     };
-                    store.admit_call(&admit).await.unwrap()
+                    store.admit_call(&admit, None).await.unwrap()
                 })
             })
             .collect();

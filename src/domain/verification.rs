@@ -111,6 +111,26 @@ pub struct Verification {
 }
 
 impl Verification {
+    /// A verification just created from `request`: pending, nothing
+    /// happened yet.
+    pub fn pending(request: NewVerification) -> Verification {
+        let updated_at = request.created_at;
+        Verification {
+            request,
+            state: VerificationState::Pending,
+            outcome: None,
+            reason: None,
+            check_attempts: 0,
+            checked_at: None,
+            call_id: None,
+            node: None,
+            timeline: serde_json::Value::Array(Vec::new()),
+            answered_at: None,
+            finished_at: None,
+            updated_at,
+        }
+    }
+
     /// The verification's id.
     pub fn id(&self) -> VerificationId {
         self.request.id

@@ -40,7 +40,7 @@ pub use report::{LimitsReport, QueueView, UsageNow, VelocityView};
 
 use crate::config::{AtLimit, LimitsConfig};
 use crate::domain::{
-    Admission, AdmitCall, LeaseTerms, LimitScope, Merchant, Mode, PhoneNumber, Timestamp,
+    Admission, AdmitCall, LeaseTerms, LimitScope, Merchant, Mode, NewVerification, Timestamp,
     VerificationId,
 };
 use crate::store::{Store, StoreError};
@@ -100,17 +100,13 @@ impl Limits {
         self.plans.of(&merchant.name)
     }
 
-    /// Admits a new call of `merchant` to `phone`, to be held by `holder`:
-    /// within the rate, the velocity limit and the daily cap, and either
-    /// with its channel lease or (if the plan queues) in the queue for
-    /// one. A refused call is neither counted nor queued.
-    pub async fn admit(
-        &self,
-        merchant: &Merchant,
-        mode: Mode,
-        phone: &PhoneNumber,
-        holder: VerificationId,
-    ) -> Result<(), Refusal> {
+    /// Admits the call of `merchant`'s new verification `new` and stores
+    /// the verification with it (one write): within the rate, the velocity
+    /// limit and the daily cap, and either with its channel lease or (if
+    /// the plan queues) in the queue for one. A refused call is neither
+    /// counted, queued nor stored.
+    pub async fn admit(&self, merchant: &Merchant, new: &NewVerification) -> Result<(), Refusal> {
+        let (mode, phone, holder) = (new.mode, &new.phone, new.id);
         let plan = self.plan(merchant);
         let scope = LimitScope {
             merchant: merchant.id,
@@ -152,7 +148,7 @@ impl Limits {
                 required: !queueing,
             }),
         };
-        let admission = self.store.admit_call(&admit).await;
+        let admission = self.store.admit_call(&admit, Some(new)).await;
         let leased = matches!(admission, Ok(Admission::Admitted { leased: true }));
         let queued = matches!(admission, Ok(Admission::Admitted { leased: false }));
         if leased {
@@ -299,16 +295,6 @@ impl Limits {
         if let Some(scope) = scope {
             self.queues.wake(scope);
         }
-    }
-
-    /// Undoes an admission whose verification could not be stored.
-    pub async fn withdraw(&self, merchant: &Merchant, mode: Mode, holder: VerificationId) {
-        let scope = LimitScope {
-            merchant: merchant.id,
-            mode,
-        };
-        self.queues.leave(scope, holder);
-        self.release(holder).await;
     }
 
     /// Where `holder` stands in its queue, if it is queued here.

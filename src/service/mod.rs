@@ -268,18 +268,11 @@ impl Service {
         {
             return Err(ServiceError::PinNotRegistered(customer.to_owned()));
         }
-        let id = prepared.new.id;
         limits
-            .admit(merchant, mode, &prepared.new.phone, id)
+            .admit(merchant, &prepared.new)
             .await
             .inspect_err(|refusal| crate::metrics::limit_hit(&merchant.name, refusal.code()))?;
-        let verification = match self.inner.store.create_verification(&prepared.new).await {
-            Ok(verification) => verification,
-            Err(error) => {
-                limits.withdraw(merchant, mode, id).await;
-                return Err(error.into());
-            }
-        };
+        let verification = Verification::pending(prepared.new);
         let shown = runnable.shows_code().then_some(prepared.code).flatten();
         self.inner.start(merchant.clone(), verification.clone());
         crate::metrics::verification_started(

@@ -367,11 +367,17 @@ pub trait Store: Send + Sync + 'static {
     /// Admits a new call: reclaims the scope's expired leases, checks the
     /// velocity limit and the daily cap, takes the lease if asked (refusing
     /// with `ChannelsFull` if it is required and every channel is taken),
-    /// and counts the call. One transaction, serialized per scope against
-    /// every other admission and lease taken, in this process or another,
-    /// so that concurrent calls never pass a limit together. Nothing is
-    /// counted or taken unless the call is admitted.
-    async fn admit_call(&self, admit: &AdmitCall) -> Result<Admission, StoreError>;
+    /// counts the call and, if given, stores its verification `create`
+    /// (as [`Store::create_verification`] would). One transaction,
+    /// serialized per scope against every other admission and lease taken,
+    /// in this process or another, so that concurrent calls never pass a
+    /// limit together. Nothing is counted, taken or stored unless the call
+    /// is admitted; nothing is admitted unless the verification is stored.
+    async fn admit_call(
+        &self,
+        admit: &AdmitCall,
+        create: Option<&NewVerification>,
+    ) -> Result<Admission, StoreError>;
     /// Takes a channel lease of `scope` for `terms.holder` if fewer than
     /// `terms.max_channels` leases are live (expired ones are reclaimed
     /// first), serialized like [`Store::admit_call`]; true if the holder

@@ -143,12 +143,24 @@ impl PostgresStore {
         taken: &str,
         missing: &str,
     ) -> Result<(), StoreError> {
+        self.insert_row(sql, params, taken, missing)
+            .await
+            .map(|_| ())
+    }
+
+    /// [`PostgresStore::insert`] of a statement that returns a row.
+    async fn insert_row(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        taken: &str,
+        missing: &str,
+    ) -> Result<Option<Row>, StoreError> {
         let client = self.client().await?;
         let stmt = client.prepare_cached(sql).await.map_err(db)?;
         client
-            .execute(&stmt, params)
+            .query_opt(&stmt, params)
             .await
-            .map(|_| ())
             .map_err(|e| insert_error(e, taken, missing))
     }
 
@@ -213,6 +225,44 @@ async fn insert_delivery<C: GenericClient>(
 
 /// A failed insert: `Conflict` naming `taken` on a unique violation,
 /// `NotFound` naming `missing` on a foreign-key violation.
+/// The statement that stores a new verification, its values taken from
+/// parameters `$first` on (in [`verification_values`]'s order), selected
+/// `from` (empty: once).
+fn insert_verification(first: usize, from: &str) -> String {
+    let p: Vec<String> = (first..first + 15).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
+         callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
+         created_at, state, check_attempts, timeline, updated_at, notify_answered) \
+         SELECT {}, 'pending', 0, {}, {}, {}{from}",
+        p[..13].join(", "),
+        p[13],
+        p[12],
+        p[14],
+    )
+}
+
+/// A new verification's column values, for [`insert_verification`].
+fn verification_values(new: &NewVerification) -> Vec<Box<dyn ToSql + Sync + Send>> {
+    vec![
+        Box::new(new.id.uuid()),
+        Box::new(new.merchant_id.uuid()),
+        Box::new(new.mode.as_str()),
+        Box::new(new.scenario.clone()),
+        Box::new(new.phone.e164().to_owned()),
+        Box::new(new.language.code()),
+        Box::new(new.callback_url.clone()),
+        Box::new(new.customer_ref.clone()),
+        Box::new(new.metadata.clone()),
+        Box::new(rows::fields_json(&new.fields)),
+        Box::new(new.code_digest.clone()),
+        Box::new(new.code_expires_at.map(Timestamp::millis)),
+        Box::new(new.created_at.millis()),
+        Box::new(serde_json::Value::Array(Vec::new())),
+        Box::new(new.notify_answered),
+    ]
+}
+
 fn insert_error(e: tokio_postgres::Error, taken: &str, missing: &str) -> StoreError {
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
         StoreError::Conflict(taken.to_owned())
@@ -526,35 +576,16 @@ impl Store for PostgresStore {
     }
 
     async fn create_verification(&self, new: &NewVerification) -> Result<Verification, StoreError> {
-        let created = rows::new_verification(new);
+        let values = verification_values(new);
+        let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref() as _).collect();
         self.insert(
-            "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
-             callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
-             created_at, state, check_attempts, timeline, updated_at, notify_answered) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'pending', 0, \
-             $14, $13, $15)",
-            &[
-                &new.id.uuid(),
-                &new.merchant_id.uuid(),
-                &new.mode.as_str(),
-                &new.scenario,
-                &new.phone.e164(),
-                &new.language.code(),
-                &new.callback_url,
-                &new.customer_ref,
-                &new.metadata,
-                &rows::fields_json(&new.fields),
-                &new.code_digest,
-                &new.code_expires_at.map(Timestamp::millis),
-                &new.created_at.millis(),
-                &created.timeline,
-                &new.notify_answered,
-            ],
+            &insert_verification(1, ""),
+            &params,
             &format!("verification {}", new.id),
             &format!("merchant {}", new.merchant_id),
         )
         .await?;
-        Ok(created)
+        Ok(Verification::pending(new.clone()))
     }
 
     async fn verification(
@@ -1182,7 +1213,11 @@ impl Store for PostgresStore {
         u64::try_from(count).map_err(|_| corrupt("webhook_deliveries (count)", count))
     }
 
-    async fn admit_call(&self, admit: &AdmitCall) -> Result<Admission, StoreError> {
+    async fn admit_call(
+        &self,
+        admit: &AdmitCall,
+        create: Option<&NewVerification>,
+    ) -> Result<Admission, StoreError> {
         let (merchant, mode) = (admit.scope.merchant.uuid(), admit.scope.mode.as_str());
         let velocity_calls = admit.velocity.map(|(calls, _)| i64::from(calls));
         let window = admit
@@ -1193,27 +1228,48 @@ impl Store for PostgresStore {
         let max = admit.lease.map_or(0, |terms| i64::from(terms.max_channels));
         let expires = admit.lease.map_or(0, |terms| terms.expires_at.millis());
         let required = admit.lease.is_some_and(|terms| terms.required);
-        let row = self
-            .query_opt(
-                "SELECT verdict, retry_at FROM arsgate_admit($1, $2, $3, $4, $5, $6, $7, $8, \
-                 $9, $10, $11, $12)",
-                &[
-                    &merchant,
-                    &mode,
-                    &admit.phone,
-                    &admit.now.millis(),
-                    &admit.day_start.millis(),
-                    &velocity_calls,
-                    &window,
-                    &daily_cap,
-                    &holder,
-                    &max,
-                    &expires,
-                    &required,
-                ],
-            )
-            .await?
-            .ok_or_else(|| corrupt("arsgate_admit", "no verdict"))?;
+        let (now, day_start) = (admit.now.millis(), admit.day_start.millis());
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &merchant,
+            &mode,
+            &admit.phone,
+            &now,
+            &day_start,
+            &velocity_calls,
+            &window,
+            &daily_cap,
+            &holder,
+            &max,
+            &expires,
+            &required,
+        ];
+        let admitting = "SELECT verdict, retry_at FROM arsgate_admit($1, $2, $3, $4, $5, $6, $7, \
+                         $8, $9, $10, $11, $12)";
+        let row = match create {
+            None => self.query_opt(admitting, &params).await?,
+            Some(new) => {
+                // One statement, so one commit: the verification is stored
+                // with its admission or not at all.
+                let values = verification_values(new);
+                params.extend(values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)));
+                let sql = format!(
+                    "WITH admitted AS ({admitting}), stored AS ({}) \
+                     SELECT verdict, retry_at FROM admitted",
+                    insert_verification(
+                        13,
+                        " FROM admitted WHERE verdict IN ('leased', 'admitted')"
+                    )
+                );
+                self.insert_row(
+                    &sql,
+                    &params,
+                    &format!("verification {}", new.id),
+                    &format!("merchant {}", new.merchant_id),
+                )
+                .await?
+            }
+        }
+        .ok_or_else(|| corrupt("arsgate_admit", "no verdict"))?;
         let columns = Columns {
             row: &row,
             table: "arsgate_admit",

@@ -92,24 +92,6 @@ pub(crate) fn fields_json(fields: &BTreeMap<String, String>) -> serde_json::Valu
     )
 }
 
-/// A fresh verification as `create_verification` returns it.
-pub(crate) fn new_verification(new: &NewVerification) -> Verification {
-    Verification {
-        request: new.clone(),
-        state: VerificationState::Pending,
-        outcome: None,
-        reason: None,
-        check_attempts: 0,
-        checked_at: None,
-        call_id: None,
-        node: None,
-        timeline: serde_json::Value::Array(Vec::new()),
-        answered_at: None,
-        finished_at: None,
-        updated_at: new.created_at,
-    }
-}
-
 /// A `merchants` row.
 pub(crate) struct MerchantRow {
     pub id: Uuid,

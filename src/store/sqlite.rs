@@ -263,6 +263,45 @@ fn write_error(e: rusqlite::Error, taken: &str, missing: &str) -> StoreError {
     db(e)
 }
 
+/// Stores a verification just created.
+fn insert_verification(conn: &Connection, v: &Verification) -> Result<(), StoreError> {
+    let r = &v.request;
+    conn.prepare_cached(
+        "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
+         callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
+         created_at, state, check_attempts, timeline, updated_at, notify_answered) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', 0, \
+         ?14, ?13, ?15)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            id(r.id.uuid()),
+            id(r.merchant_id.uuid()),
+            r.mode.as_str(),
+            r.scenario,
+            r.phone.e164(),
+            r.language.code(),
+            r.callback_url,
+            r.customer_ref,
+            json(&r.metadata),
+            json(&rows::fields_json(&r.fields)),
+            r.code_digest,
+            r.code_expires_at.map(Timestamp::millis),
+            r.created_at.millis(),
+            json(&v.timeline),
+            r.notify_answered,
+        ])
+    })
+    .map(|_| ())
+    .map_err(|e| {
+        write_error(
+            e,
+            &format!("verification {}", r.id),
+            &format!("merchant {}", r.merchant_id),
+        )
+    })
+}
+
 /// An id as stored: its UUID, hyphenated.
 fn id(uuid: Uuid) -> String {
     uuid.hyphenated().to_string()
@@ -604,45 +643,10 @@ impl Store for SqliteStore {
     }
 
     async fn create_verification(&self, new: &NewVerification) -> Result<Verification, StoreError> {
-        let created = rows::new_verification(new);
+        let created = Verification::pending(new.clone());
         let v = created.clone();
-        self.write(move |conn| {
-            let r = &v.request;
-            conn.prepare_cached(
-                "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
-                 callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
-                 created_at, state, check_attempts, timeline, updated_at, notify_answered) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', 0, \
-                 ?14, ?13, ?15)",
-            )
-            .and_then(|mut stmt| {
-                stmt.execute(params![
-                    id(r.id.uuid()),
-                    id(r.merchant_id.uuid()),
-                    r.mode.as_str(),
-                    r.scenario,
-                    r.phone.e164(),
-                    r.language.code(),
-                    r.callback_url,
-                    r.customer_ref,
-                    json(&r.metadata),
-                    json(&rows::fields_json(&r.fields)),
-                    r.code_digest,
-                    r.code_expires_at.map(Timestamp::millis),
-                    r.created_at.millis(),
-                    json(&v.timeline),
-                    r.notify_answered,
-                ])
-            })
-            .map_err(|e| {
-                write_error(
-                    e,
-                    &format!("verification {}", r.id),
-                    &format!("merchant {}", r.merchant_id),
-                )
-            })
-        })
-        .await?;
+        self.write(move |conn| insert_verification(conn, &v))
+            .await?;
         Ok(created)
     }
 
@@ -1321,8 +1325,13 @@ impl Store for SqliteStore {
         })
         .await
     }
-    async fn admit_call(&self, admit: &AdmitCall) -> Result<Admission, StoreError> {
+    async fn admit_call(
+        &self,
+        admit: &AdmitCall,
+        create: Option<&NewVerification>,
+    ) -> Result<Admission, StoreError> {
         let admit = admit.clone();
+        let created = create.map(|new| Verification::pending(new.clone()));
         self.write(move |conn| {
             // Inside the writer's BEGIN IMMEDIATE: the write lock is held, so
             // the counts read below stay true until the commit (see the
@@ -1380,6 +1389,9 @@ impl Store for SqliteStore {
                 "DELETE FROM call_attempts WHERE merchant_id = ?1 AND mode = ?2 AND at < ?3",
                 params![merchant, mode, admission::prune_before(&admit).millis()],
             )?;
+            if let Some(created) = &created {
+                insert_verification(&tx, created)?;
+            }
             tx.commit().map_err(db)?;
             Ok(Admission::Admitted { leased })
         })

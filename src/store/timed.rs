@@ -337,8 +337,12 @@ impl Store for TimedStore {
         timed("drained_nodes", self.inner.drained_nodes()).await
     }
 
-    async fn admit_call(&self, admit: &AdmitCall) -> Result<Admission, StoreError> {
-        timed("admit_call", self.inner.admit_call(admit)).await
+    async fn admit_call(
+        &self,
+        admit: &AdmitCall,
+        create: Option<&NewVerification>,
+    ) -> Result<Admission, StoreError> {
+        timed("admit_call", self.inner.admit_call(admit, create)).await
     }
 
     async fn acquire_lease(
