@@ -10,6 +10,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use arsgate::config::{Config, Secret};
+use arsgate::sim::phone::{PhoneScript, SipStatus};
 use common::app::TestApp;
 use common::store::TestDb;
 use reqwest::Method;
@@ -190,6 +191,48 @@ async fn customer_outcomes_are_never_retried() {
             .collect();
         assert_eq!(rang.len(), 1, "{phone} was dialled once");
     }
+    assert!(app.nodes[1].dialled().is_empty(), "nothing went to fs2");
+}
+
+/// A far end that answers the INVITE with `100 Trying` then a `500` or
+/// `503` ends as `NORMAL_TEMPORARY_FAILURE`, the cause a node's own
+/// transient failure has too; seen on a real FreeSWITCH, where arsgate
+/// used to place every such call again on the other node and so rang the
+/// customer twice. The channel existed (capture
+/// `arsgate-sessions/X1_unreachable_nosipp`: CHANNEL_HANGUP with
+/// `variable_sip_term_status: 503` before the job's `-ERR`), so the
+/// outcome is the customer's: dialled once, never again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_end_failure_status_is_never_dialled_again() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(&db, 2, |_, _| {}, first_node_preferred).await;
+    let m = app.merchant("acme").await;
+    for (index, status) in [500u16, 503, 400].into_iter().enumerate() {
+        let number = format!("0100000090{index}");
+        for sim in &app.nodes {
+            sim.set_phone(
+                &number,
+                PhoneScript::Fail(SipStatus::try_from(status).unwrap()),
+            );
+        }
+        let phone = format!("010-0000-090{index}");
+        let view = call(&app, &m.live, &phone).await;
+        assert_eq!(view["outcome"], "network_error", "{status}: {view}");
+        assert_eq!(attempts(&view), 1, "{status}: placed once: {view}");
+        assert_eq!(causes(&view), ["NORMAL_TEMPORARY_FAILURE"], "{view}");
+        let rang = app
+            .nodes
+            .iter()
+            .flat_map(|sim| sim.dialled())
+            .filter(|dialled| *dialled == number)
+            .count();
+        assert_eq!(rang, 1, "{status}: the phone was dialled once");
+    }
+    // The unreachable target (sofia's local 503 after an ICMP error) had a
+    // channel too: the INVITE left the node.
+    let view = call(&app, &m.live, "010-0000-0011").await;
+    assert_eq!(view["outcome"], "network_error", "{view}");
+    assert_eq!(attempts(&view), 1, "{view}");
     assert!(app.nodes[1].dialled().is_empty(), "nothing went to fs2");
 }
 

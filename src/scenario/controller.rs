@@ -136,6 +136,9 @@ pub struct CallReport {
     pub evidence: Option<ConsentEvidence>,
     /// Whether the far end rang, sent early media or answered.
     pub progressed: bool,
+    /// Whether the switch reported any event of the call's channel: it
+    /// existed, so the far end was invited.
+    pub channel: bool,
     /// Why the switch never took the originate, if it did not.
     pub not_accepted: Option<SwitchError>,
     /// The cause the call ended with, if the switch reported one.
@@ -153,6 +156,7 @@ impl CallReport {
         self.cause.as_ref().map(|cause| Attempt::Ended {
             cause,
             progressed: self.progressed || self.answered,
+            channel: self.channel,
         })
     }
 }
@@ -223,6 +227,8 @@ struct Call<'a, B: Backend> {
     /// Whether a segment that reads the code out has played to its end.
     code_delivered: bool,
     progressed: bool,
+    /// Whether any event of the call's channel arrived.
+    channel: bool,
     not_accepted: Option<SwitchError>,
     cause: Option<HangupCause>,
 }
@@ -258,6 +264,7 @@ impl<'a, B: Backend> Call<'a, B> {
             evidence: records.then(ConsentEvidence::default),
             code_delivered: false,
             progressed: false,
+            channel: false,
             not_accepted: None,
             cause: None,
         }
@@ -582,17 +589,26 @@ impl<'a, B: Backend> Call<'a, B> {
 
     /// Handles one event; true when the call is over.
     async fn on_event(&mut self, at: SystemTime, event: CallEvent) -> bool {
+        // Everything but the job's verdict and arsgate's own notes about the
+        // connection comes from the channel itself.
+        self.channel |= !matches!(
+            event,
+            CallEvent::Originated(_) | CallEvent::Unknown | CallEvent::Reconciled { .. }
+        );
         match event {
             CallEvent::Originated(Ok(())) => {}
             CallEvent::Originated(Err(cause)) => {
                 let outcome = Outcome::from_hangup(&cause, false);
                 self.cause.get_or_insert_with(|| cause.clone());
-                self.timeline.push(
-                    at,
-                    Happening::HungUp {
-                        cause: cause.name().to_owned(),
-                    },
-                );
+                // A channel that existed reported its hangup already.
+                if !self.hung_up {
+                    self.timeline.push(
+                        at,
+                        Happening::HungUp {
+                            cause: cause.name().to_owned(),
+                        },
+                    );
+                }
                 self.decide(outcome, cause.name());
                 // A refused originate may leave no channel to report its end.
                 return true;
@@ -990,6 +1006,7 @@ impl<'a, B: Backend> Call<'a, B> {
             timeline: self.timeline,
             evidence: self.evidence,
             progressed: self.progressed,
+            channel: self.channel,
             not_accepted: self.not_accepted,
             cause: self.cause,
         }

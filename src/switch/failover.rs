@@ -3,10 +3,17 @@
 //!
 //! One rule above all: a customer's phone never rings twice for one
 //! verification. A call is only placed again when the first attempt
-//! provably never reached the customer — the node refused it before it
-//! existed, or it failed with a cause the node raises itself and no
-//! ringing, early media or answer was ever seen. Anything the customer (or
-//! the customer's network) decided is final.
+//! provably never reached the customer: the node refused it before any
+//! channel existed for it — the request itself refused, or a `-ERR` job
+//! result with a cause the node raises itself (max-sessions, shutdown, a
+//! gateway it lacks) and no channel event at all. Once a channel existed,
+//! the node sent the INVITE, and whatever came back is the far end's: a
+//! far-end `503` ends as `NORMAL_TEMPORARY_FAILURE` exactly like a node's
+//! own transient failure (FreeSWITCH's sofia maps 400, 481, 500 and 503
+//! to it; capture `arsgate-sessions/X1_unreachable_nosipp` shows the
+//! CHANNEL_HANGUP with `variable_sip_term_status: 503` that comes before
+//! the job's `-ERR`), so the cause alone cannot tell them apart — the
+//! channel can.
 
 use super::backend::SwitchError;
 use crate::esl::HangupCause;
@@ -19,12 +26,16 @@ pub enum Attempt<'a> {
     NotAccepted(&'a SwitchError),
     /// The switch took the originate and the call ended with `cause`;
     /// `progressed` says whether ringing, early media or an answer was
-    /// reported before.
+    /// reported before, `channel` whether the switch reported any event
+    /// of the call's channel at all (it existed, so the far end was
+    /// invited).
     Ended {
         /// The hangup cause (or the originate's `-ERR` cause).
         cause: &'a HangupCause,
         /// Whether the far end showed any sign of life.
         progressed: bool,
+        /// Whether a channel existed for the attempt.
+        channel: bool,
     },
 }
 
@@ -62,11 +73,9 @@ pub fn classify(attempt: Attempt<'_>) -> Fault {
         // A timed-out request may have been taken: the phone may ring.
         Attempt::NotAccepted(SwitchError::Timeout | SwitchError::NoSuchCall) => Fault::Customer,
         Attempt::Ended {
-            progressed: true, ..
-        } => Fault::Customer,
-        Attempt::Ended {
             cause,
             progressed: false,
+            channel: false,
         } if NODE_CAUSES.contains(cause) => Fault::Node,
         Attempt::Ended { .. } => Fault::Customer,
     }
@@ -76,10 +85,11 @@ pub fn classify(attempt: Attempt<'_>) -> Fault {
 mod tests {
     use super::*;
 
-    fn ended(cause: &str, progressed: bool) -> Fault {
+    fn ended(cause: &str, progressed: bool, channel: bool) -> Fault {
         classify(Attempt::Ended {
             cause: &HangupCause::from_name(cause),
             progressed,
+            channel,
         })
     }
 
@@ -103,8 +113,22 @@ mod tests {
             "CHAN_NOT_IMPLEMENTED",
             "SYSTEM_SHUTDOWN",
         ] {
-            assert_eq!(ended(cause, false), Fault::Node, "{cause}");
-            assert_eq!(ended(cause, true), Fault::Customer, "{cause} after ringing");
+            assert_eq!(ended(cause, false, false), Fault::Node, "{cause}");
+            assert_eq!(
+                ended(cause, false, true),
+                Fault::Customer,
+                "{cause} once a channel existed (a far-end status)"
+            );
+            assert_eq!(
+                ended(cause, true, true),
+                Fault::Customer,
+                "{cause} after ringing"
+            );
+            assert_eq!(
+                ended(cause, true, false),
+                Fault::Customer,
+                "{cause} after ringing, channel events missed"
+            );
         }
         for cause in [
             "NO_ANSWER",
@@ -120,8 +144,13 @@ mod tests {
             "ALLOTTED_TIMEOUT",
             "NETWORK_OUT_OF_ORDER",
         ] {
-            assert_eq!(ended(cause, false), Fault::Customer, "{cause}");
-            assert_eq!(ended(cause, true), Fault::Customer, "{cause}");
+            for (progressed, channel) in [(false, false), (false, true), (true, true)] {
+                assert_eq!(
+                    ended(cause, progressed, channel),
+                    Fault::Customer,
+                    "{cause} {progressed} {channel}"
+                );
+            }
         }
     }
 }
