@@ -566,10 +566,11 @@ async fn press_then_read_reads_the_code_on_the_first_right_key_only() {
     assert_reached(&report, Outcome::Completed, "bye");
     assert_eq!(keys(&report), [("press", Some('5'))]);
     assert_eq!(segments(&report), ["start", "code", "bye"]);
+    // Set with its value (cleared, once played, without one).
     let code_sent = |call: &CallId| {
         rig.commands_for(call)
             .iter()
-            .filter(|c| c.contains(CODE_DIGITS_VAR))
+            .filter(|c| c.contains(&format!("{CODE_DIGITS_VAR} ")))
             .count()
     };
     assert_eq!(code_sent(&first_time), 1, "the code went to the call once");
@@ -946,4 +947,107 @@ async fn read_code_sets_the_code_on_the_channel_only_after_answer() {
             "{command}"
         );
     }
+}
+
+/// Every event of `call` the listener hears until its CHANNEL_DESTROY.
+async fn events_until_destroyed(
+    events: &mut arsgate::esl::client::Events,
+    call: &CallId,
+) -> Vec<Event> {
+    let mut seen = Vec::new();
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), events.recv())
+            .await
+            .expect("the listener hears the call end")
+            .expect("the listener stays connected");
+        if event.unique_id().as_deref() != Some(call.as_str()) {
+            continue;
+        }
+        let last = event.name() == EventName::ChannelDestroy;
+        seen.push(event);
+        if last {
+            return seen;
+        }
+    }
+}
+
+/// The names of `event`'s variables that hold what the customer keyed or
+/// the code's digits.
+fn secret_vars(event: &Event) -> Vec<String> {
+    event
+        .headers()
+        .map(|(name, _)| name.into_owned())
+        .filter(|name| {
+            name.starts_with("variable_ars_in_") || name == &format!("variable_{CODE_DIGITS_VAR}")
+        })
+        .collect()
+}
+
+/// Variables set on a channel stay on it and appear in every later event
+/// to every ESL listener, in `uuid_dump` and in the call record (seen on a
+/// real FreeSWITCH: the captures' README, "Variables set on a channel ...
+/// stay on it"). The digits a customer keyed — a PIN here — are cleared
+/// once arsgate has read them, and the code's file list once it was
+/// played: the call's last events carry neither.
+#[tokio::test]
+async fn keyed_digits_and_the_code_leave_the_channel_once_read() {
+    let rig = rig().await;
+    let mut config = ClientConfig::new(rig.sim.addr().to_string(), "ClueCon");
+    config.subscriptions = vec![
+        EventName::ChannelExecuteComplete,
+        EventName::ChannelPark,
+        EventName::ChannelHangup,
+        EventName::ChannelDestroy,
+    ];
+    let (_listener, mut events) = Client::connect(config).await.unwrap();
+
+    // A wrong PIN then the right one: two collects, each read then cleared.
+    let call = CallId::new();
+    let report = rig
+        .run_as(
+            call.clone(),
+            "enter_pin",
+            "01030000005",
+            answers(vec![on_prompt(2, "1111#"), on_prompt(4, "2580#")]),
+            None,
+        )
+        .await;
+    assert_reached(&report, Outcome::Verified, "verified");
+    let seen = events_until_destroyed(&mut events, &call).await;
+    let keyed: Vec<&Event> = seen
+        .iter()
+        .filter(|e| {
+            e.name() == EventName::ChannelExecuteComplete
+                && e.application().as_deref() == Some("play_and_get_digits")
+        })
+        .collect();
+    assert_eq!(keyed.len(), 2, "two collects");
+    assert!(
+        keyed.iter().all(|e| !secret_vars(e).is_empty()),
+        "the collect's own result carries the digits (the test can see them)"
+    );
+    let hangup = seen
+        .iter()
+        .find(|e| e.name() == EventName::ChannelHangup)
+        .expect("CHANNEL_HANGUP");
+    assert_eq!(secret_vars(hangup), Vec::<String>::new());
+
+    // The code read out, and then a hang-up after hearing it.
+    let call = CallId::new();
+    let report = rig
+        .run_as(
+            call.clone(),
+            "read_code",
+            "01090000004",
+            answers(Vec::new()),
+            None,
+        )
+        .await;
+    assert_eq!(report.outcome, Outcome::Completed, "{report:?}");
+    let seen = events_until_destroyed(&mut events, &call).await;
+    let hangup = seen
+        .iter()
+        .find(|e| e.name() == EventName::ChannelHangup)
+        .expect("CHANNEL_HANGUP");
+    assert_eq!(secret_vars(hangup), Vec::<String>::new());
 }

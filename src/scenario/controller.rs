@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
-use super::compile::CODE_HEARD_VAR;
+use super::compile::{CODE_DIGITS_VAR, CODE_HEARD_VAR};
 use super::mark::{Mark, Tries};
 use super::outcome::Outcome;
 use super::program::{
@@ -581,6 +581,21 @@ impl<'a, B: Backend> Call<'a, B> {
         }
     }
 
+    /// Removes `vars` from the channel. A failure is only logged: the
+    /// call goes on, and the values go with the channel at its end.
+    async fn clear(&self, vars: &[String]) {
+        let names: Vec<VarName> = vars
+            .iter()
+            .filter_map(|var| VarName::parse(var).ok())
+            .collect();
+        if names.is_empty() {
+            return;
+        }
+        if let Err(error) = self.backend.unset_vars(&self.request.call, &names).await {
+            tracing::warn!(call = %self.request.call, %error, "channel variables not cleared");
+        }
+    }
+
     async fn hang_up(&mut self, cause: &HangupCause) {
         if let Err(error) = self.backend.hangup(&self.request.call, cause).await {
             tracing::warn!(call = %self.request.call, %error, "hangup refused");
@@ -693,6 +708,9 @@ impl<'a, B: Backend> Call<'a, B> {
             CallEvent::VarSet { name } => {
                 if name == CODE_HEARD_VAR {
                     self.code_delivered = true;
+                    // Played in full: the digits' file list has no more use
+                    // on the channel, where every later event would show it.
+                    self.clear(&[CODE_DIGITS_VAR.to_owned()]).await;
                 }
             }
             CallEvent::Ended => return true,
@@ -891,6 +909,15 @@ impl<'a, B: Backend> Call<'a, B> {
                 return;
             }
         }
+        // What the segment being left collected was read when it parked;
+        // it goes once the mark names the next one (a call taken over
+        // before then still finds it).
+        let stale: Vec<String> = self
+            .program
+            .segment(self.current)
+            .input_var()
+            .map(|var| CollectedInput::keyed(var).to_vec())
+            .unwrap_or_default();
         let call = self.request.call.clone();
         if let Err(error) = self.backend.set_vars(&call, &vars).await {
             // A call that hung up meanwhile is decided by its hangup event.
@@ -903,6 +930,7 @@ impl<'a, B: Backend> Call<'a, B> {
             }
             return;
         }
+        self.clear(&stale).await;
         if let Err(error) = self.backend.transfer(&call, &segment.extension).await {
             if !matches!(error, SwitchError::NoSuchCall) {
                 self.decide(

@@ -101,11 +101,14 @@ impl CollectedInput {
 
     /// The variables [`CollectedInput::read`] reads for `var`.
     pub fn vars(var: &str) -> [String; 3] {
-        [
-            var.to_owned(),
-            format!("{var}_invalid"),
-            "read_result".to_owned(),
-        ]
+        let [digits, invalid] = Self::keyed(var);
+        [digits, invalid, "read_result".to_owned()]
+    }
+
+    /// The variables a collect into `var` leaves the keyed digits in: the
+    /// digits that passed, and those that did not (`<var>_invalid`).
+    pub fn keyed(var: &str) -> [String; 2] {
+        [var.to_owned(), format!("{var}_invalid")]
     }
 }
 
@@ -266,6 +269,15 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         call: &CallId,
         vars: &[(VarName, VarValue)],
+    ) -> impl Future<Output = Result<(), SwitchError>> + Send;
+
+    /// Removes channel variables from a live call, so that what they held
+    /// (digits a customer keyed, say) is in no later event, dump or call
+    /// record.
+    fn unset_vars(
+        &self,
+        call: &CallId,
+        vars: &[VarName],
     ) -> impl Future<Output = Result<(), SwitchError>> + Send;
 
     /// Moves a live call to a dialplan extension.

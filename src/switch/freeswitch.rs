@@ -253,6 +253,22 @@ impl Backend for FreeSwitch {
         Ok(())
     }
 
+    async fn unset_vars(&self, call: &CallId, vars: &[VarName]) -> Result<(), SwitchError> {
+        for name in vars {
+            // `uuid_setvar` with no value removes the variable
+            // (mod_commands.c, uuid_setvar_function: an empty value is NULL).
+            let reply = self
+                .client
+                .api(&format!("uuid_setvar {call} {}", name.as_str()))
+                .await
+                .map_err(refused)?;
+            if !reply.starts_with("+OK") {
+                return Err(refusal(&reply));
+            }
+        }
+        Ok(())
+    }
+
     async fn transfer(&self, call: &CallId, extension: &str) -> Result<(), SwitchError> {
         let reply = self
             .client
