@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use arsgate::esl::frame::GOODBYE;
+use arsgate::sim::phone::{Answer, PhoneScript};
 use common::raw::RawPeer;
 use common::start_sim;
 
@@ -303,4 +304,101 @@ async fn byte_by_byte_writes_still_frame_correctly() {
         peer.api_body().await,
         "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)\n"
     );
+}
+
+/// Polls `check` until it holds, for up to five seconds.
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never: {what}");
+}
+
+/// A stopped FreeSWITCH (SIGSTOP) answers nothing and greets no new
+/// connection, while the kernel keeps what clients write. On SIGCONT it
+/// reads and runs all of it, the `bgapi originate` of a client that has
+/// closed its socket since included: seen on a real 1.10.12 frozen for
+/// 70 s, where five customers were called 40-60 s after arsgate had given
+/// their originates up (issue 10, finding 2).
+#[tokio::test]
+async fn a_frozen_switch_answers_nothing_and_runs_what_waited_on_thaw() {
+    let sim = start_sim(|_| {}).await;
+    let mut peer = RawPeer::authed(sim.addr(), "ClueCon").await;
+    sim.freeze();
+    peer.send("api status\n\n").await;
+    assert!(
+        peer.silent_for(Duration::from_millis(300)).await,
+        "no reply while frozen"
+    );
+    let mut late = RawPeer::connect(sim.addr()).await;
+    assert!(
+        late.silent_for(Duration::from_millis(200)).await,
+        "no greeting while frozen"
+    );
+    peer.send(
+        "bgapi originate {origination_uuid=5e1f3b0e-0000-4000-8000-00000000f001}sofia/gateway/kt/01000000001 &park()\n\n",
+    )
+    .await;
+    drop(peer);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(sim.dialled().is_empty(), "nothing runs while frozen");
+
+    sim.thaw();
+    eventually("the buffered originate runs", || {
+        sim.dialled().contains(&"01000000001".to_owned())
+    })
+    .await;
+    assert_eq!(late.frame().await.content_type(), Some("auth/request"));
+}
+
+/// A silent partition between the switch and arsgate (the ESL socket
+/// blocked, the switch running): the call goes on — answered, parked —
+/// but the connection hears none of it, and a new connection is never
+/// greeted. Once healed, the cut-off connection is gone and a new one
+/// finds the call parked (issue 10, finding 3).
+#[tokio::test]
+async fn a_partition_loses_the_events_while_the_call_goes_on() {
+    let sim = start_sim(|c| c.speed = 20.0).await;
+    sim.set_phone(
+        "01000000001",
+        PhoneScript::Answer(Answer {
+            after: Duration::from_secs(4),
+            early_media: None,
+            hangup_after: None,
+            dtmf: Vec::new(),
+        }),
+    );
+    let mut peer = RawPeer::authed(sim.addr(), "ClueCon").await;
+    peer.send("event plain CHANNEL_ANSWER CHANNEL_PARK\n\n")
+        .await;
+    assert!(peer.reply().await.starts_with("+OK"));
+    let uuid = "5e1f3b0e-0000-4000-8000-00000000f002";
+    peer.send(&format!(
+        "bgapi originate {{origination_uuid={uuid}}}sofia/gateway/kt/01000000001 &park()\n\n"
+    ))
+    .await;
+    assert!(peer.reply().await.starts_with("+OK Job-UUID"));
+    sim.partition();
+    // The answer comes 4 simulated seconds (200 ms) after the INVITE.
+    assert!(
+        peer.silent_for(Duration::from_millis(600)).await,
+        "neither the answer nor the park arrives"
+    );
+    let mut late = RawPeer::connect(sim.addr()).await;
+    assert!(
+        late.silent_for(Duration::from_millis(50)).await,
+        "no greeting"
+    );
+
+    sim.heal();
+    assert!(peer.until_eof().await.is_empty(), "closed without a word");
+    assert!(late.until_eof().await.is_empty());
+    let mut fresh = RawPeer::authed(sim.addr(), "ClueCon").await;
+    fresh.send(&format!("api uuid_dump {uuid} json\n\n")).await;
+    let dump: serde_json::Value = serde_json::from_str(&fresh.api_body().await).unwrap();
+    assert_eq!(dump["Answer-State"], "answered", "{dump}");
+    assert_eq!(dump["variable_current_application"], "park", "{dump}");
 }

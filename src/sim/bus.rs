@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::mpsc;
 
+use super::faults::Switch;
 use super::subscription::Subscription;
 use crate::esl::Event;
 
@@ -35,6 +36,9 @@ pub(crate) struct Listener {
     queue: mpsc::Sender<Arc<Event>>,
     lost: AtomicU32,
     kill: mpsc::UnboundedSender<Kill>,
+    /// Cut off by a partition: its events are lost on the way and it
+    /// reads nothing, until the partition heals and it is closed.
+    pub blackholed: Switch,
 }
 
 impl Listener {
@@ -49,7 +53,7 @@ impl Listener {
     }
 
     fn offer(&self, event: &Arc<Event>) {
-        if !self.subscription().wants(event) {
+        if self.blackholed.is_on() || !self.subscription().wants(event) {
             return;
         }
         match self.queue.try_send(Arc::clone(event)) {
@@ -85,8 +89,9 @@ impl Bus {
         self.listeners.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Registers a new connection with a queue of `capacity` events.
-    pub fn register(&self, capacity: usize) -> Registration {
+    /// Registers a new connection with a queue of `capacity` events,
+    /// `blackholed` if it is made during a partition.
+    pub fn register(&self, capacity: usize, blackholed: bool) -> Registration {
         let (queue, events) = mpsc::channel(capacity.max(1));
         let (kill, kills) = mpsc::unbounded_channel();
         let listener = Arc::new(Listener {
@@ -94,7 +99,9 @@ impl Bus {
             queue,
             lost: AtomicU32::new(0),
             kill,
+            blackholed: Switch::default(),
         });
+        listener.blackholed.set(blackholed);
         self.listeners().push(Arc::clone(&listener));
         Registration {
             listener,
@@ -123,6 +130,23 @@ impl Bus {
         }
     }
 
+    /// Cuts every connection off, as a partition does.
+    pub fn blackhole_all(&self) {
+        for listener in self.listeners().iter() {
+            listener.blackholed.set(true);
+        }
+    }
+
+    /// Closes every connection a partition cut off: by the time it heals
+    /// their clients have given them up.
+    pub fn close_blackholed(&self) {
+        for listener in self.listeners().iter() {
+            if listener.blackholed.is_on() {
+                listener.kill(Kill::Abrupt);
+            }
+        }
+    }
+
     /// How many connections are registered.
     pub fn len(&self) -> usize {
         self.listeners().len()
@@ -136,8 +160,8 @@ mod tests {
     #[test]
     fn events_reach_only_subscribers() {
         let bus = Bus::default();
-        let mut a = bus.register(8);
-        let mut b = bus.register(8);
+        let mut a = bus.register(8, false);
+        let mut b = bus.register(8, false);
         a.listener.subscription().subscribe("plain HEARTBEAT");
         bus.publish(Event::empty().with("Event-Name", "HEARTBEAT"));
         assert!(a.events.try_recv().is_ok());
@@ -147,7 +171,7 @@ mod tests {
     #[test]
     fn a_listener_losing_too_many_events_is_killed() {
         let bus = Bus::default();
-        let mut reg = bus.register(1);
+        let mut reg = bus.register(1, false);
         reg.listener.subscription().subscribe("plain ALL");
         for _ in 0..=MAX_MISSED + 1 {
             bus.publish(Event::empty().with("Event-Name", "HEARTBEAT"));
@@ -164,9 +188,26 @@ mod tests {
     }
 
     #[test]
+    fn a_blackholed_listener_loses_its_events_and_is_closed_on_heal() {
+        let bus = Bus::default();
+        let mut cut = bus.register(8, false);
+        let mut late = bus.register(8, true);
+        for reg in [&cut, &late] {
+            reg.listener.subscription().subscribe("plain ALL");
+        }
+        bus.blackhole_all();
+        bus.publish(Event::empty().with("Event-Name", "HEARTBEAT"));
+        assert!(cut.events.try_recv().is_err(), "lost on the way");
+        assert!(late.events.try_recv().is_err());
+        bus.close_blackholed();
+        assert_eq!(cut.kills.try_recv().ok(), Some(Kill::Abrupt));
+        assert_eq!(late.kills.try_recv().ok(), Some(Kill::Abrupt));
+    }
+
+    #[test]
     fn unregistered_listeners_get_nothing() {
         let bus = Bus::default();
-        let reg = bus.register(4);
+        let reg = bus.register(4, false);
         assert_eq!(bus.len(), 1);
         bus.unregister(&reg.listener);
         assert_eq!(bus.len(), 0);

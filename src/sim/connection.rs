@@ -107,7 +107,9 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAd
         out.goodbye(GOODBYE, None).await;
         return;
     }
-    let mut registration = engine.bus.register(engine.config.event_queue);
+    let mut registration = engine
+        .bus
+        .register(engine.config.event_queue, engine.faults.partitioned.is_on());
     let listener = Arc::clone(&registration.listener);
     let mut commands = FramedRead::new(
         read_half,
@@ -124,6 +126,9 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAd
     };
 
     let ending = async {
+        if let Some(kill) = held(&engine, &listener, &mut registration.kills).await {
+            return Some(kill);
+        }
         if out.frame(&Frame::auth_request()).await.is_err() {
             return None;
         }
@@ -145,6 +150,9 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAd
         // (`Some(None)`: until `exit`).
         let mut lingering: Option<Option<tokio::time::Instant>> = None;
         loop {
+            if let Some(kill) = held(&engine, &listener, &mut registration.kills).await {
+                return Some(kill);
+            }
             let linger_wait = async {
                 match lingering {
                     Some(Some(deadline)) => tokio::time::sleep_until(deadline).await,
@@ -154,6 +162,9 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAd
             tokio::select! {
                 biased;
                 kill = registration.kills.recv() => return kill,
+                // Frozen or cut off from now on: held at the top of the loop.
+                () = engine.faults.frozen.on() => continue,
+                () = listener.blackholed.on() => continue,
                 () = linger_wait => return Some(Kill::Notice(GOODBYE.to_owned())),
                 command = commands.next() => match command {
                     Some(Ok(command)) => {
@@ -199,6 +210,28 @@ pub(crate) async fn serve(engine: Arc<Engine>, stream: TcpStream, peer: SocketAd
         }
         Some(Kill::MidFrame) => out.cut_mid_frame(&engine).await,
         Some(Kill::Abrupt) | None => {}
+    }
+}
+
+/// Waits while the switch is frozen or the connection cut off by a
+/// partition; a kill ends the wait (a stopped process can still be killed).
+async fn held(
+    engine: &Engine,
+    listener: &Listener,
+    kills: &mut tokio::sync::mpsc::UnboundedReceiver<Kill>,
+) -> Option<Kill> {
+    loop {
+        if listener.blackholed.is_on() {
+            // Until the partition heals and the connection is closed.
+            return kills.recv().await;
+        }
+        if !engine.faults.frozen.is_on() {
+            return None;
+        }
+        tokio::select! {
+            kill = kills.recv() => return kill,
+            () = engine.faults.frozen.off() => {}
+        }
     }
 }
 

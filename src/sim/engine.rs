@@ -1,7 +1,7 @@
 //! The simulated switch's shared state: its identity and clock, the event
 //! counter and the bus, session statistics, and the faults tests inject.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, Local, Utc};
@@ -11,6 +11,7 @@ use super::call::Calls;
 use super::clock::SimClock;
 use super::config::SimConfig;
 use super::dialplan::{Dialplan, HuntChannel};
+use super::faults::Faults;
 use super::phone::{PhoneBook, PhoneScript};
 use super::sessions::Sessions;
 use crate::esl::{Command, Event, EventName};
@@ -31,15 +32,6 @@ pub(crate) const fn origin(file: &'static str, function: &'static str, line: u32
         function,
         line,
     }
-}
-
-/// Faults a test can switch on.
-#[derive(Debug)]
-pub(crate) struct Faults {
-    /// HEARTBEAT events are sent (the default).
-    pub heartbeats: AtomicBool,
-    /// Every frame is written one byte per write.
-    pub byte_writes: AtomicBool,
 }
 
 /// State that a restart replaces.
@@ -121,10 +113,7 @@ impl Engine {
             config,
             clock,
             bus: Bus::default(),
-            faults: Faults {
-                heartbeats: AtomicBool::new(true),
-                byte_writes: AtomicBool::new(false),
-            },
+            faults: Faults::default(),
             sessions,
             calls: Calls::default(),
             phones,

@@ -18,6 +18,8 @@
 //! - [`phone`]: what the far end of each call does (scripted per number).
 //! - `engine`, `sessions`, `heartbeat`: the switch's shared state, its
 //!   admission limits and periodic events.
+//! - `faults`: what tests break between the switch and its clients (a
+//!   frozen process, a partition).
 
 mod api;
 mod bus;
@@ -27,6 +29,7 @@ pub mod config;
 mod connection;
 pub mod dialplan;
 mod engine;
+mod faults;
 mod heartbeat;
 pub mod phone;
 pub mod server;

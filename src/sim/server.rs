@@ -138,6 +138,40 @@ impl SimHandle {
             .store(enabled, Ordering::Relaxed);
     }
 
+    /// Freezes the switch as a SIGSTOP does: no connection reads or
+    /// writes, new connections are accepted (by the kernel) but never
+    /// greeted. Commands clients write meanwhile stay in their sockets and
+    /// are executed on [`SimHandle::thaw`], even when the client has
+    /// closed its end since — FreeSWITCH reads a closed socket's buffered
+    /// commands before it sees the end (the `bgapi originate`s arsgate
+    /// had given up on rang customers a minute late on a real switch).
+    /// The calls' own timing goes on.
+    pub fn freeze(&self) {
+        self.inner.engine.faults.frozen.set(true);
+    }
+
+    /// Ends a [`SimHandle::freeze`]: every connection reads what waited
+    /// in its socket, in order, and the events held back are written.
+    pub fn thaw(&self) {
+        self.inner.engine.faults.frozen.set(false);
+    }
+
+    /// A silent network partition between the switch and its clients: the
+    /// calls go on (prompts play, digits are collected, calls park), but
+    /// the open connections hear none of it and nothing they send arrives;
+    /// connections made meanwhile are never greeted.
+    pub fn partition(&self) {
+        self.inner.engine.faults.partitioned.set(true);
+        self.inner.engine.bus.blackhole_all();
+    }
+
+    /// Ends a [`SimHandle::partition`]: the connections it cut off are
+    /// closed (their clients gave them up long ago); new ones work.
+    pub fn heal(&self) {
+        self.inner.engine.faults.partitioned.set(false);
+        self.inner.engine.bus.close_blackholed();
+    }
+
     /// Cuts every connection in the middle of a frame.
     pub fn drop_connections_mid_frame(&self) {
         self.inner.engine.bus.kill_all(&Kill::MidFrame);

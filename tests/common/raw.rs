@@ -118,6 +118,14 @@ impl RawPeer {
         }
     }
 
+    /// Whether nothing at all arrives for `wait` (real time).
+    pub async fn silent_for(&mut self, wait: Duration) -> bool {
+        let mut byte = [0u8; 1];
+        tokio::time::timeout(wait, self.stream.peek(&mut byte))
+            .await
+            .is_err()
+    }
+
     /// Waits for the peer to close, returning what came before EOF.
     pub async fn until_eof(&mut self) -> Vec<Frame> {
         let mut frames = Vec::new();
