@@ -26,6 +26,12 @@ pub struct EslConfig {
     pub heartbeat_misses: NonZeroU32,
     /// How to wait between attempts to reconnect to a node.
     pub reconnect: Backoff,
+    /// A node whose event socket stays down this long has its calls ended
+    /// (`network_error`, reason `lost: ...`) instead of waiting out their
+    /// deadlines; should it come back with their channels, they are hung
+    /// up. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub node_lost_after: Duration,
     /// Events buffered per connection for their consumer; past it new events
     /// are dropped and counted, because the socket is never left unread
     /// (FreeSWITCH punishes slow readers). Default `10000`.
@@ -43,6 +49,7 @@ impl Default for EslConfig {
             heartbeat_interval: Duration::from_secs(20),
             heartbeat_misses: const { NonZeroU32::new(3).unwrap() },
             reconnect: Backoff::default(),
+            node_lost_after: Duration::from_secs(30),
             event_queue_capacity: const { NonZeroUsize::new(10_000).unwrap() },
             max_frame_bytes: const { NonZeroUsize::new(8 << 20).unwrap() },
         }
@@ -56,6 +63,7 @@ impl EslConfig {
             ("esl.command_timeout", self.command_timeout),
             ("esl.heartbeat_interval", self.heartbeat_interval),
             ("esl.reconnect.initial", self.reconnect.initial),
+            ("esl.node_lost_after", self.node_lost_after),
         ] {
             if value.is_zero() {
                 return Err(ValidationError::ZeroDuration { field });

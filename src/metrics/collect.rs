@@ -10,7 +10,7 @@ use metrics::{counter, gauge};
 
 use super::{
     ESL_CONNECTED, ESL_EVENT_QUEUE_DEPTH, ESL_EVENTS_DROPPED, ESL_EVENTS_RECEIVED,
-    ESL_HEARTBEAT_AGE, ESL_RECONNECTS, NODE_MAX_CHANNELS, WEBHOOK_BACKLOG,
+    ESL_HEARTBEAT_AGE, ESL_RECONNECTS, NODE_MAX_CHANNELS, ORPHANS_HUNG_UP, WEBHOOK_BACKLOG,
 };
 use crate::domain::Mode;
 use crate::service::Service;
@@ -58,6 +58,8 @@ impl Collector {
         counter!(ESL_RECONNECTS, "node" => name.clone()).increment(grown);
         let grown = self.grown(&name, "dropped", stats.events_dropped);
         counter!(ESL_EVENTS_DROPPED, "node" => name.clone()).increment(grown);
+        let grown = self.grown(&name, "orphans", switch.orphans_hung_up());
+        counter!(ORPHANS_HUNG_UP, "node" => name.clone()).increment(grown);
         for (kind, count) in switch.events_received() {
             let grown = self.grown(&name, kind, count);
             counter!(ESL_EVENTS_RECEIVED, "node" => name.clone(), "type" => kind).increment(grown);

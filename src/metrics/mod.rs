@@ -167,6 +167,8 @@ pub const ESL_RECONNECTS: &str = "arsgate_esl_reconnects_total";
 pub const ESL_EVENTS_RECEIVED: &str = "arsgate_esl_events_received_total";
 /// Events dropped because arsgate fell behind.
 pub const ESL_EVENTS_DROPPED: &str = "arsgate_esl_events_dropped_total";
+/// Channels of calls arsgate had given up, hung up when a node showed them.
+pub const ORPHANS_HUNG_UP: &str = "arsgate_orphan_channels_hung_up_total";
 /// Events waiting to be routed.
 pub const ESL_EVENT_QUEUE_DEPTH: &str = "arsgate_esl_event_queue_depth";
 /// Time since a node's last HEARTBEAT.
@@ -285,6 +287,11 @@ pub const CATALOG: &[Metric] = &[
         ESL_EVENTS_DROPPED,
         &["node"],
         "Events dropped because arsgate's event queue was full.",
+    ),
+    counter(
+        ORPHANS_HUNG_UP,
+        &["node"],
+        "Channels of calls arsgate had given up (a node frozen or unreachable at the time) hung up when the node showed them.",
     ),
     gauge(
         ESL_EVENT_QUEUE_DEPTH,

@@ -229,6 +229,14 @@ struct Call<'a, B: Backend> {
     progressed: bool,
     /// Whether any event of the call's channel arrived.
     channel: bool,
+    /// Whether the switch confirmed the channel gone (or never made).
+    gone: bool,
+    /// Whether events may have been missed since the current segment
+    /// began (the node's connection dropped, or events were dropped).
+    gap: bool,
+    /// A move asked for that the node never confirmed: made again, or
+    /// found made, once the node answers.
+    pending: Option<SegmentId>,
     not_accepted: Option<SwitchError>,
     cause: Option<HangupCause>,
 }
@@ -265,6 +273,9 @@ impl<'a, B: Backend> Call<'a, B> {
             code_delivered: false,
             progressed: false,
             channel: false,
+            gone: false,
+            gap: false,
+            pending: None,
             not_accepted: None,
             cause: None,
         }
@@ -398,11 +409,22 @@ impl<'a, B: Backend> Call<'a, B> {
             return;
         }
         self.timeline.push(SystemTime::now(), Happening::Originated);
-        if let Err(error) = self.backend.originate(&spec).await {
-            self.decide(Outcome::NetworkError, format!("originate failed: {error}"));
-            self.not_accepted = Some(error);
-            self.backend.forget(&call);
-            return;
+        match self.backend.originate(&spec).await {
+            Ok(()) => {}
+            // Written but never acknowledged: a frozen node runs it when it
+            // runs again, so the call may yet ring. It is followed as
+            // unknown, never concluded as failed while it may come to be.
+            Err(SwitchError::Timeout) => {
+                tracing::warn!(call = %call, "the node did not acknowledge the originate; the call is unknown");
+                self.timeline.push(SystemTime::now(), Happening::Unknown);
+                self.gap = true;
+            }
+            Err(error) => {
+                self.decide(Outcome::NetworkError, format!("originate failed: {error}"));
+                self.not_accepted = Some(error);
+                self.backend.forget(&call);
+                return;
+            }
         }
         self.follow(events, cancel, self.program.max_duration).await;
     }
@@ -411,14 +433,7 @@ impl<'a, B: Backend> Call<'a, B> {
     async fn take_over(&mut self, cancel: CancellationToken, elapsed: Duration) {
         let call = self.request.call.clone();
         let events = self.backend.follow(&call);
-        let mut vars = vec![
-            MARK_VAR.to_owned(),
-            PARKED_VAR.to_owned(),
-            CODE_HEARD_VAR.to_owned(),
-        ];
-        for var in self.program.segments.iter().filter_map(Segment::input_var) {
-            vars.extend(CollectedInput::vars(var));
-        }
+        let vars = self.described_vars();
         let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
         let now = SystemTime::now();
         let snapshot = match self.inspect_settled(&call, &vars).await {
@@ -495,6 +510,97 @@ impl<'a, B: Backend> Call<'a, B> {
             if let Some(duration) = duration {
                 self.recording_stopped(path, duration);
             }
+        }
+    }
+
+    /// The channel variables that say where a call stands: its mark, where
+    /// it parked, whether the code was heard, what each collect gathered.
+    fn described_vars(&self) -> Vec<String> {
+        let mut vars = vec![
+            MARK_VAR.to_owned(),
+            PARKED_VAR.to_owned(),
+            CODE_HEARD_VAR.to_owned(),
+        ];
+        for var in self.program.segments.iter().filter_map(Segment::input_var) {
+            vars.extend(CollectedInput::vars(var));
+        }
+        vars
+    }
+
+    /// Brings the call in line with its channel after events may have been
+    /// missed (the node's connection dropped and came back, or events were
+    /// dropped): an answer not heard of, a move never confirmed, above all
+    /// a park — a key pressed meanwhile — that nobody decided on. True
+    /// when the call is over.
+    async fn resync(&mut self) -> bool {
+        let call = self.request.call.clone();
+        let vars = self.described_vars();
+        let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
+        let now = SystemTime::now();
+        let snapshot = match self.backend.inspect(&call, &vars).await {
+            Ok(Some(snapshot)) => snapshot,
+            Ok(None) => {
+                self.gone = true;
+                self.decide(
+                    Outcome::NetworkError,
+                    "lost: the call ended while the node's events were missed",
+                );
+                return true;
+            }
+            Err(error) => {
+                // Left to the next reconciliation, the node's loss or the
+                // deadline.
+                tracing::warn!(call = %call, %error, "the call could not be looked at again");
+                return false;
+            }
+        };
+        if snapshot.answered && !self.answered {
+            self.answered = true;
+            self.progressed = true;
+            self.timeline.push(now, Happening::Answered);
+            self.reached(self.current, now);
+        }
+        self.code_delivered |= snapshot.vars.contains_key(CODE_HEARD_VAR);
+        if let Some(next) = self.pending.take() {
+            let extension = &self.program.segment(next).extension;
+            if snapshot.extension.as_deref() == Some(extension.as_str()) {
+                // The move was made; only its confirmation was lost.
+                self.current = next;
+                self.gap = false;
+                self.reached(next, now);
+            } else {
+                self.enter(next).await;
+                return false;
+            }
+        }
+        let mark = snapshot.vars.get(MARK_VAR);
+        let parked_here = snapshot.parked
+            && mark.is_some()
+            && snapshot.vars.get(PARKED_VAR) == mark
+            && mark.and_then(|m| Mark::decode(m)).map(|m| m.seq) == Some(self.seq);
+        if self.answered && parked_here && self.parked != Some(self.seq) {
+            if let Some(var) = self.program.segment(self.current).input_var() {
+                self.input = Some(snapshot.collected(var));
+                self.input_at = now;
+            }
+            self.parked = Some(self.seq);
+            self.on_parked(now).await;
+        }
+        false
+    }
+
+    /// The call is in `segment` now: noted, and decided if the segment
+    /// ends the scenario.
+    fn reached(&mut self, segment: SegmentId, at: SystemTime) {
+        let segment = self.program.segment(segment);
+        self.timeline.push(
+            at,
+            Happening::Segment {
+                name: segment.name.clone(),
+            },
+        );
+        if let End::Finish(outcome) = segment.end {
+            self.decide(outcome, format!("scenario reached '{}'", segment.name));
         }
     }
 
@@ -575,7 +681,13 @@ impl<'a, B: Backend> Call<'a, B> {
                 }
             }
         }
-        self.backend.forget(&call);
+        if self.gone {
+            self.backend.forget(&call);
+        } else {
+            // Given up without the switch confirming the end: should the
+            // channel be there (or turn up), it is hung up on sight.
+            self.backend.abandon(&call);
+        }
         if self.decided.is_none() {
             self.decide(Outcome::Error, "the call ended without an outcome");
         }
@@ -608,7 +720,14 @@ impl<'a, B: Backend> Call<'a, B> {
         // connection comes from the channel itself.
         self.channel |= !matches!(
             event,
-            CallEvent::Originated(_) | CallEvent::Unknown | CallEvent::Reconciled { .. }
+            CallEvent::Originated(_)
+                | CallEvent::Unknown
+                | CallEvent::Lost { .. }
+                | CallEvent::Reconciled { .. }
+        );
+        self.gone |= matches!(
+            event,
+            CallEvent::Originated(Err(_)) | CallEvent::HungUp { .. } | CallEvent::Ended
         );
         match event {
             CallEvent::Originated(Ok(())) => {}
@@ -640,17 +759,8 @@ impl<'a, B: Backend> Call<'a, B> {
                 self.progressed = true;
                 self.answered = true;
                 self.timeline.push(at, Happening::Answered);
-                let segment = self.program.segment(self.current);
-                self.timeline.push(
-                    at,
-                    Happening::Segment {
-                        name: segment.name.clone(),
-                    },
-                );
                 // A scenario with no decision at all ends in its first segment.
-                if let End::Finish(outcome) = segment.end {
-                    self.decide(outcome, format!("scenario reached '{}'", segment.name));
-                }
+                self.reached(self.current, at);
             }
             CallEvent::Collected { var, input } => {
                 if self.collects_into(&var) {
@@ -714,21 +824,31 @@ impl<'a, B: Backend> Call<'a, B> {
                 }
             }
             CallEvent::Ended => return true,
-            CallEvent::Unknown => self.timeline.push(at, Happening::Unknown),
+            CallEvent::Unknown => {
+                self.gap = true;
+                self.timeline.push(at, Happening::Unknown);
+            }
+            CallEvent::Lost { after } => {
+                self.decide(
+                    Outcome::NetworkError,
+                    format!(
+                        "lost: the node was unreachable for {}s",
+                        after.as_secs_f64().round()
+                    ),
+                );
+                return true;
+            }
             CallEvent::Reconciled { up } => {
                 self.timeline.push(at, Happening::Reconciled { up });
                 if !up {
-                    let outcome = if self.answered {
-                        Outcome::Error
-                    } else {
-                        Outcome::NetworkError
-                    };
+                    self.gone = true;
                     self.decide(
-                        outcome,
+                        Outcome::NetworkError,
                         "lost: the node's connection dropped and the call was gone when it came back",
                     );
                     return true;
                 }
+                return self.resync().await;
             }
         }
         false
@@ -756,6 +876,22 @@ impl<'a, B: Backend> Call<'a, B> {
     /// The call parked at the end of the current segment: decide.
     async fn on_parked(&mut self, at: SystemTime) {
         let segment = self.program.segment(self.current);
+        if self.gap
+            && self.input.is_none()
+            && let Some(var) = segment.input_var()
+        {
+            // The collect's result may be among the events missed: the
+            // channel still holds it.
+            let names = CollectedInput::vars(var);
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            match self.backend.inspect(&self.request.call, &names).await {
+                Ok(Some(snapshot)) => self.input = Some(snapshot.collected(var)),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(call = %self.request.call, %error, "the collect's result could not be read");
+                }
+            }
+        }
         let next = match segment.end.clone() {
             End::Finish(_) => return,
             End::Park(Decision::Next(next)) => next,
@@ -919,37 +1055,39 @@ impl<'a, B: Backend> Call<'a, B> {
             .map(|var| CollectedInput::keyed(var).to_vec())
             .unwrap_or_default();
         let call = self.request.call.clone();
+        self.pending = Some(next);
         if let Err(error) = self.backend.set_vars(&call, &vars).await {
-            // A call that hung up meanwhile is decided by its hangup event.
-            if !matches!(error, SwitchError::NoSuchCall) {
-                self.decide(
-                    Outcome::Error,
-                    format!("could not set the call's data: {error}"),
-                );
-                self.hang_up(&HangupCause::NormalClearing).await;
-            }
+            self.move_failed(error, "could not set the call's data")
+                .await;
             return;
         }
         self.clear(&stale).await;
         if let Err(error) = self.backend.transfer(&call, &segment.extension).await {
-            if !matches!(error, SwitchError::NoSuchCall) {
-                self.decide(
-                    Outcome::Error,
-                    format!("could not move the call to {}: {error}", segment.extension),
-                );
-                self.hang_up(&HangupCause::NormalClearing).await;
-            }
+            let what = format!("could not move the call to {}", segment.extension);
+            self.move_failed(error, &what).await;
             return;
         }
+        self.pending = None;
         self.current = next;
-        self.timeline.push(
-            SystemTime::now(),
-            Happening::Segment {
-                name: segment.name.clone(),
-            },
-        );
-        if let End::Finish(outcome) = &segment.end {
-            self.decide(*outcome, format!("scenario reached '{}'", segment.name));
+        self.gap = false;
+        self.reached(next, SystemTime::now());
+    }
+
+    /// A move (see [`Call::enter`]) failed with `error`.
+    async fn move_failed(&mut self, error: SwitchError, what: &str) {
+        match error {
+            // The node is unreachable or did not answer: the move stays
+            // pending, made (or found made) once the node is back.
+            SwitchError::Disconnected | SwitchError::Timeout => {
+                tracing::warn!(call = %self.request.call, %error, "{what}; the move waits for the node");
+            }
+            // A call that hung up meanwhile is decided by its hangup event.
+            SwitchError::NoSuchCall => self.pending = None,
+            SwitchError::Refused(_) => {
+                self.pending = None;
+                self.decide(Outcome::Error, format!("{what}: {error}"));
+                self.hang_up(&HangupCause::NormalClearing).await;
+            }
         }
     }
 

@@ -176,6 +176,12 @@ pub enum CallEvent {
     /// The node's event socket dropped: until it is back, events of the
     /// call may be missed and its state is unknown.
     Unknown,
+    /// The node stayed unreachable for `after`: the call is given up, and
+    /// its channel, should the node come back with it, hung up.
+    Lost {
+        /// How long the node was unreachable.
+        after: Duration,
+    },
     /// The event socket is back and the node was asked about the call:
     /// `up` if it still carries it (it is followed again), otherwise it
     /// ended while nobody listened and nothing more will be reported.
@@ -254,8 +260,13 @@ pub trait Backend: Send + Sync + 'static {
     /// event is missed.
     fn follow(&self, call: &CallId) -> mpsc::UnboundedReceiver<Timed>;
 
-    /// Stops following a call.
+    /// Stops following a call whose channel is gone.
     fn forget(&self, call: &CallId);
+
+    /// Stops following a call given up while its channel may still exist,
+    /// or still come to exist (an originate that timed out may yet run):
+    /// should the switch show it, it is hung up at once.
+    fn abandon(&self, call: &CallId);
 
     /// Places a call. Returns once the switch accepted the request; the
     /// verdict comes as [`CallEvent::Originated`].

@@ -4,6 +4,7 @@
 //! router task splits by call.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -34,8 +35,13 @@ pub const CALL_EVENTS: &[EventName] = &[
 struct Routes {
     calls: HashMap<String, mpsc::UnboundedSender<Timed>>,
     jobs: HashMap<String, String>,
-    /// The followed calls whose originate the node acknowledged.
+    /// The followed calls whose originate the node acknowledged (or may
+    /// have: one that timed out).
     placed: HashSet<String>,
+    /// Calls given up while their channel may still exist or come to exist
+    /// (a node frozen with the originate in its socket runs it late), with
+    /// when: such a channel is hung up as soon as it is seen.
+    abandoned: HashMap<String, Abandoned>,
     /// When the last HEARTBEAT came.
     heartbeat: Option<Instant>,
     /// Events routed so far, by name (names FreeSWITCH does not define
@@ -43,12 +49,28 @@ struct Routes {
     received: HashMap<&'static str, u64>,
 }
 
+/// A call given up while its channel may exist.
+#[derive(Debug, Clone, Copy)]
+struct Abandoned {
+    since: Instant,
+    /// Its hangup was asked for already.
+    hung_up: bool,
+}
+
+/// How long an abandoned call is watched for: far longer than any
+/// originate can wait in a frozen node's socket and then ring.
+const ABANDONED_FOR: Duration = Duration::from_secs(15 * 60);
+
 /// A FreeSWITCH node.
 pub struct FreeSwitch {
     client: Client,
     context: String,
     dial: DialTemplate,
     routes: Arc<Mutex<Routes>>,
+    /// A command timed out and the node has not answered one since.
+    unresponsive: AtomicBool,
+    /// Channels of abandoned calls hung up so far.
+    orphans: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for FreeSwitch {
@@ -71,6 +93,7 @@ fn refusal(reply: &str) -> SwitchError {
     }
 }
 
+/// An ESL error as the backend reports it.
 fn refused(error: EslError) -> SwitchError {
     match error {
         EslError::Timeout => SwitchError::Timeout,
@@ -86,13 +109,81 @@ impl FreeSwitch {
     /// dialling numbers through `dial`.
     pub fn new(client: Client, events: Events, context: &str, dial: DialTemplate) -> FreeSwitch {
         let routes = Arc::new(Mutex::new(Routes::default()));
-        tokio::spawn(route(events, Arc::clone(&routes)));
+        let orphans = Arc::new(AtomicU64::new(0));
+        tokio::spawn(route(
+            events,
+            Arc::clone(&routes),
+            client.clone(),
+            Arc::clone(&orphans),
+        ));
         FreeSwitch {
             client,
             context: context.to_owned(),
             dial,
             routes,
+            unresponsive: AtomicBool::new(false),
+            orphans,
         }
+    }
+
+    /// Runs `api <command>`, noting whether the node answered in time.
+    async fn api(&self, command: &str) -> Result<String, SwitchError> {
+        let result = self.client.api(command).await;
+        self.answered(result)
+    }
+
+    /// Notes whether a command was answered in time: a node that let one
+    /// time out takes no new calls until it answers again.
+    fn answered<T>(&self, result: Result<T, EslError>) -> Result<T, SwitchError> {
+        match result {
+            Ok(value) => {
+                self.unresponsive.store(false, Ordering::Relaxed);
+                Ok(value)
+            }
+            Err(EslError::Timeout) => {
+                if !self.unresponsive.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "a command to the node timed out; it takes no new calls until it answers"
+                    );
+                }
+                Err(SwitchError::Timeout)
+            }
+            Err(error) => Err(refused(error)),
+        }
+    }
+
+    /// Whether the node answered its last command in time (or none timed
+    /// out since it last answered).
+    pub fn is_responsive(&self) -> bool {
+        !self.unresponsive.load(Ordering::Relaxed)
+    }
+
+    /// Channels of abandoned calls hung up so far (see
+    /// [`Backend::abandon`]).
+    pub fn orphans_hung_up(&self) -> u64 {
+        self.orphans.load(Ordering::Relaxed)
+    }
+
+    /// Hangs up the channels in `carried` that belong to abandoned calls;
+    /// returns how many.
+    pub(super) async fn hang_up_abandoned(&self, carried: &HashSet<String>) -> usize {
+        let found: Vec<String> = {
+            let mut routes = self.routes();
+            prune(&mut routes.abandoned);
+            routes
+                .abandoned
+                .iter_mut()
+                .filter(|(call, abandoned)| !abandoned.hung_up && carried.contains(*call))
+                .map(|(call, abandoned)| {
+                    abandoned.hung_up = true;
+                    call.clone()
+                })
+                .collect()
+        };
+        for call in &found {
+            hang_up_orphan(&self.client, call, &self.orphans).await;
+        }
+        found.len()
     }
 
     /// Closes the event socket for good.
@@ -110,17 +201,13 @@ impl FreeSwitch {
 
     /// Whether the node still carries `call` (`uuid_exists`).
     pub async fn exists(&self, call: &CallId) -> Result<bool, SwitchError> {
-        let reply = self
-            .client
-            .api(&format!("uuid_exists {call}"))
-            .await
-            .map_err(refused)?;
+        let reply = self.api(&format!("uuid_exists {call}")).await?;
         Ok(reply.trim_end() == "true")
     }
 
     /// The node's `status` text.
     pub async fn status(&self) -> Result<String, SwitchError> {
-        self.client.api("status").await.map_err(refused)
+        self.api("status").await
     }
 
     /// Time since the node's last HEARTBEAT, if one came.
@@ -174,11 +261,7 @@ impl FreeSwitch {
     /// The UUIDs of every channel the node carries (`show channels as
     /// json`).
     pub async fn channels(&self) -> Result<HashSet<String>, SwitchError> {
-        let reply = self
-            .client
-            .api("show channels as json")
-            .await
-            .map_err(refused)?;
+        let reply = self.api("show channels as json").await?;
         let listing: serde_json::Value = serde_json::from_str(&reply)
             .map_err(|_| SwitchError::Refused(reply.trim_end().to_owned()))?;
         Ok(listing["rows"]
@@ -208,6 +291,17 @@ impl Backend for FreeSwitch {
         routes.jobs.retain(|_, c| c != call.as_str());
     }
 
+    fn abandon(&self, call: &CallId) {
+        self.forget(call);
+        let mut routes = self.routes();
+        prune(&mut routes.abandoned);
+        let abandoned = Abandoned {
+            since: Instant::now(),
+            hung_up: false,
+        };
+        routes.abandoned.insert(call.as_str().to_owned(), abandoned);
+    }
+
     async fn originate(&self, spec: &OriginateSpec) -> Result<(), SwitchError> {
         let args = originate_args(spec, &self.dial, &self.context)?;
         let job = uuid::Uuid::new_v4().to_string();
@@ -218,15 +312,23 @@ impl Backend for FreeSwitch {
             .client
             .bgapi_submit(&format!("originate {args}"), &job)
             .await;
+        let submitted = self.answered(submitted);
         let mut routes = self.routes();
         match submitted {
             Ok(()) => {
                 routes.placed.insert(spec.call.as_str().to_owned());
                 Ok(())
             }
+            // Written but not acknowledged: the node may still run it (a
+            // frozen node does, once it runs again), so the call is
+            // followed as placed and its job's verdict still awaited.
+            Err(SwitchError::Timeout) => {
+                routes.placed.insert(spec.call.as_str().to_owned());
+                Err(SwitchError::Timeout)
+            }
             Err(error) => {
                 routes.jobs.remove(&job);
-                Err(refused(error))
+                Err(error)
             }
         }
     }
@@ -238,14 +340,12 @@ impl Backend for FreeSwitch {
     ) -> Result<(), SwitchError> {
         for (name, value) in vars {
             let reply = self
-                .client
                 .api(&format!(
                     "uuid_setvar {call} {} {}",
                     name.as_str(),
                     value.as_str()
                 ))
-                .await
-                .map_err(refused)?;
+                .await?;
             if !reply.starts_with("+OK") {
                 return Err(refusal(&reply));
             }
@@ -258,10 +358,8 @@ impl Backend for FreeSwitch {
             // `uuid_setvar` with no value removes the variable
             // (mod_commands.c, uuid_setvar_function: an empty value is NULL).
             let reply = self
-                .client
                 .api(&format!("uuid_setvar {call} {}", name.as_str()))
-                .await
-                .map_err(refused)?;
+                .await?;
             if !reply.starts_with("+OK") {
                 return Err(refusal(&reply));
             }
@@ -271,13 +369,11 @@ impl Backend for FreeSwitch {
 
     async fn transfer(&self, call: &CallId, extension: &str) -> Result<(), SwitchError> {
         let reply = self
-            .client
             .api(&format!(
                 "uuid_transfer {call} {extension} XML {}",
                 self.context
             ))
-            .await
-            .map_err(refused)?;
+            .await?;
         if reply.starts_with("+OK") {
             Ok(())
         } else {
@@ -292,11 +388,7 @@ impl Backend for FreeSwitch {
     ) -> Result<Option<ChannelSnapshot>, SwitchError> {
         // One command for the whole channel: its state and every variable.
         // The reply may hold digits the customer keyed; it is never logged.
-        let reply = self
-            .client
-            .api(&format!("uuid_dump {call} json"))
-            .await
-            .map_err(refused)?;
+        let reply = self.api(&format!("uuid_dump {call} json")).await?;
         if reply.starts_with("-ERR") {
             return match refusal(&reply) {
                 SwitchError::NoSuchCall => Ok(None),
@@ -324,10 +416,8 @@ impl Backend for FreeSwitch {
 
     async fn hangup(&self, call: &CallId, cause: &HangupCause) -> Result<(), SwitchError> {
         let reply = self
-            .client
             .api(&format!("uuid_kill {call} {}", cause.name()))
-            .await
-            .map_err(refused)?;
+            .await?;
         if reply.starts_with("+OK") {
             Ok(())
         } else {
@@ -378,10 +468,52 @@ pub fn originate_args(
     ))
 }
 
+/// Forgets abandoned calls watched for long enough.
+fn prune(abandoned: &mut HashMap<String, Abandoned>) {
+    abandoned.retain(|_, call| call.since.elapsed() < ABANDONED_FOR);
+}
+
+/// Hangs up the channel of an abandoned call, counting it.
+async fn hang_up_orphan(client: &Client, call: &str, orphans: &AtomicU64) {
+    match client
+        .api(&format!("uuid_kill {call} ALLOTTED_TIMEOUT"))
+        .await
+    {
+        Ok(reply) if reply.starts_with("+OK") => {
+            orphans.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(call, "hung up the channel of a call arsgate had given up");
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(call, %error, "the channel of a call given up could not be hung up")
+        }
+    }
+}
+
 /// Splits the node's event stream by call.
-async fn route(mut events: Events, routes: Arc<Mutex<Routes>>) {
+async fn route(
+    mut events: Events,
+    routes: Arc<Mutex<Routes>>,
+    client: Client,
+    orphans: Arc<AtomicU64>,
+) {
     while let Some(event) = events.recv().await {
         let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(call) = event.unique_id()
+            && let Some(abandoned) = routes.abandoned.get_mut(call.as_ref())
+        {
+            // A channel arsgate gave up on came to exist after all, or is
+            // still there: it goes at once.
+            let call = call.into_owned();
+            if event.name() == EventName::ChannelDestroy {
+                routes.abandoned.remove(&call);
+            } else if !abandoned.hung_up && event.name() != EventName::ChannelHangup {
+                abandoned.hung_up = true;
+                let (client, orphans) = (client.clone(), Arc::clone(&orphans));
+                tokio::spawn(async move { hang_up_orphan(&client, &call, &orphans).await });
+            }
+            continue;
+        }
         *routes
             .received
             .entry(known_name(&event.name()))

@@ -108,9 +108,13 @@ impl Node {
         self.switch().is_some_and(|s| s.is_connected())
     }
 
-    /// Whether the node is connected and did not fail its last `status`.
+    /// Whether the node is connected, did not fail its last `status`, and
+    /// answered its last command in time (a frozen node stops answering
+    /// long before its socket is given up: no call should wait on it).
     pub fn is_healthy(&self) -> bool {
-        self.is_up() && self.status.get() != StatusAnswer::Failed
+        self.is_up()
+            && self.status.get() != StatusAnswer::Failed
+            && self.switch().is_some_and(|s| s.is_responsive())
     }
 
     /// Whether the node is draining: it takes no new calls.
@@ -220,7 +224,11 @@ impl Pool {
     pub fn single(name: &str, switch: FreeSwitch) -> Pool {
         let node = Node::new(name, NodeLimits::unlimited());
         let switch = Arc::new(switch);
-        tokio::spawn(recovery::watch(Arc::downgrade(&switch), name.to_owned()));
+        tokio::spawn(recovery::watch(
+            Arc::downgrade(&switch),
+            name.to_owned(),
+            EslConfig::default().node_lost_after,
+        ));
         let _ = node.switch.set(switch);
         Pool::of(vec![Arc::new(node)])
     }
@@ -386,7 +394,11 @@ async fn first_connection(
                 let switch = Arc::new(FreeSwitch::new(client, events, &context, dial));
                 let _ = node.switch.set(Arc::clone(&switch));
                 tracing::info!(node = %node.name, "node connected");
-                tokio::spawn(recovery::watch(Arc::downgrade(&switch), node.name.clone()));
+                tokio::spawn(recovery::watch(
+                    Arc::downgrade(&switch),
+                    node.name.clone(),
+                    esl.node_lost_after,
+                ));
                 tokio::spawn(health::probe(
                     switch,
                     Arc::clone(&node.status),
