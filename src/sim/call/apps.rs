@@ -126,21 +126,17 @@ fn complete(session: &mut Session, app: &str, data: String, app_uuid: &str) {
 /// each value is `<app> <arg>` (or `<app>:<arg>`), run at once on the
 /// thread that marked the channel, with the usual EXECUTE events. The
 /// simulator runs there only applications that take no time; one that
-/// would play or wait is left out with a warning.
+/// would play or wait, or one sent to the background (`<app>::<arg>`), is
+/// left out with a warning.
 pub(crate) fn execute_on(session: &mut Session, prefix: &str) {
     let values = session.channel().vars_with_prefix(prefix);
     for value in values {
-        let split = value
-            .char_indices()
-            .find(|&(i, c)| c == ' ' || (c == ':' && value[i + 1..].chars().next() != Some(':')));
-        let (app, arg) = match split {
-            Some((i, _)) => (&value[..i], &value[i + 1..]),
-            None => (value.as_str(), ""),
-        };
-        if value.contains("::") || (KNOWN.contains(&app) && !INSTANT.contains(&app)) {
+        let Some((app, arg)) = split_execute_on(&value)
+            .filter(|(app, _)| !KNOWN.contains(app) || INSTANT.contains(app))
+        else {
             tracing::warn!(%value, "the simulator does not run this application from {prefix}");
             continue;
-        }
+        };
         let app_uuid = uuid::Uuid::new_v4().to_string();
         let Some(data) = begin(session, app, arg, &app_uuid) else {
             return;
@@ -148,6 +144,21 @@ pub(crate) fn execute_on(session: &mut Session, prefix: &str) {
         run_instant(session, app, &data);
         complete(session, app, data, &app_uuid);
     }
+}
+
+/// `<app> <arg>` or `<app>:<arg>` split at the first space or single colon;
+/// `None` for a `::` met first (FreeSWITCH runs that one in the background).
+fn split_execute_on(value: &str) -> Option<(&str, &str)> {
+    let mut chars = value.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            ' ' => return Some((&value[..i], &value[i + 1..])),
+            ':' if chars.peek().is_some_and(|&(_, next)| next == ':') => return None,
+            ':' => return Some((&value[..i], &value[i + 1..])),
+            _ => {}
+        }
+    }
+    Some((value, ""))
 }
 
 /// The applications that finish without waiting for media or time.
@@ -658,4 +669,20 @@ pub(crate) fn stop_recording(session: &mut Session, recording: Recording, cause:
         &[],
     );
     session.engine.fire(bug);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_execute_on;
+
+    #[test]
+    fn execute_on_values_split_like_freeswitch() {
+        assert_eq!(
+            split_execute_on("sched_hangup +70 ALLOTTED_TIMEOUT"),
+            Some(("sched_hangup", "+70 ALLOTTED_TIMEOUT"))
+        );
+        assert_eq!(split_execute_on("set:a=b c"), Some(("set", "a=b c")));
+        assert_eq!(split_execute_on("answer"), Some(("answer", "")));
+        assert_eq!(split_execute_on("playback::tone.wav"), None);
+    }
 }
