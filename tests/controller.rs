@@ -9,6 +9,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arsgate::esl::Event;
 use arsgate::esl::client::{Client, ClientConfig};
 use arsgate::scenario::controller::{self, CallReport, CallRequest, CallSettings, RecordingPaths};
 use arsgate::scenario::secret::{Code, CodeKey};
@@ -24,6 +25,7 @@ use arsgate::switch::{
     Backend, CallId, ChannelSnapshot, DialNumber, DialTemplate, FreeSwitch, MARK_VAR, VarName,
     VarValue,
 };
+use common::raw::RawPeer;
 use common::start_sim;
 use tokio_util::sync::CancellationToken;
 
@@ -577,5 +579,69 @@ async fn a_move_marked_but_never_made_is_made_by_the_run_that_takes_over() {
     assert_eq!(
         inputs(&report),
         [(1, 6, InputResult::Wrong), (2, 6, InputResult::Accepted)]
+    );
+}
+
+/// Simulated seconds between two events, from their own timestamps.
+fn seconds_between(earlier: &Event, later: &Event) -> f64 {
+    let micros = |e: &Event| e.timestamp_micros().expect("a timestamp") as f64;
+    (micros(later) - micros(earlier)) / 1e6
+}
+
+/// arsgate gone mid-call, the call parked at a decision point after an
+/// earlier park: FreeSWITCH cleared `park_timeout` at the first park
+/// (switch_ivr.c `switch_ivr_park`, and the recorded sessions'
+/// README), so only the guard every originate carries ends the call —
+/// `execute_on_answer` (switch_channel.c
+/// `switch_channel_perform_mark_answered`) scheduling `sched_hangup`
+/// (mod_dptools.c `sched_hangup_function`) `max_duration` +
+/// [`controller::WATCHDOG_MARGIN`] after the answer, through the parks and
+/// the transfer: the switch hangs up with ALLOTTED_TIMEOUT then.
+#[tokio::test]
+async fn a_call_abandoned_at_a_later_park_is_hung_up_by_the_switch_at_its_deadline() {
+    let rig = rig().await;
+    let mut watcher = RawPeer::authed(rig.sim.addr(), "ClueCon").await;
+    watcher
+        .send("event plain CHANNEL_ANSWER CHANNEL_HANGUP\n\n")
+        .await;
+    assert_eq!(watcher.reply().await, "+OK event listener enabled plain");
+    // Never keys: `ask` collects nothing and parks, waiting for arsgate.
+    rig.sim.set_phone("0117", phone(Vec::new(), None));
+    let request = rig.request("0117");
+    rig.crash_when(
+        &request,
+        |h| matches!(h, Happening::Segment { name } if name == "ask"),
+    )
+    .await;
+    let restarted = connect(&rig.sim).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let snapshot = restarted
+            .inspect(&request.call, &[])
+            .await
+            .unwrap()
+            .expect("the call is up");
+        if snapshot.parked && snapshot.extension.as_deref() == Some("t__ask") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never parked in ask"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let answer = watcher.event_named("CHANNEL_ANSWER").await;
+    let hangup = watcher.event_named("CHANNEL_HANGUP").await;
+    let uuid = request.call.to_string();
+    assert_eq!(hangup.unique_id().as_deref(), Some(uuid.as_str()));
+    assert_eq!(hangup.hangup_cause().unwrap().name(), "ALLOTTED_TIMEOUT");
+    let limit = (MINUTE + controller::WATCHDOG_MARGIN).as_secs_f64();
+    let lived = seconds_between(&answer, &hangup);
+    // The switch's scheduler counts whole seconds: up to one early; the
+    // rest is this machine's scheduling at 40 times real time.
+    assert!(
+        (limit - 1.0..=limit + 3.0).contains(&lived),
+        "lived {lived} s after the answer"
     );
 }

@@ -800,3 +800,191 @@ async fn a_lingering_connection_sees_the_teardown_then_closes() {
         "the format word applies"
     );
 }
+
+/// A dialplan whose one extension, `hold`, parks the call.
+fn holding_dialplan() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hold.xml"),
+        r#"<include>
+  <context name="t">
+    <extension name="hold">
+      <condition field="destination_number" expression="^hold$">
+        <action application="park"/>
+      </condition>
+    </extension>
+  </context>
+</include>
+"#,
+    )
+    .unwrap();
+    dir
+}
+
+/// Simulated seconds between two events, from their own timestamps.
+fn seconds_between(earlier: &Event, later: &Event) -> f64 {
+    let micros = |e: &Event| e.timestamp_micros().expect("a timestamp") as f64;
+    (micros(later) - micros(earlier)) / 1e6
+}
+
+/// `park` reads `park_timeout` and removes it from the channel before
+/// CHANNEL_PARK, as switch_ivr.c `switch_ivr_park` does (and as the
+/// recorded sessions show: `variable_park_timeout` is in every event up to
+/// the first CHANNEL_PARK, in none after): a timeout from the originate
+/// string guards the first park only.
+#[tokio::test]
+async fn park_timeout_guards_only_the_first_park() {
+    let dialplan = holding_dialplan();
+    let dir = dialplan.path().to_path_buf();
+    let sim = sim_with(&[], |c| c.dialplan_dir = Some(dir)).await;
+    let mut peer = listener(&sim).await;
+    originate(
+        &mut peer,
+        "twice",
+        "010",
+        ",park_timeout=20:ALLOTTED_TIMEOUT",
+        "hold XML t",
+    )
+    .await;
+    let seen = peer.collect_until("CHANNEL_PARK").await;
+    assert_eq!(
+        find(&seen, "CHANNEL_ANSWER")
+            .variable("park_timeout")
+            .as_deref(),
+        Some("20:ALLOTTED_TIMEOUT")
+    );
+    assert_eq!(find(&seen, "CHANNEL_PARK").variable("park_timeout"), None);
+    peer.send("api uuid_getvar twice park_timeout\n\n").await;
+    assert_eq!(peer.api_body().await, "_undef_");
+
+    peer.send("api uuid_transfer twice hold XML t\n\n").await;
+    assert_eq!(peer.api_body().await, "+OK\n");
+    let second = peer.collect_until("CHANNEL_PARK").await;
+    assert!(names(&second).contains(&"CHANNEL_UNPARK".to_owned()));
+    // Well past both parks' 20 s: the second park has no timeout.
+    sim.clock().sleep(Duration::from_secs(45)).await;
+    peer.send("api uuid_exists twice\n\n").await;
+    assert_eq!(peer.api_body().await, "true");
+    assert_eq!(sim.channels(), 1);
+}
+
+/// `sched_hangup +<seconds> [<cause>]` (mod_dptools.c
+/// `sched_hangup_function` → switch_ivr_async.c
+/// `switch_ivr_schedule_hangup`) puts the hangup in the switch's
+/// scheduler, keyed by the channel's UUID: it fires whatever the channel
+/// runs by then, here after a park and a transfer to a second park.
+#[tokio::test]
+async fn a_scheduled_hangup_fires_after_a_park_and_a_transfer() {
+    let dialplan = holding_dialplan();
+    let dir = dialplan.path().to_path_buf();
+    let sim = sim_with(&[], |c| c.dialplan_dir = Some(dir)).await;
+    let mut peer = listener(&sim).await;
+    originate(&mut peer, "sched", "010", "", "hold XML t").await;
+    peer.collect_until("CHANNEL_PARK").await;
+    sendmsg(&mut peer, "sched", "sched_hangup", "+30 USER_BUSY", "s-1").await;
+    let seen = peer.collect_until("CHANNEL_EXECUTE_COMPLETE").await;
+    let scheduled = find(&seen, "CHANNEL_EXECUTE_COMPLETE").clone();
+    assert_eq!(scheduled.application().as_deref(), Some("sched_hangup"));
+    assert_eq!(sim.channels(), 1, "scheduled, not hung up");
+
+    peer.send("api uuid_transfer sched hold XML t\n\n").await;
+    assert_eq!(peer.api_body().await, "+OK\n");
+    peer.collect_until("CHANNEL_PARK").await;
+    let seen = peer.collect_until("CHANNEL_DESTROY").await;
+    let hangup = find(&seen, "CHANNEL_HANGUP");
+    assert_eq!(hangup.hangup_cause().unwrap().name(), "USER_BUSY");
+    // Due at the start of the 30th second from the schedule.
+    assert!(seconds_between(&scheduled, hangup) >= 29.0);
+}
+
+/// The API form, `sched_hangup [+]<time> <uuid> [<cause>]` (mod_commands.c
+/// `sched_hangup_function`): ALLOTTED_TIMEOUT by default, `+0` at once,
+/// and a channel gone before its time is left alone.
+#[tokio::test]
+async fn the_sched_hangup_command_schedules_by_uuid() {
+    let sim = sim_with(&[], |_| {}).await;
+    let mut peer = listener(&sim).await;
+    peer.send("api sched_hangup\n\n").await;
+    assert_eq!(
+        peer.api_body().await,
+        "-USAGE: [+]<time> <uuid> [<cause>]\n"
+    );
+    peer.send("api sched_hangup +10 nobody\n\n").await;
+    assert_eq!(peer.api_body().await, "-ERR No such channel!\n");
+
+    originate(&mut peer, "later", "010", "", "&park()").await;
+    peer.collect_until("CHANNEL_PARK").await;
+    originate(&mut peer, "gone", "011", "", "&park()").await;
+    peer.collect_until("CHANNEL_PARK").await;
+    originate(&mut peer, "now", "012", "", "&park()").await;
+    peer.collect_until("CHANNEL_PARK").await;
+    // (Events fired before a command's response come first on the wire.)
+    peer.send("api sched_hangup +0 now NORMAL_CLEARING\n\n")
+        .await;
+    let seen = peer.collect_until("CHANNEL_HANGUP").await;
+    let hangup = find(&seen, "CHANNEL_HANGUP");
+    assert_eq!(hangup.unique_id().as_deref(), Some("now"));
+    assert_eq!(hangup.hangup_cause().unwrap().name(), "NORMAL_CLEARING");
+
+    peer.send("api sched_hangup +5 gone\n\napi uuid_kill gone\n\napi sched_hangup +10 later\n\n")
+        .await;
+    let mut hangups = Vec::new();
+    while hangups.len() < 2 {
+        let hangup = peer.event_named("CHANNEL_HANGUP").await;
+        hangups.push((
+            hangup.unique_id().unwrap().into_owned(),
+            hangup.hangup_cause().unwrap().name().to_owned(),
+        ));
+    }
+    assert_eq!(
+        hangups,
+        [
+            ("gone".to_owned(), "NORMAL_CLEARING".to_owned()),
+            ("later".to_owned(), "ALLOTTED_TIMEOUT".to_owned())
+        ]
+    );
+}
+
+/// `execute_on_answer` runs its application when the far end answers,
+/// between CHANNEL_ANSWER and the ACTIVE call state (switch_channel.c
+/// `switch_channel_perform_mark_answered` → `switch_channel_execute_on`):
+/// the guard arsgate sets on every originate.
+#[tokio::test]
+async fn execute_on_answer_runs_its_application_at_the_answer() {
+    let sim = sim_with(&[("010", PhoneScript::Answer(answering(2000)))], |_| {}).await;
+    let mut peer = listener(&sim).await;
+    originate(
+        &mut peer,
+        "guarded",
+        "010",
+        ",execute_on_answer='sched_hangup +20 ALLOTTED_TIMEOUT'",
+        "&park()",
+    )
+    .await;
+    let seen = peer.collect_until("CHANNEL_PARK").await;
+    let order: Vec<String> = names(&seen)
+        .into_iter()
+        .skip_while(|n| n != "CHANNEL_ANSWER")
+        .take(4)
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "CHANNEL_ANSWER",
+            "CHANNEL_EXECUTE",
+            "CHANNEL_EXECUTE_COMPLETE",
+            "CHANNEL_CALLSTATE"
+        ]
+    );
+    let executed = find(&seen, "CHANNEL_EXECUTE_COMPLETE");
+    assert_eq!(executed.application().as_deref(), Some("sched_hangup"));
+    assert_eq!(
+        executed.header("Application-Data").as_deref(),
+        Some("+20 ALLOTTED_TIMEOUT")
+    );
+    let answer = find(&seen, "CHANNEL_ANSWER").clone();
+    let seen = peer.collect_until("CHANNEL_DESTROY").await;
+    let hangup = find(&seen, "CHANNEL_HANGUP");
+    assert_eq!(hangup.hangup_cause().unwrap().name(), "ALLOTTED_TIMEOUT");
+    assert!(seconds_between(&answer, hangup) >= 19.0);
+}

@@ -166,6 +166,15 @@ impl CallReport {
 /// that never comes back cannot keep a verification open.
 const ENDING_GRACE: Duration = Duration::from_secs(30);
 
+/// How long past `max_duration` after its answer the switch itself hangs a
+/// call up (ALLOTTED_TIMEOUT), whatever happened to arsgate. arsgate's own
+/// deadline is `max_duration` after the originate, so before the answer:
+/// while it runs it always ends the call first, with a `timeout` outcome,
+/// and the margin only has to cover its hangup reaching the switch and the
+/// switch's scheduler firing up to a second early (it counts whole
+/// seconds).
+pub const WATCHDOG_MARGIN: Duration = Duration::from_secs(10);
+
 /// How often, and how far apart, a call taken over is looked at again
 /// while it seems to wait for a move the switch has not made.
 const SETTLING_LOOKS: u32 = 10;
@@ -385,7 +394,7 @@ impl<'a, B: Backend> Call<'a, B> {
             extension: self.program.segment(self.program.entry).extension.clone(),
             ring_timeout: self.settings.ring_timeout,
             // The switch hangs up by itself if arsgate dies mid-call.
-            watchdog: self.program.max_duration + Duration::from_secs(10),
+            watchdog: self.program.max_duration + WATCHDOG_MARGIN,
             vars,
         })
     }

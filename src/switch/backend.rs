@@ -68,7 +68,8 @@ pub struct OriginateSpec {
     /// How long the phone may ring.
     pub ring_timeout: Duration,
     /// A watchdog on the switch: the call is hung up with
-    /// ALLOTTED_TIMEOUT after this long even if arsgate is gone.
+    /// ALLOTTED_TIMEOUT this long after its answer, even if arsgate is
+    /// gone.
     pub watchdog: Duration,
     /// Channel variables the call starts with.
     pub vars: Vec<(VarName, VarValue)>,

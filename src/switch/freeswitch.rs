@@ -446,14 +446,24 @@ pub fn originate_args(
             spec.extension
         )));
     }
+    // The watchdog cannot be `park_timeout`: FreeSWITCH clears it at the
+    // first park (switch_ivr.c `switch_ivr_park`). A hangup in the switch's
+    // scheduler, added when the call is answered (switch_channel.c
+    // `switch_channel_perform_mark_answered` runs `execute_on_answer`;
+    // mod_dptools.c `sched_hangup_function`), is keyed by the channel's
+    // UUID alone: parks and transfers leave it in place. Whole seconds,
+    // rounded up, and never `+0` (which hangs up at once).
+    let seconds = spec.watchdog.as_millis().div_ceil(1000).max(1);
+    let guard = VarValue::parse(&format!(
+        "sched_hangup +{seconds} {}",
+        HangupCause::AllottedTimeout.name()
+    ))
+    .map_err(|error| SwitchError::Refused(error.to_string()))?;
     let mut vars = vec![
         format!("origination_uuid={}", spec.call),
         "ignore_early_media=true".to_owned(),
         format!("originate_timeout={}", spec.ring_timeout.as_secs().max(1)),
-        format!(
-            "park_timeout={}:ALLOTTED_TIMEOUT",
-            spec.watchdog.as_secs().max(1)
-        ),
+        format!("execute_on_answer={}", guard.in_dial_string()),
     ];
     vars.extend(
         spec.vars
@@ -657,8 +667,16 @@ mod tests {
         )];
         assert_eq!(
             originate_args(&spec("enter_code__start", vars), &dial, "arsgate").unwrap(),
-            "{origination_uuid=00000000-0000-0000-0000-000000000000,ignore_early_media=true,originate_timeout=30,park_timeout=130:ALLOTTED_TIMEOUT,ars_brand='Acme Bank'}sofia/gateway/kt/01012345678 enter_code__start XML arsgate"
+            "{origination_uuid=00000000-0000-0000-0000-000000000000,ignore_early_media=true,originate_timeout=30,execute_on_answer='sched_hangup +130 ALLOTTED_TIMEOUT',ars_brand='Acme Bank'}sofia/gateway/kt/01012345678 enter_code__start XML arsgate"
         );
+        for (watchdog, guard) in [(90_500, "+91 "), (0, "+1 ")] {
+            let spec = OriginateSpec {
+                watchdog: Duration::from_millis(watchdog),
+                ..spec("x", Vec::new())
+            };
+            let args = originate_args(&spec, &dial, "arsgate").unwrap();
+            assert!(args.contains(&format!("'sched_hangup {guard}")), "{args}");
+        }
         assert!(originate_args(&spec("x &park()", Vec::new()), &dial, "arsgate").is_err());
         assert!(originate_args(&spec("x", Vec::new()), &dial, "arsgate default").is_err());
     }

@@ -1,10 +1,12 @@
-//! Commands about channels: `uuid_*`, `hupall`, `show channels`. (`originate`
-//! completes asynchronously and is dispatched in the parent module.)
+//! Commands about channels: `uuid_*`, `hupall`, `sched_hangup`, `show
+//! channels`. (`originate` completes asynchronously and is dispatched in the
+//! parent module.)
 
 use std::sync::Arc;
 
 use crate::esl::{EventName, HangupCause};
-use crate::sim::call::session::{TICK, hang_up};
+use crate::sim::call::sched::{Scheduled, schedule_hangup};
+use crate::sim::call::session::{TICK, kill};
 use crate::sim::call::{CallHandle, Msg, Queued, QueuedAction, Target};
 use crate::sim::engine::{Engine, event_dates, origin};
 
@@ -108,6 +110,7 @@ pub(super) async fn run(engine: &Arc<Engine>, command: &str, arg: &str) -> Optio
                 }
             }
         },
+        "sched_hangup" => sched_hangup(engine, &words),
         "show" => show(engine, arg),
         _ => return None,
     })
@@ -120,11 +123,26 @@ pub(crate) fn hang_up_all(engine: &Engine, cause: &HangupCause) {
     }
 }
 
-/// Hangs a channel up from outside (`uuid_kill`, `hupall`).
-fn kill(engine: &Engine, call: &CallHandle, cause: HangupCause) {
-    if hang_up(engine, call, cause) {
-        call.send(Msg::HungUp);
+/// `sched_hangup [+]<time> <uuid> [<cause>]`, as mod_commands.c
+/// `sched_hangup_function` answers it: the hangup goes to the switch's
+/// scheduler (a zero delay hangs up at once), for a channel that exists now.
+fn sched_hangup(engine: &Arc<Engine>, words: &[&str]) -> String {
+    let now = engine.clock.now_micros();
+    let Some(scheduled) = words
+        .first()
+        .and_then(|time| Scheduled::parse(time, words.get(2).copied(), now))
+    else {
+        return "-USAGE: [+]<time> <uuid> [<cause>]\n".to_owned();
+    };
+    let Some(call) = words.get(1).and_then(|uuid| engine.calls.get(uuid)) else {
+        return NO_SUCH_CHANNEL.to_owned();
+    };
+    if scheduled.now {
+        kill(engine, &call, scheduled.cause);
+    } else {
+        schedule_hangup(engine, &call.uuid, scheduled);
     }
+    "+OK\n".to_owned()
 }
 
 /// `uuid_broadcast <uuid> <path>`: queues a playback on the channel, as

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use super::digits;
 use super::media::{self, Prompt};
+use super::sched::{Scheduled, schedule_hangup};
 use super::session::{Recording, Session, TICK, Wake, WakeOn};
 use super::{QueuedAction, Target, channel::Channel};
 use crate::esl::{Event, EventName, HangupCause};
@@ -35,6 +36,7 @@ const KNOWN: &[&str] = &[
     "record_session",
     "stop_record_session",
     "transfer",
+    "sched_hangup",
 ];
 
 type Boxed<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
@@ -56,51 +58,125 @@ pub(crate) fn execute<'a>(
     app_uuid: &'a str,
 ) -> Boxed<'a> {
     Box::pin(async move {
-        if !KNOWN.contains(&app) {
-            session.hang_up(HangupCause::DestinationOutOfOrder);
+        let Some(data) = begin(session, app, arg, app_uuid) else {
             return;
+        };
+        if !run_instant(session, app, &data) {
+            run(session, app, &data).await;
         }
-        let data = expand(session, arg);
-        {
-            let mut channel = session.channel();
-            channel.set_var("current_application", app);
-            channel.set_var("current_application_data", data.as_str());
-            channel.unset_var("current_application_response");
-        }
-        let mut headers = vec![("Application", app.to_owned())];
-        if !data.is_empty() {
-            headers.push(("Application-Data", data.clone()));
-        }
-        headers.push(("Application-UUID", app_uuid.to_owned()));
-        session.fire_with(
-            EventName::ChannelExecute,
-            origin("switch_core_session.c", "switch_core_session_exec", 2944),
-            &headers,
-        );
-        // switch_core_session_exec sets it once more just before running
-        // the application, which moves it after the application data.
-        session.channel().set_var("current_application", app);
-        run(session, app, &data).await;
-        let response = session
-            .channel()
-            .var("current_application_response")
-            .unwrap_or("_none_")
-            .to_owned();
-        let mut headers = vec![("Application", app.to_owned())];
-        if !data.is_empty() {
-            headers.push(("Application-Data", data));
-        }
-        headers.push(("Application-Response", response));
-        headers.push(("Application-UUID", app_uuid.to_owned()));
-        session.fire_with(
-            EventName::ChannelExecuteComplete,
-            origin("switch_core_session.c", "switch_core_session_exec", 2967),
-            &headers,
-        );
+        complete(session, app, data, app_uuid);
     })
 }
 
-async fn run(session: &mut Session, app: &str, data: &str) {
+/// The start of `switch_core_session_exec`: an unknown application hangs
+/// the channel up (`None`); a known one gets its variables and
+/// CHANNEL_EXECUTE, and its argument expanded.
+fn begin(session: &mut Session, app: &str, arg: &str, app_uuid: &str) -> Option<String> {
+    if !KNOWN.contains(&app) {
+        session.hang_up(HangupCause::DestinationOutOfOrder);
+        return None;
+    }
+    let data = expand(session, arg);
+    {
+        let mut channel = session.channel();
+        channel.set_var("current_application", app);
+        channel.set_var("current_application_data", data.as_str());
+        channel.unset_var("current_application_response");
+    }
+    let mut headers = vec![("Application", app.to_owned())];
+    if !data.is_empty() {
+        headers.push(("Application-Data", data.clone()));
+    }
+    headers.push(("Application-UUID", app_uuid.to_owned()));
+    session.fire_with(
+        EventName::ChannelExecute,
+        origin("switch_core_session.c", "switch_core_session_exec", 2944),
+        &headers,
+    );
+    // switch_core_session_exec sets it once more just before running
+    // the application, which moves it after the application data.
+    session.channel().set_var("current_application", app);
+    Some(data)
+}
+
+/// The end of `switch_core_session_exec`: CHANNEL_EXECUTE_COMPLETE with the
+/// application's response.
+fn complete(session: &mut Session, app: &str, data: String, app_uuid: &str) {
+    let response = session
+        .channel()
+        .var("current_application_response")
+        .unwrap_or("_none_")
+        .to_owned();
+    let mut headers = vec![("Application", app.to_owned())];
+    if !data.is_empty() {
+        headers.push(("Application-Data", data));
+    }
+    headers.push(("Application-Response", response));
+    headers.push(("Application-UUID", app_uuid.to_owned()));
+    session.fire_with(
+        EventName::ChannelExecuteComplete,
+        origin("switch_core_session.c", "switch_core_session_exec", 2967),
+        &headers,
+    );
+}
+
+/// Runs the applications the channel variables named `<prefix>*` hold
+/// (`execute_on_answer`, ...), as switch_channel.c
+/// `switch_channel_execute_on` and `switch_channel_execute_on_value` do:
+/// each value is `<app> <arg>` (or `<app>:<arg>`), run at once on the
+/// thread that marked the channel, with the usual EXECUTE events. The
+/// simulator runs there only applications that take no time; one that
+/// would play or wait, or one sent to the background (`<app>::<arg>`), is
+/// left out with a warning.
+pub(crate) fn execute_on(session: &mut Session, prefix: &str) {
+    let values = session.channel().vars_with_prefix(prefix);
+    for value in values {
+        let Some((app, arg)) = split_execute_on(&value)
+            .filter(|(app, _)| !KNOWN.contains(app) || INSTANT.contains(app))
+        else {
+            tracing::warn!(%value, "the simulator does not run this application from {prefix}");
+            continue;
+        };
+        let app_uuid = uuid::Uuid::new_v4().to_string();
+        let Some(data) = begin(session, app, arg, &app_uuid) else {
+            return;
+        };
+        run_instant(session, app, &data);
+        complete(session, app, data, &app_uuid);
+    }
+}
+
+/// `<app> <arg>` or `<app>:<arg>` split at the first space or single colon;
+/// `None` for a `::` met first (FreeSWITCH runs that one in the background).
+fn split_execute_on(value: &str) -> Option<(&str, &str)> {
+    let mut chars = value.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            ' ' => return Some((&value[..i], &value[i + 1..])),
+            ':' if chars.peek().is_some_and(|&(_, next)| next == ':') => return None,
+            ':' => return Some((&value[..i], &value[i + 1..])),
+            _ => {}
+        }
+    }
+    Some((value, ""))
+}
+
+/// The applications that finish without waiting for media or time.
+const INSTANT: &[&str] = &[
+    "answer",
+    "pre_answer",
+    "set",
+    "export",
+    "unset",
+    "multiset",
+    "log",
+    "info",
+    "hangup",
+    "sched_hangup",
+];
+
+/// Runs `app` if it is one of [`INSTANT`]; false when it is not.
+fn run_instant(session: &mut Session, app: &str, data: &str) -> bool {
     match app {
         "set" | "export" => {
             if let Some((name, value)) = data.split_once('=') {
@@ -116,16 +192,49 @@ async fn run(session: &mut Session, app: &str, data: &str) {
                 }
             }
         }
+        "hangup" => {
+            let cause = HangupCause::parse_lenient(data).unwrap_or(HangupCause::NormalClearing);
+            session.hang_up(cause);
+        }
+        "sched_hangup" => sched_hangup(session, data),
+        // answer, pre_answer, log, info: nothing to do on an answered
+        // outbound channel without media.
+        "answer" | "pre_answer" | "log" | "info" => {}
+        _ => return false,
+    }
+    true
+}
+
+/// `sched_hangup [+]<time> [<cause>] [bleg]` (mod_dptools.c
+/// `sched_hangup_function`): the hangup of this channel goes to the
+/// switch's scheduler, or happens now for a zero delay.
+fn sched_hangup(session: &mut Session, data: &str) {
+    let words: Vec<&str> = data.split_whitespace().collect();
+    let Some(scheduled) = words
+        .first()
+        .and_then(|time| Scheduled::parse(time, words.get(1).copied(), session.now()))
+    else {
+        return;
+    };
+    if scheduled.now {
+        session.hang_up(scheduled.cause);
+    } else if !words.get(2).is_some_and(|w| w.eq_ignore_ascii_case("bleg")) {
+        // (`bleg` hangs up the bridged partner; no simulated channel has
+        // one, so FreeSWITCH's task would find nothing to hang up.)
+        let uuid = session.call.uuid.clone();
+        schedule_hangup(&session.engine, &uuid, scheduled);
+    }
+}
+
+/// Runs the applications that take time.
+async fn run(session: &mut Session, app: &str, data: &str) {
+    match app {
         "sleep" => {
             let millis = data.trim().parse::<u64>().unwrap_or(0);
             serve_while(session, Some(Duration::from_millis(millis)), false).await;
             if is_true(session.channel().var("sleep_eat_digits")) {
                 session.digits.clear();
             }
-        }
-        "hangup" => {
-            let cause = HangupCause::parse_lenient(data).unwrap_or(HangupCause::NormalClearing);
-            session.hang_up(cause);
         }
         "park" => park(session).await,
         "playback" => {
@@ -152,8 +261,7 @@ async fn run(session: &mut Session, app: &str, data: &str) {
                 session.transfer_to(target, false);
             }
         }
-        // answer, pre_answer, log, info: nothing to do on an answered
-        // outbound channel without media.
+        // Every other known application is instant (`run_instant`).
         _ => {}
     }
 }
@@ -258,12 +366,24 @@ pub(crate) fn serve_queue(session: &mut Session) -> Boxed<'_> {
 }
 
 /// `park`: wait for commands until hangup, transfer or `park_timeout`.
+/// switch_ivr.c `switch_ivr_park` reads `park_timeout` and then removes it
+/// (and `park_after_bridge`) from the channel before CHANNEL_PARK: a
+/// timeout given in the originate string covers the first park only, and a
+/// later park waits for ever.
 async fn park(session: &mut Session) {
+    let (timeout, cause) = {
+        let mut channel = session.channel();
+        let timeout = park_timeout(&channel);
+        if channel.var("park_timeout").is_some() {
+            channel.unset_var("park_timeout");
+            channel.unset_var("park_after_bridge");
+        }
+        timeout
+    };
     session.fire(
         EventName::ChannelPark,
         origin("switch_ivr.c", "switch_ivr_park", 1002),
     );
-    let (timeout, cause) = park_timeout(&session.channel());
     let deadline = timeout.map(|t| session.now() + t.as_micros() as u64);
     loop {
         // Digits reaching a parked channel are read and dropped.
@@ -549,4 +669,20 @@ pub(crate) fn stop_recording(session: &mut Session, recording: Recording, cause:
         &[],
     );
     session.engine.fire(bug);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_execute_on;
+
+    #[test]
+    fn execute_on_values_split_like_freeswitch() {
+        assert_eq!(
+            split_execute_on("sched_hangup +70 ALLOTTED_TIMEOUT"),
+            Some(("sched_hangup", "+70 ALLOTTED_TIMEOUT"))
+        );
+        assert_eq!(split_execute_on("set:a=b c"), Some(("set", "a=b c")));
+        assert_eq!(split_execute_on("answer"), Some(("answer", "")));
+        assert_eq!(split_execute_on("playback::tone.wav"), None);
+    }
 }

@@ -197,6 +197,19 @@ impl Channel {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The values of every variable whose name starts with `prefix` (in any
+    /// case), in the channel's order.
+    pub fn vars_with_prefix(&self, prefix: &str) -> Vec<String> {
+        self.vars
+            .iter()
+            .filter(|(n, _)| {
+                n.get(..prefix.len())
+                    .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+            })
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
     /// Appends the channel data to an event: state headers, the caller
     /// profile and, when `with_variables`, every `variable_*`.
     pub fn add_data(&self, event: &mut Event, with_variables: bool) {

@@ -10,12 +10,14 @@
 //! - `apps`: the dialplan applications.
 //! - `digits`: collecting keys (`read`, `play_and_get_digits`).
 //! - `media`: how long prompts last, and recordings written as WAV files.
+//! - `sched`: hangups scheduled on the switch's clock (`sched_hangup`).
 
 mod apps;
 pub(crate) mod channel;
 pub(crate) mod dial;
 mod digits;
 mod media;
+pub(crate) mod sched;
 pub(crate) mod session;
 pub(crate) mod sofia;
 

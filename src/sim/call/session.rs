@@ -242,6 +242,14 @@ pub(crate) fn hang_up(engine: &Engine, call: &CallHandle, cause: HangupCause) ->
     true
 }
 
+/// Hangs a channel up from outside its task (`uuid_kill`, `hupall`, a
+/// scheduled hangup) and tells the task.
+pub(crate) fn kill(engine: &Engine, call: &CallHandle, cause: HangupCause) {
+    if hang_up(engine, call, cause) {
+        call.send(Msg::HungUp);
+    }
+}
+
 /// Swaps caller and callee id as FreeSWITCH does when an outbound call's
 /// far end is known (`switch_channel_flip_cid`).
 fn flip_caller_id(channel: &mut Channel) {
@@ -791,6 +799,10 @@ impl Session {
             ),
         );
         self.channel().set_var("endpoint_disposition", "ANSWER");
+        // switch_channel.c `switch_channel_perform_mark_answered` runs the
+        // `execute_on_answer*` applications between the ANSWER event and
+        // the ACTIVE call state.
+        apps::execute_on(self, "execute_on_answer");
         self.set_call_state(CallState::Active);
         if let Some(script) = &self.script {
             let mut new = Vec::new();
