@@ -518,6 +518,69 @@ async fn record_session_writes_a_wav_as_long_as_the_recording() {
     );
 }
 
+/// A recording that ends while the channel is up, by its `+<seconds>`
+/// limit or by `stop_record_session`, completes with `success-maxtime`;
+/// one the hangup ends, with `success-silence`. FreeSWITCH sets these in
+/// `record_callback` (switch_ivr_async.c, SWITCH_ABC_TYPE_CLOSE), and the
+/// captures show both: arsgate-sessions/E1_consent_press1.jsonl (stopped,
+/// `success-maxtime`) and E4_consent_hangup_during_text.jsonl (hung up,
+/// `success-silence`).
+#[tokio::test]
+async fn a_recording_stopped_while_the_call_is_up_completes_with_maxtime() {
+    let phone = PhoneScript::Answer(Answer {
+        hangup_after: Some(Duration::from_secs(30)),
+        ..answering(200)
+    });
+    let sim = sim_with(&[("rec", phone)], |_| {}).await;
+    let mut peer = listener(&sim).await;
+    originate(&mut peer, "rec-2", "rec", "", "&park()").await;
+    peer.collect_until("CHANNEL_PARK").await;
+
+    sendmsg(&mut peer, "rec-2", "record_session", "/rec/limited.wav +2", "a1").await;
+    let seen = peer.collect_until("RECORD_STOP").await;
+    assert!(
+        !names(&seen).iter().any(|n| n == "CHANNEL_HANGUP"),
+        "the limit ends the recording, not the call"
+    );
+    let stop = find(&seen, "RECORD_STOP");
+    assert_eq!(
+        stop.header("Record-File-Path").as_deref(),
+        Some("/rec/limited.wav")
+    );
+    assert_eq!(
+        stop.header("Record-Completion-Cause").as_deref(),
+        Some("success-maxtime")
+    );
+    let millis: u64 = stop.variable("record_ms").unwrap().parse().unwrap();
+    assert!(millis >= 2000, "ran its 2 s limit: {millis} ms");
+
+    sendmsg(&mut peer, "rec-2", "record_session", "/rec/stopped.wav", "a2").await;
+    peer.collect_until("CHANNEL_EXECUTE_COMPLETE").await;
+    sendmsg(&mut peer, "rec-2", "stop_record_session", "/rec/stopped.wav", "a3").await;
+    let seen = peer.collect_until("RECORD_STOP").await;
+    let stop = find(&seen, "RECORD_STOP");
+    assert_eq!(
+        stop.header("Record-File-Path").as_deref(),
+        Some("/rec/stopped.wav")
+    );
+    assert_eq!(
+        stop.variable("record_completion_cause").as_deref(),
+        Some("success-maxtime")
+    );
+
+    sendmsg(&mut peer, "rec-2", "record_session", "/rec/hung-up.wav", "a4").await;
+    let seen = peer.collect_until("CHANNEL_DESTROY").await;
+    let stop = find(&seen, "RECORD_STOP");
+    assert_eq!(
+        stop.header("Record-File-Path").as_deref(),
+        Some("/rec/hung-up.wav")
+    );
+    assert_eq!(
+        stop.header("Record-Completion-Cause").as_deref(),
+        Some("success-silence")
+    );
+}
+
 #[tokio::test]
 async fn the_xml_dialplan_routes_with_regex_captures() {
     let dir = tempfile::tempdir().unwrap();

@@ -217,6 +217,8 @@ pub(crate) struct WakeOn {
 pub(crate) struct Recording {
     pub path: PathBuf,
     pub started_micros: u64,
+    /// When its `+<max_seconds>` limit stops it, if it has one.
+    pub stop_micros: Option<u64>,
 }
 
 /// Hangs a channel up with `cause` and fires CHANNEL_HANGUP — from the
@@ -427,6 +429,7 @@ impl Session {
                 self.presses.first().map(|p| p.at_micros),
                 self.answer_at,
                 self.bye_at,
+                self.recordings.iter().filter_map(|r| r.stop_micros).min(),
             ]
             .into_iter()
             .flatten()
@@ -456,6 +459,7 @@ impl Session {
             let press = self.presses.remove(0);
             self.receive_dtmf(press.digit, press.tone);
         }
+        apps::stop_due_recordings(self);
         if self.bye_at.is_some_and(|at| at <= now) {
             self.bye_at = None;
             self.remote_bye = true;
@@ -945,7 +949,7 @@ impl Session {
         self.channel().profile.times.hangup = self.now();
         let recordings = std::mem::take(&mut self.recordings);
         for recording in recordings {
-            apps::stop_recording(self, recording, "success-silence");
+            apps::stop_recording(self, recording, apps::STOPPED_BY_HANGUP);
         }
         self.set_call_state(CallState::Hangup);
         self.set_state(RunState::Reporting);
