@@ -354,6 +354,55 @@ async fn play_and_get_digits_reports_what_the_phone_keyed() {
     );
 }
 
+/// `digits_dialed` (in the hangup events and the CDR) lists the keys a
+/// call collected, except those keyed while `sensitive_dtmf` was set: they
+/// read `none`, as in arsgate-sessions/C1_enter_code_info.jsonl (six keys
+/// and `#`, `digits_dialed: none`) against F3_optin_details_then_join.jsonl
+/// (no `sensitive_dtmf`, `digits_dialed: 91`). FreeSWITCH never logs a
+/// sensitive key (switch_channel.c, switch_channel_dequeue_dtmf).
+#[tokio::test]
+async fn digits_dialed_leaves_out_sensitive_keys() {
+    let phone = PhoneScript::Answer(Answer {
+        dtmf: vec![presses(on_prompt(1, 100), "2580")],
+        ..answering(200)
+    });
+    let sim = sim_with(&[("pin", phone)], |_| {}).await;
+    let mut peer = listener(&sim).await;
+    for (uuid, extra, dialed) in [
+        ("dd-plain", "", "2580"),
+        ("dd-sensitive", ",sensitive_dtmf=true", "none"),
+    ] {
+        originate(&mut peer, uuid, "pin", extra, "&park()").await;
+        peer.collect_until("CHANNEL_PARK").await;
+        sendmsg(
+            &mut peer,
+            uuid,
+            "play_and_get_digits",
+            "4 4 1 3000 # tone_stream://%(300,0,440) silence_stream://250 pin \\d+ 2000",
+            &format!("{uuid}-app"),
+        )
+        .await;
+        let seen = peer.collect_until("CHANNEL_EXECUTE_COMPLETE").await;
+        assert_eq!(
+            find(&seen, "CHANNEL_EXECUTE_COMPLETE")
+                .variable("pin")
+                .as_deref(),
+            Some("2580"),
+            "{uuid}: the read itself gets the keys"
+        );
+        peer.send(&format!("api uuid_kill {uuid}\n\n")).await;
+        let seen = peer.collect_until("CHANNEL_HANGUP_COMPLETE").await;
+        assert_eq!(
+            find(&seen, "CHANNEL_HANGUP_COMPLETE")
+                .variable("digits_dialed")
+                .as_deref(),
+            Some(dialed),
+            "{uuid}"
+        );
+        peer.collect_until("CHANNEL_DESTROY").await;
+    }
+}
+
 #[tokio::test]
 async fn play_and_get_digits_timeout_and_regex_failure_follow_freeswitch() {
     let silent = PhoneScript::Answer(answering(200));

@@ -71,7 +71,8 @@ fn variable<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn is_true(value: Option<&str>) -> bool {
+/// Whether a channel variable reads as true, as `switch_true` has it.
+pub(crate) fn is_true(value: Option<&str>) -> bool {
     value.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"))
 }
 
