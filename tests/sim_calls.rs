@@ -567,6 +567,48 @@ async fn record_session_writes_a_wav_as_long_as_the_recording() {
     );
 }
 
+/// With the README's shared-folder setup (FreeSWITCH and arsgate write and
+/// read one directory, and arsgate names recordings by their full path
+/// inside it), the simulator writes the file where it was told, not
+/// nested a second time under its recordings folder: otherwise arsgate
+/// finds no file, and the evidence has no SHA-256.
+#[tokio::test]
+async fn a_recording_path_inside_the_recordings_folder_is_written_as_is() {
+    let recordings = tempfile::tempdir().unwrap();
+    let root = recordings.path().to_path_buf();
+    let phone = PhoneScript::Answer(Answer {
+        hangup_after: Some(Duration::from_secs(20)),
+        ..answering(200)
+    });
+    let sim = sim_with(&[("rec", phone)], |c| c.recordings_dir = Some(root.clone())).await;
+    let mut peer = listener(&sim).await;
+    originate(&mut peer, "rec-3", "rec", "", "&park()").await;
+    peer.collect_until("CHANNEL_PARK").await;
+    let inside = root.join("rec-3.wav");
+    sendmsg(
+        &mut peer,
+        "rec-3",
+        "record_session",
+        inside.to_str().unwrap(),
+        "rec-app",
+    )
+    .await;
+    let seen = peer.collect_until("CHANNEL_DESTROY").await;
+    let stop = find(&seen, "RECORD_STOP");
+    assert_eq!(
+        stop.header("Record-File-Path").as_deref(),
+        inside.to_str()
+    );
+    let wav = hound::WavReader::open(&inside).expect("the file where the switch was told");
+    let millis: u64 = stop.variable("record_ms").unwrap().parse().unwrap();
+    assert_eq!(u64::from(wav.duration()), millis * 8);
+    let entries: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, ["rec-3.wav"], "nothing nested under the folder");
+}
+
 /// A recording that ends while the channel is up, by its `+<seconds>`
 /// limit or by `stop_record_session`, completes with `success-maxtime`;
 /// one the hangup ends, with `success-silence`. FreeSWITCH sets these in

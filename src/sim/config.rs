@@ -88,8 +88,9 @@ pub struct SimConfig {
     /// `sound_prefix`); without it only `tone_stream`, `silence_stream`,
     /// `say:` and absolute paths play.
     pub sounds_dir: Option<PathBuf>,
-    /// Where `record_session` files are written (their paths re-rooted
-    /// under it); without it recordings are accounted for but not written.
+    /// Where `record_session` files are written: a path already inside it
+    /// as it is, any other re-rooted under it; without it recordings are
+    /// accounted for but not written.
     pub recordings_dir: Option<PathBuf>,
     /// When simulated time starts; `None`: now. A fixed start reproduces
     /// what depends on the wall clock's phase (FreeSWITCH counts

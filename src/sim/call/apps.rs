@@ -460,11 +460,11 @@ async fn say(session: &mut Session, data: &str) {
     }
 }
 
-/// Where a recording's file really goes: under the simulator's recordings
-/// folder (absolute paths are re-rooted there), or nowhere.
+/// Where a recording's file really goes: in the simulator's recordings
+/// folder (see [`media::recording_file`]), or nowhere.
 fn recording_target(session: &Session, path: &str) -> Option<PathBuf> {
     let root = session.engine.config.recordings_dir.as_ref()?;
-    Some(root.join(path.trim_start_matches('/')))
+    Some(media::recording_file(root, std::path::Path::new(path)))
 }
 
 /// `record_session <path> [+<max_seconds>] [{vars}]`: starts a recording
