@@ -765,6 +765,49 @@ async fn the_xml_dialplan_routes_with_regex_captures() {
     );
 }
 
+/// A graceful FreeSWITCH shutdown, as seen on a real 1.10.12 in the runs
+/// of issue 10 (finding 7): the calls are hung up with SYSTEM_SHUTDOWN,
+/// then the event socket stays open about 1.2 s and answers `bgapi
+/// originate` with `-ERR CHAN_NOT_IMPLEMENTED` and no channel at all (the
+/// endpoint module is unloaded first: switch_core_session.c,
+/// switch_core_session_outgoing_channel, "Could not locate channel
+/// type"), then says goodbye and closes.
+#[tokio::test]
+async fn a_graceful_shutdown_hangs_up_then_refuses_originates_before_closing() {
+    let sim = sim_with(&[("up", PhoneScript::Answer(answering(200)))], |c| {
+        // Long enough to originate in the window on a loaded machine.
+        c.shutdown_linger = Duration::from_secs(60);
+    })
+    .await;
+    let mut peer = listener(&sim).await;
+    originate(&mut peer, "sd-1", "up", "", "&park()").await;
+    peer.collect_until("CHANNEL_PARK").await;
+    let stopping = sim.clone();
+    let shutdown = tokio::spawn(async move { stopping.shutdown().await });
+    let seen = peer.collect_until("CHANNEL_DESTROY").await;
+    assert_eq!(
+        find(&seen, "CHANNEL_HANGUP").header("Hangup-Cause").as_deref(),
+        Some("SYSTEM_SHUTDOWN")
+    );
+
+    originate(&mut peer, "sd-2", "up", "", "&park()").await;
+    let seen = peer.collect_until("BACKGROUND_JOB").await;
+    assert_eq!(job_body(&seen), "-ERR CHAN_NOT_IMPLEMENTED\n");
+    assert!(
+        !events(&seen)
+            .iter()
+            .any(|e| e.header("Unique-ID").as_deref() == Some("sd-2")),
+        "no channel for a refused originate: {:?}",
+        names(&seen)
+    );
+    assert_eq!(sim.dialled().len(), 1, "only the first call reached a phone");
+
+    peer.until_eof().await;
+    let received = String::from_utf8_lossy(&peer.received);
+    assert!(received.contains("The system is being shut down."));
+    shutdown.await.unwrap();
+}
+
 #[tokio::test]
 async fn channel_commands_answer_like_mod_commands() {
     let sim = sim_with(&[], |_| {}).await;

@@ -92,6 +92,11 @@ pub struct SimConfig {
     /// as it is, any other re-rooted under it; without it recordings are
     /// accounted for but not written.
     pub recordings_dir: Option<PathBuf>,
+    /// How long a graceful shutdown keeps the event socket open once every
+    /// channel is gone, refusing originates with `CHAN_NOT_IMPLEMENTED`,
+    /// simulated (FreeSWITCH 1.10.12: about 1.2 s, seen on the real switch
+    /// in the runs of issue 10, finding 7).
+    pub shutdown_linger: Duration,
     /// When simulated time starts; `None`: now. A fixed start reproduces
     /// what depends on the wall clock's phase (FreeSWITCH counts
     /// `originate_timeout` in whole seconds of it).
@@ -123,6 +128,7 @@ impl Default for SimConfig {
             dtmf_transport: DtmfTransport::default(),
             sounds_dir: None,
             recordings_dir: None,
+            shutdown_linger: Duration::from_millis(1200),
             start_time: None,
         }
     }

@@ -56,6 +56,9 @@ pub(crate) struct Engine {
     pub clock: SimClock,
     pub bus: Bus,
     pub faults: Faults,
+    /// A graceful shutdown has begun: the endpoint modules are going or
+    /// gone, so every originate is refused (see [`SimHandle::shutdown`](super::SimHandle::shutdown)).
+    pub shutting_down: AtomicBool,
     pub sessions: Sessions,
     pub calls: Calls,
     phones: RwLock<PhoneBook>,
@@ -125,6 +128,7 @@ impl Engine {
                 heartbeats: AtomicBool::new(true),
                 byte_writes: AtomicBool::new(false),
             },
+            shutting_down: AtomicBool::new(false),
             sessions,
             calls: Calls::default(),
             phones,

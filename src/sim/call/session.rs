@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -79,6 +80,14 @@ pub(crate) fn is_true(value: Option<&str>) -> bool {
 async fn place_call(engine: Arc<Engine>, request: Originate, done: Completion) {
     let vars = request.dial.vars.clone();
     let refuse = |cause: HangupCause| format!("-ERR {cause}\n");
+    if engine.shutting_down.load(Ordering::Relaxed) {
+        // mod_sofia is unloaded before mod_event_socket: the endpoint is
+        // gone, and switch_core_session_outgoing_channel (switch_core_session.c)
+        // answers "Could not locate channel type" with CHAN_NOT_IMPLEMENTED
+        // before any channel exists.
+        done(refuse(HangupCause::ChanNotImplemented));
+        return;
+    }
     let (profile_name, user, host, port) = match &request.dial.endpoint {
         Endpoint::Sofia {
             profile,
