@@ -595,10 +595,7 @@ async fn a_recording_path_inside_the_recordings_folder_is_written_as_is() {
     .await;
     let seen = peer.collect_until("CHANNEL_DESTROY").await;
     let stop = find(&seen, "RECORD_STOP");
-    assert_eq!(
-        stop.header("Record-File-Path").as_deref(),
-        inside.to_str()
-    );
+    assert_eq!(stop.header("Record-File-Path").as_deref(), inside.to_str());
     let wav = hound::WavReader::open(&inside).expect("the file where the switch was told");
     let millis: u64 = stop.variable("record_ms").unwrap().parse().unwrap();
     assert_eq!(u64::from(wav.duration()), millis * 8);
@@ -627,7 +624,14 @@ async fn a_recording_stopped_while_the_call_is_up_completes_with_maxtime() {
     originate(&mut peer, "rec-2", "rec", "", "&park()").await;
     peer.collect_until("CHANNEL_PARK").await;
 
-    sendmsg(&mut peer, "rec-2", "record_session", "/rec/limited.wav +2", "a1").await;
+    sendmsg(
+        &mut peer,
+        "rec-2",
+        "record_session",
+        "/rec/limited.wav +2",
+        "a1",
+    )
+    .await;
     let seen = peer.collect_until("RECORD_STOP").await;
     assert!(
         !names(&seen).iter().any(|n| n == "CHANNEL_HANGUP"),
@@ -645,9 +649,23 @@ async fn a_recording_stopped_while_the_call_is_up_completes_with_maxtime() {
     let millis: u64 = stop.variable("record_ms").unwrap().parse().unwrap();
     assert!(millis >= 2000, "ran its 2 s limit: {millis} ms");
 
-    sendmsg(&mut peer, "rec-2", "record_session", "/rec/stopped.wav", "a2").await;
+    sendmsg(
+        &mut peer,
+        "rec-2",
+        "record_session",
+        "/rec/stopped.wav",
+        "a2",
+    )
+    .await;
     peer.collect_until("CHANNEL_EXECUTE_COMPLETE").await;
-    sendmsg(&mut peer, "rec-2", "stop_record_session", "/rec/stopped.wav", "a3").await;
+    sendmsg(
+        &mut peer,
+        "rec-2",
+        "stop_record_session",
+        "/rec/stopped.wav",
+        "a3",
+    )
+    .await;
     let seen = peer.collect_until("RECORD_STOP").await;
     let stop = find(&seen, "RECORD_STOP");
     assert_eq!(
@@ -659,7 +677,14 @@ async fn a_recording_stopped_while_the_call_is_up_completes_with_maxtime() {
         Some("success-maxtime")
     );
 
-    sendmsg(&mut peer, "rec-2", "record_session", "/rec/hung-up.wav", "a4").await;
+    sendmsg(
+        &mut peer,
+        "rec-2",
+        "record_session",
+        "/rec/hung-up.wav",
+        "a4",
+    )
+    .await;
     let seen = peer.collect_until("CHANNEL_DESTROY").await;
     let stop = find(&seen, "RECORD_STOP");
     assert_eq!(
@@ -786,7 +811,9 @@ async fn a_graceful_shutdown_hangs_up_then_refuses_originates_before_closing() {
     let shutdown = tokio::spawn(async move { stopping.shutdown().await });
     let seen = peer.collect_until("CHANNEL_DESTROY").await;
     assert_eq!(
-        find(&seen, "CHANNEL_HANGUP").header("Hangup-Cause").as_deref(),
+        find(&seen, "CHANNEL_HANGUP")
+            .header("Hangup-Cause")
+            .as_deref(),
         Some("SYSTEM_SHUTDOWN")
     );
 
@@ -800,7 +827,11 @@ async fn a_graceful_shutdown_hangs_up_then_refuses_originates_before_closing() {
         "no channel for a refused originate: {:?}",
         names(&seen)
     );
-    assert_eq!(sim.dialled().len(), 1, "only the first call reached a phone");
+    assert_eq!(
+        sim.dialled().len(),
+        1,
+        "only the first call reached a phone"
+    );
 
     peer.until_eof().await;
     let received = String::from_utf8_lossy(&peer.received);

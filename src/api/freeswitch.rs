@@ -143,9 +143,10 @@ impl DialplanFetch {
     /// else the one an `xml_locate` names.
     fn context(&self) -> Option<&str> {
         let located = || {
-            (self.tag_name.as_deref() == Some("context") && self.key_name.as_deref() == Some("name"))
-                .then_some(self.key_value.as_deref())
-                .flatten()
+            (self.tag_name.as_deref() == Some("context")
+                && self.key_name.as_deref() == Some("name"))
+            .then_some(self.key_value.as_deref())
+            .flatten()
         };
         self.hunt_context
             .as_deref()

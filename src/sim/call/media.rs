@@ -160,9 +160,7 @@ fn tone_stream(spec: &str) -> Prompt {
 /// re-rooted under `root`, so a test's `/srv/recordings/x.wav` stays in its
 /// temporary folder. `..` never leads out of `root`.
 pub(crate) fn recording_file(root: &Path, path: &Path) -> PathBuf {
-    let escapes = path
-        .components()
-        .any(|c| matches!(c, Component::ParentDir));
+    let escapes = path.components().any(|c| matches!(c, Component::ParentDir));
     let absolute_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     if path.is_absolute() && !escapes && path.starts_with(&absolute_root) {
         return path.to_path_buf();
