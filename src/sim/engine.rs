@@ -33,6 +33,9 @@ pub(crate) const fn origin(file: &'static str, function: &'static str, line: u32
     }
 }
 
+/// The step of a real switch's event clock, microseconds.
+const EVENT_TIME_STEP_MICROS: u64 = 20_000;
+
 /// Faults a test can switch on.
 #[derive(Debug)]
 pub(crate) struct Faults {
@@ -261,7 +264,7 @@ impl Engine {
     /// already holds, as FreeSWITCH's `switch_event_prep_for_delivery` does
     /// (so an event built from a command's headers starts with them).
     pub fn stamp(&self, event: &mut Event, name: &EventName, origin: Origin) {
-        let micros = self.clock.now_micros();
+        let micros = self.event_micros();
         let identity = &self.config.identity;
         event.push("Event-Name", name.as_str());
         event.push("Core-UUID", self.core_uuid());
@@ -280,6 +283,18 @@ impl Engine {
             "Event-Sequence",
             (self.sequence.fetch_add(1, Ordering::Relaxed) + 1).to_string(),
         );
+    }
+
+    /// The time an event fired now carries (see `SimConfig::event_time_lag`).
+    fn event_micros(&self) -> u64 {
+        let now = self.clock.now_micros();
+        match self.config.event_time_lag {
+            None => now,
+            Some(lag) => {
+                let lagged = now.saturating_sub(lag.as_micros() as u64);
+                lagged - lagged % EVENT_TIME_STEP_MICROS
+            }
+        }
     }
 
     /// Delivers an event to every connection that wants it.
