@@ -95,7 +95,7 @@ fn call_span(view: &Value) -> (u64, u64) {
         timeline
             .iter()
             .find(|entry| entry["event"] == event)
-            .and_then(|entry| entry["at"].as_u64())
+            .and_then(|entry| entry["reported_at"].as_u64())
             .unwrap_or_else(|| panic!("no {event} in {timeline:?}"))
     };
     (at("ringing"), at("hung_up"))

@@ -149,6 +149,62 @@ async fn a_node_at_its_own_max_sessions_hands_the_call_to_another_once() {
     assert_eq!(stored.node.as_deref(), Some("fs2"));
 }
 
+/// A node in a graceful FreeSWITCH shutdown keeps its event socket open
+/// about 1.2 s after its last channel is gone and answers `bgapi
+/// originate` with `-ERR CHAN_NOT_IMPLEMENTED` before any channel exists
+/// (seen on a real 1.10.12, issue 10 finding 7; switch_core_session.c,
+/// switch_core_session_outgoing_channel, once mod_sofia is unloaded). That
+/// is the node's own refusal: the call goes to the other node, and the
+/// customer's phone rings once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_shutting_down_hands_the_call_to_another_once() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(
+        &db,
+        2,
+        |index, sim| {
+            if index == 0 {
+                // The real 1.2 s window, widened so the call surely meets it.
+                sim.shutdown_linger = Duration::from_secs(600);
+            }
+        },
+        first_node_preferred,
+    )
+    .await;
+    let m = app.merchant("acme").await;
+
+    // The shutdown starts (its first poll hangs up and stops taking calls),
+    // then lingers in the background.
+    let fs1 = app.nodes[0].clone();
+    let mut shutdown = Box::pin(async move { fs1.shutdown().await });
+    std::future::poll_fn(|cx| {
+        assert!(shutdown.as_mut().poll(cx).is_pending(), "still lingering");
+        std::task::Poll::Ready(())
+    })
+    .await;
+    let lingering = tokio::spawn(shutdown);
+
+    let view = call(&app, &m.live, "010-0000-0001").await;
+    assert_eq!(view["outcome"], "completed", "{view}");
+    assert_eq!(attempts(&view), 2, "{view}");
+    assert_eq!(
+        causes(&view).first().map(String::as_str),
+        Some("CHAN_NOT_IMPLEMENTED"),
+        "the refusal stays in the record: {view}"
+    );
+    assert!(
+        app.nodes[0].dialled().is_empty(),
+        "fs1 never created the call"
+    );
+    assert_eq!(
+        app.nodes[1].dialled(),
+        ["01000000001"],
+        "the customer's phone rang once, through fs2"
+    );
+    assert!(!lingering.is_finished(), "fs1 was still in its shutdown");
+    lingering.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refusal_with_no_other_node_left_is_final() {
     let db = TestDb::sqlite();

@@ -20,7 +20,7 @@ use arsgate::scenario::secret::{Code, CodeKey, PinHash};
 use arsgate::scenario::timeline::{Happening, InputResult};
 use arsgate::scenario::{Language, Outcome, Program, compile, load};
 use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
-use arsgate::sim::{DtmfTransport, SimHandle};
+use arsgate::sim::{DtmfTransport, SimConfig, SimHandle};
 use arsgate::switch::freeswitch::CALL_EVENTS;
 use arsgate::switch::{CallId, DialNumber, DialTemplate, FreeSwitch, VarValue};
 use common::repo;
@@ -81,6 +81,11 @@ const CODE: &str = "123456";
 const PIN: &str = "2580";
 
 async fn rig() -> Rig {
+    rig_with(|_| {}).await
+}
+
+/// A rig whose simulator `tune` adjusts.
+async fn rig_with(tune: impl FnOnce(&mut SimConfig)) -> Rig {
     let recordings = tempfile::tempdir().unwrap();
     let dir = recordings.path().to_path_buf();
     let sim = start_sim(|c| {
@@ -91,6 +96,7 @@ async fn rig() -> Rig {
         // Tests place dozens of calls at once; FreeSWITCH's default 30 per
         // second would refuse some (as it should, in production).
         c.sessions_per_second = 1000;
+        tune(c);
     })
     .await;
     let mut config = ClientConfig::new(sim.addr().to_string(), "ClueCon");
@@ -370,6 +376,47 @@ async fn enter_code_every_way_it_can_end() {
     assert!(
         !format!("{report:?}").contains(CODE),
         "the keyed code is in no report"
+    );
+}
+
+/// FreeSWITCH's event times step by about 20 ms and lag arsgate's clock
+/// (arsgate-sessions/README.md: "an event can carry a time earlier than the
+/// command that caused it"), so the switch's ringing can read earlier than
+/// arsgate's own originate. The simulator lags here by far more than the
+/// real switch (an hour, simulated) so that every reported time falls
+/// before arsgate's: the timeline still reads in the order things
+/// happened, by arsgate's receipt times, with the switch's times kept
+/// beside them.
+#[tokio::test]
+async fn a_lagging_switch_clock_leaves_the_timeline_in_order() {
+    let rig = rig_with(|c| c.event_time_lag = Some(Duration::from_secs(3600))).await;
+    let report = rig
+        .run(
+            "enter_code",
+            "01000000001",
+            answers(vec![on_prompt(2, CODE)]),
+            None,
+        )
+        .await;
+    assert_eq!(report.outcome, Outcome::Verified, "{:?}", report.timeline);
+    let entries = report.timeline.entries();
+    let kinds: Vec<&Happening> = entries.iter().map(|e| &e.what).collect();
+    assert_eq!(
+        kinds[..3],
+        [
+            &Happening::Originated,
+            &Happening::Ringing,
+            &Happening::Answered
+        ],
+        "{kinds:?}"
+    );
+    assert!(
+        entries[1].reported_at < entries[0].reported_at,
+        "the switch's time lags arsgate's: {entries:?}"
+    );
+    assert!(
+        entries.windows(2).all(|pair| pair[0].at <= pair[1].at),
+        "in the order received: {entries:?}"
     );
 }
 

@@ -354,6 +354,55 @@ async fn play_and_get_digits_reports_what_the_phone_keyed() {
     );
 }
 
+/// `digits_dialed` (in the hangup events and the CDR) lists the keys a
+/// call collected, except those keyed while `sensitive_dtmf` was set: they
+/// read `none`, as in arsgate-sessions/C1_enter_code_info.jsonl (six keys
+/// and `#`, `digits_dialed: none`) against F3_optin_details_then_join.jsonl
+/// (no `sensitive_dtmf`, `digits_dialed: 91`). FreeSWITCH never logs a
+/// sensitive key (switch_channel.c, switch_channel_dequeue_dtmf).
+#[tokio::test]
+async fn digits_dialed_leaves_out_sensitive_keys() {
+    let phone = PhoneScript::Answer(Answer {
+        dtmf: vec![presses(on_prompt(1, 100), "2580")],
+        ..answering(200)
+    });
+    let sim = sim_with(&[("pin", phone)], |_| {}).await;
+    let mut peer = listener(&sim).await;
+    for (uuid, extra, dialed) in [
+        ("dd-plain", "", "2580"),
+        ("dd-sensitive", ",sensitive_dtmf=true", "none"),
+    ] {
+        originate(&mut peer, uuid, "pin", extra, "&park()").await;
+        peer.collect_until("CHANNEL_PARK").await;
+        sendmsg(
+            &mut peer,
+            uuid,
+            "play_and_get_digits",
+            "4 4 1 3000 # tone_stream://%(300,0,440) silence_stream://250 pin \\d+ 2000",
+            &format!("{uuid}-app"),
+        )
+        .await;
+        let seen = peer.collect_until("CHANNEL_EXECUTE_COMPLETE").await;
+        assert_eq!(
+            find(&seen, "CHANNEL_EXECUTE_COMPLETE")
+                .variable("pin")
+                .as_deref(),
+            Some("2580"),
+            "{uuid}: the read itself gets the keys"
+        );
+        peer.send(&format!("api uuid_kill {uuid}\n\n")).await;
+        let seen = peer.collect_until("CHANNEL_HANGUP_COMPLETE").await;
+        assert_eq!(
+            find(&seen, "CHANNEL_HANGUP_COMPLETE")
+                .variable("digits_dialed")
+                .as_deref(),
+            Some(dialed),
+            "{uuid}"
+        );
+        peer.collect_until("CHANNEL_DESTROY").await;
+    }
+}
+
 #[tokio::test]
 async fn play_and_get_digits_timeout_and_regex_failure_follow_freeswitch() {
     let silent = PhoneScript::Answer(answering(200));
@@ -518,6 +567,136 @@ async fn record_session_writes_a_wav_as_long_as_the_recording() {
     );
 }
 
+/// With the README's shared-folder setup (FreeSWITCH and arsgate write and
+/// read one directory, and arsgate names recordings by their full path
+/// inside it), the simulator writes the file where it was told, not
+/// nested a second time under its recordings folder: otherwise arsgate
+/// finds no file, and the evidence has no SHA-256.
+#[tokio::test]
+async fn a_recording_path_inside_the_recordings_folder_is_written_as_is() {
+    let recordings = tempfile::tempdir().unwrap();
+    let root = recordings.path().to_path_buf();
+    let phone = PhoneScript::Answer(Answer {
+        hangup_after: Some(Duration::from_secs(20)),
+        ..answering(200)
+    });
+    let sim = sim_with(&[("rec", phone)], |c| c.recordings_dir = Some(root.clone())).await;
+    let mut peer = listener(&sim).await;
+    originate(&mut peer, "rec-3", "rec", "", "&park()").await;
+    peer.collect_until("CHANNEL_PARK").await;
+    let inside = root.join("rec-3.wav");
+    sendmsg(
+        &mut peer,
+        "rec-3",
+        "record_session",
+        inside.to_str().unwrap(),
+        "rec-app",
+    )
+    .await;
+    let seen = peer.collect_until("CHANNEL_DESTROY").await;
+    let stop = find(&seen, "RECORD_STOP");
+    assert_eq!(stop.header("Record-File-Path").as_deref(), inside.to_str());
+    let wav = hound::WavReader::open(&inside).expect("the file where the switch was told");
+    let millis: u64 = stop.variable("record_ms").unwrap().parse().unwrap();
+    assert_eq!(u64::from(wav.duration()), millis * 8);
+    let entries: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(entries, ["rec-3.wav"], "nothing nested under the folder");
+}
+
+/// A recording that ends while the channel is up, by its `+<seconds>`
+/// limit or by `stop_record_session`, completes with `success-maxtime`;
+/// one the hangup ends, with `success-silence`. FreeSWITCH sets these in
+/// `record_callback` (switch_ivr_async.c, SWITCH_ABC_TYPE_CLOSE), and the
+/// captures show both: arsgate-sessions/E1_consent_press1.jsonl (stopped,
+/// `success-maxtime`) and E4_consent_hangup_during_text.jsonl (hung up,
+/// `success-silence`).
+#[tokio::test]
+async fn a_recording_stopped_while_the_call_is_up_completes_with_maxtime() {
+    let phone = PhoneScript::Answer(Answer {
+        hangup_after: Some(Duration::from_secs(30)),
+        ..answering(200)
+    });
+    let sim = sim_with(&[("rec", phone)], |_| {}).await;
+    let mut peer = listener(&sim).await;
+    originate(&mut peer, "rec-2", "rec", "", "&park()").await;
+    peer.collect_until("CHANNEL_PARK").await;
+
+    sendmsg(
+        &mut peer,
+        "rec-2",
+        "record_session",
+        "/rec/limited.wav +2",
+        "a1",
+    )
+    .await;
+    let seen = peer.collect_until("RECORD_STOP").await;
+    assert!(
+        !names(&seen).iter().any(|n| n == "CHANNEL_HANGUP"),
+        "the limit ends the recording, not the call"
+    );
+    let stop = find(&seen, "RECORD_STOP");
+    assert_eq!(
+        stop.header("Record-File-Path").as_deref(),
+        Some("/rec/limited.wav")
+    );
+    assert_eq!(
+        stop.header("Record-Completion-Cause").as_deref(),
+        Some("success-maxtime")
+    );
+    let millis: u64 = stop.variable("record_ms").unwrap().parse().unwrap();
+    assert!(millis >= 2000, "ran its 2 s limit: {millis} ms");
+
+    sendmsg(
+        &mut peer,
+        "rec-2",
+        "record_session",
+        "/rec/stopped.wav",
+        "a2",
+    )
+    .await;
+    peer.collect_until("CHANNEL_EXECUTE_COMPLETE").await;
+    sendmsg(
+        &mut peer,
+        "rec-2",
+        "stop_record_session",
+        "/rec/stopped.wav",
+        "a3",
+    )
+    .await;
+    let seen = peer.collect_until("RECORD_STOP").await;
+    let stop = find(&seen, "RECORD_STOP");
+    assert_eq!(
+        stop.header("Record-File-Path").as_deref(),
+        Some("/rec/stopped.wav")
+    );
+    assert_eq!(
+        stop.variable("record_completion_cause").as_deref(),
+        Some("success-maxtime")
+    );
+
+    sendmsg(
+        &mut peer,
+        "rec-2",
+        "record_session",
+        "/rec/hung-up.wav",
+        "a4",
+    )
+    .await;
+    let seen = peer.collect_until("CHANNEL_DESTROY").await;
+    let stop = find(&seen, "RECORD_STOP");
+    assert_eq!(
+        stop.header("Record-File-Path").as_deref(),
+        Some("/rec/hung-up.wav")
+    );
+    assert_eq!(
+        stop.header("Record-Completion-Cause").as_deref(),
+        Some("success-silence")
+    );
+}
+
 #[tokio::test]
 async fn the_xml_dialplan_routes_with_regex_captures() {
     let dir = tempfile::tempdir().unwrap();
@@ -609,6 +788,55 @@ async fn the_xml_dialplan_routes_with_regex_captures() {
         hangups.last().unwrap().hangup_cause().unwrap().name(),
         "NO_ROUTE_DESTINATION"
     );
+}
+
+/// A graceful FreeSWITCH shutdown, as seen on a real 1.10.12 in the runs
+/// of issue 10 (finding 7): the calls are hung up with SYSTEM_SHUTDOWN,
+/// then the event socket stays open about 1.2 s and answers `bgapi
+/// originate` with `-ERR CHAN_NOT_IMPLEMENTED` and no channel at all (the
+/// endpoint module is unloaded first: switch_core_session.c,
+/// switch_core_session_outgoing_channel, "Could not locate channel
+/// type"), then says goodbye and closes.
+#[tokio::test]
+async fn a_graceful_shutdown_hangs_up_then_refuses_originates_before_closing() {
+    let sim = sim_with(&[("up", PhoneScript::Answer(answering(200)))], |c| {
+        // Long enough to originate in the window on a loaded machine.
+        c.shutdown_linger = Duration::from_secs(60);
+    })
+    .await;
+    let mut peer = listener(&sim).await;
+    originate(&mut peer, "sd-1", "up", "", "&park()").await;
+    peer.collect_until("CHANNEL_PARK").await;
+    let stopping = sim.clone();
+    let shutdown = tokio::spawn(async move { stopping.shutdown().await });
+    let seen = peer.collect_until("CHANNEL_DESTROY").await;
+    assert_eq!(
+        find(&seen, "CHANNEL_HANGUP")
+            .header("Hangup-Cause")
+            .as_deref(),
+        Some("SYSTEM_SHUTDOWN")
+    );
+
+    originate(&mut peer, "sd-2", "up", "", "&park()").await;
+    let seen = peer.collect_until("BACKGROUND_JOB").await;
+    assert_eq!(job_body(&seen), "-ERR CHAN_NOT_IMPLEMENTED\n");
+    assert!(
+        !events(&seen)
+            .iter()
+            .any(|e| e.header("Unique-ID").as_deref() == Some("sd-2")),
+        "no channel for a refused originate: {:?}",
+        names(&seen)
+    );
+    assert_eq!(
+        sim.dialled().len(),
+        1,
+        "only the first call reached a phone"
+    );
+
+    peer.until_eof().await;
+    let received = String::from_utf8_lossy(&peer.received);
+    assert!(received.contains("The system is being shut down."));
+    shutdown.await.unwrap();
 }
 
 #[tokio::test]

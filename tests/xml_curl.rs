@@ -319,6 +319,66 @@ async fn other_contexts_and_sections_are_not_found_so_freeswitch_uses_its_files(
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
 }
 
+/// What mod_xml_curl POSTs for `fs_cli -x "xml_locate dialplan [context
+/// name <value>]"`: its own five fields (`tag_name`, `key_name`,
+/// `key_value` from the command), then the REQUEST_PARAMS event that
+/// `xml_locate_function` (mod_commands.c) fills with `section` and, with
+/// four arguments, `tag`, `tag_attr_name` and `tag_attr_val`: `section`
+/// comes twice.
+fn xml_locate_body(context: Option<&str>) -> String {
+    let (tag, key, value) = match context {
+        Some(name) => ("context", "name", name),
+        None => ("", "", ""),
+    };
+    let mut fields = vec![
+        "hostname=fs1".to_owned(),
+        "section=dialplan".to_owned(),
+        format!("tag_name={tag}"),
+        format!("key_name={key}"),
+        format!("key_value={value}"),
+        "Event-Name=REQUEST_PARAMS".to_owned(),
+        "Core-UUID=5e0d9b52-7a61-4c1e-8f0a-3b2c1d0e9f87".to_owned(),
+        "FreeSWITCH-Hostname=fs1".to_owned(),
+        "FreeSWITCH-Switchname=fs1".to_owned(),
+        "FreeSWITCH-IPv4=172.18.0.3".to_owned(),
+        "FreeSWITCH-IPv6=%3A%3A1".to_owned(),
+        "Event-Date-Local=2026-11-29%2018%3A30%3A01".to_owned(),
+        "Event-Date-GMT=Sun,%2029%20Nov%202026%2009%3A30%3A01%20GMT".to_owned(),
+        "Event-Date-Timestamp=1795771801123456".to_owned(),
+        "Event-Calling-File=mod_commands.c".to_owned(),
+        "Event-Calling-Function=xml_locate_function".to_owned(),
+        "Event-Calling-Line-Number=2740".to_owned(),
+        "Event-Sequence=10430".to_owned(),
+        "section=dialplan".to_owned(),
+    ];
+    if context.is_some() {
+        fields.push(format!("tag={tag}"));
+        fields.push(format!("tag_attr_name={key}"));
+        fields.push(format!("tag_attr_val={value}"));
+    }
+    fields.join("&")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xml_locate_posts_section_twice_and_is_answered() {
+    let app = TestApp::start(&TestDb::sqlite()).await;
+    // No context named: FreeSWITCH is sent on to its own files.
+    let text = served(&app, xml_locate_body(None)).await;
+    assert!(text.contains("<result status=\"not found\"/>"), "{text}");
+    // `xml_locate dialplan context name arsgate` shows arsgate's context.
+    let text = served(&app, xml_locate_body(Some("arsgate"))).await;
+    assert!(text.contains("<context name=\"arsgate\">"), "{text}");
+    let text = served(&app, xml_locate_body(Some("default"))).await;
+    assert!(text.contains("<result status=\"not found\"/>"), "{text}");
+    // The first value is mod_xml_curl's own and wins over the event's.
+    let body = fetch_body("directory", "arsgate", "read_code__start") + "&section=dialplan";
+    let text = served(&app, body).await;
+    assert!(text.contains("<result status=\"not found\"/>"), "{text}");
+    let body = fetch_body("dialplan", "arsgate", "read_code__start") + "&section=directory";
+    let text = served(&app, body).await;
+    assert!(text.contains("<context name=\"arsgate\">"), "{text}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dialplan_is_the_one_loaded_at_start() {
     let scenarios = tempfile::tempdir().unwrap();

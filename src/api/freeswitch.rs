@@ -6,7 +6,13 @@
 //! three empty for the dialplan), then every header of the channel's
 //! `REQUEST_PARAMS` event (`Event-Name`, `Core-UUID`, `Channel-*`,
 //! `Caller-*`, and the caller profile being routed as `Hunt-*`, among them
-//! `Hunt-Context` and `Hunt-Destination-Number`). It reads the reply only
+//! `Hunt-Context` and `Hunt-Destination-Number`). A name can come twice:
+//! `fs_cli -x "xml_locate dialplan"` puts `section` (and `tag`, ...) in the
+//! event too, so `section` follows mod_xml_curl's own fields again; the
+//! first value, mod_xml_curl's, is the one that counts (mod_xml_curl.c,
+//! `xml_url_fetch` writes its fields first, then
+//! `switch_event_build_param_string` appends the event's; mod_commands.c,
+//! `xml_locate_function` adds `section` to that event). It reads the reply only
 //! on `200`; a document whose `result` section says `not found` sends
 //! FreeSWITCH on to its next binding and finally its own files. Not a
 //! merchant route: no `/v1`, no API key, but HTTP basic auth with the
@@ -98,6 +104,13 @@ pub struct DialplanFetch {
     pub section: String,
     /// The name of the FreeSWITCH switch asking.
     pub hostname: Option<String>,
+    /// The tag looked up by name, `context` for `fs_cli -x "xml_locate
+    /// dialplan context name arsgate"` (empty when a call is routed).
+    pub tag_name: Option<String>,
+    /// The attribute the tag is looked up by (`name`).
+    pub key_name: Option<String>,
+    /// Its value: the context asked for when no channel is routed.
+    pub key_value: Option<String>,
     /// The context being routed (`arsgate` for arsgate's calls).
     #[serde(rename = "Hunt-Context")]
     pub hunt_context: Option<String>,
@@ -111,6 +124,35 @@ pub struct DialplanFetch {
     /// missing.
     #[serde(rename = "Caller-Destination-Number")]
     pub caller_destination_number: Option<String>,
+}
+
+impl DialplanFetch {
+    /// Reads the form's fields in the order sent, the first value of a
+    /// repeated name winning.
+    fn from_fields(fields: Vec<(String, String)>) -> Result<DialplanFetch, String> {
+        let mut first = serde_json::Map::new();
+        for (name, value) in fields {
+            first
+                .entry(name)
+                .or_insert(serde_json::Value::String(value));
+        }
+        serde_json::from_value(serde_json::Value::Object(first)).map_err(|error| error.to_string())
+    }
+
+    /// The context being asked for: the one routed, else the channel's,
+    /// else the one an `xml_locate` names.
+    fn context(&self) -> Option<&str> {
+        let located = || {
+            (self.tag_name.as_deref() == Some("context")
+                && self.key_name.as_deref() == Some("name"))
+            .then_some(self.key_value.as_deref())
+            .flatten()
+        };
+        self.hunt_context
+            .as_deref()
+            .or(self.caller_context.as_deref())
+            .or_else(located)
+    }
 }
 
 /// The dialplan for FreeSWITCH's mod_xml_curl: the `arsgate` context
@@ -133,7 +175,7 @@ pub struct DialplanFetch {
 pub async fn dialplan(
     State(state): State<ApiState>,
     headers: HeaderMap,
-    form: Result<Form<DialplanFetch>, FormRejection>,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> Response {
     let Some(served) = state.freeswitch.0.as_deref() else {
         return Problem::not_found("the mod_xml_curl dialplan is disabled (xml_curl.enabled)")
@@ -149,14 +191,14 @@ pub async fn dialplan(
         );
         return response;
     }
-    let fetch = match form {
-        Ok(Form(fetch)) => fetch,
-        Err(rejection) => return Problem::invalid_request(rejection.body_text()).into_response(),
+    let fetch = match form
+        .map_err(|rejection| rejection.body_text())
+        .and_then(|Form(fields)| DialplanFetch::from_fields(fields))
+    {
+        Ok(fetch) => fetch,
+        Err(problem) => return Problem::invalid_request(problem).into_response(),
     };
-    let context = fetch
-        .hunt_context
-        .as_ref()
-        .or(fetch.caller_context.as_ref());
+    let context = fetch.context();
     let destination = fetch
         .hunt_destination_number
         .as_ref()
@@ -165,7 +207,7 @@ pub async fn dialplan(
         fetch.section == "dialplan" && context.is_some_and(|c| c.eq_ignore_ascii_case(CONTEXT));
     tracing::debug!(
         section = %fetch.section,
-        context = context.map(String::as_str),
+        context,
         destination = destination.map(String::as_str),
         switch = fetch.hostname.as_deref(),
         served = ours,

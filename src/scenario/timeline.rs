@@ -1,5 +1,15 @@
 //! A call's timeline: what happened and when, for the record. Inputs are
 //! recorded by their length and result, never their digits.
+//!
+//! Two clocks meet here: arsgate's own, and the switch's for what the
+//! switch reported (`Event-Date-Timestamp`). FreeSWITCH's event times
+//! step by about 20 ms and lag arsgate's clock by up to about 17 ms
+//! (arsgate-sessions/README.md), so a ringing the switch reports can carry
+//! a time earlier than the originate arsgate recorded before it. Each
+//! entry therefore keeps both: `at`, when arsgate received or decided it
+//! (its own clock; the entries are in that order and `at` never goes
+//! backwards), and `reported_at`, when it happened by the clock of whoever
+//! reported it.
 
 use std::time::SystemTime;
 
@@ -88,12 +98,17 @@ pub enum Happening {
     },
 }
 
-/// A happening with its time.
+/// A happening with its times.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Entry {
-    /// When (the switch's clock for what the switch reported).
+    /// When arsgate received or decided it, by its own clock: the order of
+    /// the timeline.
     #[serde(with = "epoch_millis")]
     pub at: SystemTime,
+    /// When it happened by the clock of whoever reported it: the switch's
+    /// for what the switch reported, arsgate's for its own doings.
+    #[serde(with = "epoch_millis")]
+    pub reported_at: SystemTime,
     /// What.
     #[serde(flatten)]
     pub what: Happening,
@@ -126,9 +141,17 @@ impl Timeline {
         }
     }
 
-    /// Records `what` at `at`.
-    pub fn push(&mut self, at: SystemTime, what: Happening) {
-        let entry = Entry { at, what };
+    /// Records `what`, which happened at `reported_at` by the clock of
+    /// whoever reported it, as received now.
+    pub fn push(&mut self, reported_at: SystemTime, what: Happening) {
+        let now = SystemTime::now();
+        // The wall clock may step back; the order stays the order received.
+        let at = self.entries.last().map_or(now, |last| last.at.max(now));
+        let entry = Entry {
+            at,
+            reported_at,
+            what,
+        };
         if let Some(observer) = &self.observer {
             let _ = observer.send(entry.clone());
         }
@@ -172,10 +195,30 @@ mod tests {
                 result: InputResult::Wrong,
             },
         );
-        let json = serde_json::to_value(&timeline).unwrap();
+        let mut json = serde_json::to_value(&timeline).unwrap();
+        let at = json["entries"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("at")
+            .unwrap();
+        assert!(at.as_u64().unwrap() > 1500, "arsgate's own receipt time");
         assert_eq!(
             json,
-            serde_json::json!({"entries": [{"at": 1500, "event": "input", "step": "ask", "attempt": 2, "digits": 6, "result": "wrong"}]})
+            serde_json::json!({"entries": [{"reported_at": 1500, "event": "input", "step": "ask", "attempt": 2, "digits": 6, "result": "wrong"}]})
         );
+    }
+
+    #[test]
+    fn entries_keep_the_order_received_whatever_the_reported_times() {
+        let mut timeline = Timeline::default();
+        let now = SystemTime::now();
+        timeline.push(now, Happening::Originated);
+        // The switch's clock lags: its ringing reads earlier.
+        timeline.push(now - Duration::from_millis(17), Happening::Ringing);
+        let entries = timeline.entries();
+        assert_eq!(entries[0].what, Happening::Originated);
+        assert_eq!(entries[1].what, Happening::Ringing);
+        assert!(entries[0].at <= entries[1].at);
+        assert!(entries[1].reported_at < entries[0].reported_at);
     }
 }

@@ -342,7 +342,8 @@ async fn conclude(
         .iter()
         .rev()
         .find(|entry| matches!(entry.what, Happening::HungUp { .. }))
-        .map_or_else(Timestamp::now, |entry| timestamp(entry.at));
+        // The switch's own times measure the call (answered to hung up).
+        .map_or_else(Timestamp::now, |entry| timestamp(entry.reported_at));
     let ended = Ended {
         timeline: serde_json::to_value(&entries).unwrap_or_default(),
         at,
@@ -437,7 +438,11 @@ impl Inner {
         if !matches!(entry.what, Happening::Answered) {
             return;
         }
-        match self.store.mark_answered(id, timestamp(entry.at)).await {
+        match self
+            .store
+            .mark_answered(id, timestamp(entry.reported_at))
+            .await
+        {
             Ok(true) if verification.request.notify_answered => {
                 match self.store.verification_by_id(id).await {
                     Ok(Some(now)) => {

@@ -88,9 +88,23 @@ pub struct SimConfig {
     /// `sound_prefix`); without it only `tone_stream`, `silence_stream`,
     /// `say:` and absolute paths play.
     pub sounds_dir: Option<PathBuf>,
-    /// Where `record_session` files are written (their paths re-rooted
-    /// under it); without it recordings are accounted for but not written.
+    /// Where `record_session` files are written: a path already inside it
+    /// as it is, any other re-rooted under it; without it recordings are
+    /// accounted for but not written.
     pub recordings_dir: Option<PathBuf>,
+    /// Event times as a real switch stamps them: `Some(lag)` takes
+    /// `Event-Date-*` from a clock that advances in 20 ms steps and runs
+    /// `lag` behind the simulated time, as FreeSWITCH's do (its event
+    /// times step by about 20 ms and lag the controller's clock by up to
+    /// about 17 ms: arsgate-sessions/README.md; `Some(Duration::ZERO)` is
+    /// that). `None` (the default) stamps the exact simulated time, which
+    /// tests comparing event times with channel times rely on.
+    pub event_time_lag: Option<Duration>,
+    /// How long a graceful shutdown keeps the event socket open once every
+    /// channel is gone, refusing originates with `CHAN_NOT_IMPLEMENTED`,
+    /// simulated (FreeSWITCH 1.10.12: about 1.2 s, seen on the real switch
+    /// in the runs of issue 10, finding 7).
+    pub shutdown_linger: Duration,
     /// When simulated time starts; `None`: now. A fixed start reproduces
     /// what depends on the wall clock's phase (FreeSWITCH counts
     /// `originate_timeout` in whole seconds of it).
@@ -122,6 +136,8 @@ impl Default for SimConfig {
             dtmf_transport: DtmfTransport::default(),
             sounds_dir: None,
             recordings_dir: None,
+            event_time_lag: None,
+            shutdown_linger: Duration::from_millis(1200),
             start_time: None,
         }
     }

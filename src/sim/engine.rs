@@ -1,7 +1,7 @@
 //! The simulated switch's shared state: its identity and clock, the event
 //! counter and the bus, session statistics, and the faults tests inject.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 
 use chrono::{DateTime, Local, Utc};
@@ -34,6 +34,9 @@ pub(crate) const fn origin(file: &'static str, function: &'static str, line: u32
     }
 }
 
+/// The step of a real switch's event clock, microseconds.
+const EVENT_TIME_STEP_MICROS: u64 = 20_000;
+
 /// State that a restart replaces.
 #[derive(Debug)]
 struct Boot {
@@ -48,6 +51,9 @@ pub(crate) struct Engine {
     pub clock: SimClock,
     pub bus: Bus,
     pub faults: Faults,
+    /// A graceful shutdown has begun: the endpoint modules are going or
+    /// gone, so every originate is refused (see [`SimHandle::shutdown`](super::SimHandle::shutdown)).
+    pub shutting_down: AtomicBool,
     pub sessions: Sessions,
     pub calls: Calls,
     phones: RwLock<PhoneBook>,
@@ -114,6 +120,7 @@ impl Engine {
             clock,
             bus: Bus::default(),
             faults: Faults::default(),
+            shutting_down: AtomicBool::new(false),
             sessions,
             calls: Calls::default(),
             phones,
@@ -246,7 +253,7 @@ impl Engine {
     /// already holds, as FreeSWITCH's `switch_event_prep_for_delivery` does
     /// (so an event built from a command's headers starts with them).
     pub fn stamp(&self, event: &mut Event, name: &EventName, origin: Origin) {
-        let micros = self.clock.now_micros();
+        let micros = self.event_micros();
         let identity = &self.config.identity;
         event.push("Event-Name", name.as_str());
         event.push("Core-UUID", self.core_uuid());
@@ -265,6 +272,18 @@ impl Engine {
             "Event-Sequence",
             (self.sequence.fetch_add(1, Ordering::Relaxed) + 1).to_string(),
         );
+    }
+
+    /// The time an event fired now carries (see `SimConfig::event_time_lag`).
+    fn event_micros(&self) -> u64 {
+        let now = self.clock.now_micros();
+        match self.config.event_time_lag {
+            None => now,
+            Some(lag) => {
+                let lagged = now.saturating_sub(lag.as_micros() as u64);
+                lagged - lagged % EVENT_TIME_STEP_MICROS
+            }
+        }
     }
 
     /// Delivers an event to every connection that wants it.

@@ -21,6 +21,9 @@ use crate::esl::HangupCause;
 /// What FreeSWITCH says to its listeners when it shuts down.
 const SHUTDOWN_NOTICE: &str = "The system is being shut down.\n";
 
+/// How often a shutdown looks whether the last channel is gone, simulated.
+const LINGER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// Starts simulators.
 pub struct Simulator;
 
@@ -234,13 +237,26 @@ impl SimHandle {
         self.inner.tasks.close();
     }
 
-    /// Stops the simulator as FreeSWITCH shuts down: every channel is hung
-    /// up with SYSTEM_SHUTDOWN, connections get the shutdown notice, the
-    /// listener closes, background work ends.
+    /// Stops the simulator as FreeSWITCH shuts down gracefully: every
+    /// channel is hung up with SYSTEM_SHUTDOWN; once they are all gone the
+    /// event socket stays open for [`SimConfig::shutdown_linger`] (about
+    /// 1.2 s on FreeSWITCH 1.10.12), still answering commands but refusing
+    /// every originate with `-ERR CHAN_NOT_IMPLEMENTED` and no channel;
+    /// then connections get the shutdown notice, the listener closes and
+    /// background work ends. A second call while one is lingering ends the
+    /// linger at once.
+    ///
+    /// [`SimConfig::shutdown_linger`]: super::SimConfig::shutdown_linger
     pub async fn shutdown(&self) {
-        super::api::calls::hang_up_all(&self.inner.engine, &HangupCause::SystemShutdown);
-        self.inner
-            .engine
+        let engine = &self.inner.engine;
+        if !engine.shutting_down.swap(true, Ordering::Relaxed) {
+            super::api::calls::hang_up_all(engine, &HangupCause::SystemShutdown);
+            while !engine.calls.all().is_empty() {
+                engine.clock.sleep(LINGER_POLL).await;
+            }
+            engine.clock.sleep(engine.config.shutdown_linger).await;
+        }
+        engine
             .bus
             .kill_all(&Kill::Notice(SHUTDOWN_NOTICE.to_owned()));
         self.inner.stop.cancel();

@@ -580,20 +580,26 @@ async fn say(session: &mut Session, data: &str) {
     }
 }
 
-/// Where a recording's file really goes: under the simulator's recordings
-/// folder (absolute paths are re-rooted there), or nowhere.
+/// Where a recording's file really goes: in the simulator's recordings
+/// folder (see [`media::recording_file`]), or nowhere.
 fn recording_target(session: &Session, path: &str) -> Option<PathBuf> {
     let root = session.engine.config.recordings_dir.as_ref()?;
-    Some(root.join(path.trim_start_matches('/')))
+    Some(media::recording_file(root, std::path::Path::new(path)))
 }
 
 /// `record_session <path> [+<max_seconds>] [{vars}]`: starts a recording
-/// that runs until stopped or hangup.
+/// that runs until stopped, until its time limit, or until hangup.
 fn record_session(session: &mut Session, data: &str) {
-    let path = data.split_whitespace().next().unwrap_or("").to_owned();
+    let mut words = data.split_whitespace();
+    let path = words.next().unwrap_or("").to_owned();
     if path.is_empty() {
         return;
     }
+    let limit = words
+        .next()
+        .and_then(|w| w.strip_prefix('+'))
+        .and_then(|n| n.parse::<u64>().ok())
+        .filter(|&n| n > 0);
     session.fire_with(
         EventName::RecordStart,
         origin("switch_ivr_async.c", "record_callback", 1481),
@@ -609,11 +615,27 @@ fn record_session(session: &mut Session, data: &str) {
         &[],
     );
     session.engine.fire(bug);
+    let started_micros = session.now();
     session.recordings.push(Recording {
         path: PathBuf::from(path),
-        started_micros: session.now(),
+        started_micros,
+        stop_micros: limit.map(|seconds| started_micros + seconds * 1_000_000),
     });
 }
+
+/// Why a recording ended while the channel was still up: stopped by
+/// `stop_record_session` or by its `+<max_seconds>` limit alike.
+/// FreeSWITCH's `record_callback` (switch_ivr_async.c, the
+/// SWITCH_ABC_TYPE_CLOSE case) sets `success-maxtime` whenever the channel
+/// is not down, unless a cause was set before; the captures show it after
+/// every `stop_record_session` (arsgate-sessions/E1_consent_press1.jsonl,
+/// X9_no_input_consent.jsonl: `Record-Completion-Cause: success-maxtime`).
+pub(crate) const STOPPED_UP: &str = "success-maxtime";
+
+/// Why a recording ended with the hangup: `record_callback` treats it as
+/// the end of speech (no silence detection is configured, so speech counts
+/// as detected from the first frame; arsgate-sessions/E4_consent_hangup_during_text.jsonl).
+pub(crate) const STOPPED_BY_HANGUP: &str = "success-silence";
 
 /// `stop_record_session <path>|all`.
 fn stop_record_session(session: &mut Session, data: &str) {
@@ -623,7 +645,22 @@ fn stop_record_session(session: &mut Session, data: &str) {
         .partition(|r| target == "all" || r.path.to_string_lossy() == target);
     session.recordings = keep;
     for recording in stop {
-        stop_recording(session, recording, "success");
+        stop_recording(session, recording, STOPPED_UP);
+    }
+}
+
+/// Stops the recordings whose time limit has come (FreeSWITCH removes the
+/// media bug at its `stop_time`; the simulator stops at the exact limit
+/// where FreeSWITCH, counting whole epoch seconds, may stop up to a second
+/// early).
+pub(crate) fn stop_due_recordings(session: &mut Session) {
+    let now = session.now();
+    let (stop, keep): (Vec<_>, Vec<_>) = std::mem::take(&mut session.recordings)
+        .into_iter()
+        .partition(|r| r.stop_micros.is_some_and(|at| at <= now));
+    session.recordings = keep;
+    for recording in stop {
+        stop_recording(session, recording, STOPPED_UP);
     }
 }
 

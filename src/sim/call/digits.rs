@@ -10,7 +10,7 @@ use regex::Regex;
 use super::Target;
 use super::apps::{Barge, Played, play, serve_while};
 use super::dial::split_words;
-use super::session::{Session, Wake};
+use super::session::{Session, Wake, is_true};
 
 /// How one read ended (the `switch_status_t` it returns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,7 +202,14 @@ async fn ivr_read(session: &mut Session, read: &Read<'_>) -> (Status, String) {
     {
         digits.clear();
     }
-    session.digits_dialed.push_str(&digits);
+    // FreeSWITCH builds `digits_dialed` from the keys it logs, and a key
+    // that arrived with `sensitive_dtmf` set is never logged
+    // (switch_channel.c, switch_channel_dequeue_dtmf skips the log queue
+    // for DTMF_FLAG_SENSITIVE): arsgate-sessions/B1_press5_info.jsonl and
+    // C1_enter_code_info.jsonl key with it set and read `none`.
+    if !is_true(session.channel().var("sensitive_dtmf")) {
+        session.digits_dialed.push_str(&digits);
+    }
     if !read.var.is_empty() && !digits.is_empty() {
         session.channel().set_var(read.var, digits.as_str());
     }

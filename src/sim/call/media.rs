@@ -1,7 +1,7 @@
 //! Media without media: how long a prompt plays, and recordings written as
 //! real WAV files whose length matches the simulated time they covered.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 /// What playing a file string would do.
@@ -153,6 +153,25 @@ fn tone_stream(spec: &str) -> Prompt {
     Prompt::timed(per_loop * loops.max(1) as u64)
 }
 
+/// Where a recording the switch was told to write at `path` goes under the
+/// simulator's recordings folder `root`. A path already inside `root` (the
+/// shared-folder setup, where FreeSWITCH and arsgate use one directory and
+/// arsgate names files by their full path) is used as it is; any other is
+/// re-rooted under `root`, so a test's `/srv/recordings/x.wav` stays in its
+/// temporary folder. `..` never leads out of `root`.
+pub(crate) fn recording_file(root: &Path, path: &Path) -> PathBuf {
+    let escapes = path.components().any(|c| matches!(c, Component::ParentDir));
+    let absolute_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    if path.is_absolute() && !escapes && path.starts_with(&absolute_root) {
+        return path.to_path_buf();
+    }
+    let inner: PathBuf = path
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    root.join(inner)
+}
+
 /// Writes a recording of `millis` of audio: 8 kHz, 16-bit mono, a quiet
 /// 440 Hz tone so the file is audibly not empty. Returns its size in bytes
 /// and its number of samples.
@@ -217,6 +236,30 @@ mod tests {
             prompt("say:1234", None).duration,
             Some(Duration::from_millis(640))
         );
+    }
+
+    #[test]
+    fn recordings_inside_the_folder_stay_and_others_are_re_rooted() {
+        let root = Path::new("/srv/recordings");
+        assert_eq!(
+            recording_file(root, Path::new("/srv/recordings/a/x.wav")),
+            Path::new("/srv/recordings/a/x.wav")
+        );
+        assert_eq!(
+            recording_file(root, Path::new("/tmp/x.wav")),
+            Path::new("/srv/recordings/tmp/x.wav")
+        );
+        assert_eq!(
+            recording_file(root, Path::new("rel/x.wav")),
+            Path::new("/srv/recordings/rel/x.wav")
+        );
+        assert_eq!(
+            recording_file(root, Path::new("/srv/recordings/../../etc/x.wav")),
+            Path::new("/srv/recordings/srv/recordings/etc/x.wav")
+        );
+        let relative_root = Path::new("data/recordings");
+        let inside = std::path::absolute(relative_root).unwrap().join("x.wav");
+        assert_eq!(recording_file(relative_root, &inside), inside);
     }
 
     #[test]

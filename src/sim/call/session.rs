@@ -7,6 +7,7 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -71,13 +72,22 @@ fn variable<'a>(vars: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-fn is_true(value: Option<&str>) -> bool {
+/// Whether a channel variable reads as true, as `switch_true` has it.
+pub(crate) fn is_true(value: Option<&str>) -> bool {
     value.is_some_and(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "yes" | "on" | "1"))
 }
 
 async fn place_call(engine: Arc<Engine>, request: Originate, done: Completion) {
     let vars = request.dial.vars.clone();
     let refuse = |cause: HangupCause| format!("-ERR {cause}\n");
+    if engine.shutting_down.load(Ordering::Relaxed) {
+        // mod_sofia is unloaded before mod_event_socket: the endpoint is
+        // gone, and switch_core_session_outgoing_channel (switch_core_session.c)
+        // answers "Could not locate channel type" with CHAN_NOT_IMPLEMENTED
+        // before any channel exists.
+        done(refuse(HangupCause::ChanNotImplemented));
+        return;
+    }
     let (profile_name, user, host, port) = match &request.dial.endpoint {
         Endpoint::Sofia {
             profile,
@@ -217,6 +227,8 @@ pub(crate) struct WakeOn {
 pub(crate) struct Recording {
     pub path: PathBuf,
     pub started_micros: u64,
+    /// When its `+<max_seconds>` limit stops it, if it has one.
+    pub stop_micros: Option<u64>,
 }
 
 /// Hangs a channel up with `cause` and fires CHANNEL_HANGUP — from the
@@ -435,6 +447,7 @@ impl Session {
                 self.presses.first().map(|p| p.at_micros),
                 self.answer_at,
                 self.bye_at,
+                self.recordings.iter().filter_map(|r| r.stop_micros).min(),
             ]
             .into_iter()
             .flatten()
@@ -464,6 +477,7 @@ impl Session {
             let press = self.presses.remove(0);
             self.receive_dtmf(press.digit, press.tone);
         }
+        apps::stop_due_recordings(self);
         if self.bye_at.is_some_and(|at| at <= now) {
             self.bye_at = None;
             self.remote_bye = true;
@@ -957,7 +971,7 @@ impl Session {
         self.channel().profile.times.hangup = self.now();
         let recordings = std::mem::take(&mut self.recordings);
         for recording in recordings {
-            apps::stop_recording(self, recording, "success-silence");
+            apps::stop_recording(self, recording, apps::STOPPED_BY_HANGUP);
         }
         self.set_call_state(CallState::Hangup);
         self.set_state(RunState::Reporting);
