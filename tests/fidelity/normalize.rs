@@ -117,6 +117,9 @@ pub struct Normalizer {
     /// UUIDs the client chose (origination and job UUIDs it sent): they are
     /// the same in every run, so they stay.
     fixed: HashSet<String>,
+    /// Folders of the test machine, each with the recording host's folder
+    /// it stands for.
+    folders: Vec<(String, String)>,
 }
 
 impl Normalizer {
@@ -130,7 +133,29 @@ impl Normalizer {
                     .collect::<Vec<_>>()
             })
             .collect();
-        Normalizer { fixed }
+        Normalizer {
+            fixed,
+            folders: Vec::new(),
+        }
+    }
+
+    /// The normalizer, reading `local` as the recording host's `recorded`.
+    pub fn with_folder(mut self, local: String, recorded: &str) -> Normalizer {
+        self.folders.push((local, recorded.to_owned()));
+        self
+    }
+
+    /// The test machine's folders replaced by the recording host's.
+    fn folders(&self, text: String) -> String {
+        self.folders
+            .iter()
+            .fold(text, |text, (local, recorded)| {
+                if text.contains(local.as_str()) {
+                    text.replace(local.as_str(), recorded)
+                } else {
+                    text
+                }
+            })
     }
 
     /// An event header's value: volatile, measured, or normalized text
@@ -155,6 +180,7 @@ impl Normalizer {
         } else {
             value.to_owned()
         };
+        text = self.folders(text);
         if text.len() >= 10 {
             text = EPOCH.replace_all(&text, "<epoch>").into_owned();
         }
@@ -188,7 +214,7 @@ impl Normalizer {
             Some("uuid_dump") => header_names(text),
             _ => text.to_owned(),
         };
-        self.uuids(&shaped)
+        self.folders(self.uuids(&shaped))
     }
 
     /// UUIDs the switch generated become `<uuid>`.
