@@ -663,3 +663,112 @@ async fn the_comparison_catches_each_kind_of_change() {
     );
     assert_eq!(stale, ["*: nothing like this"]);
 }
+
+/// The comparison of arsgate's sessions sees every change to what arsgate
+/// reads, on either connection of a capture with a reconnection, and
+/// nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_comparison_catches_what_arsgate_reads() {
+    let _alone = ALONE.lock().await;
+    let capture = Arc::new(Capture::session("T1_takeover_parked"));
+    let run = replay_all(&[capture], SESSION_BATCH.careful_speed, 1)
+        .await
+        .remove(0);
+    let baseline = run.differences.clone();
+    assert_eq!(run.actual.len(), 2, "two connections");
+    let position = |t: &Transcript, name: &str| {
+        t.events
+            .iter()
+            .position(|e| e.name == name)
+            .unwrap_or_else(|| panic!("the capture has {name}"))
+    };
+    let header = |t: &mut Transcript, event: usize, name: &str| -> usize {
+        t.events[event]
+            .headers
+            .iter()
+            .position(|h| h == name)
+            .unwrap_or_else(|| panic!("{name} in {}", t.events[event].label))
+    };
+    let first_connection: Vec<(&str, Mutation)> = vec![(
+        "an ars_ variable's value",
+        Box::new(move |t| {
+            let park = position(t, "CHANNEL_PARK");
+            let at = header(t, park, "variable_ars_state");
+            t.events[park].values[at] = "m9.9.9.-".to_owned();
+        }),
+    )];
+    let second_connection: Vec<(&str, Mutation)> = vec![
+        (
+            "a hangup cause",
+            Box::new(move |t| {
+                let hangup = position(t, "CHANNEL_HANGUP");
+                let at = header(t, hangup, "Hangup-Cause");
+                t.events[hangup].values[at] = "USER_BUSY".to_owned();
+            }),
+        ),
+        (
+            "an application's data",
+            Box::new(move |t| {
+                let complete = t
+                    .events
+                    .iter()
+                    .position(|e| e.headers.iter().any(|h| h == "Application-Data"))
+                    .expect("an application with data");
+                let at = header(t, complete, "Application-Data");
+                t.events[complete].values[at].push('!');
+            }),
+        ),
+        (
+            "an ars_ variable only the replay has",
+            Box::new(move |t| {
+                let complete = position(t, "CHANNEL_EXECUTE_COMPLETE");
+                let at = header(t, complete, "variable_ars_parked");
+                t.events[complete].headers[at] = "variable_other".to_owned();
+            }),
+        ),
+        (
+            "an ars_ value in a channel's dump",
+            Box::new(|t| {
+                let dump = t
+                    .replies
+                    .iter_mut()
+                    .find(|r| r.text.starts_with('{'))
+                    .expect("the uuid_dump reply");
+                dump.text = dump.text.replace(
+                    "\"variable_ars_lang\":\"ko\"",
+                    "\"variable_ars_lang\":\"en\"",
+                );
+            }),
+        ),
+        (
+            "an event dropped from a channel",
+            Box::new(move |t| {
+                let hangup = position(t, "CHANNEL_HANGUP");
+                t.events.remove(hangup);
+            }),
+        ),
+    ];
+    for (connection, mutations) in [(0, first_connection), (1, second_connection)] {
+        for (what, mutate) in mutations {
+            let mut expected = run.capture.expected.clone();
+            mutate(&mut expected[connection]);
+            let differences = run.against(&expected);
+            assert!(
+                differences.iter().any(|d| !baseline.contains(d)
+                    && d.to_string()
+                        .starts_with(&format!("connection {}: ", connection + 1))),
+                "changing {what} went unnoticed: {differences:#?}"
+            );
+        }
+    }
+    // What arsgate does not read is not compared.
+    let mut expected = run.capture.expected.clone();
+    for event in &mut expected[1].events {
+        for (header, value) in event.headers.iter().zip(event.values.iter_mut()) {
+            if header == "variable_playback_ms" {
+                value.push('0');
+            }
+        }
+    }
+    assert_eq!(run.against(&expected), baseline);
+}

@@ -84,7 +84,10 @@ pub enum Scope {
 pub enum Difference {
     /// A difference on the n-th connection (from 1) of a capture that
     /// opened several.
-    Connection { index: usize, inner: Box<Difference> },
+    Connection {
+        index: usize,
+        inner: Box<Difference>,
+    },
     /// A command's trigger never came, so it was sent late.
     Trigger { command: String, trigger: String },
     /// The n-th non-event frame differs.
@@ -301,9 +304,14 @@ fn replies(
     out: &mut Vec<Difference>,
 ) {
     let show = |index: usize, reply: &ReplyView| {
-        let text = session
-            .normalizer
-            .text(api_command(session.steps, index), &reply.text);
+        let command = api_command(session.steps, index);
+        let text = match session.scope {
+            // What arsgate reads of a channel's dump: the values it acts on.
+            Scope::Values(pattern) if command.starts_with("uuid_dump ") => {
+                dump_values(session.normalizer, &reply.text, pattern)
+            }
+            _ => session.normalizer.text(command, &reply.text),
+        };
         format!(
             "{} [{}] {text:?}",
             reply.content_type,
@@ -333,6 +341,25 @@ fn replies(
             actual: actual.replies.len(),
         });
     }
+}
+
+/// The headers of a `uuid_dump … json` matching `pattern`, sorted, with
+/// their normalized values (the text itself if it is no JSON object).
+fn dump_values(normalizer: &Normalizer, text: &str, pattern: &str) -> String {
+    let Ok(dump) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(text) else {
+        return normalizer.text("", text);
+    };
+    let pattern = Regex::new(&format!("^(?:{pattern})$")).expect("a valid pattern");
+    dump.iter()
+        .filter(|(header, _)| pattern.is_match(header))
+        .map(|(header, value)| {
+            let value = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            format!("{header}={:?}", normalizer.value(header, &value))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Capture event index → replay event index, for every stream whose

@@ -158,8 +158,10 @@ fn is_exit(record: &Record) -> bool {
 }
 
 static CONNECTION: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"t=([0-9.]+)s \(c2s_eof \), t=[0-9.]+s \(proxy closed\), t=([0-9.]+)s \(proxy connected\)")
-        .expect("valid regex")
+    Regex::new(
+        r"t=([0-9.]+)s \(c2s_eof \), t=[0-9.]+s \(proxy closed\), t=([0-9.]+)s \(proxy connected\)",
+    )
+    .expect("valid regex")
 });
 
 /// A case's connections: a new one begins at each `auth/request`; the
@@ -231,7 +233,9 @@ fn unnamed_phone(name: &str) -> PhoneScript {
         "X13" => PhoneScript::Unallocated,
         "X14" => PhoneScript::Fail(SipStatus::try_from(480).expect("a status")),
         // "the phone's single key (at answer+4 s)".
-        "T0" => parse_uas("180, 200 after 500 ms; info '1' after 4000 ms (gap 300); waits for BYE").0,
+        "T0" => {
+            parse_uas("180, 200 after 500 ms; info '1' after 4000 ms (gap 300); waits for BYE").0
+        }
         other => panic!("{other}: no phone"),
     }
 }
@@ -241,8 +245,7 @@ static ANSWER: LazyLock<Regex> =
 static KEYS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^(info|2833) '([0-9*#]+)' after (\d+) ms \(gap (\d+)\)$").expect("valid")
 });
-static BYE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^BYE (\d+) ms later$").expect("valid"));
+static BYE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^BYE (\d+) ms later$").expect("valid"));
 
 /// A sipp phone as the descriptions word it: `180, 200 after 500 ms; info
 /// '5' after 3500 ms (gap 300); waits for BYE`. sipp pauses after each key
@@ -311,5 +314,73 @@ pub fn setup(name: &'static str) -> Setup {
         dtmf,
         heartbeat: HEARTBEAT,
         speed: SPEED,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(setup: &Setup) -> &Answer {
+        match &setup.other_phones {
+            PhoneScript::Answer(answer) => answer,
+            other => panic!("{}: {other:?}", setup.capture),
+        }
+    }
+
+    #[test]
+    fn phones_are_read_from_the_descriptions() {
+        // info '078461#' after 3500 ms (gap 300); info '967350#' after 5500 ms
+        let c2 = setup("C2_enter_code_wrong_then_right");
+        assert_eq!(c2.dtmf, DtmfTransport::Info);
+        let groups = &answer(&c2).dtmf;
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].trigger, DtmfTrigger::AfterAnswer(ms(3500)));
+        // sipp pauses after each of the 7 keys, then 5.5 s.
+        assert_eq!(
+            groups[1].trigger,
+            DtmfTrigger::AfterAnswer(ms(3500 + 2100 + 5500))
+        );
+        assert_eq!(groups[1].digits.as_str(), "967350#");
+
+        let c3 = setup("C3_enter_code_rfc2833");
+        assert_eq!(c3.dtmf, DtmfTransport::Rfc2833);
+        assert_eq!(answer(&c3).dtmf[0].gap, ms(400));
+
+        let x6 = answer(&setup("X6_early_media")).clone();
+        assert_eq!((x6.early_media, x6.after), (Some(Duration::ZERO), ms(2500)));
+        let e4 = answer(&setup("E4_consent_hangup_during_text")).clone();
+        assert_eq!((e4.hangup_after, e4.dtmf.len()), (Some(ms(12_000)), 0));
+
+        assert_eq!(
+            setup("X14_unavailable_480").other_phones,
+            PhoneScript::Fail(SipStatus::try_from(480).expect("a status"))
+        );
+        assert_eq!(
+            setup("X10_cancel_while_ringing").other_phones,
+            PhoneScript::RingForever
+        );
+    }
+
+    #[test]
+    fn connections_split_at_each_authentication() {
+        let first = connections("B1_press5_info");
+        assert_eq!(first.len(), 1);
+        // The setup, at time zero, before the transcript's first command.
+        assert!(is_auth_request(&first[0].records[0]));
+        assert_eq!(first[0].records[0].t, 0.0);
+        assert!(first[0].records[5].data.starts_with(b"bgapi originate "));
+
+        let dropped = connections("T1_takeover_parked");
+        assert_eq!(dropped.len(), 2);
+        assert_eq!(dropped[0].closes_at, Some(4.114));
+        assert!(!dropped[0].eof);
+        assert_eq!(dropped[1].opens_at, dropped[1].records[0].t);
+        assert!(dropped[1].opens_at > 9.0);
+
+        let exited = connections("S1_sigterm_during_call");
+        assert_eq!(exited.len(), 2);
+        assert_eq!(exited[0].closes_at, None);
+        assert!(exited[0].eof);
     }
 }

@@ -116,55 +116,55 @@ const ARSGATE_CAPTURE: &str = r#"<include>
 /// Every capture with its world (the README's "phone behaviour" column).
 pub fn setups() -> Vec<Setup> {
     vec![
-    Setup::new("answered_dtmf_pagd", &[(MAIN, KEYS_123456)]),
-    Setup::new("busy", &[(MAIN, Phone::Busy)]),
-    Setup::new("dialplan_transfer", &[(MAIN, KEYS_123456)])
-        .routes(Routes::Include(ARSGATE_CAPTURE)),
-    Setup::new("disconnect", &[(MAIN, answers_then_bye(3000))]),
-    Setup::new("early_media_default", &[(MAIN, EARLY_MEDIA)]),
-    Setup::new("early_media_ignore", &[(MAIN, EARLY_MEDIA)]),
-    Setup::new("handshake", &[]),
-    Setup::new("handshake_badauth", &[]),
-    Setup::new("json_events", &[(MAIN, Phone::Busy)]),
-    Setup::new("kill_and_hupall", &[(MAIN, ANSWERS), (PHONE_5071, ANSWERS)]),
-    Setup::new(
-        "limits_max_sessions",
-        &[(MAIN, ANSWERS), (PHONE_5071, ANSWERS)],
-    ),
-    Setup::new(
-        "limits_sps",
-        &[
-            (MAIN, ANSWERS),
-            (PHONE_5071, ANSWERS),
-            ("1000@127.0.0.1:5074", ANSWERS),
-            ("1000@127.0.0.1:5075", ANSWERS),
-            ("1000@127.0.0.1:5078", ANSWERS),
-            ("1000@127.0.0.1:5079", ANSWERS),
-        ],
-    ),
-    Setup::new("no_answer", &[(MAIN, Phone::RingsForever)]),
-    // Six 9s from 1.5 s after the answer, then six more 1.5 s after the last.
-    Setup::new(
-        "pagd_regex_fail",
-        &[(MAIN, keys(&[(1500, "999999"), (4500, "999999")]))],
-    ),
-    Setup::new("pagd_timeout", &[(MAIN, ANSWERS)]),
-    // 999 from 1.5 s; 3.4 s after the last 9, keys 1 to 6.
-    Setup::new(
-        "pagd_wrong_then_right",
-        &[(MAIN, keys(&[(1500, "999"), (5500, "123456")]))],
-    ),
-    Setup::new("record_bye", &[(MAIN, answers_then_bye(4000))]),
-    Setup::new("tts_speak", &[(MAIN, ANSWERS)]),
-    Setup::new("tts_speak_vars", &[(MAIN, ANSWERS)]),
-    Setup::new(
-        "unreachable",
-        &[("1000@127.0.0.1:5099", Phone::Unreachable)],
-    ),
-    Setup::new("uuid_broadcast_and_setvar", &[(MAIN, ANSWERS)]),
-    Setup::new("xml_curl_dialplan", &[(MAIN, ANSWERS)])
-        .routes(Routes::Served("xml_curl_response.xml")),
-    Setup::new("xml_curl_not_found", &[(MAIN, ANSWERS)]),
+        Setup::new("answered_dtmf_pagd", &[(MAIN, KEYS_123456)]),
+        Setup::new("busy", &[(MAIN, Phone::Busy)]),
+        Setup::new("dialplan_transfer", &[(MAIN, KEYS_123456)])
+            .routes(Routes::Include(ARSGATE_CAPTURE)),
+        Setup::new("disconnect", &[(MAIN, answers_then_bye(3000))]),
+        Setup::new("early_media_default", &[(MAIN, EARLY_MEDIA)]),
+        Setup::new("early_media_ignore", &[(MAIN, EARLY_MEDIA)]),
+        Setup::new("handshake", &[]),
+        Setup::new("handshake_badauth", &[]),
+        Setup::new("json_events", &[(MAIN, Phone::Busy)]),
+        Setup::new("kill_and_hupall", &[(MAIN, ANSWERS), (PHONE_5071, ANSWERS)]),
+        Setup::new(
+            "limits_max_sessions",
+            &[(MAIN, ANSWERS), (PHONE_5071, ANSWERS)],
+        ),
+        Setup::new(
+            "limits_sps",
+            &[
+                (MAIN, ANSWERS),
+                (PHONE_5071, ANSWERS),
+                ("1000@127.0.0.1:5074", ANSWERS),
+                ("1000@127.0.0.1:5075", ANSWERS),
+                ("1000@127.0.0.1:5078", ANSWERS),
+                ("1000@127.0.0.1:5079", ANSWERS),
+            ],
+        ),
+        Setup::new("no_answer", &[(MAIN, Phone::RingsForever)]),
+        // Six 9s from 1.5 s after the answer, then six more 1.5 s after the last.
+        Setup::new(
+            "pagd_regex_fail",
+            &[(MAIN, keys(&[(1500, "999999"), (4500, "999999")]))],
+        ),
+        Setup::new("pagd_timeout", &[(MAIN, ANSWERS)]),
+        // 999 from 1.5 s; 3.4 s after the last 9, keys 1 to 6.
+        Setup::new(
+            "pagd_wrong_then_right",
+            &[(MAIN, keys(&[(1500, "999"), (5500, "123456")]))],
+        ),
+        Setup::new("record_bye", &[(MAIN, answers_then_bye(4000))]),
+        Setup::new("tts_speak", &[(MAIN, ANSWERS)]),
+        Setup::new("tts_speak_vars", &[(MAIN, ANSWERS)]),
+        Setup::new(
+            "unreachable",
+            &[("1000@127.0.0.1:5099", Phone::Unreachable)],
+        ),
+        Setup::new("uuid_broadcast_and_setvar", &[(MAIN, ANSWERS)]),
+        Setup::new("xml_curl_dialplan", &[(MAIN, ANSWERS)])
+            .routes(Routes::Served("xml_curl_response.xml")),
+        Setup::new("xml_curl_not_found", &[(MAIN, ANSWERS)]),
     ]
 }
 
@@ -175,7 +175,10 @@ impl Setup {
     fn new(capture: &'static str, phones: &[(&'static str, Phone)]) -> Setup {
         Setup {
             capture,
-            phones: phones.iter().map(|&(key, phone)| (key, phone.script())).collect(),
+            phones: phones
+                .iter()
+                .map(|&(key, phone)| (key, phone.script()))
+                .collect(),
             other_phones: PhoneScript::Unreachable,
             routes: Routes::Nothing,
             dtmf: DtmfTransport::Info,
