@@ -44,9 +44,16 @@
 //!    which must agree within the timing slack.
 //! 4. **Bodies.** Event bodies match after normalization: BACKGROUND_JOB by
 //!    job (the n-th `bgapi` of each session), channel events by position.
+//!
+//! arsgate's sessions are compared on what arsgate reads ([`Scope::Values`]):
+//! rule 1 but the replies' timing, rule 2's sequences per stream and
+//! nothing after `+OK bye`, rule 4, and, instead of rule 3, the values of
+//! the headers arsgate acts on, in every matched event.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
+
+use regex::Regex;
 
 use super::normalize::Normalizer;
 use super::script::Step;
@@ -61,10 +68,26 @@ pub const ORDER_SLACK: f64 = 0.040;
 /// sped up, so this adds `speed` times as much simulated slack.
 pub const SCHEDULING_SLACK: f64 = 0.025;
 
+/// What of the events is compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Everything the module's rules list.
+    Full,
+    /// Sequences, replies and bodies, and the values of the headers
+    /// matching this pattern (in every matched event).
+    Values(&'static str),
+}
+
 /// One way a replay differs from its capture. Its text is what the list of
 /// deliberate differences names.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Difference {
+    /// A difference on the n-th connection (from 1) of a capture that
+    /// opened several.
+    Connection {
+        index: usize,
+        inner: Box<Difference>,
+    },
     /// A command's trigger never came, so it was sent late.
     Trigger { command: String, trigger: String },
     /// The n-th non-event frame differs.
@@ -110,6 +133,12 @@ pub enum Difference {
     ExtraHeader { event: String, header: String },
     /// One event's header lines differ (in names, count or order).
     Headers { event: String, detail: String },
+    /// A header only one side's event has.
+    Presence {
+        event: String,
+        header: String,
+        in_capture: bool,
+    },
     /// A header's value differs (after normalization).
     Value {
         event: String,
@@ -128,6 +157,7 @@ pub enum Difference {
 impl fmt::Display for Difference {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Difference::Connection { index, inner } => write!(f, "connection {index}: {inner}"),
             Difference::Trigger { command, trigger } => {
                 write!(f, "`{command}`: its trigger {trigger} never came")
             }
@@ -174,6 +204,16 @@ impl fmt::Display for Difference {
             Difference::MissingHeader { event, header } => write!(f, "{event} lacks {header}"),
             Difference::ExtraHeader { event, header } => write!(f, "{event} has extra {header}"),
             Difference::Headers { event, detail } => write!(f, "{event}: {detail}"),
+            Difference::Presence {
+                event,
+                header,
+                in_capture: true,
+            } => write!(f, "{event} lacks {header}"),
+            Difference::Presence {
+                event,
+                header,
+                in_capture: false,
+            } => write!(f, "{event} has {header}, which the capture's lacks"),
             Difference::Value {
                 event,
                 header,
@@ -198,6 +238,7 @@ pub struct Session<'a> {
     pub normalizer: &'a Normalizer,
     /// How much faster than real time the replay ran.
     pub speed: f64,
+    pub scope: Scope,
 }
 
 impl Session<'_> {
@@ -224,12 +265,20 @@ pub fn compare(
     }
     after_bye(actual, &mut out);
     let matched = sequences(expected, actual, &mut out);
-    crossings(expected, &matched, session.slack(), &mut out);
-    pace(expected, actual, &matched, session.slack(), &mut out);
-    creation(expected, actual, &matched, session.slack(), &mut out);
-    timers(expected, actual, &mut out);
-    headers(expected, actual, &mut out);
-    instances(session, expected, actual, &matched, &mut out);
+    match session.scope {
+        Scope::Full => {
+            crossings(expected, &matched, session.slack(), &mut out);
+            pace(expected, actual, &matched, session.slack(), &mut out);
+            creation(expected, actual, &matched, session.slack(), &mut out);
+            timers(expected, actual, &mut out);
+            headers(expected, actual, &mut out);
+            instances(session, expected, actual, &matched, &mut out);
+        }
+        Scope::Values(pattern) => {
+            let pattern = Regex::new(&format!("^(?:{pattern})$")).expect("a valid pattern");
+            values(session, expected, actual, &matched, &pattern, &mut out);
+        }
+    }
     bodies(session, expected, actual, &matched, &mut out);
     out.sort();
     out.dedup();
@@ -255,9 +304,14 @@ fn replies(
     out: &mut Vec<Difference>,
 ) {
     let show = |index: usize, reply: &ReplyView| {
-        let text = session
-            .normalizer
-            .text(api_command(session.steps, index), &reply.text);
+        let command = api_command(session.steps, index);
+        let text = match session.scope {
+            // What arsgate reads of a channel's dump: the values it acts on.
+            Scope::Values(pattern) if command.starts_with("uuid_dump ") => {
+                dump_values(session.normalizer, &reply.text, pattern)
+            }
+            _ => session.normalizer.text(command, &reply.text),
+        };
         format!(
             "{} [{}] {text:?}",
             reply.content_type,
@@ -265,7 +319,7 @@ fn replies(
         )
     };
     for (index, (e, a)) in expected.replies.iter().zip(&actual.replies).enumerate() {
-        if (e.latency - a.latency).abs() > session.slack() {
+        if session.scope == Scope::Full && (e.latency - a.latency).abs() > session.slack() {
             out.push(Difference::ReplyTime {
                 index,
                 expected: (e.latency * 1000.0).round() as u64,
@@ -287,6 +341,25 @@ fn replies(
             actual: actual.replies.len(),
         });
     }
+}
+
+/// The headers of a `uuid_dump … json` matching `pattern`, sorted, with
+/// their normalized values (the text itself if it is no JSON object).
+fn dump_values(normalizer: &Normalizer, text: &str, pattern: &str) -> String {
+    let Ok(dump) = serde_json::from_str::<BTreeMap<String, serde_json::Value>>(text) else {
+        return normalizer.text("", text);
+    };
+    let pattern = Regex::new(&format!("^(?:{pattern})$")).expect("a valid pattern");
+    dump.iter()
+        .filter(|(header, _)| pattern.is_match(header))
+        .map(|(header, value)| {
+            let value = value
+                .as_str()
+                .map_or_else(|| value.to_string(), str::to_owned);
+            format!("{header}={:?}", normalizer.value(header, &value))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Capture event index → replay event index, for every stream whose
@@ -605,6 +678,67 @@ fn instances(
                     actual: actual.clone(),
                 });
             }
+        }
+    }
+}
+
+/// Each matched event must carry the headers matching `pattern` that its
+/// captured twin carries, with the same values (the first of each name).
+fn values(
+    session: &Session<'_>,
+    expected: &Transcript,
+    actual: &Transcript,
+    matched: &Matched,
+    pattern: &Regex,
+    out: &mut Vec<Difference>,
+) {
+    fn picked<'a>(event: &'a EventView, pattern: &Regex) -> BTreeMap<&'a str, &'a str> {
+        let mut picked = BTreeMap::new();
+        for (header, value) in event.headers.iter().zip(&event.values) {
+            if pattern.is_match(header) {
+                picked.entry(header.as_str()).or_insert(value.as_str());
+            }
+        }
+        picked
+    }
+    let mut pairs: Vec<(usize, usize)> = matched.iter().map(|(&x, &a)| (x, a)).collect();
+    pairs.sort_unstable();
+    for (x, ax) in pairs {
+        let (e, a) = (&expected.events[x], &actual.events[ax]);
+        let nth = expected.events[..x]
+            .iter()
+            .filter(|o| o.stream == e.stream)
+            .count();
+        let event = format!("{} ({} #{nth})", e.label, e.stream);
+        let (ev, av) = (picked(e, pattern), picked(a, pattern));
+        let value = |header: &str, value: &str| session.normalizer.value(header, value);
+        for (header, expected_value) in &ev {
+            match av.get(header) {
+                None => out.push(Difference::Presence {
+                    event: event.clone(),
+                    header: (*header).to_owned(),
+                    in_capture: true,
+                }),
+                Some(actual_value)
+                    if !value(header, expected_value)
+                        .matches(&value(header, actual_value), session.slack()) =>
+                {
+                    out.push(Difference::Value {
+                        event: event.clone(),
+                        header: (*header).to_owned(),
+                        expected: (*expected_value).to_owned(),
+                        actual: (*actual_value).to_owned(),
+                    });
+                }
+                Some(_) => {}
+            }
+        }
+        for header in av.keys().filter(|h| !ev.contains_key(*h)) {
+            out.push(Difference::Presence {
+                event: event.clone(),
+                header: (*header).to_owned(),
+                in_capture: false,
+            });
         }
     }
 }

@@ -117,6 +117,9 @@ pub struct Normalizer {
     /// UUIDs the client chose (origination and job UUIDs it sent): they are
     /// the same in every run, so they stay.
     fixed: HashSet<String>,
+    /// Folders of the test machine, each with the recording host's folder
+    /// it stands for.
+    folders: Vec<(String, String)>,
 }
 
 impl Normalizer {
@@ -130,7 +133,27 @@ impl Normalizer {
                     .collect::<Vec<_>>()
             })
             .collect();
-        Normalizer { fixed }
+        Normalizer {
+            fixed,
+            folders: Vec::new(),
+        }
+    }
+
+    /// The normalizer, reading `local` as the recording host's `recorded`.
+    pub fn with_folder(mut self, local: String, recorded: &str) -> Normalizer {
+        self.folders.push((local, recorded.to_owned()));
+        self
+    }
+
+    /// The test machine's folders replaced by the recording host's.
+    fn folders(&self, text: String) -> String {
+        self.folders.iter().fold(text, |text, (local, recorded)| {
+            if text.contains(local.as_str()) {
+                text.replace(local.as_str(), recorded)
+            } else {
+                text
+            }
+        })
     }
 
     /// An event header's value: volatile, measured, or normalized text
@@ -155,6 +178,7 @@ impl Normalizer {
         } else {
             value.to_owned()
         };
+        text = self.folders(text);
         if text.len() >= 10 {
             text = EPOCH.replace_all(&text, "<epoch>").into_owned();
         }
@@ -173,7 +197,8 @@ impl Normalizer {
     /// - `status`: every number (uptime, session counts, idle CPU);
     /// - `show … as json`: every row value (the core's channel table lags
     ///   the channel; only the shape is fixed);
-    /// - `uuid_dump`: every value (only the header names are compared);
+    /// - `uuid_dump` (plain or `json`): every value (only the header names
+    ///   are compared);
     /// - everywhere: UUIDs the switch generated (Job-UUIDs, Core-UUID).
     pub fn text(&self, command: &str, text: &str) -> String {
         let words: Vec<String> = command
@@ -185,10 +210,11 @@ impl Normalizer {
             Some("show") if words.ends_with(&["as".to_owned(), "json".to_owned()]) => {
                 json_shape(text)
             }
+            Some("uuid_dump") if words.last().is_some_and(|w| w == "json") => json_keys(text),
             Some("uuid_dump") => header_names(text),
             _ => text.to_owned(),
         };
-        self.uuids(&shaped)
+        self.folders(self.uuids(&shaped))
     }
 
     /// UUIDs the switch generated become `<uuid>`.
@@ -225,6 +251,18 @@ fn json_shape(text: &str) -> String {
         Ok(mut value) => {
             empty_strings(&mut value);
             value.to_string()
+        }
+        Err(_) => text.to_owned(),
+    }
+}
+
+/// The sorted keys of a JSON object, one a line.
+fn json_keys(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text) {
+        Ok(object) => {
+            let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            keys.join("\n")
         }
         Err(_) => text.to_owned(),
     }
@@ -274,6 +312,7 @@ mod tests {
             r#"{"row_count":1,"rows":[{"state":"","uuid":""}]}"#
         );
         assert_eq!(header_names("B: 1\nA: 2\n\n"), "A\nB");
+        assert_eq!(json_keys(r#"{"B":"1","A":"2"}"#), "A\nB");
     }
 
     #[test]

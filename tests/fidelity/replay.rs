@@ -1,6 +1,8 @@
-//! Plays a capture's client against the simulator: each command goes out
-//! when its trigger has arrived plus the client's think time, and
-//! everything the simulator sends is recorded until it closes.
+//! Plays a capture's clients against the simulator: each connection opens
+//! when the capture's did; each command goes out when its trigger has
+//! arrived plus the client's think time, and everything the simulator
+//! sends is recorded until it closes, the client drops the connection as
+//! the capture's did, or the capture's time is over.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -17,16 +19,35 @@ use super::compare::Difference;
 use super::script::{FrameKey, Script, Timed};
 use super::setup::Setup;
 
-/// How long (real time) a replay may go without receiving or sending
-/// anything before a pending trigger is given up: 30 simulated seconds,
-/// far longer than any pause in the captures.
-const IDLE: Duration = Duration::from_millis(1500);
+/// How long (simulated seconds) a replay may go without receiving or
+/// sending anything but timer events before a pending trigger is given up:
+/// longer than any pause in the captures (arsgate's sessions wait up to
+/// 20 s between frames: a prompt repeated without input, then its status
+/// probe).
+const IDLE: f64 = 30.0;
 
 /// FreeSWITCH's media tick, the finest time its events tell apart.
 const TICK: Duration = Duration::from_millis(20);
 
-/// The longest a replay may take, real time.
-const LIMIT: Duration = Duration::from_secs(15);
+/// The longest a replay may take beyond its capture's time, simulated:
+/// the idle waits of two triggers that never come.
+const OVERTIME: f64 = 2.0 * IDLE;
+
+/// How long (simulated seconds) a client whose commands are all sent
+/// listens past the capture's last chunk (counted from its last command),
+/// when the simulator does not close the connection: time for what a
+/// slower simulator would still send.
+const END_MARGIN: f64 = 3.0;
+
+/// One client connection of a capture.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub script: Script,
+    /// When it opens, in session seconds.
+    pub opens_at: f64,
+    /// When the client drops it without a word, in session seconds.
+    pub closes_at: Option<f64>,
+}
 
 /// What a replay produced.
 pub struct Replayed {
@@ -40,18 +61,41 @@ pub struct Replayed {
     pub sent: Vec<f64>,
 }
 
-/// Replays `script` against a simulator set up as `setup` says.
-pub async fn replay(setup: &Setup, script: &Script) -> Replayed {
+/// Replays `connections` against one simulator set up as `setup` says:
+/// what each received.
+pub async fn replay(setup: &Setup, connections: &[Connection]) -> Vec<Replayed> {
     let dir = tempfile::tempdir().expect("temp dir");
-    let sim = Simulator::start(setup.config(dir.path(), script.clock_start()))
+    let start = connections.first().and_then(|c| c.script.clock_start());
+    let sim = Simulator::start(setup.config(dir.path(), start))
         .await
         .expect("simulator starts");
-    let stream = TcpStream::connect(sim.addr()).await.expect("connect");
-    let replayed = timeout(LIMIT, Client::new(stream, setup.speed).run(script))
+    let started = Instant::now();
+    let clients = connections.iter().map(|connection| {
+        let addr = sim.addr();
+        async move {
+            sleep_until(at(started, connection.opens_at, setup.speed)).await;
+            let stream = TcpStream::connect(addr).await.expect("connect");
+            Client::new(stream, setup.speed, started)
+                .run(connection)
+                .await
+        }
+    });
+    let end = connections.iter().map(|c| c.script.end).fold(0.0, f64::max);
+    let limit = secs((end + OVERTIME) / setup.speed);
+    let replayed = timeout(limit, futures_util::future::join_all(clients))
         .await
-        .unwrap_or_else(|_| panic!("{}: the replay took over {LIMIT:?}", setup.capture));
+        .unwrap_or_else(|_| panic!("{}: the replay took over {limit:?}", setup.capture));
     sim.shutdown().await;
     replayed
+}
+
+fn secs(seconds: f64) -> Duration {
+    Duration::from_secs_f64(seconds.max(0.0))
+}
+
+/// The real instant of session time `t` (simulated seconds).
+fn at(started: Instant, t: f64, speed: f64) -> Instant {
+    started + Duration::from_secs_f64(t.max(0.0) / speed)
 }
 
 /// The replaying client.
@@ -66,13 +110,13 @@ struct Client {
 }
 
 impl Client {
-    fn new(stream: TcpStream, speed: f64) -> Client {
+    fn new(stream: TcpStream, speed: f64, started: Instant) -> Client {
         Client {
             stream,
             speed,
             codec: ClientCodec::new(),
             buf: BytesMut::new(),
-            started: Instant::now(),
+            started,
             counts: HashMap::new(),
             replayed: Replayed {
                 received: Vec::new(),
@@ -83,17 +127,39 @@ impl Client {
         }
     }
 
-    async fn run(mut self, script: &Script) -> Replayed {
+    async fn run(mut self, connection: &Connection) -> Replayed {
+        let script = &connection.script;
+        // A connection the client dropped is dropped as long after the
+        // last frame it reacted to as in the capture; others end when the
+        // capture's time is over.
+        let idle = secs(IDLE / self.speed);
+        let mut over = at(self.started, script.end + END_MARGIN, self.speed);
+        let mut drop_at: Option<Instant> = None;
         let mut active = Instant::now();
         let mut steps = script.steps.iter().peekable();
         let mut due: Option<Instant> = None;
         loop {
+            if let Some(closes_at) = connection.closes_at
+                && drop_at.is_none()
+                && steps.peek().is_none()
+            {
+                match &script.last {
+                    Some((trigger, arrived)) if trigger.met(&self.counts) => {
+                        drop_at = Some(Instant::now() + self.think_time(secs(closes_at - arrived)));
+                    }
+                    Some(_) => {}
+                    None => drop_at = Some(at(self.started, closes_at, self.speed)),
+                }
+            }
+            if drop_at.is_some_and(|t| t <= Instant::now()) {
+                break;
+            }
             if let Some(step) = steps.peek() {
                 if due.is_none() {
                     let met = step.trigger.as_ref().is_none_or(|t| t.met(&self.counts));
                     if met {
                         due = Some(Instant::now() + self.think_time(step.delay));
-                    } else if active.elapsed() >= IDLE {
+                    } else if active.elapsed() >= idle {
                         self.replayed.late.push(Difference::Trigger {
                             command: step.line.clone(),
                             trigger: step
@@ -109,17 +175,27 @@ impl Client {
                     let now = self.now();
                     self.replayed.sent.push(now);
                     let _ = self.stream.write_all(&step.bytes).await;
+                    let tail = script.end + END_MARGIN - step.sent_at;
+                    over = Instant::now() + secs(tail / self.speed);
                     steps.next();
                     due = None;
                     active = Instant::now();
                     continue;
                 }
-            } else if active.elapsed() >= IDLE {
+            } else if active.elapsed() >= idle
+                || (connection.closes_at.is_none() && over <= Instant::now())
+            {
                 // Everything was sent and the simulator stays silent
-                // without closing.
+                // without closing, or the capture's time is over.
                 break;
             }
-            let wake = due.unwrap_or(active + IDLE);
+            let mut wake = due.unwrap_or(active + idle);
+            if steps.peek().is_none() && connection.closes_at.is_none() {
+                wake = wake.min(over);
+            }
+            if let Some(drop_at) = drop_at {
+                wake = wake.min(drop_at);
+            }
             tokio::select! {
                 read = self.stream.read_buf(&mut self.buf) => match read {
                     Ok(0) | Err(_) => {
@@ -127,8 +203,9 @@ impl Client {
                         break;
                     }
                     Ok(_) => {
-                        self.decode();
-                        active = Instant::now();
+                        if self.decode() {
+                            active = Instant::now();
+                        }
                     }
                 },
                 () = sleep_until(wake) => {}
@@ -154,11 +231,17 @@ impl Client {
         self.started.elapsed().as_secs_f64() * self.speed
     }
 
-    fn decode(&mut self) {
+    /// Decodes what arrived; whether any of it was more than the core's
+    /// timers ticking (which do not keep a replay alive).
+    fn decode(&mut self) -> bool {
         let at = self.now();
+        let mut news = false;
         while let Some(frame) = self.codec.decode(&mut self.buf).expect("valid frames") {
-            *self.counts.entry(FrameKey::of(&frame)).or_default() += 1;
+            let key = FrameKey::of(&frame);
+            news |= !key.is_timer();
+            *self.counts.entry(key).or_default() += 1;
             self.replayed.received.push(Timed { at, frame });
         }
+        news
     }
 }

@@ -13,6 +13,7 @@ use arsgate::esl::{ClientCodec, Frame, Message, ServerCodec};
 use bytes::BytesMut;
 use tokio_util::codec::Decoder;
 
+use super::transcript::TIMER_EVENTS;
 use crate::common::capture::{Direction, Record};
 
 /// What kind of frame a trigger counts: replies by `Content-Type`, events
@@ -35,6 +36,13 @@ impl FrameKey {
             return FrameKey::Event(event.name().as_str().to_owned());
         }
         FrameKey::Typed(content_type)
+    }
+}
+
+impl FrameKey {
+    /// Whether it counts events of the core's timers.
+    pub fn is_timer(&self) -> bool {
+        matches!(self, FrameKey::Event(name) if TIMER_EVENTS.contains(&name.as_str()))
     }
 }
 
@@ -98,6 +106,22 @@ pub struct Script {
     pub received: Vec<Timed>,
     /// Whether FreeSWITCH closed the connection at the end.
     pub eof: bool,
+    /// When the last thing was written, in session seconds.
+    pub end: f64,
+    /// The last frame the client would react to, and when it arrived.
+    pub last: Option<(Trigger, f64)>,
+}
+
+/// Which frames a client reacts to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reacts {
+    /// Every frame: the captures' scripted clients waited for whatever
+    /// they had asked for, a HEARTBEAT included.
+    ToAll,
+    /// All but HEARTBEAT and RE_SCHEDULE: arsgate ignores them, and the
+    /// commands that follow them on the wire (its own 20 s `status`
+    /// probe) were sent by its timers.
+    ToAllButTimers,
 }
 
 impl Script {
@@ -117,7 +141,7 @@ impl Script {
 impl Script {
     /// Reads a capture: commands are decoded with the server's codec (as
     /// FreeSWITCH parses them), frames with the client's.
-    pub fn from_records(records: &[Record]) -> Script {
+    pub fn from_records(records: &[Record], reacts: Reacts) -> Script {
         let mut client = ClientCodec::new();
         let mut server = ServerCodec::new();
         let (mut inbound, mut outbound) = (BytesMut::new(), BytesMut::new());
@@ -127,6 +151,8 @@ impl Script {
             steps: Vec::new(),
             received: Vec::new(),
             eof: false,
+            end: records.last().map_or(0.0, |r| r.t),
+            last: None,
         };
         for record in records {
             match record.dir {
@@ -139,7 +165,9 @@ impl Script {
                         let key = FrameKey::of(&frame);
                         let count = counts.entry(key.clone()).or_default();
                         *count += 1;
-                        last = Some((Trigger { key, count: *count }, record.t));
+                        if reacts == Reacts::ToAll || !key.is_timer() {
+                            last = Some((Trigger { key, count: *count }, record.t));
+                        }
                         script.received.push(Timed {
                             at: record.t,
                             frame,
@@ -175,6 +203,7 @@ impl Script {
                 }
             }
         }
+        script.last = last;
         assert!(inbound.is_empty(), "bytes left over after the last frame");
         assert!(
             outbound.is_empty(),

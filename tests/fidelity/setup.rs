@@ -8,6 +8,7 @@ use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneBook, Pho
 use arsgate::sim::{DtmfTransport, SimConfig};
 
 use crate::common::capture::fixtures_dir;
+use crate::common::repo;
 
 /// Simulated time runs this much faster than real time: the longest
 /// capture (8.7 s) replays in 0.9 s, and a 10 ms hiccup of a busy machine
@@ -69,14 +70,23 @@ pub enum Routes {
     Include(&'static str),
     /// The `<context>`s of this fixture document, as mod_xml_curl served it.
     Served(&'static str),
+    /// arsgate's rendered dialplan (`dialplan/` at the repository's root).
+    Arsgate,
 }
 
 /// One capture's world.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Setup {
     pub capture: &'static str,
-    pub phones: &'static [(&'static str, Phone)],
+    /// The phones scripted by number (`user@host:port`).
+    pub phones: Vec<(&'static str, PhoneScript)>,
+    /// What every other number does.
+    pub other_phones: PhoneScript,
     pub routes: Routes,
+    /// How the phones send their keys.
+    pub dtmf: DtmfTransport,
+    /// HEARTBEAT period, simulated.
+    pub heartbeat: Duration,
     /// How much faster than real time the replay runs ([`SPEED`]; slower
     /// when a replay is repeated carefully).
     pub speed: f64,
@@ -104,71 +114,80 @@ const ARSGATE_CAPTURE: &str = r#"<include>
 "#;
 
 /// Every capture with its world (the README's "phone behaviour" column).
-pub const SETUPS: &[Setup] = &[
-    Setup::new("answered_dtmf_pagd", &[(MAIN, KEYS_123456)]),
-    Setup::new("busy", &[(MAIN, Phone::Busy)]),
-    Setup::new("dialplan_transfer", &[(MAIN, KEYS_123456)])
-        .routes(Routes::Include(ARSGATE_CAPTURE)),
-    Setup::new("disconnect", &[(MAIN, answers_then_bye(3000))]),
-    Setup::new("early_media_default", &[(MAIN, EARLY_MEDIA)]),
-    Setup::new("early_media_ignore", &[(MAIN, EARLY_MEDIA)]),
-    Setup::new("handshake", &[]),
-    Setup::new("handshake_badauth", &[]),
-    Setup::new("json_events", &[(MAIN, Phone::Busy)]),
-    Setup::new("kill_and_hupall", &[(MAIN, ANSWERS), (PHONE_5071, ANSWERS)]),
-    Setup::new(
-        "limits_max_sessions",
-        &[(MAIN, ANSWERS), (PHONE_5071, ANSWERS)],
-    ),
-    Setup::new(
-        "limits_sps",
-        &[
-            (MAIN, ANSWERS),
-            (PHONE_5071, ANSWERS),
-            ("1000@127.0.0.1:5074", ANSWERS),
-            ("1000@127.0.0.1:5075", ANSWERS),
-            ("1000@127.0.0.1:5078", ANSWERS),
-            ("1000@127.0.0.1:5079", ANSWERS),
-        ],
-    ),
-    Setup::new("no_answer", &[(MAIN, Phone::RingsForever)]),
-    // Six 9s from 1.5 s after the answer, then six more 1.5 s after the last.
-    Setup::new(
-        "pagd_regex_fail",
-        &[(MAIN, keys(&[(1500, "999999"), (4500, "999999")]))],
-    ),
-    Setup::new("pagd_timeout", &[(MAIN, ANSWERS)]),
-    // 999 from 1.5 s; 3.4 s after the last 9, keys 1 to 6.
-    Setup::new(
-        "pagd_wrong_then_right",
-        &[(MAIN, keys(&[(1500, "999"), (5500, "123456")]))],
-    ),
-    Setup::new("record_bye", &[(MAIN, answers_then_bye(4000))]),
-    Setup::new("tts_speak", &[(MAIN, ANSWERS)]),
-    Setup::new("tts_speak_vars", &[(MAIN, ANSWERS)]),
-    Setup::new(
-        "unreachable",
-        &[("1000@127.0.0.1:5099", Phone::Unreachable)],
-    ),
-    Setup::new("uuid_broadcast_and_setvar", &[(MAIN, ANSWERS)]),
-    Setup::new("xml_curl_dialplan", &[(MAIN, ANSWERS)])
-        .routes(Routes::Served("xml_curl_response.xml")),
-    Setup::new("xml_curl_not_found", &[(MAIN, ANSWERS)]),
-];
+pub fn setups() -> Vec<Setup> {
+    vec![
+        Setup::new("answered_dtmf_pagd", &[(MAIN, KEYS_123456)]),
+        Setup::new("busy", &[(MAIN, Phone::Busy)]),
+        Setup::new("dialplan_transfer", &[(MAIN, KEYS_123456)])
+            .routes(Routes::Include(ARSGATE_CAPTURE)),
+        Setup::new("disconnect", &[(MAIN, answers_then_bye(3000))]),
+        Setup::new("early_media_default", &[(MAIN, EARLY_MEDIA)]),
+        Setup::new("early_media_ignore", &[(MAIN, EARLY_MEDIA)]),
+        Setup::new("handshake", &[]),
+        Setup::new("handshake_badauth", &[]),
+        Setup::new("json_events", &[(MAIN, Phone::Busy)]),
+        Setup::new("kill_and_hupall", &[(MAIN, ANSWERS), (PHONE_5071, ANSWERS)]),
+        Setup::new(
+            "limits_max_sessions",
+            &[(MAIN, ANSWERS), (PHONE_5071, ANSWERS)],
+        ),
+        Setup::new(
+            "limits_sps",
+            &[
+                (MAIN, ANSWERS),
+                (PHONE_5071, ANSWERS),
+                ("1000@127.0.0.1:5074", ANSWERS),
+                ("1000@127.0.0.1:5075", ANSWERS),
+                ("1000@127.0.0.1:5078", ANSWERS),
+                ("1000@127.0.0.1:5079", ANSWERS),
+            ],
+        ),
+        Setup::new("no_answer", &[(MAIN, Phone::RingsForever)]),
+        // Six 9s from 1.5 s after the answer, then six more 1.5 s after the last.
+        Setup::new(
+            "pagd_regex_fail",
+            &[(MAIN, keys(&[(1500, "999999"), (4500, "999999")]))],
+        ),
+        Setup::new("pagd_timeout", &[(MAIN, ANSWERS)]),
+        // 999 from 1.5 s; 3.4 s after the last 9, keys 1 to 6.
+        Setup::new(
+            "pagd_wrong_then_right",
+            &[(MAIN, keys(&[(1500, "999"), (5500, "123456")]))],
+        ),
+        Setup::new("record_bye", &[(MAIN, answers_then_bye(4000))]),
+        Setup::new("tts_speak", &[(MAIN, ANSWERS)]),
+        Setup::new("tts_speak_vars", &[(MAIN, ANSWERS)]),
+        Setup::new(
+            "unreachable",
+            &[("1000@127.0.0.1:5099", Phone::Unreachable)],
+        ),
+        Setup::new("uuid_broadcast_and_setvar", &[(MAIN, ANSWERS)]),
+        Setup::new("xml_curl_dialplan", &[(MAIN, ANSWERS)])
+            .routes(Routes::Served("xml_curl_response.xml")),
+        Setup::new("xml_curl_not_found", &[(MAIN, ANSWERS)]),
+    ]
+}
 
 impl Setup {
-    /// A capture whose phones are `phones` (keyed `user@host:port`), with
-    /// no dialplan, at [`SPEED`].
-    const fn new(capture: &'static str, phones: &'static [(&'static str, Phone)]) -> Setup {
+    /// A capture whose phones are `phones` (keyed `user@host:port`; a
+    /// number nobody scripted does not exist in the captures' world), with
+    /// no dialplan, keys sent by SIP INFO, at [`SPEED`].
+    fn new(capture: &'static str, phones: &[(&'static str, Phone)]) -> Setup {
         Setup {
             capture,
-            phones,
+            phones: phones
+                .iter()
+                .map(|&(key, phone)| (key, phone.script()))
+                .collect(),
+            other_phones: PhoneScript::Unreachable,
             routes: Routes::Nothing,
+            dtmf: DtmfTransport::Info,
+            heartbeat: HEARTBEAT,
             speed: SPEED,
         }
     }
 
-    const fn routes(self, routes: Routes) -> Setup {
+    fn routes(self, routes: Routes) -> Setup {
         Setup { routes, ..self }
     }
 }
@@ -193,7 +212,7 @@ const fn answers_then_bye(bye: u64) -> Phone {
     }
 }
 
-fn ms(millis: u64) -> Duration {
+pub fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
 }
 
@@ -234,12 +253,11 @@ impl Setup {
         let mut config = SimConfig::for_tests();
         config.speed = self.speed;
         config.start_time = start;
-        config.heartbeat_interval = HEARTBEAT;
-        config.dtmf_transport = DtmfTransport::Info;
-        // A number nobody scripted does not exist in the captures' world.
-        config.phones = PhoneBook::new(PhoneScript::Unreachable);
-        for (key, phone) in self.phones {
-            config.phones.set(*key, phone.script());
+        config.heartbeat_interval = self.heartbeat;
+        config.dtmf_transport = self.dtmf;
+        config.phones = PhoneBook::new(self.other_phones.clone());
+        for (key, script) in &self.phones {
+            config.phones.set(*key, script.clone());
         }
         let dialplan = dir.join("dialplan");
         std::fs::create_dir_all(&dialplan).expect("dialplan dir");
@@ -248,6 +266,9 @@ impl Setup {
             Routes::Include(xml) => {
                 std::fs::write(dialplan.join("capture.xml"), xml).expect("write dialplan");
             }
+            Routes::Arsgate => {
+                config.dialplan_dir = Some(repo("dialplan"));
+            }
             Routes::Served(fixture) => {
                 let document =
                     std::fs::read_to_string(fixtures_dir().join(fixture)).expect("served document");
@@ -255,7 +276,7 @@ impl Setup {
                     .expect("write dialplan");
             }
         }
-        config.dialplan_dir = Some(dialplan);
+        config.dialplan_dir.get_or_insert(dialplan);
         let recordings = dir.join("recordings");
         std::fs::create_dir_all(&recordings).expect("recordings dir");
         config.recordings_dir = Some(recordings);

@@ -239,10 +239,16 @@ async fn run(session: &mut Session, app: &str, data: &str) {
         "park" => park(session).await,
         "playback" => {
             let outcome = play(session, data, Barge::Terminators).await;
+            // switch_ivr_play_file (switch_ivr_play_say.c) reports an error
+            // when its loop finds the channel no longer ready, as after the
+            // far end's BYE (arsgate-sessions/X4_hangup_during_prompt, the
+            // record_bye capture); a hangup of our own (uuid_kill) fails
+            // its next frame read first, which ends the loop with the last
+            // write's success: FILE PLAYED (arsgate-sessions/X7_cancel_in_call).
             let response = match outcome {
                 Played::NotFound => "FILE NOT FOUND",
-                Played::HungUp => "PLAYBACK ERROR",
-                Played::Done | Played::Interrupted(_) => "FILE PLAYED",
+                Played::HungUp if session.hung_up_by_far_end() => "PLAYBACK ERROR",
+                Played::HungUp | Played::Done | Played::Interrupted(_) => "FILE PLAYED",
             };
             session
                 .channel()

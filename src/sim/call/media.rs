@@ -25,10 +25,18 @@ impl Prompt {
     }
 }
 
-/// How long text-to-speech talks per character, simulated: espeak-ng
-/// spoke the captures' 17-character prompt (`인증번호는 1 2 3 4 입니다`) for
-/// 2.74 s.
-pub(crate) const TTS_MILLIS_PER_CHAR: u64 = 160;
+/// How long text-to-speech talks per Hangul syllable (or any other wide
+/// character), simulated. espeak-ng spoke a syllable per character of
+/// Korean, and about one per three of Latin text: the consent text of the
+/// arsgate sessions (`tests/fixtures/arsgate-sessions/E1_consent_press1`,
+/// 35 syllables and 25 other characters) for 10.3 s, its English version
+/// (`E3_consent_english`, 111 characters) for 10.0 s; the raw captures'
+/// prompt (`인증번호는 1 2 3 4 입니다`) for 2.74 s.
+pub(crate) const TTS_MILLIS_PER_SYLLABLE: u64 = 230;
+
+/// How long text-to-speech talks per other character (Latin letters,
+/// digits, spaces, punctuation), simulated: see [`TTS_MILLIS_PER_SYLLABLE`].
+pub(crate) const TTS_MILLIS_PER_CHAR: u64 = 90;
 
 /// Looks at a file string (`tone_stream://`, `silence_stream://`,
 /// `file_string://a!b`, `say:text`, a path relative to `sounds` ...).
@@ -103,7 +111,17 @@ pub(crate) fn prompt(file: &str, sounds: Option<&Path>) -> Prompt {
 
 /// How long TTS speaks `text`.
 pub(crate) fn tts_millis(text: &str) -> u64 {
-    text.chars().count() as u64 * TTS_MILLIS_PER_CHAR
+    text.chars()
+        .map(|c| {
+            // Hangul, CJK and the other scripts from U+1100 on write a
+            // syllable per character.
+            if u32::from(c) >= 0x1100 {
+                TTS_MILLIS_PER_SYLLABLE
+            } else {
+                TTS_MILLIS_PER_CHAR
+            }
+        })
+        .sum()
 }
 
 fn resolve(file: &str, sounds: Option<&Path>) -> Option<PathBuf> {
@@ -234,8 +252,11 @@ mod tests {
         );
         assert_eq!(
             prompt("say:1234", None).duration,
-            Some(Duration::from_millis(640))
+            Some(Duration::from_millis(360))
         );
+        // 35 syllables and 25 other characters: 10.3 s, as espeak-ng spoke.
+        let consent = "이노은행 예금주 홍길동 님의 계좌번호 000-1111-**-22에서 자동이체 출금에 대한 동의를 요청합니다.";
+        assert_eq!(tts_millis(consent), 10_300);
     }
 
     #[test]

@@ -487,6 +487,11 @@ impl Session {
         }
     }
 
+    /// Whether the far end hung up (BYE), rather than this side.
+    pub(super) fn hung_up_by_far_end(&self) -> bool {
+        self.remote_bye
+    }
+
     fn receive(&mut self, msg: Msg) {
         match msg {
             Msg::Queued(queued) => self.queue.push_back(queued),
