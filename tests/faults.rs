@@ -328,3 +328,66 @@ async fn an_unreachable_nodes_calls_end_within_the_bound() {
         0
     );
 }
+
+/// On every (re)connect, the channels running in arsgate's context that no
+/// unfinished verification wants — left by an arsgate that died or gave
+/// them up — are hung up and counted; a call another replica follows (its
+/// verification unfinished in the shared store) is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_no_verification_wants_are_hung_up_on_reconnect() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_with(&db, |config| {
+        quick_to_notice(config, Duration::from_secs(20));
+    })
+    .await;
+    let m = app.merchant("acme").await;
+    // Another replica's call: its verification is stored, not finished.
+    let theirs = app
+        .store
+        .create_verification(&common::store::new_verification(
+            m.merchant.id,
+            "read_code",
+            arsgate::domain::Timestamp::now(),
+        ))
+        .await
+        .unwrap();
+    let wanted = "5e1f3b0e-0000-4000-8000-0000000000a1";
+    let stray = "5e1f3b0e-0000-4000-8000-0000000000a2";
+    app.store
+        .mark_calling(theirs.id(), wanted, "fs1")
+        .await
+        .unwrap();
+    let (esl, _events) = arsgate::esl::client::Client::connect(
+        arsgate::esl::client::ClientConfig::new(app.live.addr().to_string(), "ClueCon"),
+    )
+    .await
+    .unwrap();
+    for call in [wanted, stray] {
+        let placed = esl
+            .bgapi(&format!(
+                "originate {{origination_uuid={call}}}sofia/gateway/kt/01000000001 read_code__start XML arsgate"
+            ))
+            .await
+            .unwrap();
+        assert!(placed.is_ok(), "{placed:?}");
+    }
+    assert_eq!(app.live.channels(), 2);
+
+    app.live.drop_connections_mid_frame();
+    eventually("the stray channel is hung up", || app.live.channels() == 1).await;
+    let (esl, _events) = arsgate::esl::client::Client::connect(
+        arsgate::esl::client::ClientConfig::new(app.live.addr().to_string(), "ClueCon"),
+    )
+    .await
+    .unwrap();
+    let exists = |call: &'static str| {
+        let esl = esl.clone();
+        async move { esl.api(&format!("uuid_exists {call}")).await.unwrap() }
+    };
+    assert_eq!(exists(wanted).await.trim(), "true");
+    assert_eq!(exists(stray).await.trim(), "false");
+    assert_eq!(
+        metric(&app, "arsgate_orphan_channels_hung_up_total", "fs1").await,
+        1.0
+    );
+}

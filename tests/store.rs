@@ -50,6 +50,7 @@ on_every_store!(
     usage_counts_billable_calls_and_answered_time,
     unfinished_lists_every_live_verification,
     pending_before_lists_the_old_pending_ones_only,
+    live_calls_are_the_calls_of_unfinished_verifications,
     data_survives_reopening,
     concurrent_opens_of_a_new_database_agree,
     urls_open_the_same_database,
@@ -1520,6 +1521,44 @@ async fn pending_before_lists_the_old_pending_ones_only(db: &TestDb) {
     let all = store.pending_before(at(6)).await.unwrap();
     assert_eq!(ids_of(&all), vec![old_a.id(), old_b.id(), recent.id()]);
     assert!(store.pending_before(at(0)).await.unwrap().is_empty());
+}
+
+async fn live_calls_are_the_calls_of_unfinished_verifications(db: &TestDb) {
+    let store = db.open().await;
+    let a = merchant(&*store, "a").await;
+    let b = merchant(&*store, "b").await;
+    let ringing = verification(&*store, a.id, at(0)).await;
+    let other_merchant = verification(&*store, b.id, at(1)).await;
+    let ended = verification(&*store, a.id, at(2)).await;
+    verification(&*store, a.id, at(3)).await;
+    store
+        .mark_calling(ringing.id(), "c-ringing", "fs1")
+        .await
+        .unwrap();
+    store
+        .mark_calling(other_merchant.id(), "c-other", "fs2")
+        .await
+        .unwrap();
+    store
+        .mark_calling(ended.id(), "c-ended", "fs1")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .finish(ended.id(), &finish(Outcome::Timeout, at(4)), None)
+            .await
+            .unwrap()
+    );
+    let asked: Vec<String> = ["c-ringing", "c-other", "c-ended", "c-unknown"]
+        .map(str::to_owned)
+        .to_vec();
+    let mut live = store.live_calls(&asked).await.unwrap();
+    live.sort();
+    assert_eq!(live, ["c-other", "c-ringing"]);
+    assert!(store.live_calls(&[]).await.unwrap().is_empty());
+    // A value that would be SQL, or JSON, is only a call id.
+    let hostile = vec!["c-ringing') OR 1=1 --".to_owned(), "\"]".to_owned()];
+    assert!(store.live_calls(&hostile).await.unwrap().is_empty());
 }
 
 async fn data_survives_reopening(db: &TestDb) {

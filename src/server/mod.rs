@@ -112,7 +112,8 @@ impl Server {
         let code_key = Arc::new(CodeKey::new(secret.expose().as_bytes().to_vec()));
         let settings = CallSettings::from_config(&config.calls, code_key);
         let stop = CancellationToken::new();
-        let live = Pool::connect(&config.nodes, &config.esl, "arsgate", &stop);
+        let claims = Arc::new(crate::service::claims::StoreClaims(Arc::clone(&store)));
+        let live = Pool::connect(&config.nodes, &config.esl, "arsgate", claims, &stop);
         let (sandbox_pool, sandbox_settings, sandbox_sim) = if config.sandbox.enabled {
             let setup = SandboxSetup {
                 dir: config.data_dir.join("sandbox"),

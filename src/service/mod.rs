@@ -12,12 +12,14 @@
 //! - [`deliveries`]: webhook deliveries, listed and redelivered.
 //! - [`keys`]: API keys, issued and authenticated.
 //! - `channel`: a call's wait for its channel under the merchant's plan.
+//! - [`claims`]: which of a node's channels some verification still wants.
 //! - `durable`: the writes that must land, retried across a store outage.
 //! - [`error`]: why a request was refused, with stable codes.
 
 mod call;
 mod channel;
 mod check;
+pub mod claims;
 pub mod create;
 pub mod deliveries;
 mod durable;

@@ -215,6 +215,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
     /// Every verification not final yet (for recovery after a restart).
     async fn unfinished(&self) -> Result<Vec<Verification>, StoreError>;
+    /// Of `calls` (call ids: the channel UUIDs arsgate chose), those that
+    /// belong to a verification not finished yet, whichever replica
+    /// follows it.
+    async fn live_calls(&self, calls: &[String]) -> Result<Vec<String>, StoreError>;
     /// The verifications still pending that were created before `before`,
     /// oldest first: those no call task will place any more.
     async fn pending_before(&self, before: Timestamp) -> Result<Vec<Verification>, StoreError>;

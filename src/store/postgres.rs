@@ -749,6 +749,21 @@ impl Store for PostgresStore {
         decode_all(&found, verification_row)
     }
 
+    async fn live_calls(&self, calls: &[String]) -> Result<Vec<String>, StoreError> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let calls = calls.to_vec();
+        let found = self
+            .query(
+                "SELECT call_id FROM verifications \
+                 WHERE state <> 'finished' AND call_id = ANY($1)",
+                &[&calls],
+            )
+            .await?;
+        found.iter().map(|row| row.try_get(0).map_err(db)).collect()
+    }
+
     async fn pending_before(&self, before: Timestamp) -> Result<Vec<Verification>, StoreError> {
         let found = self
             .query(

@@ -822,6 +822,23 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn live_calls(&self, calls: &[String]) -> Result<Vec<String>, StoreError> {
+        if calls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let calls = serde_json::to_string(calls).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.read(move |conn| {
+            query(
+                conn,
+                "SELECT call_id FROM verifications \
+                 WHERE state <> 'finished' AND call_id IN (SELECT value FROM json_each(?1))",
+                [calls],
+                |row| row.get(0).map_err(db),
+            )
+        })
+        .await
+    }
+
     async fn pending_before(&self, before: Timestamp) -> Result<Vec<Verification>, StoreError> {
         let before = before.millis();
         self.read(move |conn| {

@@ -153,6 +153,10 @@ impl Store for TimedStore {
         timed("unfinished", self.inner.unfinished()).await
     }
 
+    async fn live_calls(&self, calls: &[String]) -> Result<Vec<String>, StoreError> {
+        timed("live_calls", self.inner.live_calls(calls)).await
+    }
+
     async fn pending_before(&self, before: Timestamp) -> Result<Vec<Verification>, StoreError> {
         timed("pending_before", self.inner.pending_before(before)).await
     }

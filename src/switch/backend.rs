@@ -254,6 +254,15 @@ pub enum SwitchError {
     Timeout,
 }
 
+/// Which calls arsgate still wants, whichever replica follows them: tells a
+/// node's channel that no verification wants any more (its arsgate gave
+/// it up or died) from another replica's call. The store answers it.
+#[async_trait::async_trait]
+pub trait Claims: Send + Sync + 'static {
+    /// Of `calls`, those some unfinished verification still wants.
+    async fn wanted(&self, calls: &[CallId]) -> Result<std::collections::HashSet<CallId>, String>;
+}
+
 /// A switch that can run arsgate's calls.
 pub trait Backend: Send + Sync + 'static {
     /// Starts following call `call`: its events go to the returned channel,

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::backend::{
-    Backend, CallEvent, CallId, ChannelSnapshot, CollectedInput, MARK_VAR, OriginateSpec,
+    Backend, CallEvent, CallId, ChannelSnapshot, Claims, CollectedInput, MARK_VAR, OriginateSpec,
     SwitchError, Timed,
 };
 use super::dial::{DialTemplate, VarName, VarValue};
@@ -71,6 +71,9 @@ pub struct FreeSwitch {
     unresponsive: AtomicBool,
     /// Channels of abandoned calls hung up so far.
     orphans: Arc<AtomicU64>,
+    /// Which calls some arsgate still wants, for the channels in the
+    /// context this one follows none of.
+    claims: Option<Arc<dyn Claims>>,
 }
 
 impl std::fmt::Debug for FreeSwitch {
@@ -123,7 +126,15 @@ impl FreeSwitch {
             routes,
             unresponsive: AtomicBool::new(false),
             orphans,
+            claims: None,
         }
+    }
+
+    /// Lets the node hang up the channels in its context that no
+    /// verification wants any more (see [`FreeSwitch::hang_up_strangers`]).
+    pub fn with_claims(mut self, claims: Arc<dyn Claims>) -> FreeSwitch {
+        self.claims = Some(claims);
+        self
     }
 
     /// Runs `api <command>`, noting whether the node answered in time.
@@ -164,16 +175,55 @@ impl FreeSwitch {
         self.orphans.load(Ordering::Relaxed)
     }
 
+    /// Hangs up the channels in `carried` (UUID to context) that run in
+    /// arsgate's context, that this process does not follow, and that no
+    /// unfinished verification wants ([`Claims`]): calls whose arsgate gave
+    /// them up or died. Another replica's calls are wanted and left alone.
+    /// Returns how many were hung up.
+    pub(super) async fn hang_up_strangers(&self, carried: &HashMap<String, String>) -> usize {
+        let Some(claims) = &self.claims else {
+            return 0;
+        };
+        let strangers: Vec<CallId> = {
+            let routes = self.routes();
+            carried
+                .iter()
+                .filter(|(call, context)| {
+                    **context == self.context
+                        && !routes.calls.contains_key(*call)
+                        && !routes.abandoned.contains_key(*call)
+                })
+                .filter_map(|(call, _)| uuid::Uuid::parse_str(call).ok().map(CallId::from))
+                .collect()
+        };
+        if strangers.is_empty() {
+            return 0;
+        }
+        let wanted = match claims.wanted(&strangers).await {
+            Ok(wanted) => wanted,
+            Err(error) => {
+                tracing::warn!(%error, "could not tell which of the node's channels are wanted");
+                return 0;
+            }
+        };
+        let mut hung_up = 0;
+        for call in strangers.iter().filter(|call| !wanted.contains(*call)) {
+            hang_up_orphan(&self.client, call.as_str(), &self.orphans).await;
+            hung_up += 1;
+        }
+        hung_up
+    }
+
     /// Hangs up the channels in `carried` that belong to abandoned calls;
     /// returns how many.
-    pub(super) async fn hang_up_abandoned(&self, carried: &HashSet<String>) -> usize {
+    pub(super) async fn hang_up_abandoned(&self, carried: &HashMap<String, String>) -> usize {
         let found: Vec<String> = {
             let mut routes = self.routes();
             prune(&mut routes.abandoned);
             routes
                 .abandoned
                 .iter_mut()
-                .filter(|(call, abandoned)| !abandoned.hung_up && carried.contains(*call))
+                .filter(|(call, abandoned)| !abandoned.hung_up && carried.contains_key(*call))
                 .map(|(call, abandoned)| {
                     abandoned.hung_up = true;
                     call.clone()
@@ -258,9 +308,9 @@ impl FreeSwitch {
         }
     }
 
-    /// The UUIDs of every channel the node carries (`show channels as
-    /// json`).
-    pub async fn channels(&self) -> Result<HashSet<String>, SwitchError> {
+    /// Every channel the node carries (`show channels as json`): its UUID
+    /// and the dialplan context it runs in (empty before it is routed).
+    pub async fn channels(&self) -> Result<HashMap<String, String>, SwitchError> {
         let reply = self.api("show channels as json").await?;
         let listing: serde_json::Value = serde_json::from_str(&reply)
             .map_err(|_| SwitchError::Refused(reply.trim_end().to_owned()))?;
@@ -268,7 +318,11 @@ impl FreeSwitch {
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|row| row["uuid"].as_str().map(str::to_owned))
+            .filter_map(|row| {
+                let uuid = row["uuid"].as_str()?.to_owned();
+                let context = row["context"].as_str().unwrap_or_default().to_owned();
+                Some((uuid, context))
+            })
             .collect())
     }
 

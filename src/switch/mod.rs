@@ -28,7 +28,7 @@ pub mod pool;
 mod recovery;
 
 pub use backend::{
-    Backend, CallEvent, CallId, ChannelSnapshot, CollectedInput, MARK_VAR, OriginateSpec,
+    Backend, CallEvent, CallId, ChannelSnapshot, Claims, CollectedInput, MARK_VAR, OriginateSpec,
     PARKED_VAR, SwitchError, Timed,
 };
 pub use dial::{DialNumber, DialTemplate, VarName, VarValue};

@@ -14,6 +14,7 @@ use std::time::Duration;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
+use super::backend::Claims;
 use super::choice::{Candidate, choose};
 use super::dial::DialTemplate;
 use super::freeswitch::{CALL_EVENTS, FreeSwitch};
@@ -235,11 +236,13 @@ impl Pool {
 
     /// The configured nodes, connecting in the background until `stop` is
     /// cancelled; calls are placed in dialplan `context`. Each connected
-    /// node is asked for `status` every heartbeat interval.
+    /// node is asked for `status` every heartbeat interval, and hangs up
+    /// the channels in `context` that `claims` says no verification wants.
     pub fn connect(
         nodes: &[NodeConfig],
         esl: &EslConfig,
         context: &str,
+        claims: Arc<dyn Claims>,
         stop: &CancellationToken,
     ) -> Pool {
         let pool = Pool::of(
@@ -261,6 +264,7 @@ impl Pool {
                 esl.clone(),
                 dial,
                 context.to_owned(),
+                Arc::clone(&claims),
                 stop.clone(),
             ));
         }
@@ -381,6 +385,7 @@ async fn first_connection(
     esl: EslConfig,
     dial: DialTemplate,
     context: String,
+    claims: Arc<dyn Claims>,
     stop: CancellationToken,
 ) {
     let mut delay = esl.reconnect.initial;
@@ -391,7 +396,8 @@ async fn first_connection(
         };
         match attempt {
             Ok((client, events)) => {
-                let switch = Arc::new(FreeSwitch::new(client, events, &context, dial));
+                let switch =
+                    Arc::new(FreeSwitch::new(client, events, &context, dial).with_claims(claims));
                 let _ = node.switch.set(Arc::clone(&switch));
                 tracing::info!(node = %node.name, "node connected");
                 tokio::spawn(recovery::watch(

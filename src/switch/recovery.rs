@@ -38,6 +38,11 @@ pub(super) async fn watch(switch: Weak<FreeSwitch>, node: String, lost_after: Du
         ConnectionState::Connected { core_uuid, .. } => Some(core_uuid.clone()),
         _ => None,
     };
+    if core.is_some()
+        && let Some(switch) = switch.upgrade()
+    {
+        sweep(&switch, &node).await;
+    }
     // The calls that were placed when the connection dropped.
     let mut unknown: Option<Vec<CallId>> = None;
     // When those calls are given up, while the node stays away.
@@ -131,6 +136,21 @@ pub(super) async fn watch(switch: Weak<FreeSwitch>, node: String, lost_after: Du
     }
 }
 
+/// Hangs up what the node carries in arsgate's context that no
+/// verification wants (a first connection: an earlier arsgate may have
+/// left such channels behind).
+async fn sweep(switch: &FreeSwitch, node: &str) {
+    match switch.channels().await {
+        Ok(carried) => {
+            let orphans = switch.hang_up_strangers(&carried).await;
+            if orphans > 0 {
+                tracing::warn!(node, orphans, "hung up channels no verification wants");
+            }
+        }
+        Err(error) => tracing::warn!(node, %error, "the node's channels could not be listed"),
+    }
+}
+
 async fn reconcile(switch: &FreeSwitch, node: &str, calls: &[CallId], restarted: bool) {
     let carried = if restarted {
         Ok(Default::default())
@@ -147,11 +167,12 @@ async fn reconcile(switch: &FreeSwitch, node: &str, calls: &[CallId], restarted:
     };
     let mut gone = 0;
     for call in calls {
-        let up = carried.contains(call.as_str());
+        let up = carried.contains_key(call.as_str());
         gone += usize::from(!up);
         switch.tell(call, CallEvent::Reconciled { up });
     }
-    let orphans = switch.hang_up_abandoned(&carried).await;
+    let orphans =
+        switch.hang_up_abandoned(&carried).await + switch.hang_up_strangers(&carried).await;
     tracing::info!(
         node,
         restarted,
