@@ -391,3 +391,58 @@ async fn channels_no_verification_wants_are_hung_up_on_reconnect() {
         1.0
     );
 }
+
+/// A merchant's cancel while the event socket is partitioned: the hangup
+/// goes to a dead connection, so arsgate asks again once the node is
+/// back; the phone stops ringing and the verification ends `canceled`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_a_partition_reaches_the_call_once_the_node_is_back() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_with(&db, |config| {
+        quick_to_notice(config, Duration::from_secs(20));
+        config.calls.ring_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let m = app.merchant("acme").await;
+    let created = app
+        .create(
+            &m.live,
+            &json!({ "phone": "010-0000-0006", "scenario": "read_code" }),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.wait_for(&m.live, &id, |v| events(v).contains(&"ringing".to_owned()))
+        .await;
+    app.live.partition();
+    eventually("arsgate gives the silent connection up", || {
+        !app.server()
+            .service()
+            .pool(arsgate::domain::Mode::Live)
+            .nodes()[0]
+            .is_up()
+    })
+    .await;
+    // The API waits (up to 10 s) for the call to end: sent meanwhile.
+    let canceled = tokio::spawn(
+        app.request(
+            reqwest::Method::POST,
+            &format!("/v1/verifications/{id}/cancel"),
+            Some(&m.live),
+            None,
+        )
+        .send(),
+    );
+    app.wait_for(&m.live, &id, |v| events(v).contains(&"decided".to_owned()))
+        .await;
+    assert_eq!(app.live.channels(), 1, "the hangup never arrived");
+    app.live.heal();
+    assert_eq!(canceled.await.unwrap().unwrap().status(), 200);
+    let view = app.finished(&m.live, &id).await;
+    assert_eq!(view["outcome"], "canceled", "{view}");
+    assert_eq!(
+        events(&view).last().map(String::as_str),
+        Some("hung_up"),
+        "ended by the hangup asked again: {view}"
+    );
+    eventually("the phone stops ringing", || app.live.channels() == 0).await;
+}

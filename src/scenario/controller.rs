@@ -246,6 +246,9 @@ struct Call<'a, B: Backend> {
     /// A move asked for that the node never confirmed: made again, or
     /// found made, once the node answers.
     pending: Option<SegmentId>,
+    /// The cause arsgate hung the call up with, if it did: asked again of
+    /// a node that may not have heard it.
+    hanging_up: Option<HangupCause>,
     not_accepted: Option<SwitchError>,
     cause: Option<HangupCause>,
 }
@@ -285,6 +288,7 @@ impl<'a, B: Backend> Call<'a, B> {
             gone: false,
             gap: false,
             pending: None,
+            hanging_up: None,
             not_accepted: None,
             cause: None,
         }
@@ -563,6 +567,12 @@ impl<'a, B: Backend> Call<'a, B> {
                 return false;
             }
         };
+        if let Some(cause) = self.hanging_up.clone() {
+            // Being ended (canceled, past its deadline): the hangup may
+            // have gone to the dead connection.
+            self.hang_up(&cause).await;
+            return false;
+        }
         if snapshot.answered && !self.answered {
             self.answered = true;
             self.progressed = true;
@@ -718,6 +728,7 @@ impl<'a, B: Backend> Call<'a, B> {
     }
 
     async fn hang_up(&mut self, cause: &HangupCause) {
+        self.hanging_up = Some(cause.clone());
         if let Err(error) = self.backend.hangup(&self.request.call, cause).await {
             tracing::warn!(call = %self.request.call, %error, "hangup refused");
         }
