@@ -446,3 +446,60 @@ async fn a_cancel_during_a_partition_reaches_the_call_once_the_node_is_back() {
     );
     eventually("the phone stops ringing", || app.live.channels() == 0).await;
 }
+
+/// arsgate's own event queue overflowing (`esl.event_queue_capacity`) is a
+/// gap in the node's stream: whatever was dropped, the call is looked at
+/// again and ends with the customer's answer, not in silence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_dropped_by_a_full_queue_are_a_gap_that_heals() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(
+        &db,
+        1,
+        |_, sim| sim.speed = 4.0,
+        |config| {
+            quick_to_notice(config, Duration::from_secs(20));
+            config.esl.event_queue_capacity = std::num::NonZeroUsize::new(1).unwrap();
+        },
+    )
+    .await;
+    let m = app.merchant("acme").await;
+    app.live.set_phone("01000000052", presses_at_the_offer("1"));
+    let created = app
+        .create(
+            &m.live,
+            &json!({ "phone": "010-0000-0052", "scenario": "event_optin" }),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.wait_for(&m.live, &id, |v| events(v).contains(&"answered".to_owned()))
+        .await;
+    // Another listener floods the switch with events arsgate subscribes
+    // to (of no call of its own) while the customer answers the offer.
+    let mut flood = String::new();
+    for n in 0..3000 {
+        flood.push_str(&format!(
+            "sendevent CHANNEL_PARK\nUnique-ID: 00000000-0000-4000-8000-{n:012}\n\n"
+        ));
+    }
+    let mut peer = tokio::net::TcpStream::connect(app.live.addr())
+        .await
+        .unwrap();
+    use tokio::io::AsyncWriteExt;
+    peer.write_all(b"auth ClueCon\n\n").await.unwrap();
+    peer.write_all(flood.as_bytes()).await.unwrap();
+
+    let view = app.finished(&m.live, &id).await;
+    assert_eq!(view["outcome"], "consented", "{view}");
+    let dropped = app
+        .server()
+        .service()
+        .pool(arsgate::domain::Mode::Live)
+        .nodes()[0]
+        .switch()
+        .unwrap()
+        .stats()
+        .events_dropped;
+    assert!(dropped > 0, "the queue overflowed");
+    assert!(events(&view).contains(&"unknown".to_owned()), "{view}");
+}

@@ -561,8 +561,23 @@ async fn route(
     client: Client,
     orphans: Arc<AtomicU64>,
 ) {
+    let mut dropped = client.stats().events_dropped;
     while let Some(event) = events.recv().await {
         let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+        let now_dropped = client.stats().events_dropped;
+        if now_dropped > dropped {
+            // Events were dropped before this one: any call may have missed
+            // some, so each learns it before its next event (a park whose
+            // collect result was lost reads the result from the channel);
+            // the recovery task then looks at every call again.
+            dropped = now_dropped;
+            for sender in routes.calls.values() {
+                let _ = sender.send(Timed {
+                    at: SystemTime::now(),
+                    event: CallEvent::Unknown,
+                });
+            }
+        }
         if let Some(call) = event.unique_id()
             && let Some(abandoned) = routes.abandoned.get_mut(call.as_ref())
         {

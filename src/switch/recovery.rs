@@ -125,9 +125,7 @@ pub(super) async fn watch(switch: Weak<FreeSwitch>, node: String, lost_after: Du
                         calls = calls.len(),
                         "events were dropped; the node's calls are looked at again"
                     );
-                    for call in &calls {
-                        switch.tell(call, CallEvent::Unknown);
-                    }
+                    // Each call heard of the gap from the router already.
                     reconcile(&switch, &node, &calls, false).await;
                 }
                 dropped = now;
