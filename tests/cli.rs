@@ -274,3 +274,37 @@ async fn esl_can_take_a_node_from_the_configuration_file() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("no node \"fs-other\""));
 }
+
+/// `arsgate sim` takes the faults tests give `SimHandle` through its own
+/// `sim_fault` command: frozen (nothing answered) or partitioned (nobody
+/// greeted) for a while, then back.
+#[tokio::test]
+async fn sim_faults_are_put_on_through_the_event_socket() {
+    let (mut child, addr) = spawn_sim().await;
+    let port = addr.port();
+    let quick = ["--timeout", "300ms", "api", "status"];
+    for fault in ["freeze", "partition"] {
+        // 300 simulated seconds are 3 s at the process's speed.
+        let (ok, out, _) = esl(port, &["api", "sim_fault", fault, "300"]).await;
+        assert!(ok, "{out}");
+        assert_eq!(out, format!("+OK {fault} for 300s\n"));
+        let (ok, _, err) = esl(port, &quick).await;
+        assert!(!ok, "{fault}: nothing answers meanwhile");
+        assert!(err.to_lowercase().contains("time"), "{err}");
+        let mut back = false;
+        for _ in 0..50 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if esl(port, &quick).await.0 {
+                back = true;
+                break;
+            }
+        }
+        assert!(back, "{fault}: the switch answers again");
+    }
+    let (_, out, _) = esl(port, &["api", "sim_fault", "melt", "1"]).await;
+    assert!(
+        out.starts_with("-USAGE: freeze <seconds>|partition <seconds>"),
+        "{out}"
+    );
+    child.kill().await.unwrap();
+}

@@ -31,8 +31,8 @@ pub struct EslArgs {
     /// Event socket password.
     #[arg(long, default_value = "ClueCon")]
     pub password: String,
-    /// How long to wait for a reply (api commands that take longer, such as
-    /// a synchronous originate, need more).
+    /// How long to wait for the greeting and for each reply (api commands
+    /// that take longer, such as a synchronous originate, need more).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// What to do.
@@ -71,6 +71,7 @@ fn client_config(args: &EslArgs) -> anyhow::Result<ClientConfig> {
             args.password.clone(),
         );
         config.command_timeout = args.timeout;
+        config.connect_timeout = config.connect_timeout.min(args.timeout);
         return Ok(config);
     };
     let file = Config::load(
@@ -85,6 +86,7 @@ fn client_config(args: &EslArgs) -> anyhow::Result<ClientConfig> {
         .ok_or_else(|| anyhow::anyhow!("no node {name:?} in {}", args.config.display()))?;
     let mut config = pool::client_config(node, &file.esl);
     config.command_timeout = args.timeout;
+    config.connect_timeout = config.connect_timeout.min(args.timeout);
     config.subscriptions.clear();
     Ok(config)
 }

@@ -55,6 +55,14 @@ pub struct SimArgs {
     /// sessions-per-second.
     #[arg(long, default_value_t = 30)]
     pub sps: u32,
+    /// Event times lag the switch's clock by this much and step by 20 ms,
+    /// as a real FreeSWITCH's do (e.g. `17ms`); off by default.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub event_time_lag: Option<Duration>,
+    /// How long, after a graceful stop hung every call up, the event
+    /// socket stays open refusing originates (simulated).
+    #[arg(long, default_value = "1200ms", value_parser = humantime::parse_duration)]
+    pub shutdown_linger: Duration,
 }
 
 impl SimArgs {
@@ -74,6 +82,8 @@ impl SimArgs {
             },
             max_sessions: self.max_sessions,
             sessions_per_second: self.sps,
+            event_time_lag: self.event_time_lag,
+            shutdown_linger: self.shutdown_linger,
             ..SimConfig::default()
         };
         if let Some(path) = &self.phones {

@@ -100,6 +100,24 @@ impl<T: Clone> Recent<T> {
 }
 
 impl Engine {
+    /// Freezes or thaws the switch (see `SimHandle::freeze`).
+    pub fn set_frozen(&self, frozen: bool) {
+        self.faults.frozen.set(frozen);
+    }
+
+    /// Cuts every connection off, and those made meanwhile, until
+    /// [`Engine::heal`] (see `SimHandle::partition`).
+    pub fn partition(&self) {
+        self.faults.partitioned.set(true);
+        self.bus.blackhole_all();
+    }
+
+    /// Ends a partition: the cut-off connections are closed.
+    pub fn heal(&self) {
+        self.faults.partitioned.set(false);
+        self.bus.close_blackholed();
+    }
+
     pub fn new(config: SimConfig) -> Arc<Engine> {
         let clock = match config.start_time {
             Some(start) => SimClock::starting_at(config.speed, start),

@@ -150,13 +150,13 @@ impl SimHandle {
     /// had given up on rang customers a minute late on a real switch).
     /// The calls' own timing goes on.
     pub fn freeze(&self) {
-        self.inner.engine.faults.frozen.set(true);
+        self.inner.engine.set_frozen(true);
     }
 
     /// Ends a [`SimHandle::freeze`]: every connection reads what waited
     /// in its socket, in order, and the events held back are written.
     pub fn thaw(&self) {
-        self.inner.engine.faults.frozen.set(false);
+        self.inner.engine.set_frozen(false);
     }
 
     /// A silent network partition between the switch and its clients: the
@@ -164,15 +164,13 @@ impl SimHandle {
     /// the open connections hear none of it and nothing they send arrives;
     /// connections made meanwhile are never greeted.
     pub fn partition(&self) {
-        self.inner.engine.faults.partitioned.set(true);
-        self.inner.engine.bus.blackhole_all();
+        self.inner.engine.partition();
     }
 
     /// Ends a [`SimHandle::partition`]: the connections it cut off are
     /// closed (their clients gave them up long ago); new ones work.
     pub fn heal(&self) {
-        self.inner.engine.faults.partitioned.set(false);
-        self.inner.engine.bus.close_blackholed();
+        self.inner.engine.heal();
     }
 
     /// Cuts every connection in the middle of a frame.

@@ -38,8 +38,48 @@ pub(super) async fn run(engine: &Arc<Engine>, command: &str, arg: Option<&str>) 
             "+OK [Success]\n".to_owned()
         }
         "fsctl" => fsctl(engine, arg),
+        "sim_fault" => sim_fault(engine, arg),
         _ => return None,
     })
+}
+
+const SIM_FAULT_SYNTAX: &str = "freeze <seconds>|partition <seconds>";
+
+/// `sim_fault freeze|partition <seconds>`: the simulator's own command (a
+/// real FreeSWITCH has none; `kill -STOP` and a firewall do it there), so
+/// that `arsgate sim` can be put through the faults tests use: frozen, or
+/// cut off from every client, for that long (simulated), then back. The
+/// reply goes out before the fault starts.
+fn sim_fault(engine: &Arc<Engine>, arg: &str) -> String {
+    let mut words = arg.split_whitespace();
+    let (fault, seconds) = (
+        words.next(),
+        words.next().and_then(|w| w.parse::<f64>().ok()),
+    );
+    let Some(seconds) = seconds.filter(|s| s.is_finite() && *s > 0.0) else {
+        return format!("-USAGE: {SIM_FAULT_SYNTAX}\n");
+    };
+    let span = std::time::Duration::from_secs_f64(seconds);
+    let freeze = match fault {
+        Some("freeze") => true,
+        Some("partition") => false,
+        _ => return format!("-USAGE: {SIM_FAULT_SYNTAX}\n"),
+    };
+    if freeze {
+        engine.set_frozen(true);
+    } else {
+        engine.partition();
+    }
+    let engine = Arc::clone(engine);
+    tokio::spawn(async move {
+        engine.clock.sleep(span).await;
+        if freeze {
+            engine.set_frozen(false);
+        } else {
+            engine.heal();
+        }
+    });
+    format!("+OK {} for {seconds}s\n", fault.unwrap_or_default())
 }
 
 fn status(engine: &Engine) -> String {
