@@ -433,11 +433,10 @@ async fn the_nodes_command_shows_drains_and_resumes() {
     let fs1: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(fs1[0], "fs1");
     assert_eq!(fs1[1], "yes", "connected: {out}");
-    assert_eq!(
-        &fs1[fs1.len() - 4..],
-        ["0/1000", "1000", "10", "no"],
-        "{out}"
-    );
+    // The heartbeat's age is one or two words: count from the end.
+    assert_eq!(fs1[fs1.len() - 6], "up", "{out}");
+    assert_eq!(fs1[fs1.len() - 5], "0/1000", "calls: {out}");
+    assert_eq!(&fs1[fs1.len() - 3..], ["1000", "10", "no"], "{out}");
 
     let (ok, out, err) = nodes_cli(&app, Some(TOKEN), &["drain", "fs2"]).await;
     assert!(ok, "{err}");
@@ -756,4 +755,135 @@ async fn drains_are_shared_through_the_store_and_outlive_a_restart() {
         "the resumed node takes calls"
     );
     assert_eq!(app.nodes[1].dialled().len(), 0, "the drained one none");
+}
+
+/// Weights are shares: among nodes with room, 2:1 gives two calls in three
+/// to the first node, at any load (not everything to the heavier node until
+/// it is half full).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_are_shares_of_the_new_calls() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(
+        &db,
+        2,
+        |_, _| {},
+        |config| config.nodes[0].weight = NonZeroU32::new(2).unwrap(),
+    )
+    .await;
+    let m = app.merchant("acme").await;
+    for _ in 0..30 {
+        let view = call(&app, &m.live, "010-0000-0007").await;
+        assert_eq!(view["outcome"], "busy", "{view}");
+    }
+    let shares: Vec<usize> = app.nodes.iter().map(|sim| sim.dialled().len()).collect();
+    assert_eq!(shares, [20, 10], "2:1 of 30 calls");
+}
+
+/// A node that refuses calls itself (its max-sessions) is passed over for
+/// a growing while, instead of being tried first by every new call and
+/// failing over each time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_node_is_passed_over_for_a_while() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(
+        &db,
+        2,
+        |index, sim| {
+            if index == 0 {
+                sim.max_sessions = 0;
+            }
+        },
+        first_node_preferred,
+    )
+    .await;
+    let m = app.merchant("acme").await;
+    let mut refused = 0;
+    for _ in 0..10 {
+        let view = call(&app, &m.live, "010-0000-0007").await;
+        assert_eq!(view["outcome"], "busy", "{view}");
+        refused += causes(&view)
+            .iter()
+            .filter(|cause| *cause == "DESTINATION_OUT_OF_ORDER")
+            .count();
+    }
+    assert!(
+        (1..=4).contains(&refused),
+        "fs1 (weight 10) was tried {refused} times for 10 calls"
+    );
+    assert_eq!(app.nodes[1].dialled().len(), 10);
+    let fs1 = node(&app, "fs1").await;
+    assert_eq!(fs1["backing_off"], true, "{fs1}");
+}
+
+/// `arsgate nodes status` tells the truth: a node whose socket is down is
+/// `down` (not its last `status` answer), the switch's own session count
+/// comes from its HEARTBEAT, and `--json` gives the admin API's view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nodes_status_tells_the_truth() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(&db, 2, |_, _| {}, first_node_preferred).await;
+    // A HEARTBEAT comes every 20 simulated seconds (half a second here).
+    let mut fs1 = node(&app, "fs1").await;
+    for _ in 0..200 {
+        if fs1["sessions"].is_u64() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        fs1 = node(&app, "fs1").await;
+    }
+    assert_eq!(fs1["state"], "up", "{fs1}");
+    assert_eq!(fs1["sessions"], 0, "{fs1}");
+    assert_eq!(fs1["max_sessions"], 1000, "{fs1}");
+    app.nodes[1].kill();
+    let mut fs2 = node(&app, "fs2").await;
+    for _ in 0..200 {
+        if fs2["state"] == "down" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        fs2 = node(&app, "fs2").await;
+    }
+    assert_eq!(
+        (&fs2["state"], &fs2["connected"]),
+        (&json!("down"), &json!(false))
+    );
+    let (ok, out, err) = nodes_cli(&app, Some(TOKEN), &["status", "--json"]).await;
+    assert!(ok, "{err}");
+    let listed: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(listed["nodes"][1]["name"], "fs2");
+    assert_eq!(listed["nodes"][1]["state"], "down");
+    let (_, out, _) = nodes_cli(&app, Some(TOKEN), &["status"]).await;
+    let fs2_line: Vec<&str> = out.lines().nth(2).unwrap().split_whitespace().collect();
+    assert_eq!(
+        (fs2_line[1], fs2_line[fs2_line.len() - 6]),
+        ("no", "down"),
+        "{out}"
+    );
+}
+
+/// A call taken over after a restart holds its node's capacity like any
+/// other: `live_channels` counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_taken_over_counts_on_its_node() {
+    let db = TestDb::sqlite();
+    let mut app = TestApp::start_cluster(
+        &db,
+        1,
+        |_, _| {},
+        |config| {
+            config.admin.token = Some(Secret::new(TOKEN));
+            config.calls.ring_timeout = Duration::from_secs(600);
+        },
+    )
+    .await;
+    let m = app.merchant("acme").await;
+    let id = start_call(&app, &m.live, "010-0000-0006").await;
+    app.live_channels(1).await;
+    assert_eq!(node(&app, "fs1").await["live_channels"], 1);
+    app.restart().await;
+    app.wait_for(&m.live, &id, common::app::taken_over).await;
+    assert_eq!(node(&app, "fs1").await["live_channels"], 1);
+    app.cancel(&m.live, &id).await;
+    app.finished(&m.live, &id).await;
+    assert_eq!(node(&app, "fs1").await["live_channels"], 0);
 }

@@ -82,10 +82,22 @@ pub struct NodeView {
     pub weight: u32,
     /// Whether it is draining: it takes no new calls, its live calls finish.
     pub draining: bool,
+    /// Where it stands: `up`, `down` (the event socket is not connected),
+    /// `silent` (a command timed out and none was answered since: no new
+    /// calls), `failing` (its `status` did not say up) or `unknown`.
+    pub state: String,
+    /// Whether it is passed over for a while after refusing calls itself.
+    pub backing_off: bool,
+    /// The node's own session count from its last HEARTBEAT (every call on
+    /// the switch, whoever placed it); absent before the first.
+    pub sessions: Option<u32>,
+    /// The node's own `max-sessions`, from its last HEARTBEAT.
+    pub max_sessions: Option<u32>,
 }
 
 impl From<NodeReport> for NodeView {
     fn from(report: NodeReport) -> NodeView {
+        let state = report.state().as_str().to_owned();
         NodeView {
             name: report.name,
             connected: report.connected,
@@ -102,6 +114,10 @@ impl From<NodeReport> for NodeView {
             cps: report.cps,
             weight: report.weight,
             draining: report.draining,
+            state,
+            backing_off: report.backing_off,
+            sessions: report.sessions.map(|(count, _)| count),
+            max_sessions: report.sessions.map(|(_, max)| max),
         }
     }
 }

@@ -30,8 +30,13 @@ pub struct NodesArgs {
 /// The things `arsgate nodes` can do.
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum NodesAction {
-    /// Every node: connection, heartbeat, `status`, load, limits, drain.
-    Status,
+    /// Every node: connection, heartbeat, state, calls (arsgate's and the
+    /// switch's own count), limits, drain.
+    Status {
+        /// Print the admin API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Stop giving a node new calls; its live calls finish.
     Drain {
         /// The node's name.
@@ -49,10 +54,15 @@ pub async fn run(args: NodesArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
     let base = args.url.trim_end_matches('/');
     match &args.action {
-        NodesAction::Status => {
+        NodesAction::Status { json } => {
             let request = client.get(format!("{base}/admin/nodes"));
             let list: NodeList = send(request, &args.token).await?;
-            out.write_all(table(&list.nodes).as_bytes())?;
+            if *json {
+                serde_json::to_writer_pretty(&mut *out, &list)?;
+                writeln!(out)?;
+            } else {
+                out.write_all(table(&list.nodes).as_bytes())?;
+            }
         }
         NodesAction::Drain { name } | NodesAction::Resume { name } => {
             let verb = match args.action {
@@ -112,14 +122,19 @@ pub fn table(nodes: &[NodeView]) -> String {
         "HEARTBEAT",
         "STATUS",
         "CALLS",
+        "SESSIONS",
         "CPS",
         "WEIGHT",
         "DRAINING",
     ];
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
-    let rows: Vec<[String; 8]> = nodes
+    let rows: Vec<[String; 9]> = nodes
         .iter()
         .map(|node| {
+            let mut state = node.state.clone();
+            if node.backing_off {
+                state.push_str(" (refusing)");
+            }
             [
                 node.name.clone(),
                 yes_no(node.connected),
@@ -127,13 +142,12 @@ pub fn table(nodes: &[NodeView]) -> String {
                     || "-".to_owned(),
                     |ms| format!("{:.1}s ago", ms as f64 / 1000.0),
                 ),
-                match node.status_ok {
-                    Some(true) => "up",
-                    Some(false) => "failing",
-                    None => "unknown",
-                }
-                .to_owned(),
+                state,
                 format!("{}/{}", node.live_channels, node.max_channels),
+                match (node.sessions, node.max_sessions) {
+                    (Some(count), Some(max)) => format!("{count}/{max}"),
+                    _ => "-".to_owned(),
+                },
                 node.cps.to_string(),
                 node.weight.to_string(),
                 yes_no(node.draining),
@@ -181,13 +195,20 @@ mod tests {
             cps: 30,
             weight: 1,
             draining,
+            state: if draining { "down" } else { "up" }.to_owned(),
+            backing_off: false,
+            sessions: (!draining).then_some(5),
+            max_sessions: (!draining).then_some(1000),
         };
+        let mut refusing = node("fs3", false);
+        refusing.backing_off = true;
         assert_eq!(
-            table(&[node("fs1", false), node("fs-east-2", true)]),
+            table(&[node("fs1", false), node("fs-east-2", true), refusing]),
             "\
-NAME       CONNECTED  HEARTBEAT  STATUS   CALLS   CPS  WEIGHT  DRAINING
-fs1        yes        1.5s ago   up       3/1000  30   1       no
-fs-east-2  no         -          unknown  3/1000  30   1       yes
+NAME       CONNECTED  HEARTBEAT  STATUS         CALLS   SESSIONS  CPS  WEIGHT  DRAINING
+fs1        yes        1.5s ago   up             3/1000  5/1000    30   1       no
+fs-east-2  no         -          down           3/1000  -         30   1       yes
+fs3        yes        1.5s ago   up (refusing)  3/1000  5/1000    30   1       no
 "
         );
     }

@@ -200,10 +200,16 @@ async fn place_and_follow(
             cancel.clone(),
         );
         let report = drive(inner, merchant, verification, node.name(), driving, entries).await;
+        let fault = report.attempt().map(failover::classify);
+        if fault == Some(Fault::Node) {
+            node.refused();
+        } else if report.channel {
+            node.accepted();
+        }
         let retry = first.is_none()
             && !cancel.is_cancelled()
             && !inner.stopping.is_cancelled()
-            && report.attempt().map(failover::classify) == Some(Fault::Node);
+            && fault == Some(Fault::Node);
         if !retry {
             break report;
         }
@@ -247,6 +253,8 @@ async fn take_over(
             .finish(merchant, verification, Outcome::Error, reason, None)
             .await;
     };
+    // The call holds its node's capacity like any other.
+    let _slot = inner.pool(request.mode).hold(node.name());
     let (call_request, entries) =
         match call_request(inner, runnable, verification, call.clone()).await {
             Ok(request) => request,

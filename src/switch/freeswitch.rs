@@ -44,6 +44,8 @@ struct Routes {
     abandoned: HashMap<String, Abandoned>,
     /// When the last HEARTBEAT came.
     heartbeat: Option<Instant>,
+    /// Its `Session-Count` and `Max-Sessions`.
+    sessions: Option<(u32, u32)>,
     /// Events routed so far, by name (names FreeSWITCH does not define
     /// counted together as `OTHER`, so the set stays bounded).
     received: HashMap<&'static str, u64>,
@@ -263,6 +265,12 @@ impl FreeSwitch {
     /// Time since the node's last HEARTBEAT, if one came.
     pub fn heartbeat_age(&self) -> Option<Duration> {
         self.routes().heartbeat.map(|at| at.elapsed())
+    }
+
+    /// The node's `Session-Count` and `Max-Sessions` from its last
+    /// HEARTBEAT.
+    pub fn heartbeat_sessions(&self) -> Option<(u32, u32)> {
+        self.routes().sessions
     }
 
     /// The event socket client's counters.
@@ -599,6 +607,8 @@ async fn route(
             .or_default() += 1;
         if event.name() == EventName::Heartbeat {
             routes.heartbeat = Some(Instant::now());
+            let count = |name: &str| event.header(name).and_then(|v| v.trim().parse().ok());
+            routes.sessions = count("Session-Count").zip(count("Max-Sessions"));
             continue;
         }
         let (call, translated) = if event.name() == EventName::BackgroundJob {

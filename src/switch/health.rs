@@ -97,11 +97,101 @@ pub struct NodeReport {
     pub weight: u32,
     /// Whether it is draining (takes no new calls).
     pub draining: bool,
+    /// Whether it answered its last command in time.
+    pub responsive: bool,
+    /// Whether it is passed over for a while after refusing calls.
+    pub backing_off: bool,
+    /// The node's own count of sessions and its `max-sessions`, from its
+    /// last HEARTBEAT: every call on the switch, arsgate's replicas' and
+    /// anyone else's.
+    pub sessions: Option<(u32, u32)>,
+}
+
+/// Where a node stands, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    /// Connected, answering, and its core says it is up.
+    Up,
+    /// The event socket is not connected.
+    Down,
+    /// Connected, but a command timed out and none was answered since (a
+    /// frozen switch): it takes no new calls.
+    Silent,
+    /// Its last `status` did not say the core is up.
+    Failing,
+    /// Connected, `status` not asked yet.
+    Unknown,
+}
+
+impl NodeState {
+    /// The word operators read.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeState::Up => "up",
+            NodeState::Down => "down",
+            NodeState::Silent => "silent",
+            NodeState::Failing => "failing",
+            NodeState::Unknown => "unknown",
+        }
+    }
+}
+
+impl NodeReport {
+    /// Where the node stands: the connection first (a disconnected node's
+    /// last `status` answer says nothing now), then whether it answers,
+    /// then its `status`.
+    pub fn state(&self) -> NodeState {
+        if !self.connected {
+            NodeState::Down
+        } else if !self.responsive {
+            NodeState::Silent
+        } else {
+            match self.status {
+                StatusAnswer::Up => NodeState::Up,
+                StatusAnswer::Failed => NodeState::Failing,
+                StatusAnswer::Unknown => NodeState::Unknown,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(connected: bool, responsive: bool, status: StatusAnswer) -> NodeReport {
+        NodeReport {
+            name: "fs1".to_owned(),
+            connected,
+            heartbeat_age: None,
+            status,
+            live_channels: 0,
+            max_channels: 10,
+            cps: 10,
+            weight: 1,
+            draining: false,
+            responsive,
+            backing_off: false,
+            sessions: None,
+        }
+    }
+
+    #[test]
+    fn the_state_puts_the_connection_first() {
+        let up = StatusAnswer::Up;
+        assert_eq!(report(false, true, up).state(), NodeState::Down);
+        assert_eq!(report(false, false, up).state(), NodeState::Down);
+        assert_eq!(report(true, false, up).state(), NodeState::Silent);
+        assert_eq!(report(true, true, up).state(), NodeState::Up);
+        assert_eq!(
+            report(true, true, StatusAnswer::Failed).state(),
+            NodeState::Failing
+        );
+        assert_eq!(
+            report(true, true, StatusAnswer::Unknown).state(),
+            NodeState::Unknown
+        );
+    }
 
     #[test]
     fn only_a_ready_core_is_up() {

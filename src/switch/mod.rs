@@ -34,5 +34,5 @@ pub use backend::{
 pub use dial::{DialNumber, DialTemplate, VarName, VarValue};
 pub use failover::{Attempt, Fault};
 pub use freeswitch::FreeSwitch;
-pub use health::{NodeReport, StatusAnswer};
+pub use health::{NodeReport, NodeState, StatusAnswer};
 pub use pool::{NoNode, Node, NodeLimits, Pool, Slot, UnknownNode};

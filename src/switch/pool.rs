@@ -7,7 +7,7 @@
 //! the connection alive by itself.
 
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tokio_util::sync::CancellationToken;
 
 use super::backend::Claims;
-use super::choice::{Candidate, choose};
+use super::choice::{Candidate, Rotation};
 use super::dial::DialTemplate;
 use super::freeswitch::{CALL_EVENTS, FreeSwitch};
 use super::health::{self, NodeReport, StatusAnswer, StatusCell};
@@ -66,7 +66,23 @@ pub struct Node {
     /// New calls per second, when limited.
     rate: Option<DefaultDirectRateLimiter>,
     status: Arc<StatusCell>,
+    /// The node's own refusals in a row, and until when it is passed over.
+    refusals: Mutex<Refusals>,
 }
+
+/// A node's refusals (max-sessions, shutdown, `-ERR` with no channel) in a
+/// row: it is passed over for a back-off that doubles with each, so that
+/// not every new call tries it first and fails over.
+#[derive(Debug, Default)]
+struct Refusals {
+    strikes: u32,
+    until: Option<tokio::time::Instant>,
+}
+
+/// The first back-off after a refusal; each further one doubles it.
+const REFUSAL_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest back-off.
+const REFUSAL_BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -91,7 +107,38 @@ impl Node {
                 .cps
                 .map(|cps| RateLimiter::direct(Quota::per_second(cps))),
             status: Arc::new(StatusCell::default()),
+            refusals: Mutex::new(Refusals::default()),
         }
+    }
+
+    fn refusals(&self) -> std::sync::MutexGuard<'_, Refusals> {
+        self.refusals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The node refused a call itself: it is passed over for a while,
+    /// longer with each refusal in a row.
+    pub fn refused(&self) {
+        let mut refusals = self.refusals();
+        let backoff = REFUSAL_BACKOFF
+            .saturating_mul(1 << refusals.strikes.min(16))
+            .min(REFUSAL_BACKOFF_MAX);
+        refusals.strikes = refusals.strikes.saturating_add(1);
+        refusals.until = Some(tokio::time::Instant::now() + backoff);
+        tracing::info!(node = %self.name, ?backoff, "the node refused a call; passed over for a while");
+    }
+
+    /// The node took a call (a channel existed): its refusals are forgiven.
+    pub fn accepted(&self) {
+        let mut refusals = self.refusals();
+        refusals.strikes = 0;
+        refusals.until = None;
+    }
+
+    /// Whether the node is passed over after refusing.
+    pub fn is_backing_off(&self) -> bool {
+        self.refusals()
+            .until
+            .is_some_and(|until| tokio::time::Instant::now() < until)
     }
 
     /// The node's name (from the configuration).
@@ -140,10 +187,13 @@ impl Node {
             cps: self.limits.cps.map_or(0, NonZeroU32::get),
             weight: self.limits.weight.get(),
             draining: self.is_draining(),
+            responsive: self.switch().is_none_or(|s| s.is_responsive()),
+            backing_off: self.is_backing_off(),
+            sessions: self.switch().and_then(|s| s.heartbeat_sessions()),
         }
     }
 
-    fn candidate(&self, tried: &[&str], throttled: bool) -> Candidate {
+    fn candidate(&self, tried: &[&str], throttled: bool, patient: bool) -> Candidate {
         Candidate {
             live: self.live_channels(),
             max: self.limits.max_channels.get(),
@@ -151,6 +201,7 @@ impl Node {
             eligible: self.is_healthy()
                 && !self.is_draining()
                 && !throttled
+                && (patient || !self.is_backing_off())
                 && !tried.contains(&self.name.as_str()),
         }
     }
@@ -199,19 +250,16 @@ pub struct UnknownNode(pub String);
 #[derive(Debug)]
 pub struct Pool {
     nodes: Vec<Arc<Node>>,
-    /// Where the next tie-break starts, so equal nodes take turns.
-    next: AtomicUsize,
-    /// Held while a node is chosen and its channel counted, so two calls
-    /// cannot both take a node's last channel.
-    choosing: Mutex<()>,
+    /// The weighted rotation; held while a node is chosen and its channel
+    /// counted, so two calls cannot both take a node's last channel.
+    choosing: Mutex<Rotation>,
 }
 
 impl Pool {
     fn of(nodes: Vec<Arc<Node>>) -> Pool {
         Pool {
             nodes,
-            next: AtomicUsize::new(0),
-            choosing: Mutex::new(()),
+            choosing: Mutex::new(Rotation::default()),
         }
     }
 
@@ -317,19 +365,26 @@ impl Pool {
 
     /// A channel on the node the next call goes to: among the healthy,
     /// non-draining nodes not in `tried` that are below their channel and
-    /// calls-per-second limits, the one with the most weighted headroom.
+    /// calls-per-second limits, each in proportion to its weight. A node
+    /// backing off after refusing is passed over while another can take
+    /// the call.
     pub fn choose(&self, tried: &[&str]) -> Result<Slot, NoNode> {
-        let _choosing = self.choosing.lock().unwrap_or_else(|e| e.into_inner());
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let mut rotation = self.choosing.lock().unwrap_or_else(|e| e.into_inner());
         let mut throttled = vec![false; self.nodes.len()];
+        let mut patient = false;
         loop {
             let candidates: Vec<Candidate> = self
                 .nodes
                 .iter()
                 .zip(&throttled)
-                .map(|(node, &throttled)| node.candidate(tried, throttled))
+                .map(|(node, &throttled)| node.candidate(tried, throttled, patient))
                 .collect();
-            let Some(index) = choose(&candidates, start) else {
+            let Some(index) = rotation.pick(&candidates) else {
+                if !patient {
+                    // Every node with room is backing off: try them anyway.
+                    patient = true;
+                    continue;
+                }
                 return Err(self.why_none(tried));
             };
             let node = &self.nodes[index];
@@ -342,6 +397,16 @@ impl Pool {
                 node: Arc::clone(node),
             });
         }
+    }
+
+    /// A channel on node `name` for a call already there (one taken over
+    /// after a restart): it counts against the node like any other.
+    pub fn hold(&self, name: &str) -> Option<Slot> {
+        let node = self.node(name)?;
+        node.live.fetch_add(1, Ordering::Relaxed);
+        Some(Slot {
+            node: Arc::clone(node),
+        })
     }
 
     fn why_none(&self, tried: &[&str]) -> NoNode {
