@@ -389,12 +389,28 @@ async fn every_node_draining_refuses_the_call_without_dialling() {
         let path = format!("/admin/nodes/{name}/drain");
         assert_eq!(admin(&app, Method::POST, &path, Some(TOKEN)).await.0, 200);
     }
-    let view = call(&app, &m.live, "010-0000-0001").await;
-    assert_eq!(view["outcome"], "network_error", "{view}");
+    // Running out of room is its own answer, given at the door: nothing
+    // is stored, and the merchant knows when to try again.
+    let response = app
+        .request(
+            Method::POST,
+            "/v1/verifications",
+            Some(&m.live),
+            Some(&json!({ "phone": "010-0000-0001", "scenario": "read_code" })),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let problem: Value = response.json().await.unwrap();
+    assert_eq!(problem["code"], "no_capacity", "{problem}");
     assert!(
-        view["reason"].as_str().unwrap().contains("draining"),
-        "{view}"
+        problem["detail"].as_str().unwrap().contains("draining"),
+        "{problem}"
     );
+    let (_, listed) = app.get("/v1/verifications", &m.live).await;
+    assert_eq!(listed["data"].as_array().map(Vec::len), Some(0), "{listed}");
     assert!(app.nodes.iter().all(|sim| sim.dialled().is_empty()));
 }
 
@@ -664,18 +680,19 @@ async fn a_node_at_its_max_channels_takes_no_new_call() {
     assert_eq!(app.nodes[0].dialled().len(), 1);
     assert_eq!(app.nodes[1].dialled().len(), 1);
     assert_eq!(node(&app, "fs1").await["live_channels"], 1);
-    // Both full: a third call is refused without dialling anyone.
-    let third = app
-        .create(
+    // Both full: a third call is refused at the door, without dialling
+    // anyone.
+    let (status, problem) = app
+        .post(
+            "/v1/verifications",
             &m.live,
             &json!({ "phone": "010-0000-0006", "scenario": "read_code" }),
         )
         .await;
-    let third = app.finished(&m.live, third["id"].as_str().unwrap()).await;
-    assert_eq!(third["outcome"], "network_error", "{third}");
+    assert_eq!((status, &problem["code"]), (503, &json!("no_capacity")));
     assert!(
-        third["reason"].as_str().unwrap().contains("limit"),
-        "{third}"
+        problem["detail"].as_str().unwrap().contains("limit"),
+        "{problem}"
     );
     assert_eq!(dialled(&app), 2);
     for id in [first, second] {
@@ -886,4 +903,41 @@ async fn a_call_taken_over_counts_on_its_node() {
     app.cancel(&m.live, &id).await;
     app.finished(&m.live, &id).await;
     assert_eq!(node(&app, "fs1").await["live_channels"], 0);
+}
+
+/// A plan that queues waits for a node's room too: with the only node at
+/// its `max_channels`, the next call is accepted, waits, and is placed as
+/// soon as the first call ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_call_waits_for_a_nodes_room() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_with(&db, |config| {
+        config.admin.token = Some(Secret::new(TOKEN));
+        config.nodes[0].max_channels = NonZeroU32::new(1).unwrap();
+        config.calls.ring_timeout = Duration::from_secs(600);
+        let plan = config
+            .limits
+            .plans
+            .get_mut(&config.limits.default_plan)
+            .unwrap();
+        plan.at_limit = arsgate::config::AtLimit::Queue;
+        plan.queue_timeout = Duration::from_secs(20);
+    })
+    .await;
+    let m = app.merchant("acme").await;
+    let first = start_call(&app, &m.live, "010-0000-0006").await;
+    app.live_channels(1).await;
+    let second = app
+        .create(
+            &m.live,
+            &json!({ "phone": "010-0000-0001", "scenario": "read_code" }),
+        )
+        .await;
+    let second = second["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.live.dialled(), ["01000000006"], "the second call waits");
+    app.cancel(&m.live, &first).await;
+    let view = app.finished(&m.live, &second).await;
+    assert_eq!(view["outcome"], "completed", "{view}");
+    assert_eq!(app.live.dialled(), ["01000000006", "01000000001"]);
 }

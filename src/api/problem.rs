@@ -109,6 +109,7 @@ impl From<ServiceError> for Problem {
             ServiceError::RecordingNotAllowed { .. } => StatusCode::FORBIDDEN,
             ServiceError::RecordingAltered => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::ShuttingDown
+            | ServiceError::NoCapacity(_)
             | ServiceError::Store(
                 StoreError::Database(_) | StoreError::Unavailable(_) | StoreError::Corrupt(_),
             ) => StatusCode::SERVICE_UNAVAILABLE,

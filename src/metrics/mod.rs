@@ -167,6 +167,8 @@ pub const ESL_RECONNECTS: &str = "arsgate_esl_reconnects_total";
 pub const ESL_EVENTS_RECEIVED: &str = "arsgate_esl_events_received_total";
 /// Events dropped because arsgate fell behind.
 pub const ESL_EVENTS_DROPPED: &str = "arsgate_esl_events_dropped_total";
+/// Calls no node had room for, by reason.
+pub const NO_CAPACITY: &str = "arsgate_no_capacity_total";
 /// Channels of calls arsgate had given up, hung up when a node showed them.
 pub const ORPHANS_HUNG_UP: &str = "arsgate_orphan_channels_hung_up_total";
 /// Events waiting to be routed.
@@ -289,6 +291,11 @@ pub const CATALOG: &[Metric] = &[
         "Events dropped because arsgate's event queue was full.",
     ),
     counter(
+        NO_CAPACITY,
+        &["reason"],
+        "Calls no FreeSWITCH node had room for (refused with 503 no_capacity, or ended after waiting), by reason: full, draining, disconnected.",
+    ),
+    counter(
         ORPHANS_HUNG_UP,
         &["node"],
         "Channels of calls arsgate had given up (a node frozen or unreachable at the time) hung up when the node showed them.",
@@ -382,6 +389,12 @@ pub fn verification_finished(merchant: &str, scenario: &str, mode: &str, outcome
 /// A plan refused a call of `merchant` at `limit` (a refusal code).
 pub fn limit_hit(merchant: &str, limit: &'static str) {
     metrics::counter!(LIMIT_HITS, "merchant" => merchant.to_owned(), "limit" => limit).increment(1);
+}
+
+/// No node had room for a call, for `reason` (`full`, `draining`,
+/// `disconnected`).
+pub fn no_capacity(reason: &'static str) {
+    metrics::counter!(NO_CAPACITY, "reason" => reason).increment(1);
 }
 
 /// A call joined (`1.0`) or left (`-1.0`) a queue for a channel.

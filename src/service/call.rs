@@ -26,6 +26,10 @@ use crate::scenario::{Outcome, Runnable};
 use crate::switch::failover::{self, Fault};
 use crate::switch::{CallId, DialNumber, NoNode, VarValue};
 
+/// How long a call of a plan that does not queue waits for a node's room
+/// that the create request saw and another call took meanwhile.
+const NO_ROOM_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The span every log line about `verification`'s call is written in:
 /// the verification, its merchant, and the call and node (recorded once
 /// the call is placed, or at once for a call placed by an earlier run).
@@ -126,14 +130,28 @@ async fn place_and_follow(
     // A node's own failure before the call reached anyone is retried once
     // on another node; the first attempt's call and report are kept here.
     let mut first: Option<(CallId, String, CallReport)> = None;
+    // The first attempt waits for a node's room as long as the plan's queue
+    // would; a plan that does not queue was refused at the door when there
+    // was none, so only a race with that check waits, briefly.
+    let plan = inner.limits.plan(merchant).config.clone();
+    let room_wait = if plan.at_limit == crate::config::AtLimit::Queue {
+        plan.queue_timeout
+    } else {
+        NO_ROOM_GRACE
+    };
     let report = loop {
         let tried: Vec<&str> = first.iter().map(|(_, node, _)| node.as_str()).collect();
-        let chosen = pool
-            .choose(&tried)
-            .and_then(|slot| match slot.node().switch().cloned() {
-                Some(switch) => Ok((slot, switch)),
-                None => Err(NoNode::NoneConnected),
-            });
+        let chosen = match &first {
+            None => {
+                let deadline = tokio::time::Instant::now() + room_wait;
+                pool.choose_within(&tried, deadline, &cancel).await
+            }
+            Some(_) => pool.choose(&tried),
+        };
+        let chosen = chosen.and_then(|slot| match slot.node().switch().cloned() {
+            Some(switch) => Ok((slot, switch)),
+            None => Err(NoNode::NoneConnected),
+        });
         let (slot, switch) = match chosen {
             Ok(chosen) => chosen,
             Err(none) => {
@@ -141,9 +159,21 @@ async fn place_and_follow(
                 if let Some((_, _, report)) = first.take() {
                     break report;
                 }
-                let reason = none.to_string();
+                let (outcome, reason) = if cancel.is_cancelled() {
+                    let reason = "canceled by the merchant while it waited for a node";
+                    (Outcome::Canceled, reason.to_owned())
+                } else if none == NoNode::NoneConnected {
+                    (Outcome::NetworkError, none.to_string())
+                } else {
+                    crate::metrics::no_capacity(none.reason());
+                    let waited = humantime::format_duration(room_wait);
+                    (
+                        Outcome::Timeout,
+                        format!("waited {waited} for room: {none}"),
+                    )
+                };
                 return inner
-                    .finish(merchant, verification, Outcome::NetworkError, reason, None)
+                    .finish(merchant, verification, outcome, reason, None)
                     .await;
             }
         };

@@ -81,6 +81,10 @@ pub enum ServiceError {
     /// daily cap).
     #[error(transparent)]
     Limit(Refusal),
+    /// No FreeSWITCH node has room for the call now, and the merchant's
+    /// plan does not queue.
+    #[error("no capacity: {0}")]
+    NoCapacity(crate::switch::NoNode),
     /// arsgate is shutting down and takes no new calls.
     #[error("arsgate is shutting down")]
     ShuttingDown,
@@ -115,6 +119,7 @@ impl ServiceError {
             ServiceError::RecordingAltered => "recording_altered",
             ServiceError::RecordingNotAllowed { .. } => "recording_not_allowed",
             ServiceError::Limit(refusal) => refusal.code(),
+            ServiceError::NoCapacity(_) => "no_capacity",
             ServiceError::ShuttingDown => "shutting_down",
             ServiceError::Store(error) => store_code(error),
         }
@@ -125,6 +130,8 @@ impl ServiceError {
     pub fn retry_after(&self) -> Option<u64> {
         match self {
             ServiceError::Limit(refusal) => refusal.retry_after_secs(),
+            // A node's channel frees up as soon as any call ends.
+            ServiceError::NoCapacity(_) => Some(1),
             _ => None,
         }
     }

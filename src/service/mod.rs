@@ -270,6 +270,15 @@ impl Service {
         {
             return Err(ServiceError::PinNotRegistered(customer.to_owned()));
         }
+        let plan = limits.plan(merchant);
+        if let Err(none) = self.inner.pool(mode).room()
+            && plan.config.at_limit != crate::config::AtLimit::Queue
+        {
+            // Refused before anything is stored: a plan that queues waits
+            // for a node's room instead (see `call`).
+            crate::metrics::no_capacity(none.reason());
+            return Err(ServiceError::NoCapacity(none));
+        }
         limits
             .admit(merchant, &prepared.new)
             .await

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::backend::Claims;
@@ -212,6 +213,8 @@ impl Node {
 #[derive(Debug)]
 pub struct Slot {
     node: Arc<Node>,
+    /// Told when the slot is given back: a call waiting for room tries again.
+    freed: Arc<Notify>,
 }
 
 impl Slot {
@@ -224,6 +227,7 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         self.node.live.fetch_sub(1, Ordering::Relaxed);
+        self.freed.notify_waiters();
     }
 }
 
@@ -241,6 +245,17 @@ pub enum NoNode {
     Full,
 }
 
+impl NoNode {
+    /// A short word for metrics: `disconnected`, `draining` or `full`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            NoNode::NoneConnected => "disconnected",
+            NoNode::AllDraining => "draining",
+            NoNode::Full => "full",
+        }
+    }
+}
+
 /// A node name the pool does not have.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("no node is named {0:?}")]
@@ -253,13 +268,21 @@ pub struct Pool {
     /// The weighted rotation; held while a node is chosen and its channel
     /// counted, so two calls cannot both take a node's last channel.
     choosing: Mutex<Rotation>,
+    /// Told whenever a slot is given back.
+    freed: Arc<Notify>,
 }
+
+/// How often a call waiting for room looks again even when no slot was
+/// given back (a node reconnected, a drain ended, a second passed for its
+/// calls-per-second).
+const ROOM_RECHECK: Duration = Duration::from_millis(200);
 
 impl Pool {
     fn of(nodes: Vec<Arc<Node>>) -> Pool {
         Pool {
             nodes,
             choosing: Mutex::new(Rotation::default()),
+            freed: Arc::new(Notify::new()),
         }
     }
 
@@ -395,7 +418,52 @@ impl Pool {
             node.live.fetch_add(1, Ordering::Relaxed);
             return Ok(Slot {
                 node: Arc::clone(node),
+                freed: Arc::clone(&self.freed),
             });
+        }
+    }
+
+    /// Whether some node could take a call now: healthy, not draining,
+    /// below its `max_channels` (its calls per second aside: a second
+    /// passes soon).
+    pub fn room(&self) -> Result<(), NoNode> {
+        let open = self.nodes.iter().any(|node| {
+            node.is_healthy()
+                && !node.is_draining()
+                && node.live_channels() < node.limits.max_channels.get()
+        });
+        if open {
+            Ok(())
+        } else {
+            Err(self.why_none(&[]))
+        }
+    }
+
+    /// [`Pool::choose`], waiting for room until `deadline` or `cancel`; the
+    /// last reason there was none when it gives up.
+    pub async fn choose_within(
+        &self,
+        tried: &[&str],
+        deadline: tokio::time::Instant,
+        cancel: &CancellationToken,
+    ) -> Result<Slot, NoNode> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            let none = match self.choose(tried) {
+                Ok(slot) => return Ok(slot),
+                Err(none) => none,
+            };
+            let now = tokio::time::Instant::now();
+            if now >= deadline || cancel.is_cancelled() {
+                return Err(none);
+            }
+            tokio::select! {
+                () = &mut freed => {}
+                () = cancel.cancelled() => {}
+                () = tokio::time::sleep_until(deadline.min(now + ROOM_RECHECK)) => {}
+            }
         }
     }
 
@@ -406,6 +474,7 @@ impl Pool {
         node.live.fetch_add(1, Ordering::Relaxed);
         Some(Slot {
             node: Arc::clone(node),
+            freed: Arc::clone(&self.freed),
         })
     }
 
