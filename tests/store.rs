@@ -58,6 +58,7 @@ on_every_store!(
     concurrent_opens_of_a_new_database_agree,
     urls_open_the_same_database,
     corrupt_rows_name_their_column,
+    rows_stored_before_modes_migrate_to_theirs,
     leases_stop_at_max_channels_and_expire,
     concurrent_leases_never_pass_max_channels,
     admissions_keep_velocity_and_daily_cap,
@@ -1879,6 +1880,71 @@ async fn corrupt_rows_name_their_column(db: &TestDb) {
     }
     let usage = store.usage(m.id, Mode::Test, at(0), at(1)).await;
     assert!(matches!(usage, Err(StoreError::Corrupt(_))), "{usage:?}");
+}
+
+async fn rows_stored_before_modes_migrate_to_theirs(db: &TestDb) {
+    // The schema before PINs, deliveries and idempotency keys had a mode
+    // and before verifications kept their check limit (V4), with a row of
+    // each as an older arsgate stored them.
+    db.migrate_to(4).await;
+    let (m, live, test) = (MerchantId::new(), VerificationId::new(), VerificationId::new());
+    let (to_live, to_test) = (EventId::new(), EventId::new());
+    let (mu, lu, tu) = (m.uuid(), live.uuid(), test.uuid());
+    let (dlu, dtu) = (to_live.uuid(), to_test.uuid());
+    db.execute_raw(&format!(
+        "INSERT INTO merchants (id, name, webhook_secret, code_ttl_ms, max_check_attempts, \
+         created_at) VALUES ('{mu}', 'acme', 'whsec', 180000, 4, {T0}); \
+         INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, metadata, \
+         fields, created_at, state, check_attempts, updated_at) VALUES \
+         ('{lu}', '{mu}', 'live', 'read_code', '+821012345678', 'ko', '{{}}', '{{}}', {T0}, \
+          'answered', 4, {T0}), \
+         ('{tu}', '{mu}', 'test', 'read_code', '+821012345678', 'ko', '{{}}', '{{}}', {T0}, \
+          'answered', 1, {T0}); \
+         INSERT INTO pins (merchant_id, customer_ref, hash, updated_at) \
+         VALUES ('{mu}', 'cust', '$argon2id$old', {T0}); \
+         INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, status, \
+         body, created_at) VALUES ('{mu}', 'k', 'hash of the first request', 201, '{{}}', {T0}); \
+         INSERT INTO webhook_deliveries (id, merchant_id, verification_id, url, event_type, \
+         payload, created_at, state, next_attempt_at) VALUES \
+         ('{dlu}', '{mu}', '{lu}', 'https://m.example/h', 'verification.answered', '{{}}', \
+          {T0}, 'pending', {T0}), \
+         ('{dtu}', '{mu}', '{tu}', 'https://m.example/h', 'verification.answered', '{{}}', \
+          {T0}, 'pending', {T0});"
+    ))
+    .await;
+    let store = db.open().await;
+
+    assert_eq!(
+        store.pin(m, Mode::Live, "cust").await.unwrap().as_deref(),
+        Some("$argon2id$old"),
+        "an existing PIN is the one live calls keep checking"
+    );
+    assert_eq!(store.pin(m, Mode::Test, "cust").await.unwrap(), None);
+    for mode in [Mode::Live, Mode::Test] {
+        let stored = store
+            .claim_idempotent(m, mode, "k", "hash of the first request", at(0))
+            .await
+            .unwrap()
+            .expect("the key is kept");
+        assert_eq!((stored.status, stored.body.as_str()), (201, "{}"), "{mode:?}");
+    }
+    for (mode, expected) in [(Mode::Live, to_live), (Mode::Test, to_test)] {
+        let page = store.list_deliveries(m, mode, None, 10).await.unwrap();
+        assert_eq!(ids(&page.items), vec![expected], "{mode:?}");
+    }
+    for id in [live, test] {
+        let v = store.verification_by_id(id).await.unwrap().unwrap();
+        assert_eq!(v.request.max_check_attempts, 4, "the merchant's setting");
+    }
+    assert_eq!(
+        store.record_check(live).await.unwrap(),
+        CheckRecorded::Locked,
+        "a code locked before the upgrade stays locked"
+    );
+    assert_eq!(
+        store.record_check(test).await.unwrap(),
+        CheckRecorded::Counted { attempts: 2 }
+    );
 }
 
 // What only one backend has.
