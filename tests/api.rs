@@ -481,17 +481,32 @@ async fn sandbox_and_live_pins_are_two_worlds(db: &TestDb) {
         }
     };
     // The phone keys 2580: the live PIN. The sandbox registers another.
-    let enter_pin = json!({ "phone": "010-0000-0014", "scenario": "enter_pin", "customer_ref": "cust-1" });
+    let enter_pin =
+        json!({ "phone": "010-0000-0014", "scenario": "enter_pin", "customer_ref": "cust-1" });
     assert_eq!(put(&m.live, "2580").await.0, 204);
     assert_eq!(put(&m.test, "1111").await.0, 204);
-    let live = run(&app, &m.live, "enter_pin", "010-0000-0014", enter_pin.clone()).await;
+    let live = run(
+        &app,
+        &m.live,
+        "enter_pin",
+        "010-0000-0014",
+        enter_pin.clone(),
+    )
+    .await;
     assert_eq!(
         (&live["mode"], &live["outcome"]),
         (&json!("live"), &json!("verified")),
         "a sandbox key did not replace the live PIN: {}",
         live["reason"]
     );
-    let test = run(&app, &m.test, "enter_pin", "010-0000-0014", enter_pin.clone()).await;
+    let test = run(
+        &app,
+        &m.test,
+        "enter_pin",
+        "010-0000-0014",
+        enter_pin.clone(),
+    )
+    .await;
     // The phone keys 2580 once: the sandbox refuses it and asks again in
     // vain.
     assert_eq!(
@@ -589,7 +604,11 @@ async fn deliveries_and_idempotency_keys_are_kept_per_mode(db: &TestDb) {
     assert_eq!(sandbox.status(), 201);
     let sandbox: Value = sandbox.json().await.unwrap();
     let real = send(&m.live).await.unwrap();
-    assert_eq!(real.status(), 201, "a sandbox request does not block a live one");
+    assert_eq!(
+        real.status(),
+        201,
+        "a sandbox request does not block a live one"
+    );
     assert!(real.headers().get("idempotent-replayed").is_none());
     let real: Value = real.json().await.unwrap();
     assert_eq!(real["mode"], "live");
@@ -650,7 +669,9 @@ async fn check_limits_are_fixed_when_the_verification_is_created(db: &TestDb) {
         (429, "too_many_attempts"),
         "a locked code stays locked"
     );
-    let (_, view) = app.get(&format!("/v1/verifications/{locked}"), &m.test).await;
+    let (_, view) = app
+        .get(&format!("/v1/verifications/{locked}"), &m.test)
+        .await;
     assert_eq!(view["check"]["max_attempts"], 3);
     let generous = new().await;
     let (_, view) = app

@@ -353,7 +353,10 @@ async fn reads_never_cross_merchants(db: &TestDb) {
         .await
         .unwrap();
     let d = enqueue(&*store, &v, at(10_000)).await;
-    store.set_pin(a.id, Mode::Test, "cust", "hash-a").await.unwrap();
+    store
+        .set_pin(a.id, Mode::Test, "cust", "hash-a")
+        .await
+        .unwrap();
     let response = IdempotentResponse {
         request_hash: "h".to_owned(),
         status: 201,
@@ -371,7 +374,11 @@ async fn reads_never_cross_merchants(db: &TestDb) {
     assert_eq!(store.pin(b.id, Mode::Test, "cust").await.unwrap(), None);
     assert!(!store.delete_pin(b.id, Mode::Test, "cust").await.unwrap());
     assert_eq!(
-        store.pin(a.id, Mode::Test, "cust").await.unwrap().as_deref(),
+        store
+            .pin(a.id, Mode::Test, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("hash-a")
     );
     assert_eq!(
@@ -390,7 +397,12 @@ async fn reads_never_cross_merchants(db: &TestDb) {
             .items
             .is_empty()
     );
-    assert!(!store.redeliver(b.id, Mode::Test, d.id, at(20_000)).await.unwrap());
+    assert!(
+        !store
+            .redeliver(b.id, Mode::Test, d.id, at(20_000))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         stored_delivery(&*store, a.id, d.id).await.next_attempt_at,
         at(10_000),
@@ -549,7 +561,10 @@ async fn finish_queues_its_webhook_with_it_and_only_once(db: &TestDb) {
             .await
             .unwrap()
     );
-    let listed = store.list_deliveries(m.id, Mode::Test, None, 100).await.unwrap();
+    let listed = store
+        .list_deliveries(m.id, Mode::Test, None, 100)
+        .await
+        .unwrap();
     assert_eq!(ids(&listed.items), vec![first.id], "no second webhook");
 
     // A webhook that cannot be stored leaves the verification unfinished.
@@ -785,7 +800,11 @@ async fn pins_round_trip(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        store.pin(a.id, Mode::Test, "cust").await.unwrap().as_deref(),
+        store
+            .pin(a.id, Mode::Test, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$first")
     );
     store
@@ -793,17 +812,27 @@ async fn pins_round_trip(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(
-        store.pin(a.id, Mode::Test, "cust").await.unwrap().as_deref(),
+        store
+            .pin(a.id, Mode::Test, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$second")
     );
     assert!(store.delete_pin(a.id, Mode::Test, "cust").await.unwrap());
     assert_eq!(store.pin(a.id, Mode::Test, "cust").await.unwrap(), None);
     assert!(!store.delete_pin(a.id, Mode::Test, "cust").await.unwrap());
     assert_eq!(
-        store.pin(b.id, Mode::Test, "cust").await.unwrap().as_deref(),
+        store
+            .pin(b.id, Mode::Test, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$other")
     );
-    let orphan = store.set_pin(MerchantId::new(), Mode::Live, "cust", "h").await;
+    let orphan = store
+        .set_pin(MerchantId::new(), Mode::Live, "cust", "h")
+        .await;
     assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
 }
 
@@ -823,7 +852,10 @@ async fn pins_are_kept_per_mode(db: &TestDb) {
         .set_pin(m.id, Mode::Test, "cust", "$argon2id$test")
         .await
         .unwrap();
-    for (mode, hash) in [(Mode::Live, "$argon2id$live"), (Mode::Test, "$argon2id$test")] {
+    for (mode, hash) in [
+        (Mode::Live, "$argon2id$live"),
+        (Mode::Test, "$argon2id$test"),
+    ] {
         assert_eq!(
             store.pin(m.id, mode, "cust").await.unwrap().as_deref(),
             Some(hash),
@@ -833,7 +865,11 @@ async fn pins_are_kept_per_mode(db: &TestDb) {
     assert!(store.delete_pin(m.id, Mode::Test, "cust").await.unwrap());
     assert!(!store.delete_pin(m.id, Mode::Test, "cust").await.unwrap());
     assert_eq!(
-        store.pin(m.id, Mode::Live, "cust").await.unwrap().as_deref(),
+        store
+            .pin(m.id, Mode::Live, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$live"),
         "removing the sandbox's PIN leaves the live one"
     );
@@ -890,7 +926,10 @@ async fn idempotency_keys_keep_the_first_response(db: &TestDb) {
     };
     claim(&*store, b.id, "k", &second).await;
     assert_eq!(
-        store.claim_idempotent(b.id, Mode::Test, "k", "x", at(3)).await.unwrap(),
+        store
+            .claim_idempotent(b.id, Mode::Test, "k", "x", at(3))
+            .await
+            .unwrap(),
         Some(second)
     );
 }
@@ -992,7 +1031,10 @@ async fn idempotency_claims_run_until_saved_released_or_abandoned(db: &TestDb) {
         .expect("claimed");
     assert_eq!((running.status, running.request_hash.as_str()), (0, "h1"));
 
-    store.release_idempotent(m.id, Mode::Test, "k").await.unwrap();
+    store
+        .release_idempotent(m.id, Mode::Test, "k")
+        .await
+        .unwrap();
     assert_eq!(
         store
             .claim_idempotent(m.id, Mode::Test, "k", "h2", at(2_000))
@@ -1004,7 +1046,13 @@ async fn idempotency_claims_run_until_saved_released_or_abandoned(db: &TestDb) {
     let abandoned_at = at(2_000).plus(arsgate::store::ABANDONED_CLAIM);
     assert_eq!(
         store
-            .claim_idempotent(m.id, Mode::Test, "k", "h3", abandoned_at.plus(Duration::from_millis(1)))
+            .claim_idempotent(
+                m.id,
+                Mode::Test,
+                "k",
+                "h3",
+                abandoned_at.plus(Duration::from_millis(1))
+            )
             .await
             .unwrap(),
         None,
@@ -1015,11 +1063,20 @@ async fn idempotency_claims_run_until_saved_released_or_abandoned(db: &TestDb) {
         status: 201,
         body: "{}".to_owned(),
     };
-    store.save_idempotent(m.id, Mode::Test, "k", &saved).await.unwrap();
-    store.release_idempotent(m.id, Mode::Test, "k").await.unwrap();
+    store
+        .save_idempotent(m.id, Mode::Test, "k", &saved)
+        .await
+        .unwrap();
+    store
+        .release_idempotent(m.id, Mode::Test, "k")
+        .await
+        .unwrap();
     let far = abandoned_at.plus(Duration::from_secs(3600));
     assert_eq!(
-        store.claim_idempotent(m.id, Mode::Test, "k", "h4", far).await.unwrap(),
+        store
+            .claim_idempotent(m.id, Mode::Test, "k", "h4", far)
+            .await
+            .unwrap(),
         Some(saved),
         "a stored response is neither released nor abandoned"
     );
@@ -1331,8 +1388,18 @@ async fn redeliver_requeues_dead_and_delivered(db: &TestDb) {
     assert_eq!(store.pending_deliveries().await.unwrap(), 0);
 
     let now = at(86_400_000);
-    assert!(store.redeliver(m.id, Mode::Test, dead.id, now).await.unwrap());
-    assert!(store.redeliver(m.id, Mode::Test, delivered.id, now).await.unwrap());
+    assert!(
+        store
+            .redeliver(m.id, Mode::Test, dead.id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .redeliver(m.id, Mode::Test, delivered.id, now)
+            .await
+            .unwrap()
+    );
     for id in [dead.id, delivered.id] {
         let requeued = stored_delivery(&*store, m.id, id).await;
         assert_eq!(requeued.state, DeliveryState::Pending);
@@ -1356,7 +1423,12 @@ async fn redeliver_requeues_dead_and_delivered(db: &TestDb) {
             .len(),
         2
     );
-    assert!(!store.redeliver(m.id, Mode::Test, EventId::new(), now).await.unwrap());
+    assert!(
+        !store
+            .redeliver(m.id, Mode::Test, EventId::new(), now)
+            .await
+            .unwrap()
+    );
 }
 
 async fn deliveries_are_kept_per_mode(db: &TestDb) {
@@ -1376,15 +1448,16 @@ async fn deliveries_are_kept_per_mode(db: &TestDb) {
     let of_live = delivery(&live, at(2_000));
     assert!(
         store
-            .finish(live.id(), &finish(Outcome::Verified, at(2_000)), Some(&of_live))
+            .finish(
+                live.id(),
+                &finish(Outcome::Verified, at(2_000)),
+                Some(&of_live)
+            )
             .await
             .unwrap()
     );
     for (mode, expected) in [(Mode::Test, of_test.id), (Mode::Live, of_live.id)] {
-        let page = store
-            .list_deliveries(m.id, mode, None, 100)
-            .await
-            .unwrap();
+        let page = store.list_deliveries(m.id, mode, None, 100).await.unwrap();
         assert_eq!(ids(&page.items), vec![expected], "{mode:?}");
     }
 
@@ -1428,7 +1501,10 @@ async fn deliveries_are_kept_per_mode(db: &TestDb) {
         ..delivery(&live, at(3_000))
     };
     let refused = store.enqueue_delivery(&foreign).await;
-    assert!(matches!(refused, Err(StoreError::NotFound(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(StoreError::NotFound(_))),
+        "{refused:?}"
+    );
 }
 
 // Listings.
@@ -1809,7 +1885,10 @@ async fn data_survives_reopening(db: &TestDb) {
         recording_ms: Some(10),
     };
     store.save_evidence(v.id(), &evidence).await.unwrap();
-    store.set_pin(m.id, Mode::Test, "cust", "$argon2id$x").await.unwrap();
+    store
+        .set_pin(m.id, Mode::Test, "cust", "$argon2id$x")
+        .await
+        .unwrap();
     claim(&*store, m.id, "k", &response("{}")).await;
     let d = enqueue(&*store, &v, at(6_000)).await;
     let finished = store.verification_by_id(v.id()).await.unwrap();
@@ -1822,7 +1901,11 @@ async fn data_survives_reopening(db: &TestDb) {
     assert_eq!(ids_of(&store.unfinished().await.unwrap()), vec![live.id()]);
     assert_eq!(store.evidence(v.id()).await.unwrap(), Some(evidence));
     assert_eq!(
-        store.pin(m.id, Mode::Test, "cust").await.unwrap().as_deref(),
+        store
+            .pin(m.id, Mode::Test, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$x")
     );
     assert_eq!(
@@ -1887,7 +1970,11 @@ async fn rows_stored_before_modes_migrate_to_theirs(db: &TestDb) {
     // and before verifications kept their check limit (V4), with a row of
     // each as an older arsgate stored them.
     db.migrate_to(4).await;
-    let (m, live, test) = (MerchantId::new(), VerificationId::new(), VerificationId::new());
+    let (m, live, test) = (
+        MerchantId::new(),
+        VerificationId::new(),
+        VerificationId::new(),
+    );
     let (to_live, to_test) = (EventId::new(), EventId::new());
     let (mu, lu, tu) = (m.uuid(), live.uuid(), test.uuid());
     let (dlu, dtu) = (to_live.uuid(), to_test.uuid());
@@ -1926,7 +2013,11 @@ async fn rows_stored_before_modes_migrate_to_theirs(db: &TestDb) {
             .await
             .unwrap()
             .expect("the key is kept");
-        assert_eq!((stored.status, stored.body.as_str()), (201, "{}"), "{mode:?}");
+        assert_eq!(
+            (stored.status, stored.body.as_str()),
+            (201, "{}"),
+            "{mode:?}"
+        );
     }
     for (mode, expected) in [(Mode::Live, to_live), (Mode::Test, to_test)] {
         let page = store.list_deliveries(m, mode, None, 10).await.unwrap();

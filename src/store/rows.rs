@@ -438,8 +438,9 @@ pub(crate) fn list_deliveries(
     };
     let merchant = b.bind(Param::Id(merchant.uuid()));
     let mode = b.bind(Param::Text(mode.as_str().to_owned()));
-    b.sql
-        .push_str(&format!(" WHERE merchant_id = {merchant} AND mode = {mode}"));
+    b.sql.push_str(&format!(
+        " WHERE merchant_id = {merchant} AND mode = {mode}"
+    ));
     Ok(b.finish(cursor, limit))
 }
 

@@ -113,8 +113,7 @@ impl TestDb {
         let target = refinery::Target::Version(version);
         match self {
             TestDb::Sqlite { .. } => {
-                let mut conn =
-                    rusqlite::Connection::open(self.sqlite_path()).expect("open SQLite");
+                let mut conn = rusqlite::Connection::open(self.sqlite_path()).expect("open SQLite");
                 sqlite_migrations::migrations::runner()
                     .set_target(target)
                     .set_grouped(true)
