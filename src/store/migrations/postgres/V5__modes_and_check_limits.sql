@@ -5,6 +5,12 @@
 -- check attempts it allows from its creation, as it keeps its code's
 -- expiry, so that changing the merchant's setting never unlocks a locked
 -- code.
+--
+-- Unlike the other migrations, this one does not keep older binaries
+-- working: PINs and idempotency keys are no longer unique without their
+-- mode, so an older binary's writes of them (and of deliveries, which it
+-- stores without a mode) fail. Upgrading past it stops every replica first
+-- (README, Upgrades).
 
 -- PINs: one per customer and mode.
 --

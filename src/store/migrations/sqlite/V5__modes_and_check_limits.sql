@@ -6,6 +6,12 @@
 -- expiry, so that changing the merchant's setting never unlocks a locked
 -- code.
 --
+-- Unlike the other migrations, this one does not keep older binaries
+-- working: PINs and idempotency keys are no longer unique without their
+-- mode, so an older binary's writes of them (and of deliveries, which it
+-- stores without a mode) fail. Upgrading past it stops every replica first
+-- (README, Upgrades).
+--
 -- The three tables are rebuilt (SQLite cannot change a primary key, nor
 -- add a NOT NULL column without a default); nothing references them.
 
