@@ -20,6 +20,9 @@ on_every_store!(
     idempotency_keys_replay_the_first_response,
     keys_are_required_and_checked,
     merchants_and_modes_never_see_each_other,
+    sandbox_and_live_pins_are_two_worlds,
+    deliveries_and_idempotency_keys_are_kept_per_mode,
+    check_limits_are_fixed_when_the_verification_is_created,
     requests_are_validated_with_stable_codes,
     cancel_ends_a_live_or_ringing_call,
     consent_leaves_evidence_and_a_recording,
@@ -453,6 +456,236 @@ async fn merchants_and_modes_never_see_each_other(db: &TestDb) {
         .call(Method::DELETE, "/v1/customers/c1/pin", Some(&b.test), None)
         .await;
     assert_eq!(status, 404);
+}
+
+async fn sandbox_and_live_pins_are_two_worlds(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let put = |key: &str, pin: &str| {
+        let (app, key, pin) = (&app, key.to_owned(), json!({ "pin": pin }));
+        async move {
+            app.call(
+                Method::PUT,
+                "/v1/customers/cust-1/pin",
+                Some(&key),
+                Some(&pin),
+            )
+            .await
+        }
+    };
+    let delete = |key: &str| {
+        let (app, key) = (&app, key.to_owned());
+        async move {
+            app.call(Method::DELETE, "/v1/customers/cust-1/pin", Some(&key), None)
+                .await
+        }
+    };
+    // The phone keys 2580: the live PIN. The sandbox registers another.
+    let enter_pin =
+        json!({ "phone": "010-0000-0014", "scenario": "enter_pin", "customer_ref": "cust-1" });
+    assert_eq!(put(&m.live, "2580").await.0, 204);
+    assert_eq!(put(&m.test, "1111").await.0, 204);
+    let live = run(
+        &app,
+        &m.live,
+        "enter_pin",
+        "010-0000-0014",
+        enter_pin.clone(),
+    )
+    .await;
+    assert_eq!(
+        (&live["mode"], &live["outcome"]),
+        (&json!("live"), &json!("verified")),
+        "a sandbox key did not replace the live PIN: {}",
+        live["reason"]
+    );
+    let test = run(
+        &app,
+        &m.test,
+        "enter_pin",
+        "010-0000-0014",
+        enter_pin.clone(),
+    )
+    .await;
+    // The phone keys 2580 once: the sandbox refuses it and asks again in
+    // vain.
+    assert_eq!(
+        test["outcome"], "no_input",
+        "sandbox calls check the sandbox's PIN: {}",
+        test["reason"]
+    );
+
+    // Removing the sandbox's PIN leaves the live one, and the other way.
+    assert_eq!(delete(&m.test).await.0, 204);
+    let (status, body) = delete(&m.test).await;
+    assert_eq!((status, problem_code(&body)), (404, "not_found"));
+    let (status, body) = app.post("/v1/verifications", &m.test, &enter_pin).await;
+    assert_eq!((status, problem_code(&body)), (422, "pin_not_registered"));
+    let (status, body) = app.post("/v1/verifications", &m.live, &enter_pin).await;
+    assert_eq!(status, 201, "the live PIN is still there: {body}");
+    app.finished(&m.live, body["id"].as_str().unwrap()).await;
+    assert_eq!(delete(&m.live).await.0, 204);
+    assert_eq!(put(&m.test, "2580").await.0, 204);
+    let (status, body) = app.post("/v1/verifications", &m.live, &enter_pin).await;
+    assert_eq!(
+        (status, problem_code(&body)),
+        (422, "pin_not_registered"),
+        "a sandbox PIN is no live PIN"
+    );
+}
+
+async fn deliveries_and_idempotency_keys_are_kept_per_mode(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let test = run(&app, &m.test, "event_optin", "010-0000-0017", json!({})).await;
+    let live = run(&app, &m.live, "event_optin", "010-0000-0017", json!({})).await;
+    let mut events = Vec::new();
+    for (key, view) in [(&m.test, &test), (&m.live, &live)] {
+        let id = view["id"].as_str().unwrap();
+        let event = app.hooks.finished(id).await.event;
+        // The listener has the webhook a moment before the worker records it.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        let list = loop {
+            let (_, list) = app.get("/v1/webhooks/deliveries", key).await;
+            if list["data"][0]["state"] == "delivered" || tokio::time::Instant::now() > deadline {
+                break list;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let listed: Vec<&str> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["verification_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(listed, vec![id], "a key lists its own mode's deliveries");
+        assert_eq!(list["data"][0]["state"], "delivered");
+        events.push(event);
+    }
+    let (test_event, live_event) = (&events[0], &events[1]);
+    for (key, event) in [(&m.test, live_event), (&m.live, test_event)] {
+        let (status, body) = app
+            .call(
+                Method::POST,
+                &format!("/v1/webhooks/deliveries/{event}/redeliver"),
+                Some(key),
+                None,
+            )
+            .await;
+        assert_eq!(
+            (status, problem_code(&body)),
+            (404, "not_found"),
+            "the other mode's event {event}"
+        );
+    }
+    let (_, list) = app.get("/v1/webhooks/deliveries", &m.live).await;
+    assert_eq!(
+        list["data"][0]["state"], "delivered",
+        "the live event was not queued again"
+    );
+    let (status, _) = app
+        .call(
+            Method::POST,
+            &format!("/v1/webhooks/deliveries/{live_event}/redeliver"),
+            Some(&m.live),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+
+    // One Idempotency-Key value is two keys, one per mode.
+    let body = json!({ "phone": "010-0000-0004", "scenario": "enter_code" });
+    let send = |key: &str| {
+        app.request(Method::POST, "/v1/verifications", Some(key), Some(&body))
+            .header("Idempotency-Key", "order-1")
+            .send()
+    };
+    let sandbox = send(&m.test).await.unwrap();
+    assert_eq!(sandbox.status(), 201);
+    let sandbox: Value = sandbox.json().await.unwrap();
+    let real = send(&m.live).await.unwrap();
+    assert_eq!(
+        real.status(),
+        201,
+        "a sandbox request does not block a live one"
+    );
+    assert!(real.headers().get("idempotent-replayed").is_none());
+    let real: Value = real.json().await.unwrap();
+    assert_eq!(real["mode"], "live");
+    assert_ne!(real["id"], sandbox["id"]);
+    for (key, first) in [(&m.test, &sandbox), (&m.live, &real)] {
+        let again = send(key).await.unwrap();
+        assert_eq!(again.headers()["idempotent-replayed"], "true");
+        let again: Value = again.json().await.unwrap();
+        assert_eq!(again["id"], first["id"], "each mode replays its own");
+    }
+}
+
+async fn check_limits_are_fixed_when_the_verification_is_created(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let three = MerchantSettings {
+        max_check_attempts: 3,
+        ..MerchantSettings::default()
+    };
+    let m = app.merchant_with("acme", three.clone()).await;
+    let new = || async {
+        app.create(
+            &m.test,
+            &json!({ "phone": "010-0000-0001", "scenario": "read_code" }),
+        )
+        .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let check = |id: &str, code: &str| {
+        let (app, key) = (&app, &m.test);
+        let (path, body) = (
+            format!("/v1/verifications/{id}/check"),
+            json!({ "code": code }),
+        );
+        async move { app.post(&path, key, &body).await }
+    };
+    let locked = new().await;
+    for _ in 0..3 {
+        assert_eq!(check(&locked, "999999").await.0, 200);
+    }
+    let (status, body) = check(&locked, CODE).await;
+    assert_eq!((status, problem_code(&body)), (429, "too_many_attempts"));
+
+    // The merchant raises its setting (`arsgate merchants set`): it applies
+    // to verifications created from then on.
+    let ten = MerchantSettings {
+        max_check_attempts: 10,
+        ..MerchantSettings::default()
+    };
+    app.store
+        .set_merchant_settings(m.merchant.id, &ten)
+        .await
+        .unwrap();
+    let (status, body) = check(&locked, CODE).await;
+    assert_eq!(
+        (status, problem_code(&body)),
+        (429, "too_many_attempts"),
+        "a locked code stays locked"
+    );
+    let (_, view) = app
+        .get(&format!("/v1/verifications/{locked}"), &m.test)
+        .await;
+    assert_eq!(view["check"]["max_attempts"], 3);
+    let generous = new().await;
+    let (_, view) = app
+        .get(&format!("/v1/verifications/{generous}"), &m.test)
+        .await;
+    assert_eq!(view["check"]["max_attempts"], 10);
+
+    // Lowering it does not shorten the verifications already made.
+    app.store
+        .set_merchant_settings(m.merchant.id, &three)
+        .await
+        .unwrap();
+    let (status, body) = check(&generous, "999999").await;
+    assert_eq!((status, &body["attempts_remaining"]), (200, &json!(9)));
 }
 
 async fn requests_are_validated_with_stable_codes(db: &TestDb) {

@@ -35,6 +35,9 @@ on_every_store!(
     concurrent_checks_never_count_past_the_limit,
     evidence_round_trips,
     pins_round_trip,
+    pins_are_kept_per_mode,
+    idempotency_keys_are_kept_per_mode,
+    deliveries_are_kept_per_mode,
     idempotency_keys_keep_the_first_response,
     idempotency_claims_run_until_saved_released_or_abandoned,
     concurrent_idempotent_claims_have_one_winner,
@@ -55,6 +58,7 @@ on_every_store!(
     concurrent_opens_of_a_new_database_agree,
     urls_open_the_same_database,
     corrupt_rows_name_their_column,
+    rows_stored_before_modes_migrate_to_theirs,
     leases_stop_at_max_channels_and_expire,
     concurrent_leases_never_pass_max_channels,
     admissions_keep_velocity_and_daily_cap,
@@ -120,7 +124,7 @@ async fn stored_delivery(store: &dyn Store, merchant: MerchantId, id: EventId) -
     let mut cursor = None;
     loop {
         let page = store
-            .list_deliveries(merchant, cursor.as_deref(), 100)
+            .list_deliveries(merchant, Mode::Test, cursor.as_deref(), 100)
             .await
             .expect("deliveries listed");
         if let Some(found) = page.items.into_iter().find(|d| d.event.id == id) {
@@ -291,6 +295,7 @@ async fn verifications_round_trip_every_field(db: &TestDb) {
         ]),
         code_digest: Some("c".repeat(64)),
         code_expires_at: Some(at(180_000)),
+        max_check_attempts: 7,
         created_at: at(0),
     };
     let created = store.create_verification(&full).await.unwrap();
@@ -348,7 +353,10 @@ async fn reads_never_cross_merchants(db: &TestDb) {
         .await
         .unwrap();
     let d = enqueue(&*store, &v, at(10_000)).await;
-    store.set_pin(a.id, "cust", "hash-a").await.unwrap();
+    store
+        .set_pin(a.id, Mode::Test, "cust", "hash-a")
+        .await
+        .unwrap();
     let response = IdempotentResponse {
         request_hash: "h".to_owned(),
         status: 201,
@@ -363,15 +371,19 @@ async fn reads_never_cross_merchants(db: &TestDb) {
         .await
         .unwrap();
     assert!(listed.items.is_empty() && listed.next.is_none());
-    assert_eq!(store.pin(b.id, "cust").await.unwrap(), None);
-    assert!(!store.delete_pin(b.id, "cust").await.unwrap());
+    assert_eq!(store.pin(b.id, Mode::Test, "cust").await.unwrap(), None);
+    assert!(!store.delete_pin(b.id, Mode::Test, "cust").await.unwrap());
     assert_eq!(
-        store.pin(a.id, "cust").await.unwrap().as_deref(),
+        store
+            .pin(a.id, Mode::Test, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("hash-a")
     );
     assert_eq!(
         store
-            .claim_idempotent(b.id, "key-1", "h", at(0))
+            .claim_idempotent(b.id, Mode::Test, "key-1", "h", at(0))
             .await
             .unwrap(),
         None,
@@ -379,13 +391,18 @@ async fn reads_never_cross_merchants(db: &TestDb) {
     );
     assert!(
         store
-            .list_deliveries(b.id, None, 50)
+            .list_deliveries(b.id, Mode::Test, None, 50)
             .await
             .unwrap()
             .items
             .is_empty()
     );
-    assert!(!store.redeliver(b.id, d.id, at(20_000)).await.unwrap());
+    assert!(
+        !store
+            .redeliver(b.id, Mode::Test, d.id, at(20_000))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         stored_delivery(&*store, a.id, d.id).await.next_attempt_at,
         at(10_000),
@@ -544,7 +561,10 @@ async fn finish_queues_its_webhook_with_it_and_only_once(db: &TestDb) {
             .await
             .unwrap()
     );
-    let listed = store.list_deliveries(m.id, None, 100).await.unwrap();
+    let listed = store
+        .list_deliveries(m.id, Mode::Test, None, 100)
+        .await
+        .unwrap();
     assert_eq!(ids(&listed.items), vec![first.id], "no second webhook");
 
     // A webhook that cannot be stored leaves the verification unfinished.
@@ -634,27 +654,57 @@ async fn concurrent_finishes_have_one_winner(db: &TestDb) {
 async fn checks_count_until_locked(db: &TestDb) {
     let store = db.open().await;
     let m = merchant(&*store, "acme").await;
-    let v = verification(&*store, m.id, at(0)).await;
+    let v = store
+        .create_verification(&NewVerification {
+            max_check_attempts: 3,
+            ..new_verification(m.id, "read_code", at(0))
+        })
+        .await
+        .unwrap();
     for attempts in 1..=3 {
         assert_eq!(
-            store.record_check(v.id(), 3).await.unwrap(),
+            store.record_check(v.id()).await.unwrap(),
             CheckRecorded::Counted { attempts }
         );
     }
     for _ in 0..2 {
         assert_eq!(
-            store.record_check(v.id(), 3).await.unwrap(),
+            store.record_check(v.id()).await.unwrap(),
             CheckRecorded::Locked
         );
     }
     let stored = store.verification_by_id(v.id()).await.unwrap().unwrap();
     assert_eq!(stored.check_attempts, 3);
+    // The limit is the verification's own: a merchant's later setting
+    // does not reopen it.
+    let raised = MerchantSettings {
+        max_check_attempts: 10,
+        ..m.settings.clone()
+    };
+    store.set_merchant_settings(m.id, &raised).await.unwrap();
     assert_eq!(
-        store.record_check(v.id(), 4).await.unwrap(),
-        CheckRecorded::Counted { attempts: 4 },
-        "the limit is the caller's"
+        store.record_check(v.id()).await.unwrap(),
+        CheckRecorded::Locked,
+        "the limit is the one the verification was created with"
     );
-    let unknown = store.record_check(VerificationId::new(), 3).await;
+    let generous = store
+        .create_verification(&NewVerification {
+            max_check_attempts: 4,
+            ..new_verification(m.id, "read_code", at(1))
+        })
+        .await
+        .unwrap();
+    for attempts in 1..=4 {
+        assert_eq!(
+            store.record_check(generous.id()).await.unwrap(),
+            CheckRecorded::Counted { attempts }
+        );
+    }
+    assert_eq!(
+        store.record_check(generous.id()).await.unwrap(),
+        CheckRecorded::Locked
+    );
+    let unknown = store.record_check(VerificationId::new()).await;
     assert!(
         matches!(unknown, Err(StoreError::NotFound(_))),
         "{unknown:?}"
@@ -683,7 +733,7 @@ async fn concurrent_checks_never_count_past_the_limit(db: &TestDb) {
     let tasks: Vec<_> = (0..40)
         .map(|i| {
             let store = if i % 2 == 0 { &store } else { &other }.clone();
-            tokio::spawn(async move { store.record_check(id, 5).await.unwrap() })
+            tokio::spawn(async move { store.record_check(id).await.unwrap() })
         })
         .collect();
     let mut counted = Vec::new();
@@ -740,36 +790,89 @@ async fn pins_round_trip(db: &TestDb) {
     let store = db.open().await;
     let a = merchant(&*store, "a").await;
     let b = merchant(&*store, "b").await;
-    assert_eq!(store.pin(a.id, "cust").await.unwrap(), None);
+    assert_eq!(store.pin(a.id, Mode::Test, "cust").await.unwrap(), None);
     store
-        .set_pin(a.id, "cust", "$argon2id$first")
+        .set_pin(a.id, Mode::Test, "cust", "$argon2id$first")
         .await
         .unwrap();
     store
-        .set_pin(b.id, "cust", "$argon2id$other")
+        .set_pin(b.id, Mode::Test, "cust", "$argon2id$other")
         .await
         .unwrap();
     assert_eq!(
-        store.pin(a.id, "cust").await.unwrap().as_deref(),
+        store
+            .pin(a.id, Mode::Test, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$first")
     );
     store
-        .set_pin(a.id, "cust", "$argon2id$second")
+        .set_pin(a.id, Mode::Test, "cust", "$argon2id$second")
         .await
         .unwrap();
     assert_eq!(
-        store.pin(a.id, "cust").await.unwrap().as_deref(),
+        store
+            .pin(a.id, Mode::Test, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$second")
     );
-    assert!(store.delete_pin(a.id, "cust").await.unwrap());
-    assert_eq!(store.pin(a.id, "cust").await.unwrap(), None);
-    assert!(!store.delete_pin(a.id, "cust").await.unwrap());
+    assert!(store.delete_pin(a.id, Mode::Test, "cust").await.unwrap());
+    assert_eq!(store.pin(a.id, Mode::Test, "cust").await.unwrap(), None);
+    assert!(!store.delete_pin(a.id, Mode::Test, "cust").await.unwrap());
     assert_eq!(
-        store.pin(b.id, "cust").await.unwrap().as_deref(),
+        store
+            .pin(b.id, Mode::Test, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$other")
     );
-    let orphan = store.set_pin(MerchantId::new(), "cust", "h").await;
+    let orphan = store
+        .set_pin(MerchantId::new(), Mode::Live, "cust", "h")
+        .await;
     assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+}
+
+async fn pins_are_kept_per_mode(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    store
+        .set_pin(m.id, Mode::Live, "cust", "$argon2id$live")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.pin(m.id, Mode::Test, "cust").await.unwrap(),
+        None,
+        "the sandbox does not see the live PIN"
+    );
+    store
+        .set_pin(m.id, Mode::Test, "cust", "$argon2id$test")
+        .await
+        .unwrap();
+    for (mode, hash) in [
+        (Mode::Live, "$argon2id$live"),
+        (Mode::Test, "$argon2id$test"),
+    ] {
+        assert_eq!(
+            store.pin(m.id, mode, "cust").await.unwrap().as_deref(),
+            Some(hash),
+            "{mode:?}"
+        );
+    }
+    assert!(store.delete_pin(m.id, Mode::Test, "cust").await.unwrap());
+    assert!(!store.delete_pin(m.id, Mode::Test, "cust").await.unwrap());
+    assert_eq!(
+        store
+            .pin(m.id, Mode::Live, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("$argon2id$live"),
+        "removing the sandbox's PIN leaves the live one"
+    );
 }
 
 // Idempotency.
@@ -785,12 +888,12 @@ fn response(body: &str) -> IdempotentResponse {
 /// Claims `key` for `response`'s request and stores `response` under it.
 async fn claim(store: &dyn Store, merchant: MerchantId, key: &str, response: &IdempotentResponse) {
     let claimed = store
-        .claim_idempotent(merchant, key, &response.request_hash, at(0))
+        .claim_idempotent(merchant, Mode::Test, key, &response.request_hash, at(0))
         .await
         .unwrap();
     assert_eq!(claimed, None, "{key} was free");
     store
-        .save_idempotent(merchant, key, response)
+        .save_idempotent(merchant, Mode::Test, key, response)
         .await
         .unwrap();
 }
@@ -803,7 +906,7 @@ async fn idempotency_keys_keep_the_first_response(db: &TestDb) {
     claim(&*store, a.id, "k", &first).await;
     assert_eq!(
         store
-            .claim_idempotent(a.id, "k", &first.request_hash, at(1))
+            .claim_idempotent(a.id, Mode::Test, "k", &first.request_hash, at(1))
             .await
             .unwrap(),
         Some(first.clone()),
@@ -811,7 +914,7 @@ async fn idempotency_keys_keep_the_first_response(db: &TestDb) {
     );
     assert_eq!(
         store
-            .claim_idempotent(a.id, "k", "another request", at(2))
+            .claim_idempotent(a.id, Mode::Test, "k", "another request", at(2))
             .await
             .unwrap(),
         Some(first.clone()),
@@ -823,8 +926,91 @@ async fn idempotency_keys_keep_the_first_response(db: &TestDb) {
     };
     claim(&*store, b.id, "k", &second).await;
     assert_eq!(
-        store.claim_idempotent(b.id, "k", "x", at(3)).await.unwrap(),
+        store
+            .claim_idempotent(b.id, Mode::Test, "k", "x", at(3))
+            .await
+            .unwrap(),
         Some(second)
+    );
+}
+
+async fn idempotency_keys_are_kept_per_mode(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let live = response("live");
+    let claimed = store
+        .claim_idempotent(m.id, Mode::Live, "k", &live.request_hash, at(0))
+        .await
+        .unwrap();
+    assert_eq!(claimed, None);
+    // While the live request runs, the sandbox's key of the same value is
+    // free: it is another key.
+    let test = response("test");
+    assert_eq!(
+        store
+            .claim_idempotent(m.id, Mode::Test, "k", &test.request_hash, at(1))
+            .await
+            .unwrap(),
+        None
+    );
+    store
+        .save_idempotent(m.id, Mode::Test, "k", &test)
+        .await
+        .unwrap();
+    store
+        .release_idempotent(m.id, Mode::Test, "k")
+        .await
+        .unwrap();
+    let running = store
+        .claim_idempotent(m.id, Mode::Live, "k", &live.request_hash, at(2))
+        .await
+        .unwrap()
+        .expect("the live claim is still there");
+    assert_eq!(running.status, 0, "the sandbox's save left it running");
+    store
+        .save_idempotent(m.id, Mode::Live, "k", &live)
+        .await
+        .unwrap();
+    for (mode, expected) in [(Mode::Live, &live), (Mode::Test, &test)] {
+        assert_eq!(
+            store
+                .claim_idempotent(m.id, mode, "k", "a repeat", at(3))
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(expected),
+            "{mode:?}"
+        );
+    }
+    // A live release gives up only the live key (and only a running one).
+    store
+        .claim_idempotent(m.id, Mode::Live, "other", "h", at(4))
+        .await
+        .unwrap();
+    store
+        .claim_idempotent(m.id, Mode::Test, "other", "h", at(4))
+        .await
+        .unwrap();
+    store
+        .release_idempotent(m.id, Mode::Live, "other")
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_idempotent(m.id, Mode::Live, "other", "h", at(5))
+            .await
+            .unwrap(),
+        None,
+        "released"
+    );
+    assert_eq!(
+        store
+            .claim_idempotent(m.id, Mode::Test, "other", "h", at(5))
+            .await
+            .unwrap()
+            .map(|r| r.status),
+        Some(0),
+        "still running"
     );
 }
 
@@ -833,22 +1019,25 @@ async fn idempotency_claims_run_until_saved_released_or_abandoned(db: &TestDb) {
     let m = merchant(&*store, "acme").await;
     assert_eq!(
         store
-            .claim_idempotent(m.id, "k", "h1", at(0))
+            .claim_idempotent(m.id, Mode::Test, "k", "h1", at(0))
             .await
             .unwrap(),
         None
     );
     let running = store
-        .claim_idempotent(m.id, "k", "h1", at(1_000))
+        .claim_idempotent(m.id, Mode::Test, "k", "h1", at(1_000))
         .await
         .unwrap()
         .expect("claimed");
     assert_eq!((running.status, running.request_hash.as_str()), (0, "h1"));
 
-    store.release_idempotent(m.id, "k").await.unwrap();
+    store
+        .release_idempotent(m.id, Mode::Test, "k")
+        .await
+        .unwrap();
     assert_eq!(
         store
-            .claim_idempotent(m.id, "k", "h2", at(2_000))
+            .claim_idempotent(m.id, Mode::Test, "k", "h2", at(2_000))
             .await
             .unwrap(),
         None,
@@ -857,7 +1046,13 @@ async fn idempotency_claims_run_until_saved_released_or_abandoned(db: &TestDb) {
     let abandoned_at = at(2_000).plus(arsgate::store::ABANDONED_CLAIM);
     assert_eq!(
         store
-            .claim_idempotent(m.id, "k", "h3", abandoned_at.plus(Duration::from_millis(1)))
+            .claim_idempotent(
+                m.id,
+                Mode::Test,
+                "k",
+                "h3",
+                abandoned_at.plus(Duration::from_millis(1))
+            )
             .await
             .unwrap(),
         None,
@@ -868,11 +1063,20 @@ async fn idempotency_claims_run_until_saved_released_or_abandoned(db: &TestDb) {
         status: 201,
         body: "{}".to_owned(),
     };
-    store.save_idempotent(m.id, "k", &saved).await.unwrap();
-    store.release_idempotent(m.id, "k").await.unwrap();
+    store
+        .save_idempotent(m.id, Mode::Test, "k", &saved)
+        .await
+        .unwrap();
+    store
+        .release_idempotent(m.id, Mode::Test, "k")
+        .await
+        .unwrap();
     let far = abandoned_at.plus(Duration::from_secs(3600));
     assert_eq!(
-        store.claim_idempotent(m.id, "k", "h4", far).await.unwrap(),
+        store
+            .claim_idempotent(m.id, Mode::Test, "k", "h4", far)
+            .await
+            .unwrap(),
         Some(saved),
         "a stored response is neither released nor abandoned"
     );
@@ -880,7 +1084,7 @@ async fn idempotency_claims_run_until_saved_released_or_abandoned(db: &TestDb) {
         request_hash: "h2".to_owned(),
         ..response("{}")
     };
-    let lost = store.save_idempotent(m.id, "k", &stale).await;
+    let lost = store.save_idempotent(m.id, Mode::Test, "k", &stale).await;
     assert!(matches!(lost, Err(StoreError::NotFound(_))), "{lost:?}");
 }
 
@@ -894,7 +1098,7 @@ async fn concurrent_idempotent_claims_have_one_winner(db: &TestDb) {
             tokio::spawn(async move {
                 let hash = format!("request {i}");
                 store
-                    .claim_idempotent(m.id, "same-key", &hash, at(i))
+                    .claim_idempotent(m.id, Mode::Test, "same-key", &hash, at(i))
                     .await
                     .unwrap()
                     .is_none()
@@ -908,7 +1112,7 @@ async fn concurrent_idempotent_claims_have_one_winner(db: &TestDb) {
     }
     assert_eq!(winners.len(), 1, "{winners:?}");
     let held = store
-        .claim_idempotent(m.id, "same-key", "late", at(100))
+        .claim_idempotent(m.id, Mode::Test, "same-key", "late", at(100))
         .await
         .unwrap()
         .expect("held");
@@ -1184,8 +1388,18 @@ async fn redeliver_requeues_dead_and_delivered(db: &TestDb) {
     assert_eq!(store.pending_deliveries().await.unwrap(), 0);
 
     let now = at(86_400_000);
-    assert!(store.redeliver(m.id, dead.id, now).await.unwrap());
-    assert!(store.redeliver(m.id, delivered.id, now).await.unwrap());
+    assert!(
+        store
+            .redeliver(m.id, Mode::Test, dead.id, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .redeliver(m.id, Mode::Test, delivered.id, now)
+            .await
+            .unwrap()
+    );
     for id in [dead.id, delivered.id] {
         let requeued = stored_delivery(&*store, m.id, id).await;
         assert_eq!(requeued.state, DeliveryState::Pending);
@@ -1209,7 +1423,88 @@ async fn redeliver_requeues_dead_and_delivered(db: &TestDb) {
             .len(),
         2
     );
-    assert!(!store.redeliver(m.id, EventId::new(), now).await.unwrap());
+    assert!(
+        !store
+            .redeliver(m.id, Mode::Test, EventId::new(), now)
+            .await
+            .unwrap()
+    );
+}
+
+async fn deliveries_are_kept_per_mode(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let other = merchant(&*store, "other").await;
+    let test = verification(&*store, m.id, at(0)).await;
+    let live = store
+        .create_verification(&NewVerification {
+            mode: Mode::Live,
+            ..new_verification(m.id, "read_code", at(1))
+        })
+        .await
+        .unwrap();
+    let of_test = enqueue(&*store, &test, at(1_000)).await;
+    // A delivery queued with its outcome takes its verification's mode too.
+    let of_live = delivery(&live, at(2_000));
+    assert!(
+        store
+            .finish(
+                live.id(),
+                &finish(Outcome::Verified, at(2_000)),
+                Some(&of_live)
+            )
+            .await
+            .unwrap()
+    );
+    for (mode, expected) in [(Mode::Test, of_test.id), (Mode::Live, of_live.id)] {
+        let page = store.list_deliveries(m.id, mode, None, 100).await.unwrap();
+        assert_eq!(ids(&page.items), vec![expected], "{mode:?}");
+    }
+
+    let now = at(50_000);
+    assert!(
+        !store
+            .redeliver(m.id, Mode::Test, of_live.id, now)
+            .await
+            .unwrap(),
+        "a sandbox key cannot requeue a live event"
+    );
+    assert!(
+        !store
+            .redeliver(m.id, Mode::Live, of_test.id, now)
+            .await
+            .unwrap()
+    );
+    for (mode, id, due) in [
+        (Mode::Test, of_test.id, at(1_000)),
+        (Mode::Live, of_live.id, at(2_000)),
+    ] {
+        let page = store.list_deliveries(m.id, mode, None, 100).await.unwrap();
+        assert_eq!(page.items[0].next_attempt_at, due, "{id} unchanged");
+    }
+    assert!(
+        store
+            .redeliver(m.id, Mode::Live, of_live.id, now)
+            .await
+            .unwrap()
+    );
+    let page = store
+        .list_deliveries(m.id, Mode::Live, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].next_attempt_at, now);
+
+    // The verification named must be the merchant's: its mode is read
+    // from it.
+    let foreign = NewDelivery {
+        merchant_id: other.id,
+        ..delivery(&live, at(3_000))
+    };
+    let refused = store.enqueue_delivery(&foreign).await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound(_))),
+        "{refused:?}"
+    );
 }
 
 // Listings.
@@ -1349,7 +1644,7 @@ async fn delivery_pages_are_stable_with_equal_timestamps(db: &TestDb) {
         let mut cursor = None;
         loop {
             let page = store
-                .list_deliveries(m.id, cursor.as_deref(), limit)
+                .list_deliveries(m.id, Mode::Test, cursor.as_deref(), limit)
                 .await
                 .unwrap();
             assert!(page.items.len() <= limit as usize);
@@ -1378,7 +1673,7 @@ async fn foreign_cursors_are_refused(db: &TestDb) {
         .next
         .unwrap();
     let delivery_cursor = store
-        .list_deliveries(m.id, None, 1)
+        .list_deliveries(m.id, Mode::Test, None, 1)
         .await
         .unwrap()
         .next
@@ -1391,7 +1686,7 @@ async fn foreign_cursors_are_refused(db: &TestDb) {
         );
     }
     let result = store
-        .list_deliveries(m.id, Some(&verification_cursor), 10)
+        .list_deliveries(m.id, Mode::Test, Some(&verification_cursor), 10)
         .await;
     assert!(
         matches!(result, Err(StoreError::InvalidCursor(_))),
@@ -1590,7 +1885,10 @@ async fn data_survives_reopening(db: &TestDb) {
         recording_ms: Some(10),
     };
     store.save_evidence(v.id(), &evidence).await.unwrap();
-    store.set_pin(m.id, "cust", "$argon2id$x").await.unwrap();
+    store
+        .set_pin(m.id, Mode::Test, "cust", "$argon2id$x")
+        .await
+        .unwrap();
     claim(&*store, m.id, "k", &response("{}")).await;
     let d = enqueue(&*store, &v, at(6_000)).await;
     let finished = store.verification_by_id(v.id()).await.unwrap();
@@ -1603,12 +1901,16 @@ async fn data_survives_reopening(db: &TestDb) {
     assert_eq!(ids_of(&store.unfinished().await.unwrap()), vec![live.id()]);
     assert_eq!(store.evidence(v.id()).await.unwrap(), Some(evidence));
     assert_eq!(
-        store.pin(m.id, "cust").await.unwrap().as_deref(),
+        store
+            .pin(m.id, Mode::Test, "cust")
+            .await
+            .unwrap()
+            .as_deref(),
         Some("$argon2id$x")
     );
     assert_eq!(
         store
-            .claim_idempotent(m.id, "k", "hash of {}", at(0))
+            .claim_idempotent(m.id, Mode::Test, "k", "hash of {}", at(0))
             .await
             .unwrap(),
         Some(response("{}"))
@@ -1661,6 +1963,79 @@ async fn corrupt_rows_name_their_column(db: &TestDb) {
     }
     let usage = store.usage(m.id, Mode::Test, at(0), at(1)).await;
     assert!(matches!(usage, Err(StoreError::Corrupt(_))), "{usage:?}");
+}
+
+async fn rows_stored_before_modes_migrate_to_theirs(db: &TestDb) {
+    // The schema before PINs, deliveries and idempotency keys had a mode
+    // and before verifications kept their check limit (V4), with a row of
+    // each as an older arsgate stored them.
+    db.migrate_to(4).await;
+    let (m, live, test) = (
+        MerchantId::new(),
+        VerificationId::new(),
+        VerificationId::new(),
+    );
+    let (to_live, to_test) = (EventId::new(), EventId::new());
+    let (mu, lu, tu) = (m.uuid(), live.uuid(), test.uuid());
+    let (dlu, dtu) = (to_live.uuid(), to_test.uuid());
+    db.execute_raw(&format!(
+        "INSERT INTO merchants (id, name, webhook_secret, code_ttl_ms, max_check_attempts, \
+         created_at) VALUES ('{mu}', 'acme', 'whsec', 180000, 4, {T0}); \
+         INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, metadata, \
+         fields, created_at, state, check_attempts, updated_at) VALUES \
+         ('{lu}', '{mu}', 'live', 'read_code', '+821012345678', 'ko', '{{}}', '{{}}', {T0}, \
+          'answered', 4, {T0}), \
+         ('{tu}', '{mu}', 'test', 'read_code', '+821012345678', 'ko', '{{}}', '{{}}', {T0}, \
+          'answered', 1, {T0}); \
+         INSERT INTO pins (merchant_id, customer_ref, hash, updated_at) \
+         VALUES ('{mu}', 'cust', '$argon2id$old', {T0}); \
+         INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, status, \
+         body, created_at) VALUES ('{mu}', 'k', 'hash of the first request', 201, '{{}}', {T0}); \
+         INSERT INTO webhook_deliveries (id, merchant_id, verification_id, url, event_type, \
+         payload, created_at, state, next_attempt_at) VALUES \
+         ('{dlu}', '{mu}', '{lu}', 'https://m.example/h', 'verification.answered', '{{}}', \
+          {T0}, 'pending', {T0}), \
+         ('{dtu}', '{mu}', '{tu}', 'https://m.example/h', 'verification.answered', '{{}}', \
+          {T0}, 'pending', {T0});"
+    ))
+    .await;
+    let store = db.open().await;
+
+    assert_eq!(
+        store.pin(m, Mode::Live, "cust").await.unwrap().as_deref(),
+        Some("$argon2id$old"),
+        "an existing PIN is the one live calls keep checking"
+    );
+    assert_eq!(store.pin(m, Mode::Test, "cust").await.unwrap(), None);
+    for mode in [Mode::Live, Mode::Test] {
+        let stored = store
+            .claim_idempotent(m, mode, "k", "hash of the first request", at(0))
+            .await
+            .unwrap()
+            .expect("the key is kept");
+        assert_eq!(
+            (stored.status, stored.body.as_str()),
+            (201, "{}"),
+            "{mode:?}"
+        );
+    }
+    for (mode, expected) in [(Mode::Live, to_live), (Mode::Test, to_test)] {
+        let page = store.list_deliveries(m, mode, None, 10).await.unwrap();
+        assert_eq!(ids(&page.items), vec![expected], "{mode:?}");
+    }
+    for id in [live, test] {
+        let v = store.verification_by_id(id).await.unwrap().unwrap();
+        assert_eq!(v.request.max_check_attempts, 4, "the merchant's setting");
+    }
+    assert_eq!(
+        store.record_check(live).await.unwrap(),
+        CheckRecorded::Locked,
+        "a code locked before the upgrade stays locked"
+    );
+    assert_eq!(
+        store.record_check(test).await.unwrap(),
+        CheckRecorded::Counted { attempts: 2 }
+    );
 }
 
 // What only one backend has.

@@ -1,5 +1,6 @@
 //! `/v1/customers/{customer_ref}/pin`: the PINs `enter_pin` checks against,
-//! registered as argon2id hashes and never returned.
+//! one per customer and mode (a sandbox key never touches the PIN live
+//! calls ask for), registered as argon2id hashes and never returned.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -20,7 +21,9 @@ pub struct PinRequest {
     pub pin: String,
 }
 
-/// Registers (or replaces) a customer's PIN.
+/// Registers (or replaces) a customer's PIN for the `enter_pin` calls of the
+/// key's mode: a sandbox key's PINs are checked by sandbox calls only, a
+/// live key's by live calls only.
 #[utoipa::path(
     put,
     path = "/v1/customers/{customer_ref}/pin",
@@ -42,12 +45,12 @@ pub async fn put_pin(
 ) -> Result<StatusCode, Problem> {
     state
         .service
-        .set_pin(&auth.merchant, &customer_ref, &body.value.pin)
+        .set_pin(&auth.merchant, auth.mode, &customer_ref, &body.value.pin)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Removes a customer's PIN.
+/// Removes a customer's PIN of the key's mode (the other mode's stays).
 #[utoipa::path(
     delete,
     path = "/v1/customers/{customer_ref}/pin",
@@ -67,7 +70,7 @@ pub async fn delete_pin(
 ) -> Result<StatusCode, Problem> {
     state
         .service
-        .delete_pin(&auth.merchant, &customer_ref)
+        .delete_pin(&auth.merchant, auth.mode, &customer_ref)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -140,7 +140,7 @@ pub async fn create(
     let store = state.service.store();
     if let Some(key) = &key {
         let claim = store
-            .claim_idempotent(auth.merchant.id, key, &hash, Timestamp::now())
+            .claim_idempotent(auth.merchant.id, auth.mode, key, &hash, Timestamp::now())
             .await?;
         match claim {
             None => {}
@@ -188,7 +188,9 @@ pub async fn create(
         // A refusal that passes with time is not the key's final answer:
         // a retry after `Retry-After` runs afresh.
         if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-            store.release_idempotent(auth.merchant.id, key).await?;
+            store
+                .release_idempotent(auth.merchant.id, auth.mode, key)
+                .await?;
         } else {
             let response = IdempotentResponse {
                 request_hash: hash,
@@ -196,7 +198,7 @@ pub async fn create(
                 body: stored.clone(),
             };
             store
-                .save_idempotent(auth.merchant.id, key, &response)
+                .save_idempotent(auth.merchant.id, auth.mode, key, &response)
                 .await?;
         }
     }

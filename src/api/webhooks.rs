@@ -35,7 +35,9 @@ pub struct DeliveryList {
     pub next_cursor: Option<String>,
 }
 
-/// Your webhook deliveries, newest first: pending, delivered and dead.
+/// Your webhook deliveries of the key's mode (a sandbox key sees the
+/// sandbox's, a live key the live ones), newest first: pending, delivered
+/// and dead.
 #[utoipa::path(
     get,
     path = "/v1/webhooks/deliveries",
@@ -57,7 +59,7 @@ pub async fn list(
     let limit = page_limit(query.limit)?;
     let page = state
         .service
-        .deliveries(&auth.merchant, query.cursor.as_deref(), limit)
+        .deliveries(&auth.merchant, auth.mode, query.cursor.as_deref(), limit)
         .await?;
     Ok(Json(DeliveryList {
         data: page.items.iter().map(DeliveryView::from).collect(),
@@ -66,7 +68,8 @@ pub async fn list(
 }
 
 /// Queues a delivery again, due now (dead ones too). The event keeps its id,
-/// so a receiver that already has it can drop it.
+/// so a receiver that already has it can drop it. Only the key's mode's
+/// deliveries: the other mode's are `404`.
 #[utoipa::path(
     post,
     path = "/v1/webhooks/deliveries/{id}/redeliver",
@@ -86,6 +89,9 @@ pub async fn redeliver(
 ) -> Result<StatusCode, Problem> {
     let id = EventId::parse(&id)
         .map_err(|_| Problem::not_found(format!("delivery {id:?} not found")))?;
-    state.service.redeliver(&auth.merchant, id).await?;
+    state
+        .service
+        .redeliver(&auth.merchant, auth.mode, id)
+        .await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -77,6 +77,10 @@ pub struct NewVerification {
     pub code_digest: Option<String>,
     /// Until when the code may be checked.
     pub code_expires_at: Option<Timestamp>,
+    /// How many `check` attempts the code allows: the merchant's setting
+    /// when the verification was created, kept so that a later change of
+    /// the setting neither unlocks a locked code nor locks an open one.
+    pub max_check_attempts: u32,
     /// When it was created.
     pub created_at: Timestamp,
 }

@@ -420,7 +420,7 @@ async fn call_request(
         (Some(customer), true) => {
             let phc = inner
                 .store
-                .pin(request.merchant_id, customer)
+                .pin(request.merchant_id, request.mode, customer)
                 .await
                 .map_err(|error| format!("the PIN could not be read: {error}"))?
                 .ok_or("the customer's PIN was removed before the call")?;

@@ -55,8 +55,10 @@ impl Service {
         }
         // Malformed input is refused before it costs an attempt.
         Code::parse(code).map_err(|_| ServiceError::InvalidCode)?;
-        let max = merchant.settings.max_check_attempts;
-        let attempts = match self.store().record_check(id, max).await? {
+        // The limit the verification was created with: a later change of
+        // the setting applies to later verifications only.
+        let max = request.max_check_attempts;
+        let attempts = match self.store().record_check(id).await? {
             CheckRecorded::Locked => return Err(ServiceError::TooManyAttempts),
             CheckRecorded::Counted { attempts } => attempts,
         };

@@ -119,6 +119,7 @@ pub fn prepare(
         fields,
         code_digest: code.as_ref().map(|c| code_key.digest(c).to_hex()),
         code_expires_at: code.as_ref().map(|_| now.plus(merchant.settings.code_ttl)),
+        max_check_attempts: merchant.settings.max_check_attempts,
         created_at: now,
     };
     Ok(Prepared { new, code })

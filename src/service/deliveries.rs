@@ -4,7 +4,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Service, ServiceError};
-use crate::domain::{Delivery, EventId, Merchant, Page, Timestamp};
+use crate::domain::{Delivery, EventId, Merchant, Mode, Page, Timestamp};
 
 /// A delivery as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -53,24 +53,30 @@ impl From<&Delivery> for DeliveryView {
 }
 
 impl Service {
-    /// `merchant`'s deliveries, newest first.
+    /// `merchant`'s deliveries of `mode`, newest first.
     pub async fn deliveries(
         &self,
         merchant: &Merchant,
+        mode: Mode,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Delivery>, ServiceError> {
         Ok(self
             .store()
-            .list_deliveries(merchant.id, cursor, limit)
+            .list_deliveries(merchant.id, mode, cursor, limit)
             .await?)
     }
 
-    /// Queues a delivery again, due now (a dead one included).
-    pub async fn redeliver(&self, merchant: &Merchant, id: EventId) -> Result<(), ServiceError> {
+    /// Queues a delivery of `mode` again, due now (a dead one included).
+    pub async fn redeliver(
+        &self,
+        merchant: &Merchant,
+        mode: Mode,
+        id: EventId,
+    ) -> Result<(), ServiceError> {
         if self
             .store()
-            .redeliver(merchant.id, id, Timestamp::now())
+            .redeliver(merchant.id, mode, id, Timestamp::now())
             .await?
         {
             self.inner.webhooks.notify_one();

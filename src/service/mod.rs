@@ -266,7 +266,12 @@ impl Service {
         }
         if let Some(customer) = prepared.new.customer_ref.as_deref()
             && runnable.checks_pin()
-            && self.inner.store.pin(merchant.id, customer).await?.is_none()
+            && self
+                .inner
+                .store
+                .pin(merchant.id, mode, customer)
+                .await?
+                .is_none()
         {
             return Err(ServiceError::PinNotRegistered(customer.to_owned()));
         }
@@ -398,10 +403,12 @@ impl Service {
         Ok(self.inner.limits.report(merchant, mode).await?)
     }
 
-    /// Registers (or replaces) a customer's PIN for `enter_pin`.
+    /// Registers (or replaces) a customer's PIN for the `enter_pin` calls
+    /// of `mode`.
     pub async fn set_pin(
         &self,
         merchant: &Merchant,
+        mode: Mode,
         customer_ref: &str,
         pin: &str,
     ) -> Result<(), ServiceError> {
@@ -413,19 +420,25 @@ impl Service {
             .map_err(|_| ServiceError::InvalidPin)?;
         self.inner
             .store
-            .set_pin(merchant.id, &customer, hash.as_phc())
+            .set_pin(merchant.id, mode, &customer, hash.as_phc())
             .await?;
         Ok(())
     }
 
-    /// Removes a customer's PIN; `NotFound` if there was none.
+    /// Removes a customer's PIN of `mode`; `NotFound` if there was none.
     pub async fn delete_pin(
         &self,
         merchant: &Merchant,
+        mode: Mode,
         customer_ref: &str,
     ) -> Result<(), ServiceError> {
         let customer = create::customer_ref(customer_ref)?;
-        if self.inner.store.delete_pin(merchant.id, &customer).await? {
+        if self
+            .inner
+            .store
+            .delete_pin(merchant.id, mode, &customer)
+            .await?
+        {
             Ok(())
         } else {
             Err(ServiceError::NotFound(format!(
@@ -555,11 +568,7 @@ impl Inner {
             .catalog
             .get(&verification.request.scenario)
             .is_some_and(|r| r.reads_code());
-        let mut view = VerificationView::new(
-            verification,
-            merchant.settings.max_check_attempts,
-            checkable,
-        );
+        let mut view = VerificationView::new(verification, checkable);
         if !verification.is_final() {
             view.queue = self.limits.queued(merchant, verification.id());
         }

@@ -82,10 +82,9 @@ pub struct CheckView {
 }
 
 impl VerificationView {
-    /// The view of `verification`; `max_attempts` comes from the merchant's
-    /// settings and `checkable` says whether the scenario's code is checked
-    /// through the API.
-    pub fn new(verification: &Verification, max_attempts: u32, checkable: bool) -> Self {
+    /// The view of `verification`; `checkable` says whether the scenario's
+    /// code is checked through the API.
+    pub fn new(verification: &Verification, checkable: bool) -> Self {
         let request = &verification.request;
         VerificationView {
             id: request.id.to_string(),
@@ -103,7 +102,7 @@ impl VerificationView {
             metadata: request.metadata.clone(),
             check: checkable.then(|| CheckView {
                 attempts: verification.check_attempts,
-                max_attempts,
+                max_attempts: request.max_check_attempts,
                 expires_at: request.code_expires_at.map(Timestamp::rfc3339),
                 approved_at: verification.checked_at.map(Timestamp::rfc3339),
             }),

@@ -222,14 +222,10 @@ pub trait Store: Send + Sync + 'static {
     /// The verifications still pending that were created before `before`,
     /// oldest first: those no call task will place any more.
     async fn pending_before(&self, before: Timestamp) -> Result<Vec<Verification>, StoreError>;
-    /// Counts a `check` attempt unless the verification is locked at
-    /// `max_attempts`. Atomic: concurrent checks never count past the
-    /// limit. `NotFound` if unknown.
-    async fn record_check(
-        &self,
-        id: VerificationId,
-        max_attempts: u32,
-    ) -> Result<CheckRecorded, StoreError>;
+    /// Counts a `check` attempt unless the verification is locked at the
+    /// `max_check_attempts` it was created with. Atomic: concurrent checks
+    /// never count past the limit. `NotFound` if unknown.
+    async fn record_check(&self, id: VerificationId) -> Result<CheckRecorded, StoreError>;
     /// Records that a `check` matched; false if one already had (a code is
     /// good once, even for two checks racing): the first match's time
     /// stands.
@@ -256,38 +252,46 @@ pub trait Store: Send + Sync + 'static {
         to: Timestamp,
     ) -> Result<Usage, StoreError>;
 
-    // PINs.
+    // PINs: a merchant's customers have one PIN per mode, so that a
+    // sandbox key never reads, replaces or removes the PIN live calls ask
+    // for.
 
-    /// Registers (or replaces) a customer's PIN hash.
+    /// Registers (or replaces) a customer's PIN hash in `mode`.
     async fn set_pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
         hash: &str,
     ) -> Result<(), StoreError>;
-    /// A customer's PIN hash.
+    /// A customer's PIN hash in `mode`.
     async fn pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
     ) -> Result<Option<String>, StoreError>;
-    /// Removes a customer's PIN; false if there was none.
+    /// Removes a customer's PIN in `mode`; false if there was none.
     async fn delete_pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
     ) -> Result<bool, StoreError>;
 
-    // Idempotency.
+    // Idempotency: a key is a merchant's in one mode; the same value sent
+    // with a key of the other mode is another key.
 
-    /// Claims a merchant's idempotency key for a request whose hash is
-    /// `request_hash`: `None` if this request now owns the key, otherwise
-    /// the record already there (with `status` 0 while the request that
-    /// owns it is still running). A claim left running for a minute is
-    /// taken to be abandoned (its process died) and is taken over.
+    /// Claims a merchant's idempotency key of `mode` for a request whose
+    /// hash is `request_hash`: `None` if this request now owns the key,
+    /// otherwise the record already there (with `status` 0 while the
+    /// request that owns it is still running). A claim left running for a
+    /// minute is taken to be abandoned (its process died) and is taken
+    /// over.
     async fn claim_idempotent(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         key: &str,
         request_hash: &str,
         now: Timestamp,
@@ -296,17 +300,23 @@ pub trait Store: Send + Sync + 'static {
     async fn save_idempotent(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         key: &str,
         response: &IdempotentResponse,
     ) -> Result<(), StoreError>;
     /// Gives up a key this request owns (it failed in a way worth
     /// retrying), so that a retry with the same key runs afresh.
-    async fn release_idempotent(&self, merchant: MerchantId, key: &str) -> Result<(), StoreError>;
+    async fn release_idempotent(
+        &self,
+        merchant: MerchantId,
+        mode: Mode,
+        key: &str,
+    ) -> Result<(), StoreError>;
 
-    // Webhook outbox.
+    // Webhook outbox: a delivery belongs to the mode of its verification.
 
-    /// Queues a webhook event, due at its creation; `NotFound` if its
-    /// merchant or verification is unknown.
+    /// Queues a webhook event, due at its creation, in its verification's
+    /// mode; `NotFound` if its merchant or verification is unknown.
     async fn enqueue_delivery(&self, new: &NewDelivery) -> Result<(), StoreError>;
     /// Claims up to `limit` pending deliveries due at `now` for an attempt,
     /// pushing their next attempt to `lease_until` so that no other worker
@@ -336,20 +346,23 @@ pub trait Store: Send + Sync + 'static {
         next_attempt_at: Timestamp,
         dead: bool,
     ) -> Result<(), StoreError>;
-    /// A merchant's deliveries, newest first (the id breaking ties), paged
-    /// like [`Store::list_verifications`].
+    /// A merchant's deliveries of `mode`, newest first (the id breaking
+    /// ties), paged like [`Store::list_verifications`].
     async fn list_deliveries(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Delivery>, StoreError>;
-    /// Puts a merchant's delivery back in the queue, due now (whether it
-    /// was dead, delivered or pending); its attempts so far stay counted.
-    /// False if unknown or another merchant's.
+    /// Puts a merchant's delivery of `mode` back in the queue, due now
+    /// (whether it was dead, delivered or pending); its attempts so far
+    /// stay counted. False if unknown, another merchant's or of the other
+    /// mode.
     async fn redeliver(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         id: EventId,
         now: Timestamp,
     ) -> Result<bool, StoreError>;

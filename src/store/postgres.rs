@@ -183,7 +183,9 @@ impl PostgresStore {
     }
 }
 
-/// Queues a delivery, on a pooled connection or inside a transaction.
+/// Queues a delivery, on a pooled connection or inside a transaction, in
+/// its verification's mode, taken from the verification so that the two
+/// cannot disagree: an unknown verification inserts nothing.
 async fn insert_delivery<C: GenericClient>(
     client: &C,
     new: &NewDelivery,
@@ -193,12 +195,19 @@ async fn insert_delivery<C: GenericClient>(
         new.merchant_id.uuid(),
         new.verification_id.uuid(),
     );
+    let missing = || {
+        format!(
+            "merchant {} or its verification {}",
+            new.merchant_id, new.verification_id
+        )
+    };
     let created = new.created_at.millis();
-    client
+    let inserted = client
         .execute(
-            "INSERT INTO webhook_deliveries (id, merchant_id, verification_id, url, event_type, \
-             payload, created_at, state, attempts, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $7)",
+            "INSERT INTO webhook_deliveries (id, merchant_id, verification_id, mode, url, \
+             event_type, payload, created_at, state, attempts, next_attempt_at) \
+             SELECT $1, $2, $3, mode, $4, $5, $6, $7, 'pending', 0, $7 \
+             FROM verifications WHERE id = $3 AND merchant_id = $2",
             &[
                 &id,
                 &merchant,
@@ -210,35 +219,29 @@ async fn insert_delivery<C: GenericClient>(
             ],
         )
         .await
-        .map_err(|e| {
-            insert_error(
-                e,
-                &format!("delivery {}", new.id),
-                &format!(
-                    "merchant {} or verification {}",
-                    new.merchant_id, new.verification_id
-                ),
-            )
-        })?;
+        .map_err(|e| insert_error(e, &format!("delivery {}", new.id), &missing()))?;
+    if inserted == 0 {
+        return Err(StoreError::NotFound(missing()));
+    }
     Ok(())
 }
 
-/// A failed insert: `Conflict` naming `taken` on a unique violation,
-/// `NotFound` naming `missing` on a foreign-key violation.
 /// The statement that stores a new verification, its values taken from
 /// parameters `$first` on (in [`verification_values`]'s order), selected
 /// `from` (empty: once).
 fn insert_verification(first: usize, from: &str) -> String {
-    let p: Vec<String> = (first..first + 15).map(|i| format!("${i}")).collect();
+    let p: Vec<String> = (first..first + 16).map(|i| format!("${i}")).collect();
     format!(
         "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
          callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
-         created_at, state, check_attempts, timeline, updated_at, notify_answered) \
-         SELECT {}, 'pending', 0, {}, {}, {}{from}",
+         created_at, state, check_attempts, timeline, updated_at, notify_answered, \
+         max_check_attempts) \
+         SELECT {}, 'pending', 0, {}, {}, {}, {}{from}",
         p[..13].join(", "),
         p[13],
         p[12],
         p[14],
+        p[15],
     )
 }
 
@@ -260,9 +263,12 @@ fn verification_values(new: &NewVerification) -> Vec<Box<dyn ToSql + Sync + Send
         Box::new(new.created_at.millis()),
         Box::new(serde_json::Value::Array(Vec::new())),
         Box::new(new.notify_answered),
+        Box::new(i64::from(new.max_check_attempts)),
     ]
 }
 
+/// A failed insert: `Conflict` naming `taken` on a unique violation,
+/// `NotFound` naming `missing` on a foreign-key violation.
 fn insert_error(e: tokio_postgres::Error, taken: &str, missing: &str) -> StoreError {
     if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
         StoreError::Conflict(taken.to_owned())
@@ -391,6 +397,7 @@ fn verification_row(row: &Row) -> Result<Verification, StoreError> {
         fields: c.get("fields")?,
         code_digest: c.get("code_digest")?,
         code_expires_at: c.get("code_expires_at")?,
+        max_check_attempts: c.get("max_check_attempts")?,
         created_at: c.get("created_at")?,
         state: c.get("state")?,
         outcome: c.get("outcome")?,
@@ -777,20 +784,12 @@ impl Store for PostgresStore {
         decode_all(&found, verification_row)
     }
 
-    async fn record_check(
-        &self,
-        id: VerificationId,
-        max_attempts: u32,
-    ) -> Result<CheckRecorded, StoreError> {
+    async fn record_check(&self, id: VerificationId) -> Result<CheckRecorded, StoreError> {
         let counted = self
             .query_opt(
-                "UPDATE verifications SET check_attempts = check_attempts + 1, updated_at = $3 \
-                 WHERE id = $1 AND check_attempts < $2 RETURNING check_attempts",
-                &[
-                    &id.uuid(),
-                    &i64::from(max_attempts),
-                    &Timestamp::now().millis(),
-                ],
+                "UPDATE verifications SET check_attempts = check_attempts + 1, updated_at = $2 \
+                 WHERE id = $1 AND check_attempts < max_check_attempts RETURNING check_attempts",
+                &[&id.uuid(), &Timestamp::now().millis()],
             )
             .await?;
         match counted {
@@ -914,18 +913,20 @@ impl Store for PostgresStore {
     async fn set_pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
         hash: &str,
     ) -> Result<(), StoreError> {
         self.insert(
-            "INSERT INTO pins (merchant_id, customer_ref, hash, updated_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (merchant_id, customer_ref) \
+            "INSERT INTO pins (merchant_id, mode, customer_ref, hash, updated_at) \
+             VALUES ($1, $5, $2, $3, $4) ON CONFLICT (merchant_id, mode, customer_ref) \
              DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
             &[
                 &merchant.uuid(),
                 &customer_ref,
                 &hash,
                 &Timestamp::now().millis(),
+                &mode.as_str(),
             ],
             "pin",
             &format!("merchant {merchant}"),
@@ -936,11 +937,12 @@ impl Store for PostgresStore {
     async fn pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
     ) -> Result<Option<String>, StoreError> {
         self.query_opt(
-            "SELECT hash FROM pins WHERE merchant_id = $1 AND customer_ref = $2",
-            &[&merchant.uuid(), &customer_ref],
+            "SELECT hash FROM pins WHERE merchant_id = $1 AND mode = $2 AND customer_ref = $3",
+            &[&merchant.uuid(), &mode.as_str(), &customer_ref],
         )
         .await?
         .map(|row| {
@@ -956,12 +958,13 @@ impl Store for PostgresStore {
     async fn delete_pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
     ) -> Result<bool, StoreError> {
         let deleted = self
             .execute(
-                "DELETE FROM pins WHERE merchant_id = $1 AND customer_ref = $2",
-                &[&merchant.uuid(), &customer_ref],
+                "DELETE FROM pins WHERE merchant_id = $1 AND mode = $2 AND customer_ref = $3",
+                &[&merchant.uuid(), &mode.as_str(), &customer_ref],
             )
             .await?;
         Ok(deleted > 0)
@@ -970,6 +973,7 @@ impl Store for PostgresStore {
     async fn claim_idempotent(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         key: &str,
         request_hash: &str,
         now: Timestamp,
@@ -980,9 +984,9 @@ impl Store for PostgresStore {
         // update only for the insert, so compare the hash and status).
         let claimed = self
             .query_opt(
-                "INSERT INTO idempotency_keys (merchant_id, idempotency_key, request_hash, \
-                 status, body, created_at) VALUES ($1, $2, $3, 0, '', $4) \
-                 ON CONFLICT (merchant_id, idempotency_key) DO UPDATE SET \
+                "INSERT INTO idempotency_keys (merchant_id, mode, idempotency_key, request_hash, \
+                 status, body, created_at) VALUES ($1, $6, $2, $3, 0, '', $4) \
+                 ON CONFLICT (merchant_id, mode, idempotency_key) DO UPDATE SET \
                  request_hash = excluded.request_hash, status = 0, body = '', \
                  created_at = excluded.created_at \
                  WHERE idempotency_keys.status = 0 AND idempotency_keys.created_at <= $5 \
@@ -993,6 +997,7 @@ impl Store for PostgresStore {
                     &request_hash,
                     &now.millis(),
                     &abandoned_before,
+                    &mode.as_str(),
                 ],
             )
             .await
@@ -1008,8 +1013,8 @@ impl Store for PostgresStore {
         let row = self
             .query_opt(
                 "SELECT request_hash, status, body FROM idempotency_keys \
-                 WHERE merchant_id = $1 AND idempotency_key = $2",
-                &[&merchant.uuid(), &key],
+                 WHERE merchant_id = $1 AND mode = $2 AND idempotency_key = $3",
+                &[&merchant.uuid(), &mode.as_str(), &key],
             )
             .await?
             .ok_or_else(|| StoreError::Database("idempotency key vanished".to_owned()))?;
@@ -1029,19 +1034,22 @@ impl Store for PostgresStore {
     async fn save_idempotent(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         key: &str,
         response: &IdempotentResponse,
     ) -> Result<(), StoreError> {
         let changed = self
             .execute(
                 "UPDATE idempotency_keys SET status = $3, body = $4 \
-                 WHERE merchant_id = $1 AND idempotency_key = $2 AND request_hash = $5",
+                 WHERE merchant_id = $1 AND mode = $6 AND idempotency_key = $2 \
+                 AND request_hash = $5",
                 &[
                     &merchant.uuid(),
                     &key,
                     &i64::from(response.status),
                     &response.body,
                     &response.request_hash,
+                    &mode.as_str(),
                 ],
             )
             .await?;
@@ -1053,11 +1061,16 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn release_idempotent(&self, merchant: MerchantId, key: &str) -> Result<(), StoreError> {
+    async fn release_idempotent(
+        &self,
+        merchant: MerchantId,
+        mode: Mode,
+        key: &str,
+    ) -> Result<(), StoreError> {
         self.execute(
             "DELETE FROM idempotency_keys \
-             WHERE merchant_id = $1 AND idempotency_key = $2 AND status = 0",
-            &[&merchant.uuid(), &key],
+             WHERE merchant_id = $1 AND mode = $2 AND idempotency_key = $3 AND status = 0",
+            &[&merchant.uuid(), &mode.as_str(), &key],
         )
         .await?;
         Ok(())
@@ -1151,10 +1164,11 @@ impl Store for PostgresStore {
     async fn list_deliveries(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Delivery>, StoreError> {
-        let q = rows::list_deliveries(merchant, cursor, limit, placeholder)?;
+        let q = rows::list_deliveries(merchant, mode, cursor, limit, placeholder)?;
         let found = self.query(&q.sql, &bind(&q.params)).await?;
         Ok(rows::delivery_page(
             decode_all(&found, delivery_row)?,
@@ -1165,14 +1179,15 @@ impl Store for PostgresStore {
     async fn redeliver(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         id: EventId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let changed = self
             .execute(
                 "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = $3, \
-                 delivered_at = NULL WHERE id = $1 AND merchant_id = $2",
-                &[&id.uuid(), &merchant.uuid(), &now.millis()],
+                 delivered_at = NULL WHERE id = $1 AND merchant_id = $2 AND mode = $4",
+                &[&id.uuid(), &merchant.uuid(), &now.millis(), &mode.as_str()],
             )
             .await?;
         Ok(changed > 0)

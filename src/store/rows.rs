@@ -30,8 +30,8 @@ pub(crate) const API_KEY_COLUMNS: &str = "id, merchant_id, mode, hash, created_a
 
 /// The columns of `verifications`, in [`VerificationRow`]'s order.
 pub(crate) const VERIFICATION_COLUMNS: &str = "id, merchant_id, mode, scenario, phone, language, \
-     callback_url, notify_answered, customer_ref, metadata, fields, code_digest, code_expires_at, created_at, \
-     state, outcome, reason, check_attempts, checked_at, call_id, node, timeline, answered_at, \
+     callback_url, notify_answered, customer_ref, metadata, fields, code_digest, code_expires_at, \
+     max_check_attempts, created_at, state, outcome, reason, check_attempts, checked_at, call_id, node, timeline, answered_at, \
      finished_at, updated_at";
 
 /// The columns of `evidence` a read needs, in [`EvidenceRow`]'s order.
@@ -160,6 +160,7 @@ pub(crate) struct VerificationRow {
     pub fields: serde_json::Value,
     pub code_digest: Option<String>,
     pub code_expires_at: Option<i64>,
+    pub max_check_attempts: i64,
     pub created_at: i64,
     pub state: String,
     pub outcome: Option<String>,
@@ -229,6 +230,10 @@ impl VerificationRow {
                 fields,
                 code_digest: self.code_digest,
                 code_expires_at: timestamp(self.code_expires_at),
+                max_check_attempts: unsigned(
+                    self.max_check_attempts,
+                    "verifications.max_check_attempts",
+                )?,
                 created_at: Timestamp::from_millis(self.created_at),
             },
             state,
@@ -415,9 +420,10 @@ pub(crate) fn list_verifications(
     Ok(b.finish(cursor, limit))
 }
 
-/// The query for one page of a merchant's webhook deliveries.
+/// The query for one page of a merchant's webhook deliveries of `mode`.
 pub(crate) fn list_deliveries(
     merchant: MerchantId,
+    mode: Mode,
     cursor: Option<&str>,
     limit: u32,
     placeholder: fn(usize) -> String,
@@ -431,7 +437,10 @@ pub(crate) fn list_deliveries(
         placeholder,
     };
     let merchant = b.bind(Param::Id(merchant.uuid()));
-    b.sql.push_str(&format!(" WHERE merchant_id = {merchant}"));
+    let mode = b.bind(Param::Text(mode.as_str().to_owned()));
+    b.sql.push_str(&format!(
+        " WHERE merchant_id = {merchant} AND mode = {mode}"
+    ));
     Ok(b.finish(cursor, limit))
 }
 

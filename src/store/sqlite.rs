@@ -269,9 +269,10 @@ fn insert_verification(conn: &Connection, v: &Verification) -> Result<(), StoreE
     conn.prepare_cached(
         "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
          callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
-         created_at, state, check_attempts, timeline, updated_at, notify_answered) \
+         created_at, state, check_attempts, timeline, updated_at, notify_answered, \
+         max_check_attempts) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', 0, \
-         ?14, ?13, ?15)",
+         ?14, ?13, ?15, ?16)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -290,6 +291,7 @@ fn insert_verification(conn: &Connection, v: &Verification) -> Result<(), StoreE
             r.created_at.millis(),
             json(&v.timeline),
             r.notify_answered,
+            i64::from(r.max_check_attempts),
         ])
     })
     .map(|_| ())
@@ -444,6 +446,7 @@ fn verification_row(row: &Row<'_>) -> Result<Verification, StoreError> {
         fields: c.json("fields")?,
         code_digest: c.get("code_digest")?,
         code_expires_at: c.get("code_expires_at")?,
+        max_check_attempts: c.get("max_check_attempts")?,
         created_at: c.get("created_at")?,
         state: c.get("state")?,
         outcome: c.get("outcome")?,
@@ -855,18 +858,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_check(
-        &self,
-        vid: VerificationId,
-        max_attempts: u32,
-    ) -> Result<CheckRecorded, StoreError> {
+    async fn record_check(&self, vid: VerificationId) -> Result<CheckRecorded, StoreError> {
         let now = Timestamp::now().millis();
         self.write(move |conn| {
             let counted = query_one(
                 conn,
-                "UPDATE verifications SET check_attempts = check_attempts + 1, updated_at = ?3 \
-                 WHERE id = ?1 AND check_attempts < ?2 RETURNING check_attempts",
-                params![id(vid.uuid()), i64::from(max_attempts), now],
+                "UPDATE verifications SET check_attempts = check_attempts + 1, updated_at = ?2 \
+                 WHERE id = ?1 AND check_attempts < max_check_attempts RETURNING check_attempts",
+                params![id(vid.uuid()), now],
                 |row| {
                     let attempts: i64 = Columns {
                         row,
@@ -1002,6 +1001,7 @@ impl Store for SqliteStore {
     async fn set_pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
         hash: &str,
     ) -> Result<(), StoreError> {
@@ -1009,12 +1009,18 @@ impl Store for SqliteStore {
         let now = Timestamp::now().millis();
         self.write(move |conn| {
             conn.prepare_cached(
-                "INSERT INTO pins (merchant_id, customer_ref, hash, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (merchant_id, customer_ref) \
+                "INSERT INTO pins (merchant_id, mode, customer_ref, hash, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (merchant_id, mode, customer_ref) \
                  DO UPDATE SET hash = excluded.hash, updated_at = excluded.updated_at",
             )
             .and_then(|mut stmt| {
-                stmt.execute(params![id(merchant.uuid()), customer_ref, hash, now])
+                stmt.execute(params![
+                    id(merchant.uuid()),
+                    mode.as_str(),
+                    customer_ref,
+                    hash,
+                    now
+                ])
             })
             .map_err(|e| write_error(e, "pin", &format!("merchant {merchant}")))
         })
@@ -1025,14 +1031,16 @@ impl Store for SqliteStore {
     async fn pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
     ) -> Result<Option<String>, StoreError> {
         let customer_ref = customer_ref.to_owned();
         self.read_point(move |conn| {
             query_one(
                 conn,
-                "SELECT hash FROM pins WHERE merchant_id = ?1 AND customer_ref = ?2",
-                params![id(merchant.uuid()), customer_ref],
+                "SELECT hash FROM pins \
+                 WHERE merchant_id = ?1 AND mode = ?2 AND customer_ref = ?3",
+                params![id(merchant.uuid()), mode.as_str(), customer_ref],
                 |row| Columns { row, table: "pins" }.get("hash"),
             )
         })
@@ -1042,14 +1050,15 @@ impl Store for SqliteStore {
     async fn delete_pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
     ) -> Result<bool, StoreError> {
         let customer_ref = customer_ref.to_owned();
         self.write(move |conn| {
             execute(
                 conn,
-                "DELETE FROM pins WHERE merchant_id = ?1 AND customer_ref = ?2",
-                params![id(merchant.uuid()), customer_ref],
+                "DELETE FROM pins WHERE merchant_id = ?1 AND mode = ?2 AND customer_ref = ?3",
+                params![id(merchant.uuid()), mode.as_str(), customer_ref],
             )
             .map(|deleted| deleted > 0)
         })
@@ -1059,6 +1068,7 @@ impl Store for SqliteStore {
     async fn claim_idempotent(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         key: &str,
         request_hash: &str,
         now: Timestamp,
@@ -1070,8 +1080,8 @@ impl Store for SqliteStore {
             let existing = query_one(
                 &tx,
                 "SELECT request_hash, status, body, created_at FROM idempotency_keys \
-                 WHERE merchant_id = ?1 AND idempotency_key = ?2",
-                params![id(merchant.uuid()), key],
+                 WHERE merchant_id = ?1 AND mode = ?2 AND idempotency_key = ?3",
+                params![id(merchant.uuid()), mode.as_str(), key],
                 |row| {
                     let c = Columns {
                         row,
@@ -1088,15 +1098,17 @@ impl Store for SqliteStore {
                 Some(found) if !abandoned(&found) => Some(found.0),
                 _ => {
                     tx.prepare_cached(
-                        "INSERT INTO idempotency_keys (merchant_id, idempotency_key, \
-                         request_hash, status, body, created_at) VALUES (?1, ?2, ?3, 0, '', ?4) \
-                         ON CONFLICT (merchant_id, idempotency_key) DO UPDATE SET \
+                        "INSERT INTO idempotency_keys (merchant_id, mode, idempotency_key, \
+                         request_hash, status, body, created_at) \
+                         VALUES (?1, ?2, ?3, ?4, 0, '', ?5) \
+                         ON CONFLICT (merchant_id, mode, idempotency_key) DO UPDATE SET \
                          request_hash = excluded.request_hash, status = 0, body = '', \
                          created_at = excluded.created_at",
                     )
                     .and_then(|mut stmt| {
                         stmt.execute(params![
                             id(merchant.uuid()),
+                            mode.as_str(),
                             key,
                             request_hash,
                             now.millis()
@@ -1117,6 +1129,7 @@ impl Store for SqliteStore {
     async fn save_idempotent(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         key: &str,
         response: &IdempotentResponse,
     ) -> Result<(), StoreError> {
@@ -1125,13 +1138,15 @@ impl Store for SqliteStore {
             let changed = execute(
                 conn,
                 "UPDATE idempotency_keys SET status = ?3, body = ?4 \
-                 WHERE merchant_id = ?1 AND idempotency_key = ?2 AND request_hash = ?5",
+                 WHERE merchant_id = ?1 AND mode = ?6 AND idempotency_key = ?2 \
+                 AND request_hash = ?5",
                 params![
                     id(merchant.uuid()),
                     key,
                     i64::from(response.status),
                     response.body,
                     response.request_hash,
+                    mode.as_str(),
                 ],
             )?;
             if changed == 0 {
@@ -1144,14 +1159,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn release_idempotent(&self, merchant: MerchantId, key: &str) -> Result<(), StoreError> {
+    async fn release_idempotent(
+        &self,
+        merchant: MerchantId,
+        mode: Mode,
+        key: &str,
+    ) -> Result<(), StoreError> {
         let key = key.to_owned();
         self.write(move |conn| {
             execute(
                 conn,
                 "DELETE FROM idempotency_keys \
-                 WHERE merchant_id = ?1 AND idempotency_key = ?2 AND status = 0",
-                params![id(merchant.uuid()), key],
+                 WHERE merchant_id = ?1 AND mode = ?2 AND idempotency_key = ?3 AND status = 0",
+                params![id(merchant.uuid()), mode.as_str(), key],
             )?;
             Ok(())
         })
@@ -1246,10 +1266,11 @@ impl Store for SqliteStore {
     async fn list_deliveries(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Delivery>, StoreError> {
-        let q = rows::list_deliveries(merchant, cursor, limit, placeholder)?;
+        let q = rows::list_deliveries(merchant, mode, cursor, limit, placeholder)?;
         let items = self
             .read(move |conn| {
                 query(
@@ -1266,6 +1287,7 @@ impl Store for SqliteStore {
     async fn redeliver(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         eid: EventId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
@@ -1273,8 +1295,13 @@ impl Store for SqliteStore {
             execute(
                 conn,
                 "UPDATE webhook_deliveries SET state = 'pending', next_attempt_at = ?3, \
-                 delivered_at = NULL WHERE id = ?1 AND merchant_id = ?2",
-                params![id(eid.uuid()), id(merchant.uuid()), now.millis()],
+                 delivered_at = NULL WHERE id = ?1 AND merchant_id = ?2 AND mode = ?4",
+                params![
+                    id(eid.uuid()),
+                    id(merchant.uuid()),
+                    now.millis(),
+                    mode.as_str()
+                ],
             )
             .map(|changed| changed > 0)
         })
@@ -1550,34 +1577,38 @@ fn count(conn: &Connection, sql: &str, params: impl Params) -> Result<i64, Store
         .map_err(db)
 }
 
-/// Queues a delivery (alone, or inside `finish`'s transaction).
+/// Queues a delivery (alone, or inside `finish`'s transaction) in its
+/// verification's mode, taken from the verification so that the two
+/// cannot disagree: an unknown verification inserts nothing.
 fn insert_delivery(conn: &Connection, d: &NewDelivery) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO webhook_deliveries (id, merchant_id, verification_id, url, \
-         event_type, payload, created_at, state, attempts, next_attempt_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?7)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(params![
-            id(d.id.uuid()),
-            id(d.merchant_id.uuid()),
-            id(d.verification_id.uuid()),
-            d.url,
-            d.event_type,
-            d.payload,
-            d.created_at.millis(),
-        ])
-    })
-    .map_err(|e| {
-        write_error(
-            e,
-            &format!("delivery {}", d.id),
-            &format!(
-                "merchant {} or verification {}",
-                d.merchant_id, d.verification_id
-            ),
+    let missing = || {
+        format!(
+            "merchant {} or its verification {}",
+            d.merchant_id, d.verification_id
         )
-    })?;
+    };
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO webhook_deliveries (id, merchant_id, verification_id, mode, url, \
+             event_type, payload, created_at, state, attempts, next_attempt_at) \
+             SELECT ?1, ?2, ?3, mode, ?4, ?5, ?6, ?7, 'pending', 0, ?7 \
+             FROM verifications WHERE id = ?3 AND merchant_id = ?2",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                id(d.id.uuid()),
+                id(d.merchant_id.uuid()),
+                id(d.verification_id.uuid()),
+                d.url,
+                d.event_type,
+                d.payload,
+                d.created_at.millis(),
+            ])
+        })
+        .map_err(|e| write_error(e, &format!("delivery {}", d.id), &missing()))?;
+    if inserted == 0 {
+        return Err(StoreError::NotFound(missing()));
+    }
     Ok(())
 }
 

@@ -161,12 +161,8 @@ impl Store for TimedStore {
         timed("pending_before", self.inner.pending_before(before)).await
     }
 
-    async fn record_check(
-        &self,
-        id: VerificationId,
-        max_attempts: u32,
-    ) -> Result<CheckRecorded, StoreError> {
-        timed("record_check", self.inner.record_check(id, max_attempts)).await
+    async fn record_check(&self, id: VerificationId) -> Result<CheckRecorded, StoreError> {
+        timed("record_check", self.inner.record_check(id)).await
     }
 
     async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
@@ -198,31 +194,43 @@ impl Store for TimedStore {
     async fn set_pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
         hash: &str,
     ) -> Result<(), StoreError> {
-        timed("set_pin", self.inner.set_pin(merchant, customer_ref, hash)).await
+        timed(
+            "set_pin",
+            self.inner.set_pin(merchant, mode, customer_ref, hash),
+        )
+        .await
     }
 
     async fn pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
     ) -> Result<Option<String>, StoreError> {
-        timed("pin", self.inner.pin(merchant, customer_ref)).await
+        timed("pin", self.inner.pin(merchant, mode, customer_ref)).await
     }
 
     async fn delete_pin(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         customer_ref: &str,
     ) -> Result<bool, StoreError> {
-        timed("delete_pin", self.inner.delete_pin(merchant, customer_ref)).await
+        timed(
+            "delete_pin",
+            self.inner.delete_pin(merchant, mode, customer_ref),
+        )
+        .await
     }
 
     async fn claim_idempotent(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         key: &str,
         request_hash: &str,
         now: Timestamp,
@@ -230,7 +238,7 @@ impl Store for TimedStore {
         timed(
             "claim_idempotent",
             self.inner
-                .claim_idempotent(merchant, key, request_hash, now),
+                .claim_idempotent(merchant, mode, key, request_hash, now),
         )
         .await
     }
@@ -238,20 +246,26 @@ impl Store for TimedStore {
     async fn save_idempotent(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         key: &str,
         response: &IdempotentResponse,
     ) -> Result<(), StoreError> {
         timed(
             "save_idempotent",
-            self.inner.save_idempotent(merchant, key, response),
+            self.inner.save_idempotent(merchant, mode, key, response),
         )
         .await
     }
 
-    async fn release_idempotent(&self, merchant: MerchantId, key: &str) -> Result<(), StoreError> {
+    async fn release_idempotent(
+        &self,
+        merchant: MerchantId,
+        mode: Mode,
+        key: &str,
+    ) -> Result<(), StoreError> {
         timed(
             "release_idempotent",
-            self.inner.release_idempotent(merchant, key),
+            self.inner.release_idempotent(merchant, mode, key),
         )
         .await
     }
@@ -301,12 +315,13 @@ impl Store for TimedStore {
     async fn list_deliveries(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Delivery>, StoreError> {
         timed(
             "list_deliveries",
-            self.inner.list_deliveries(merchant, cursor, limit),
+            self.inner.list_deliveries(merchant, mode, cursor, limit),
         )
         .await
     }
@@ -314,10 +329,11 @@ impl Store for TimedStore {
     async fn redeliver(
         &self,
         merchant: MerchantId,
+        mode: Mode,
         id: EventId,
         now: Timestamp,
     ) -> Result<bool, StoreError> {
-        timed("redeliver", self.inner.redeliver(merchant, id, now)).await
+        timed("redeliver", self.inner.redeliver(merchant, mode, id, now)).await
     }
 
     async fn pending_deliveries(&self) -> Result<u64, StoreError> {

@@ -20,6 +20,14 @@ use arsgate::scenario::Language;
 use arsgate::store::{PostgresStore, SqliteStore, Store};
 use serde_json::json;
 
+mod sqlite_migrations {
+    refinery::embed_migrations!("src/store/migrations/sqlite");
+}
+
+mod postgres_migrations {
+    refinery::embed_migrations!("src/store/migrations/postgres");
+}
+
 /// The server test databases are made on, unless `ARSGATE_TEST_POSTGRES`
 /// says otherwise (a URL without a database name).
 pub const DEFAULT_POSTGRES: &str = "postgres://postgres@127.0.0.1:5432";
@@ -93,6 +101,33 @@ impl TestDb {
             TestDb::Postgres(db) => {
                 let client = connect(&db.url()).await;
                 client.batch_execute(sql).await.expect("raw SQL runs");
+            }
+        }
+    }
+
+    /// Brings a new database's schema up to migration `version` only, as
+    /// an older arsgate left it, so that a test can store rows of that
+    /// schema and watch the later migrations carry them over when the
+    /// store opens.
+    pub async fn migrate_to(&self, version: u32) {
+        let target = refinery::Target::Version(version);
+        match self {
+            TestDb::Sqlite { .. } => {
+                let mut conn = rusqlite::Connection::open(self.sqlite_path()).expect("open SQLite");
+                sqlite_migrations::migrations::runner()
+                    .set_target(target)
+                    .set_grouped(true)
+                    .run(&mut conn)
+                    .expect("SQLite migrations run");
+            }
+            TestDb::Postgres(db) => {
+                let mut client = connect(&db.url()).await;
+                postgres_migrations::migrations::runner()
+                    .set_target(target)
+                    .set_grouped(true)
+                    .run_async(&mut client)
+                    .await
+                    .expect("PostgreSQL migrations run");
             }
         }
     }
@@ -188,6 +223,7 @@ pub fn new_verification(
         fields: BTreeMap::new(),
         code_digest: None,
         code_expires_at: None,
+        max_check_attempts: 5,
         created_at,
     }
 }
