@@ -8,7 +8,7 @@
 //! one, a missing or wrong token gets `401`.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::ApiState;
+use super::path::PathParam;
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::domain::Mode;
 use crate::switch::{NodeReport, StatusAnswer};
@@ -156,7 +157,7 @@ pub async fn nodes(State(state): State<ApiState>, _admin: Admin) -> Json<NodeLis
 pub async fn drain(
     State(state): State<ApiState>,
     _admin: Admin,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<NodeView>, Problem> {
     let report = state.service.set_node_drained(&name, true).await?;
     Ok(Json(report.into()))
@@ -179,7 +180,7 @@ pub async fn drain(
 pub async fn resume(
     State(state): State<ApiState>,
     _admin: Admin,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<NodeView>, Problem> {
     let report = state.service.set_node_drained(&name, false).await?;
     Ok(Json(report.into()))

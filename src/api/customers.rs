@@ -1,7 +1,7 @@
 //! `/v1/customers/{customer_ref}/pin`: the PINs `enter_pin` checks against,
 //! registered as argon2id hashes and never returned.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 use super::ApiState;
 use super::auth::Authed;
 use super::body::JsonBody;
+use super::path::PathParam;
 use super::problem::{PROBLEM_JSON, Problem};
 
 /// A PIN to register.
@@ -37,7 +38,7 @@ pub struct PinRequest {
 pub async fn put_pin(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(customer_ref): Path<String>,
+    PathParam(customer_ref): PathParam<String>,
     body: JsonBody<PinRequest>,
 ) -> Result<StatusCode, Problem> {
     state
@@ -63,7 +64,7 @@ pub async fn put_pin(
 pub async fn delete_pin(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(customer_ref): Path<String>,
+    PathParam(customer_ref): PathParam<String>,
 ) -> Result<StatusCode, Problem> {
     state
         .service

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ApiState;
 use super::auth::Authed;
 use super::body::JsonBody;
+use super::path::PathParam;
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::domain::{Timestamp, VerificationFilter, VerificationId, VerificationState};
 use crate::service::evidence::EvidenceBundle;
@@ -236,8 +237,10 @@ async fn replay(state: &ApiState, auth: &Authed, stored: IdempotentResponse) -> 
 
 fn respond(status: StatusCode, body: &str, code: Option<&str>, replayed: bool) -> Response {
     let mut value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let mut secret = false;
     if let (Some(code), Some(object)) = (code, value.as_object_mut()) {
         object.insert("code".to_owned(), serde_json::Value::from(code));
+        secret = true;
     }
     let location = (status == StatusCode::CREATED)
         .then(|| value.get("id").and_then(|id| id.as_str()))
@@ -256,6 +259,10 @@ fn respond(status: StatusCode, body: &str, code: Option<&str>, replayed: bool) -
     }
     if replayed {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    if secret {
+        // A code is good for one call: no cache on the way may keep it.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }
@@ -294,7 +301,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 pub async fn get(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<VerificationView>, Problem> {
     let verification = state
         .service
@@ -382,7 +389,7 @@ pub async fn list(
 pub async fn check(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     body: JsonBody<CheckRequest>,
 ) -> Result<Json<CheckResult>, Problem> {
     let checked = state
@@ -423,7 +430,7 @@ pub async fn check(
 pub async fn cancel(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<VerificationView>, Problem> {
     let verification = state
         .service
@@ -449,7 +456,7 @@ pub async fn cancel(
 pub async fn evidence(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<EvidenceBundle>, Problem> {
     Ok(Json(
         state
@@ -475,7 +482,7 @@ pub async fn evidence(
 pub async fn recording(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, Problem> {
     let id = verification_id(&id)?;
     let recording = state.service.recording(auth.caller(), id).await?;

@@ -3,13 +3,14 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
 use super::auth::Authed;
+use super::path::PathParam;
 use super::problem::{PROBLEM_JSON, Problem};
 use super::verifications::page_limit;
 use crate::domain::EventId;
@@ -82,7 +83,7 @@ pub async fn list(
 pub async fn redeliver(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, Problem> {
     let id = EventId::parse(&id)
         .map_err(|_| Problem::not_found(format!("delivery {id:?} not found")))?;
