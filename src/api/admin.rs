@@ -118,7 +118,7 @@ pub struct NodeList {
 /// limits and drain.
 #[utoipa::path(
     get,
-    path = "/admin/nodes",
+    path = "/admin/nodes", operation_id = "list_nodes",
     tag = "admin",
     responses(
         (status = 200, body = NodeList),
@@ -143,7 +143,7 @@ pub async fn nodes(State(state): State<ApiState>, _admin: Admin) -> Json<NodeLis
 /// restart keeps it.
 #[utoipa::path(
     post,
-    path = "/admin/nodes/{name}/drain",
+    path = "/admin/nodes/{name}/drain", operation_id = "drain_node",
     tag = "admin",
     params(("name" = String, Path, description = "The node's name")),
     responses(
@@ -166,7 +166,7 @@ pub async fn drain(
 /// Ends a node's drain: it takes new calls again (on every replica).
 #[utoipa::path(
     post,
-    path = "/admin/nodes/{name}/resume",
+    path = "/admin/nodes/{name}/resume", operation_id = "resume_node",
     tag = "admin",
     params(("name" = String, Path, description = "The node's name")),
     responses(

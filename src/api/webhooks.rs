@@ -24,6 +24,7 @@ pub struct DeliveryQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Results per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -39,13 +40,14 @@ pub struct DeliveryList {
 /// Your webhook deliveries, newest first: pending, delivered and dead.
 #[utoipa::path(
     get,
-    path = "/v1/webhooks/deliveries",
+    path = "/v1/webhooks/deliveries", operation_id = "list_deliveries",
     tag = "webhooks",
     params(DeliveryQuery),
     responses(
         (status = 200, body = DeliveryList),
-        (status = 400, body = Problem, content_type = PROBLEM_JSON),
+        (status = 400, description = "`invalid_request`: `limit` or a parameter is malformed; `invalid_cursor`", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
@@ -70,13 +72,14 @@ pub async fn list(
 /// so a receiver that already has it can drop it.
 #[utoipa::path(
     post,
-    path = "/v1/webhooks/deliveries/{id}/redeliver",
+    path = "/v1/webhooks/deliveries/{id}/redeliver", operation_id = "redeliver",
     tag = "webhooks",
     params(("id" = String, Path, description = "The event's id (`evt_...`)")),
     responses(
         (status = 202, description = "Queued"),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
