@@ -13,6 +13,8 @@ use common::store::TestDb;
 use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 on_every_store!(
     every_scenario_reaches_its_outcome_and_signs_its_webhook,
@@ -32,6 +34,10 @@ on_every_store!(
     the_answer_is_posted_when_asked,
     listings_filter_and_page,
     openapi_describes_every_route,
+    slow_clients_are_cut_off_while_others_are_served,
+    every_error_is_a_problem,
+    bodies_are_objects,
+    codes_are_not_cached_and_nothing_is_sniffed,
 );
 
 const CODE: &str = "123456";
@@ -1353,5 +1359,313 @@ async fn openapi_describes_every_route(db: &TestDb) {
         "QueueView",
     ] {
         assert!(doc["components"]["schemas"][schema].is_object(), "{schema}");
+    }
+}
+
+/// Writes `request` on a new connection to the app and reads until the
+/// server closes it (at most `wait`); what came back, `None` if the
+/// connection was still open after `wait`.
+async fn raw_exchange(app: &TestApp, request: &[u8], wait: Duration) -> Option<String> {
+    let mut stream = TcpStream::connect(app.server().addr()).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    read_until_closed(&mut stream, wait).await
+}
+
+/// Everything `stream` receives until the server closes it; `None` if it
+/// is still open after `wait`.
+async fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> Option<String> {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(wait, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => received.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&received).into_owned())
+}
+
+/// The status, lower-cased head and parsed body of a raw HTTP response.
+fn parse_raw(response: &str) -> (u16, String, Value) {
+    let (head, body) = response.split_once("\r\n\r\n").unwrap_or((response, ""));
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (
+        status,
+        head.to_ascii_lowercase(),
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
+}
+
+async fn slow_clients_are_cut_off_while_others_are_served(db: &TestDb) {
+    let header_read_timeout = Duration::from_millis(800);
+    let request_timeout = Duration::from_millis(1500);
+    let app = TestApp::start_with(db, |config| {
+        config.http.header_read_timeout = header_read_timeout;
+        config.http.request_timeout = request_timeout;
+    })
+    .await;
+    let m = app.merchant("acme").await;
+    // Well past both timeouts: a connection still open then is held.
+    let wait = request_timeout + Duration::from_secs(5);
+
+    // Half a request line, then nothing.
+    let mut stalled = Vec::new();
+    for _ in 0..40 {
+        let mut stream = TcpStream::connect(app.server().addr()).await.unwrap();
+        stream.write_all(b"GET /v1/verifica").await.unwrap();
+        stalled.push(stream);
+    }
+    // A whole head, then a body that stops short of its announced length.
+    let slow_body = format!(
+        "PUT /v1/customers/c1/pin HTTP/1.1\r\nHost: arsgate\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"pin\"",
+        m.test
+    );
+    let mut dribbling = Vec::new();
+    for _ in 0..10 {
+        let mut stream = TcpStream::connect(app.server().addr()).await.unwrap();
+        stream.write_all(slow_body.as_bytes()).await.unwrap();
+        dribbling.push(stream);
+    }
+    // Meanwhile everyone else is served, on fresh connections.
+    let fresh = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let response = fresh
+            .get(format!("{}/v1/limits", app.base))
+            .bearer_auth(&m.test)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    for stream in &mut stalled {
+        let received = read_until_closed(stream, wait)
+            .await
+            .expect("a connection that never finished its head is closed");
+        assert_eq!(received, "", "it is closed without an answer");
+    }
+    for stream in &mut dribbling {
+        let received = read_until_closed(stream, wait)
+            .await
+            .expect("a connection whose body never came is closed");
+        let (status, head, body) = parse_raw(&received);
+        assert_eq!(status, 408, "{received}");
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{head}"
+        );
+        assert_eq!(problem_code(&body), "request_timeout");
+    }
+
+    // A body announced past the limit is refused before it is sent.
+    let huge = format!(
+        "POST /v1/verifications HTTP/1.1\r\nHost: arsgate\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n",
+        m.test
+    );
+    // (A timeout would answer 408; today's server waits for the body.)
+    let received = raw_exchange(&app, huge.as_bytes(), wait)
+        .await
+        .expect("answered and closed");
+    let (status, head, body) = parse_raw(&received);
+    assert_eq!(status, 413, "{head}");
+    assert!(head.contains("content-type: application/problem+json"));
+    assert_eq!(problem_code(&body), "payload_too_large");
+}
+
+/// Asserts that `response` is a problem with `status` and `code`.
+async fn assert_problem(response: reqwest::Response, status: u16, code: &str) {
+    let what = format!("{} {}", response.status(), response.url());
+    assert_eq!(response.status(), status, "{what}");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json",
+        "{what}"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(problem_code(&body), code, "{what}: {body}");
+    assert_eq!(body["status"], status, "{what}: {body}");
+    assert_eq!(
+        body["type"],
+        format!("urn:arsgate:problem:{code}"),
+        "{what}: {body}"
+    );
+}
+
+async fn every_error_is_a_problem(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let key = Some(m.test.as_str());
+    let send = |method: Method, path: &str| app.request(method, path, key, None).send();
+
+    // Paths that are not UTF-8.
+    for (method, path) in [
+        (Method::GET, "/v1/verifications/%FF%FE"),
+        (Method::POST, "/v1/verifications/%FF%FE/cancel"),
+        (Method::DELETE, "/v1/customers/%C3%28/pin"),
+        (Method::POST, "/v1/webhooks/deliveries/%FF/redeliver"),
+    ] {
+        assert_problem(send(method, path).await.unwrap(), 400, "invalid_request").await;
+    }
+    // A method the route does not take.
+    assert_problem(
+        send(Method::DELETE, "/v1/usage").await.unwrap(),
+        405,
+        "method_not_allowed",
+    )
+    .await;
+    // Heads past the API's limits.
+    let long = format!("/v1/verifications?scenario={}", "a".repeat(9 * 1024));
+    assert_problem(send(Method::GET, &long).await.unwrap(), 414, "uri_too_long").await;
+    let mut many = app.request(Method::GET, "/v1/limits", key, None);
+    for n in 0..120 {
+        many = many.header(format!("x-pad-{n}"), "x");
+    }
+    assert_problem(many.send().await.unwrap(), 431, "headers_too_large").await;
+    let big = app
+        .request(Method::GET, "/v1/limits", key, None)
+        .header("x-pad", "x".repeat(20 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(big, 431, "headers_too_large").await;
+
+    // What hyper refuses before any route sees it is answered by hyper,
+    // without a body (README, "Errors"): a request line that is not HTTP,
+    // and a head past twice the limits.
+    let wait = Duration::from_secs(10);
+    let garbage = raw_exchange(&app, b"\x16\x03\x01 hello\r\n\r\n", wait)
+        .await
+        .expect("answered and closed");
+    let (status, head, _) = parse_raw(&garbage);
+    assert_eq!(status, 400, "{garbage}");
+    assert!(head.contains("content-length: 0"), "{head}");
+    let pads: String = (0..250).map(|n| format!("x-pad-{n}: x\r\n")).collect();
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: arsgate\r\n{pads}\r\n");
+    let received = raw_exchange(&app, request.as_bytes(), wait)
+        .await
+        .expect("answered and closed");
+    let (status, head, _) = parse_raw(&received);
+    assert_eq!(status, 431, "{received}");
+    assert!(head.contains("content-length: 0"), "{head}");
+}
+
+async fn bodies_are_objects(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let key = Some(m.test.as_str());
+    let send = |method: Method, path: &str, body: &'static str| {
+        app.request(method, path, key, None)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let created = app
+        .create(
+            &m.test,
+            &json!({ "phone": "010-0000-0001", "scenario": "read_code" }),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    let check = format!("/v1/verifications/{id}/check");
+    for body in [
+        r#"["000000"]"#,
+        r#"["123456"]"#,
+        r#""123456""#,
+        "123456",
+        "null",
+    ] {
+        let response = send(Method::POST, &check, body).await.unwrap();
+        assert_problem(response, 422, "invalid_request").await;
+    }
+    let response = send(Method::POST, &check, r#"["000000""#).await.unwrap();
+    assert_problem(response, 400, "invalid_json").await;
+    let (_, view) = app.get(&format!("/v1/verifications/{id}"), &m.test).await;
+    assert_eq!(view["check"]["attempts"], 0, "no attempt was used: {view}");
+
+    let response = send(Method::PUT, "/v1/customers/c1/pin", r#"["1234"]"#)
+        .await
+        .unwrap();
+    assert_problem(response, 422, "invalid_request").await;
+    let response = send(Method::DELETE, "/v1/customers/c1/pin", "")
+        .await
+        .unwrap();
+    assert_problem(response, 404, "not_found").await;
+
+    let response = send(
+        Method::POST,
+        "/v1/verifications",
+        r#"["010-0000-0001", "read_code"]"#,
+    )
+    .await
+    .unwrap();
+    assert_problem(response, 422, "invalid_request").await;
+}
+
+async fn codes_are_not_cached_and_nothing_is_sniffed(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let body = json!({ "phone": "010-0000-0004", "scenario": "enter_code" });
+    let create = || {
+        app.request(
+            Method::POST,
+            "/v1/verifications",
+            Some(&m.test),
+            Some(&body),
+        )
+        .header("Idempotency-Key", "order-1")
+        .send()
+    };
+    let first = create().await.unwrap();
+    let replay = create().await.unwrap();
+    for response in [&first, &replay] {
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    let first: Value = first.json().await.unwrap();
+    assert_eq!(first["code"].as_str().map(str::len), Some(6), "{first}");
+
+    let id = first["id"].as_str().unwrap();
+    for (method, path, key) in [
+        (
+            Method::GET,
+            format!("/v1/verifications/{id}"),
+            Some(&m.test),
+        ),
+        (
+            Method::GET,
+            "/v1/verifications/vrf_x".to_owned(),
+            Some(&m.test),
+        ),
+        (Method::GET, "/v1/limits".to_owned(), None),
+        (Method::GET, "/nowhere".to_owned(), None),
+        (Method::GET, "/healthz".to_owned(), None),
+        (Method::GET, "/metrics".to_owned(), None),
+        (Method::GET, "/openapi.json".to_owned(), None),
+    ] {
+        let response = app
+            .request(method, &path, key.map(String::as_str), None)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["x-content-type-options"],
+            "nosniff",
+            "{path}"
+        );
     }
 }

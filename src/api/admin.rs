@@ -8,7 +8,7 @@
 //! one, a missing or wrong token gets `401`.
 
 use axum::Json;
-use axum::extract::{FromRequestParts, Path, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
 use super::ApiState;
+use super::path::PathParam;
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::domain::Mode;
 use crate::switch::{NodeReport, StatusAnswer};
@@ -133,7 +134,7 @@ pub struct NodeList {
 /// limits and drain.
 #[utoipa::path(
     get,
-    path = "/admin/nodes",
+    path = "/admin/nodes", operation_id = "list_nodes",
     tag = "admin",
     responses(
         (status = 200, body = NodeList),
@@ -158,7 +159,7 @@ pub async fn nodes(State(state): State<ApiState>, _admin: Admin) -> Json<NodeLis
 /// restart keeps it.
 #[utoipa::path(
     post,
-    path = "/admin/nodes/{name}/drain",
+    path = "/admin/nodes/{name}/drain", operation_id = "drain_node",
     tag = "admin",
     params(("name" = String, Path, description = "The node's name")),
     responses(
@@ -172,7 +173,7 @@ pub async fn nodes(State(state): State<ApiState>, _admin: Admin) -> Json<NodeLis
 pub async fn drain(
     State(state): State<ApiState>,
     _admin: Admin,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<NodeView>, Problem> {
     let report = state.service.set_node_drained(&name, true).await?;
     Ok(Json(report.into()))
@@ -181,7 +182,7 @@ pub async fn drain(
 /// Ends a node's drain: it takes new calls again (on every replica).
 #[utoipa::path(
     post,
-    path = "/admin/nodes/{name}/resume",
+    path = "/admin/nodes/{name}/resume", operation_id = "resume_node",
     tag = "admin",
     params(("name" = String, Path, description = "The node's name")),
     responses(
@@ -195,7 +196,7 @@ pub async fn drain(
 pub async fn resume(
     State(state): State<ApiState>,
     _admin: Admin,
-    Path(name): Path<String>,
+    PathParam(name): PathParam<String>,
 ) -> Result<Json<NodeView>, Problem> {
     let report = state.service.set_node_drained(&name, false).await?;
     Ok(Json(report.into()))

@@ -161,7 +161,7 @@ impl DialplanFetch {
 /// document so that FreeSWITCH falls back to its own files.
 #[utoipa::path(
     post,
-    path = "/freeswitch/dialplan",
+    path = "/freeswitch/dialplan", operation_id = "freeswitch_dialplan",
     tag = "freeswitch",
     request_body(content = DialplanFetch, content_type = "application/x-www-form-urlencoded"),
     responses(

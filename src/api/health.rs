@@ -46,7 +46,7 @@ pub struct NodeStatus {
 }
 
 /// The process is alive.
-#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "operations", responses((status = 200, body = Health)))]
 pub async fn healthz() -> Json<Health> {
     Json(Health { status: "ok" })
 }
@@ -57,7 +57,7 @@ pub async fn healthz() -> Json<Health> {
 /// would not fix it.
 #[utoipa::path(
     get,
-    path = "/readyz",
+    path = "/readyz", operation_id = "readyz",
     tag = "operations",
     responses(
         (status = 200, description = "Ready", body = Readiness),

@@ -13,7 +13,7 @@ use crate::limits::LimitsReport;
 /// the key's mode: live channels, calls today, calls queued.
 #[utoipa::path(
     get,
-    path = "/v1/limits",
+    path = "/v1/limits", operation_id = "get_limits",
     tag = "limits",
     responses(
         (status = 200, body = LimitsReport),

@@ -14,7 +14,7 @@ const TEXT_FORMAT: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// Every arsgate metric, in Prometheus' text format.
 #[utoipa::path(
     get,
-    path = "/metrics",
+    path = "/metrics", operation_id = "metrics",
     tag = "operations",
     responses((status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"))
 )]

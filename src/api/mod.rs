@@ -14,28 +14,36 @@
 //!   behind the admin token.
 //! - [`freeswitch`]: the dialplan for FreeSWITCH's mod_xml_curl.
 //! - [`openapi`]: the OpenAPI document at `/openapi.json`.
-//! - [`auth`], [`body`], [`problem`]: keys, JSON bodies, error responses.
+//! - [`auth`], [`body`], [`path`], [`problem`]: keys, JSON bodies, path
+//!   parameters, error responses.
+//! - [`edge`]: limits on every request's head; every error a problem.
 
 pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod customers;
+pub mod edge;
 pub mod freeswitch;
 pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod openapi;
+pub mod path;
 pub mod problem;
 pub mod usage;
 pub mod verifications;
 pub mod webhooks;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::routing::{get, post, put};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Secret;
@@ -53,10 +61,13 @@ pub struct ApiState {
     pub freeswitch: freeswitch::DialplanServer,
     /// Reads the nodes and the outbox when `/metrics` is scraped.
     pub metrics: Arc<crate::metrics::Collector>,
+    /// Time allowed for a whole request, body included, and its answer.
+    pub request_timeout: Duration,
 }
 
 /// The API's routes over `state`.
 pub fn router(state: ApiState) -> Router {
+    let request_timeout = state.request_timeout;
     Router::new()
         .route(
             "/v1/verifications",
@@ -101,6 +112,18 @@ pub fn router(state: ApiState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(body::MAX_BODY_BYTES))
+        // Refuses at once a body whose announced length is too long,
+        // rather than reading 64 KiB of it first.
+        .layer(RequestBodyLimitLayer::new(body::MAX_BODY_BYTES))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            request_timeout,
+        ))
+        .layer(axum::middleware::from_fn(edge::guard))
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(axum::middleware::from_fn(crate::metrics::http::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

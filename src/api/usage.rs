@@ -17,6 +17,7 @@ use crate::service::usage::{UsageReport, current_month};
 #[into_params(parameter_in = Query)]
 pub struct UsageQuery {
     /// `YYYY-MM` in Korean Standard Time (default: this month).
+    #[param(pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", min_length = 7, max_length = 7)]
     pub month: Option<String>,
 }
 
@@ -24,13 +25,15 @@ pub struct UsageQuery {
 /// the key's mode.
 #[utoipa::path(
     get,
-    path = "/v1/usage",
+    path = "/v1/usage", operation_id = "get_usage",
     tag = "usage",
     params(UsageQuery),
     responses(
         (status = 200, body = UsageReport),
+        (status = 400, description = "`invalid_request`: an unknown query parameter", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "`invalid_field`: month is not YYYY-MM", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]

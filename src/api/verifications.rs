@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::ApiState;
 use super::auth::Authed;
 use super::body::JsonBody;
+use super::path::PathParam;
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::domain::{Timestamp, VerificationFilter, VerificationId, VerificationState};
 use crate::service::evidence::EvidenceBundle;
@@ -40,7 +41,12 @@ pub struct CreatedVerification {
 #[serde(deny_unknown_fields)]
 pub struct CheckRequest {
     /// The digits the customer typed into your page.
-    #[schema(example = "482913")]
+    #[schema(
+        example = "482913",
+        pattern = "^[0-9]{4,12}$",
+        min_length = 4,
+        max_length = 12
+    )]
     pub code: String,
 }
 
@@ -71,6 +77,7 @@ pub struct ListQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Results per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -101,22 +108,23 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, Problem> {
 /// Starts a verification: the call is placed at once.
 #[utoipa::path(
     post,
-    path = "/v1/verifications",
+    path = "/v1/verifications", operation_id = "create_verification",
     tag = "verifications",
     request_body = CreateVerification,
     params(
         ("Idempotency-Key" = Option<String>, Header,
-         description = "Makes retries safe: the same key with the same body returns the first response; with another body, `409 idempotency_conflict`. 1 to 255 printable ASCII characters, kept 24 hours.")
+         description = "Makes retries safe: the same key with the same body returns the first response; with another body, `409 idempotency_conflict`. 1 to 255 printable ASCII characters, kept 24 hours.",
+         min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$")
     ),
     responses(
         (status = 201, description = "Created; the call is being placed, or (plans with `at_limit: queue`) waits for a channel: then `queue` gives its place and an estimate", body = CreatedVerification),
-        (status = 400, description = "Malformed JSON or Idempotency-Key", body = Problem, content_type = PROBLEM_JSON),
+        (status = 400, description = "`invalid_json`: the body is not JSON; `invalid_idempotency_key`", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, description = "No valid API key", body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`idempotency_conflict` or `idempotency_in_progress`", body = Problem, content_type = PROBLEM_JSON),
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`recording_not_allowed`: the scenario records and your plan does not include recording", body = Problem, content_type = PROBLEM_JSON),
         (status = 415, description = "Body not JSON", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "`invalid_phone`, `unknown_scenario`, `missing_field`, `invalid_field`, `unknown_field`, `invalid_language`, `invalid_callback_url`, `invalid_customer_ref`, `missing_customer_ref`, `pin_not_registered`, `invalid_metadata`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "`invalid_request` (the body is not an object, or a field has the wrong type), `invalid_phone`, `unknown_scenario`, `missing_field`, `invalid_field`, `unknown_field`, `invalid_language`, `invalid_callback_url`, `invalid_customer_ref`, `missing_customer_ref`, `pin_not_registered`, `invalid_metadata`", body = Problem, content_type = PROBLEM_JSON),
         (status = 429, description = "Your plan's limit: `cps_limit` (calls per second), `channel_limit` (every channel in use, or the queue full), `velocity_limit` (too many calls to this number lately), `daily_cap`; `Retry-After` says when to retry", body = Problem, content_type = PROBLEM_JSON),
         (status = 503, description = "Shutting down or store unavailable; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
@@ -238,8 +246,10 @@ async fn replay(state: &ApiState, auth: &Authed, stored: IdempotentResponse) -> 
 
 fn respond(status: StatusCode, body: &str, code: Option<&str>, replayed: bool) -> Response {
     let mut value: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let mut secret = false;
     if let (Some(code), Some(object)) = (code, value.as_object_mut()) {
         object.insert("code".to_owned(), serde_json::Value::from(code));
+        secret = true;
     }
     let location = (status == StatusCode::CREATED)
         .then(|| value.get("id").and_then(|id| id.as_str()))
@@ -258,6 +268,10 @@ fn respond(status: StatusCode, body: &str, code: Option<&str>, replayed: bool) -
     }
     if replayed {
         headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    if secret {
+        // A code is good for one call: no cache on the way may keep it.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }
@@ -283,20 +297,21 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
 /// A verification: status, outcome, reason and timeline (no secrets).
 #[utoipa::path(
     get,
-    path = "/v1/verifications/{id}",
+    path = "/v1/verifications/{id}", operation_id = "get_verification",
     tag = "verifications",
     params(("id" = String, Path, description = "The verification's id (`vrf_...`)")),
     responses(
         (status = 200, body = VerificationView),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such verification of yours", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
 pub async fn get(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<VerificationView>, Problem> {
     let verification = state
         .service
@@ -308,13 +323,14 @@ pub async fn get(
 /// Your verifications, newest first, filtered, a page at a time.
 #[utoipa::path(
     get,
-    path = "/v1/verifications",
+    path = "/v1/verifications", operation_id = "list_verifications",
     tag = "verifications",
     params(ListQuery),
     responses(
         (status = 200, body = VerificationList),
-        (status = 400, description = "`invalid_request`: a filter or the cursor is malformed", body = Problem, content_type = PROBLEM_JSON),
+        (status = 400, description = "`invalid_request`: a filter or `limit` is malformed; `invalid_cursor`", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
@@ -366,25 +382,29 @@ pub async fn list(
 /// Checks the code the customer heard (`read_code`, `press_then_read`).
 #[utoipa::path(
     post,
-    path = "/v1/verifications/{id}/check",
+    path = "/v1/verifications/{id}/check", operation_id = "check_code",
     tag = "verifications",
     params(("id" = String, Path, description = "The verification's id")),
     request_body = CheckRequest,
     responses(
         (status = 200, description = "Approved or rejected", body = CheckResult),
+        (status = 400, description = "`invalid_json`: the body is not JSON", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`not_checkable` (the scenario reads no code) or `code_used`", body = Problem, content_type = PROBLEM_JSON),
         (status = 410, description = "`code_expired`", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "`invalid_code`: not 4 to 12 digits (costs no attempt)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, description = "`payload_too_large`: body over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, description = "`unsupported_media_type`: body not JSON", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "`invalid_code`: not 4 to 12 digits; `invalid_request`, `missing_field`, `unknown_field`: the body is not `{\"code\": \"...\"}` (none costs an attempt)", body = Problem, content_type = PROBLEM_JSON),
         (status = 429, description = "`too_many_attempts`: locked", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
 pub async fn check(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
     body: JsonBody<CheckRequest>,
 ) -> Result<Json<CheckResult>, Problem> {
     let checked = state
@@ -411,7 +431,7 @@ pub async fn check(
 /// Cancels a verification: a live call is hung up; the outcome is `canceled`.
 #[utoipa::path(
     post,
-    path = "/v1/verifications/{id}/cancel",
+    path = "/v1/verifications/{id}/cancel", operation_id = "cancel_verification",
     tag = "verifications",
     params(("id" = String, Path, description = "The verification's id")),
     responses(
@@ -419,13 +439,14 @@ pub async fn check(
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, body = Problem, content_type = PROBLEM_JSON),
         (status = 409, description = "`already_finished`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`shutting_down` or `store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
 pub async fn cancel(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<VerificationView>, Problem> {
     let verification = state
         .service
@@ -438,20 +459,21 @@ pub async fn cancel(
 /// numbers, recording digest, and a hash over the whole bundle.
 #[utoipa::path(
     get,
-    path = "/v1/verifications/{id}/evidence",
+    path = "/v1/verifications/{id}/evidence", operation_id = "get_evidence",
     tag = "verifications",
     params(("id" = String, Path, description = "The verification's id")),
     responses(
         (status = 200, body = EvidenceBundle),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such verification, or it left no evidence", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
 pub async fn evidence(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Json<EvidenceBundle>, Problem> {
     Ok(Json(
         state
@@ -464,20 +486,22 @@ pub async fn evidence(
 /// A consent call's recording (WAV), checked against its digest.
 #[utoipa::path(
     get,
-    path = "/v1/verifications/{id}/recording",
+    path = "/v1/verifications/{id}/recording", operation_id = "get_recording",
     tag = "verifications",
     params(("id" = String, Path, description = "The verification's id")),
     responses(
         (status = 200, description = "The recording; `Repr-Digest` carries its SHA-256", content_type = "audio/wav", body = Vec<u8>),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, description = "No such verification, or no recording", body = Problem, content_type = PROBLEM_JSON),
+        (status = 500, description = "`recording_altered`: the file no longer matches its digest", body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
 pub async fn recording(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<Response, Problem> {
     let id = verification_id(&id)?;
     let recording = state.service.recording(auth.caller(), id).await?;

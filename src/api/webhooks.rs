@@ -3,13 +3,14 @@
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::ApiState;
 use super::auth::Authed;
+use super::path::PathParam;
 use super::problem::{PROBLEM_JSON, Problem};
 use super::verifications::page_limit;
 use crate::domain::EventId;
@@ -23,6 +24,7 @@ pub struct DeliveryQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Results per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u32>,
 }
 
@@ -40,13 +42,14 @@ pub struct DeliveryList {
 /// and dead.
 #[utoipa::path(
     get,
-    path = "/v1/webhooks/deliveries",
+    path = "/v1/webhooks/deliveries", operation_id = "list_deliveries",
     tag = "webhooks",
     params(DeliveryQuery),
     responses(
         (status = 200, body = DeliveryList),
-        (status = 400, body = Problem, content_type = PROBLEM_JSON),
+        (status = 400, description = "`invalid_request`: `limit` or a parameter is malformed; `invalid_cursor`", body = Problem, content_type = PROBLEM_JSON),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
@@ -72,20 +75,21 @@ pub async fn list(
 /// deliveries: the other mode's are `404`.
 #[utoipa::path(
     post,
-    path = "/v1/webhooks/deliveries/{id}/redeliver",
+    path = "/v1/webhooks/deliveries/{id}/redeliver", operation_id = "redeliver",
     tag = "webhooks",
     params(("id" = String, Path, description = "The event's id (`evt_...`)")),
     responses(
         (status = 202, description = "Queued"),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, body = Problem, content_type = PROBLEM_JSON),
+        (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
 pub async fn redeliver(
     State(state): State<ApiState>,
     auth: Authed,
-    Path(id): Path<String>,
+    PathParam(id): PathParam<String>,
 ) -> Result<StatusCode, Problem> {
     let id = EventId::parse(&id)
         .map_err(|_| Problem::not_found(format!("delivery {id:?} not found")))?;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::sim::shutdown_signal;
 use crate::config::{
-    AdminConfig, CallsConfig, Config, EslConfig, SandboxConfig, Secret, ShutdownConfig,
+    AdminConfig, CallsConfig, Config, EslConfig, HttpConfig, SandboxConfig, Secret, ShutdownConfig,
     StoreConfig, WebhooksConfig, XmlCurlConfig,
 };
 use crate::domain::Mode;
@@ -263,6 +263,7 @@ fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Config {
     calls.caller_id_number = Some("0215880000".to_owned());
     Config {
         listen: args.listen,
+        http: HttpConfig::default(),
         esl: EslConfig::default(),
         nodes: Vec::new(),
         calls,

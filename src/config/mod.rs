@@ -39,7 +39,9 @@ pub use esl::{Backoff, EslConfig};
 pub use limits::{AtLimit, BUILT_IN_PLAN, LimitsConfig, PlanConfig, VelocityConfig};
 pub use node::{DialString, DialStringError, InvalidNodeName, NodeConfig, NodeName};
 pub use secret::Secret;
-pub use server::{MIN_SECRET_BYTES, SandboxConfig, ShutdownConfig, StoreConfig, WebhooksConfig};
+pub use server::{
+    HttpConfig, MIN_SECRET_BYTES, SandboxConfig, ShutdownConfig, StoreConfig, WebhooksConfig,
+};
 pub use xml_curl::XmlCurlConfig;
 pub use yaml::YamlError;
 
@@ -50,6 +52,9 @@ pub struct Config {
     /// Socket address of the HTTP API. Default `127.0.0.1:8080`.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Time limits on the API's clients.
+    #[serde(default)]
+    pub http: HttpConfig,
     /// Event Socket connection settings, shared by all nodes.
     #[serde(default)]
     pub esl: EslConfig,
@@ -134,6 +139,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ValidationError> {
         self.esl.validate()?;
+        self.http.validate()?;
         self.calls.validate()?;
         server::validate(self.secret.as_ref(), &self.sandbox)?;
         self.limits.validate()?;

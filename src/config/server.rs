@@ -1,5 +1,5 @@
-//! The sections of a running server: where its data lives, its store, its
-//! secret, the sandbox, webhooks and shutdown.
+//! The sections of a running server: its HTTP connections, where its data
+//! lives, its store, its secret, the sandbox, webhooks and shutdown.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,6 +7,50 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::{Secret, ValidationError};
+
+/// The `http:` section: how long a client may take to send a request.
+/// Without these limits a client that sends half a request and stops holds
+/// a connection (and a descriptor) forever.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Time allowed for a request's line and headers, from the first byte
+    /// (or, between requests of a kept-alive connection, from the end of
+    /// the previous response); then the connection is closed without an
+    /// answer. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// Time allowed for a whole request, its body read and its answer
+    /// made; then it is answered `408 request_timeout` and the connection
+    /// closed. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> HttpConfig {
+        HttpConfig {
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl HttpConfig {
+    pub(super) fn validate(&self) -> Result<(), ValidationError> {
+        if self.header_read_timeout.is_zero() {
+            return Err(ValidationError::ZeroDuration {
+                field: "http.header_read_timeout",
+            });
+        }
+        if self.request_timeout.is_zero() {
+            return Err(ValidationError::ZeroDuration {
+                field: "http.request_timeout",
+            });
+        }
+        Ok(())
+    }
+}
 
 /// The `store:` section.
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -2,6 +2,8 @@
 //! scenario catalog, the live node pool, the sandbox, the plans, the verification
 //! service, the webhook worker, the HTTP API) and their orderly shutdown.
 
+mod http;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,16 +168,14 @@ impl Server {
             admin_token: config.admin.token.clone().map(Arc::new),
             freeswitch: api::freeswitch::DialplanServer::new(&config.xml_curl, service.catalog()),
             metrics: Arc::default(),
+            request_timeout: config.http.request_timeout,
         });
-        let http_stop = stop.clone();
-        let http = tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { http_stop.cancelled().await })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "the HTTP server failed");
-            }
-        });
+        let http = tokio::spawn(http::serve(
+            listener,
+            router,
+            config.http.header_read_timeout,
+            stop.clone(),
+        ));
         tracing::info!(%addr, "arsgate is serving");
         Ok(Server {
             addr,

@@ -52,6 +52,8 @@ pub struct CreateVerification {
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
     /// Your reference for the customer; `enter_pin` looks the PIN up by it.
+    /// 1 to 64 of A-Z a-z 0-9 . _ - : @.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:@-]{1,64}$")]
     pub customer_ref: Option<String>,
     /// Your own data (a JSON object up to 4 KiB), returned as given.
     #[schema(value_type = Option<Object>)]
