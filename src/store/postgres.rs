@@ -1279,12 +1279,19 @@ impl Store for PostgresStore {
             None => self.query_opt(admitting, &params).await?,
             Some(new) => {
                 // One statement, so one commit: the verification is stored
-                // with its admission or not at all.
+                // with its admission or not at all. `arsgate_admit` turns
+                // synchronous commit off for its transaction (a bare
+                // admission is flushed by the verification's commit that
+                // follows it); here the verification is in this very
+                // commit, and a 201 must survive the database crashing
+                // right after: the outer select, evaluated once the
+                // admission ran, turns it back on.
                 let values = verification_values(new);
                 params.extend(values.iter().map(|v| v.as_ref() as &(dyn ToSql + Sync)));
                 let sql = format!(
                     "WITH admitted AS ({admitting}), stored AS ({}) \
-                     SELECT verdict, retry_at FROM admitted",
+                     SELECT verdict, retry_at, \
+                     set_config('synchronous_commit', 'on', true) AS durable FROM admitted",
                     insert_verification(
                         13,
                         " FROM admitted WHERE verdict IN ('leased', 'admitted')"
