@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 on_every_store!(
     every_scenario_reaches_its_outcome_and_signs_its_webhook,
     spoken_codes_are_checked_once_within_limits,
+    parallel_checks_of_the_right_code_approve_once,
     idempotency_keys_replay_the_first_response,
     keys_are_required_and_checked,
     merchants_and_modes_never_see_each_other,
@@ -251,6 +252,39 @@ async fn spoken_codes_are_checked_once_within_limits(db: &TestDb) {
         .await;
     let (status, body) = check(created["id"].as_str().unwrap().to_owned(), CODE).await;
     assert_eq!((status, problem_code(&body)), (409, "not_checkable"));
+}
+
+async fn parallel_checks_of_the_right_code_approve_once(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let created = app
+        .create(
+            &m.test,
+            &json!({ "phone": "010-0000-0001", "scenario": "read_code" }),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    app.finished(&m.test, id).await;
+    let path = format!("/v1/verifications/{id}/check");
+    let right = json!({ "code": CODE });
+    let checks = (0..30).map(|_| app.post(&path, &m.test, &right));
+    let answers = futures_util::future::join_all(checks).await;
+    let mut approved = 0;
+    for (status, body) in &answers {
+        match (*status, body["status"].as_str(), problem_code(body)) {
+            (200, Some("approved"), _) => approved += 1,
+            (409, _, "code_used") => {}
+            other => panic!("a right code answered {other:?}: {body}"),
+        }
+    }
+    assert_eq!(approved, 1);
+    let (_, view) = app.get(&format!("/v1/verifications/{id}"), &m.test).await;
+    assert_eq!(view["check"]["attempts"], 1, "only the match counted");
+    // Once approved, a wrong code counts nothing either.
+    let (status, body) = app.post(&path, &m.test, &json!({ "code": "999999" })).await;
+    assert_eq!((status, problem_code(&body)), (409, "code_used"));
+    let (_, view) = app.get(&format!("/v1/verifications/{id}"), &m.test).await;
+    assert_eq!(view["check"]["attempts"], 1);
 }
 
 async fn idempotency_keys_replay_the_first_response(db: &TestDb) {

@@ -33,6 +33,7 @@ on_every_store!(
     modes_are_kept_apart_in_listings_and_usage,
     checks_count_until_locked,
     concurrent_checks_never_count_past_the_limit,
+    concurrent_matches_approve_once_and_lock_nothing,
     evidence_round_trips,
     pins_round_trip,
     idempotency_keys_keep_the_first_response,
@@ -637,42 +638,41 @@ async fn checks_count_until_locked(db: &TestDb) {
     let v = verification(&*store, m.id, at(0)).await;
     for attempts in 1..=3 {
         assert_eq!(
-            store.record_check(v.id(), 3).await.unwrap(),
+            store.record_check(v.id(), 3, None).await.unwrap(),
             CheckRecorded::Counted { attempts }
         );
     }
-    for _ in 0..2 {
+    for approved in [None, Some(at(6_000))] {
         assert_eq!(
-            store.record_check(v.id(), 3).await.unwrap(),
-            CheckRecorded::Locked
+            store.record_check(v.id(), 3, approved).await.unwrap(),
+            CheckRecorded::Locked,
+            "even a match is refused once locked"
         );
     }
     let stored = store.verification_by_id(v.id()).await.unwrap().unwrap();
     assert_eq!(stored.check_attempts, 3);
-    assert_eq!(
-        store.record_check(v.id(), 4).await.unwrap(),
-        CheckRecorded::Counted { attempts: 4 },
-        "the limit is the caller's"
-    );
-    let unknown = store.record_check(VerificationId::new(), 3).await;
+    assert_eq!(stored.checked_at, None);
+    let unknown = store.record_check(VerificationId::new(), 3, None).await;
     assert!(
         matches!(unknown, Err(StoreError::NotFound(_))),
         "{unknown:?}"
     );
 
-    assert_eq!(stored.checked_at, None);
-    assert!(store.mark_checked(v.id(), at(7_000)).await.unwrap());
-    assert!(
-        !store.mark_checked(v.id(), at(8_000)).await.unwrap(),
-        "a code is good once"
+    assert_eq!(
+        store.record_check(v.id(), 4, Some(at(7_000))).await.unwrap(),
+        CheckRecorded::Counted { attempts: 4 },
+        "the limit is the caller's"
     );
+    for (max, approved) in [(9, Some(at(8_000))), (9, None), (4, None)] {
+        assert_eq!(
+            store.record_check(v.id(), max, approved).await.unwrap(),
+            CheckRecorded::Used,
+            "a code is good once"
+        );
+    }
     let stored = store.verification_by_id(v.id()).await.unwrap().unwrap();
     assert_eq!(stored.checked_at, Some(at(7_000)), "the first match stands");
-    let unknown = store.mark_checked(VerificationId::new(), at(0)).await;
-    assert!(
-        matches!(unknown, Err(StoreError::NotFound(_))),
-        "{unknown:?}"
-    );
+    assert_eq!(stored.check_attempts, 4, "checks after the match count nothing");
 }
 
 async fn concurrent_checks_never_count_past_the_limit(db: &TestDb) {
@@ -683,7 +683,7 @@ async fn concurrent_checks_never_count_past_the_limit(db: &TestDb) {
     let tasks: Vec<_> = (0..40)
         .map(|i| {
             let store = if i % 2 == 0 { &store } else { &other }.clone();
-            tokio::spawn(async move { store.record_check(id, 5).await.unwrap() })
+            tokio::spawn(async move { store.record_check(id, 5, None).await.unwrap() })
         })
         .collect();
     let mut counted = Vec::new();
@@ -692,6 +692,7 @@ async fn concurrent_checks_never_count_past_the_limit(db: &TestDb) {
         match task.await.unwrap() {
             CheckRecorded::Counted { attempts } => counted.push(attempts),
             CheckRecorded::Locked => locked += 1,
+            CheckRecorded::Used => panic!("no check matched"),
         }
     }
     counted.sort_unstable();
@@ -699,6 +700,33 @@ async fn concurrent_checks_never_count_past_the_limit(db: &TestDb) {
     assert_eq!(locked, 35);
     let stored = store.verification_by_id(id).await.unwrap().unwrap();
     assert_eq!(stored.check_attempts, 5);
+}
+
+async fn concurrent_matches_approve_once_and_lock_nothing(db: &TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let id = verification(&*store, m.id, at(0)).await.id();
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let store = if i % 2 == 0 { &store } else { &other }.clone();
+            tokio::spawn(async move { store.record_check(id, 5, Some(at(i))).await.unwrap() })
+        })
+        .collect();
+    let mut counted = Vec::new();
+    let mut used = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            CheckRecorded::Counted { attempts } => counted.push(attempts),
+            CheckRecorded::Used => used += 1,
+            CheckRecorded::Locked => panic!("a match locked the code"),
+        }
+    }
+    assert_eq!(counted, vec![1], "one match is recorded");
+    assert_eq!(used, 29);
+    let stored = store.verification_by_id(id).await.unwrap().unwrap();
+    assert_eq!(stored.check_attempts, 1);
+    assert!(stored.checked_at.is_some());
 }
 
 async fn evidence_round_trips(db: &TestDb) {

@@ -56,15 +56,17 @@ impl Service {
         // Malformed input is refused before it costs an attempt.
         Code::parse(code).map_err(|_| ServiceError::InvalidCode)?;
         let max = merchant.settings.max_check_attempts;
-        let attempts = match self.store().record_check(id, max).await? {
+        // Judged before it is recorded, so that the count and the approval
+        // are one write: checks racing with the right code approve once
+        // and lock nothing.
+        let matched = self.inner.settings.code_key.matches(&digest, code);
+        let approved = matched.then(Timestamp::now);
+        let attempts = match self.store().record_check(id, max, approved).await? {
             CheckRecorded::Locked => return Err(ServiceError::TooManyAttempts),
+            CheckRecorded::Used => return Err(ServiceError::CodeUsed),
             CheckRecorded::Counted { attempts } => attempts,
         };
-        let key = std::sync::Arc::clone(&self.inner.settings.code_key);
-        if key.matches(&digest, code) {
-            if !self.store().mark_checked(id, Timestamp::now()).await? {
-                return Err(ServiceError::CodeUsed);
-            }
+        if matched {
             tracing::info!(verification = %id, attempts, "code approved");
             Ok(Checked::Approved)
         } else {

@@ -121,6 +121,8 @@ pub enum CheckRecorded {
     },
     /// The verification already allowed its last attempt.
     Locked,
+    /// A check already matched the code: nothing was counted.
+    Used,
 }
 
 /// Everything arsgate keeps. Every merchant-facing read is scoped by the
@@ -223,17 +225,16 @@ pub trait Store: Send + Sync + 'static {
     /// oldest first: those no call task will place any more.
     async fn pending_before(&self, before: Timestamp) -> Result<Vec<Verification>, StoreError>;
     /// Counts a `check` attempt unless the verification is locked at
-    /// `max_attempts`. Atomic: concurrent checks never count past the
-    /// limit. `NotFound` if unknown.
+    /// `max_attempts` or a check already matched; a match (`approved`
+    /// gives its time) is recorded by the same write. Atomic: concurrent
+    /// checks never count past the limit, and once one matched the others
+    /// count nothing and find the code `Used`. `NotFound` if unknown.
     async fn record_check(
         &self,
         id: VerificationId,
         max_attempts: u32,
+        approved: Option<Timestamp>,
     ) -> Result<CheckRecorded, StoreError>;
-    /// Records that a `check` matched; false if one already had (a code is
-    /// good once, even for two checks racing): the first match's time
-    /// stands.
-    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
     /// Stores (or replaces) a consent call's evidence; `NotFound` if the
     /// verification is unknown.
     async fn save_evidence(

@@ -165,12 +165,13 @@ impl Store for TimedStore {
         &self,
         id: VerificationId,
         max_attempts: u32,
+        approved: Option<Timestamp>,
     ) -> Result<CheckRecorded, StoreError> {
-        timed("record_check", self.inner.record_check(id, max_attempts)).await
-    }
-
-    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
-        timed("mark_checked", self.inner.mark_checked(id, at)).await
+        timed(
+            "record_check",
+            self.inner.record_check(id, max_attempts, approved),
+        )
+        .await
     }
 
     async fn save_evidence(
