@@ -22,6 +22,7 @@ on_every_store!(
     keys_are_required_and_checked,
     merchants_and_modes_never_see_each_other,
     requests_are_validated_with_stable_codes,
+    spoken_fields_refuse_invisible_characters,
     cancel_ends_a_live_or_ringing_call,
     consent_leaves_evidence_and_a_recording,
     usage_counts_billable_authentications,
@@ -673,6 +674,44 @@ async fn requests_are_validated_with_stable_codes(db: &TestDb) {
     let (_, list) = app.get("/v1/verifications", key).await;
     assert_eq!(list["data"], json!([]), "nothing refused was created");
     assert_eq!(app.sandbox().channels(), 0, "nothing refused was called");
+}
+
+async fn spoken_fields_refuse_invisible_characters(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    for (field, value) in [
+        // A right-to-left override: the record would show another account.
+        ("account_masked", "000-\u{202e}1111-**-22"),
+        ("holder_name", "홍\u{200b}길동"),
+        ("holder_name", "홍길동\u{200d}"),
+        ("bank", "이노\u{2060}은행"),
+        ("purpose", "\u{feff}자동이체 출금"),
+        ("purpose", "자동이체 \u{2066}출금\u{2069}"),
+    ] {
+        let mut fields = consent_fields();
+        fields[field] = json!(value);
+        let (status, problem) = app
+            .post(
+                "/v1/verifications",
+                &m.test,
+                &json!({ "phone": "010-0000-0015", "scenario": "consent_record", "fields": fields }),
+            )
+            .await;
+        assert_eq!(
+            (status, problem_code(&problem)),
+            (422, "invalid_field"),
+            "{field} = {value:?}: {problem}"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(field), "{detail}");
+        assert!(detail.contains("U+"), "the character is named: {detail}");
+        assert!(
+            !detail.chars().any(|c| c > '\u{7f}' && !c.is_alphanumeric()),
+            "the detail carries no invisible character: {detail:?}"
+        );
+    }
+    let (_, list) = app.get("/v1/verifications", &m.test).await;
+    assert_eq!(list["data"], json!([]), "nothing refused was created");
 }
 
 async fn cancel_ends_a_live_or_ringing_call(db: &TestDb) {
