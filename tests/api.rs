@@ -18,6 +18,7 @@ on_every_store!(
     every_scenario_reaches_its_outcome_and_signs_its_webhook,
     spoken_codes_are_checked_once_within_limits,
     parallel_checks_of_the_right_code_approve_once,
+    codes_never_read_out_cannot_be_checked,
     idempotency_keys_replay_the_first_response,
     keys_are_required_and_checked,
     merchants_and_modes_never_see_each_other,
@@ -209,9 +210,18 @@ async fn spoken_codes_are_checked_once_within_limits(db: &TestDb) {
                 .to_owned()
         }
     };
+    let heard = |id: String| {
+        let app = &app;
+        let key = m.test.clone();
+        async move {
+            app.wait_for(&key, &id, |v| v["check"]["code_heard_at"].is_string())
+                .await;
+            id
+        }
+    };
 
     // Right code: approved once, then used.
-    let id = new("010-0000-0001").await;
+    let id = heard(new("010-0000-0001").await).await;
     let (status, body) = check(id.clone(), "000000").await;
     assert_eq!((status, &body["status"]), (200, &json!("rejected")));
     assert_eq!(body["attempts_remaining"], 2);
@@ -229,7 +239,7 @@ async fn spoken_codes_are_checked_once_within_limits(db: &TestDb) {
     assert!(view["check"]["approved_at"].is_string());
 
     // Wrong codes until locked; then even the right one is refused.
-    let id = new("010-0000-0001").await;
+    let id = heard(new("010-0000-0001").await).await;
     for remaining in [2, 1, 0] {
         let (status, body) = check(id.clone(), "999999").await;
         assert_eq!(status, 200);
@@ -286,6 +296,82 @@ async fn parallel_checks_of_the_right_code_approve_once(db: &TestDb) {
     assert_eq!((status, problem_code(&body)), (409, "code_used"));
     let (_, view) = app.get(&format!("/v1/verifications/{id}"), &m.test).await;
     assert_eq!(view["check"]["attempts"], 1);
+}
+
+async fn codes_never_read_out_cannot_be_checked(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let check = |id: String| {
+        let app = &app;
+        let key = m.test.clone();
+        async move {
+            app.post(
+                &format!("/v1/verifications/{id}/check"),
+                &key,
+                &json!({ "code": CODE }),
+            )
+            .await
+        }
+    };
+    let create = |phone: &'static str| {
+        let app = &app;
+        let key = m.test.clone();
+        async move {
+            app.create(&key, &json!({ "phone": phone, "scenario": "read_code" }))
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+
+    // Still ringing: not yet.
+    let ringing = create("010-0000-0006").await;
+    app.wait_for(&m.test, &ringing, |v| v["status"] == "calling")
+        .await;
+    let (status, body) = check(ringing.clone()).await;
+    assert_eq!((status, problem_code(&body)), (409, "code_not_delivered"));
+    assert!(body["detail"].as_str().unwrap().contains("not read the code out yet"));
+    // Canceled while ringing, busy, never answered: never.
+    app.cancel(&m.test, &ringing).await;
+    let busy = create("010-0000-0007").await;
+    let unanswered = create("010-0000-0006").await;
+    for (id, outcome) in [
+        (ringing, "canceled"),
+        (busy, "busy"),
+        (unanswered, "no_answer"),
+    ] {
+        let view = app.finished(&m.test, &id).await;
+        assert_eq!(view["outcome"], outcome, "{view}");
+        assert_eq!(view["check"]["code_heard_at"], Value::Null);
+        let (status, body) = check(id.clone()).await;
+        assert_eq!(
+            (status, problem_code(&body)),
+            (409, "code_not_delivered"),
+            "{outcome}: {body}"
+        );
+        assert!(body["detail"].as_str().unwrap().contains("ended without"));
+        let (_, view) = app.get(&format!("/v1/verifications/{id}"), &m.test).await;
+        assert_eq!(view["check"]["attempts"], 0, "{outcome}: nothing counted");
+    }
+
+    // Read out to its end: the timeline says when, and the code checks.
+    let read = create("010-0000-0001").await;
+    let view = app.finished(&m.test, &read).await;
+    assert_eq!(view["outcome"], "completed");
+    let timeline = view["timeline"].as_array().unwrap();
+    let heard = timeline
+        .iter()
+        .position(|e| e["event"] == "code_heard")
+        .expect("the timeline says the code was heard");
+    let answered = timeline
+        .iter()
+        .position(|e| e["event"] == "answered")
+        .unwrap();
+    assert!(answered < heard, "{timeline:?}");
+    assert!(view["check"]["code_heard_at"].is_string(), "{view}");
+    let (status, body) = check(read).await;
+    assert_eq!((status, &body["status"]), (200, &json!("approved")));
 }
 
 async fn idempotency_keys_replay_the_first_response(db: &TestDb) {

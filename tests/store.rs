@@ -34,6 +34,7 @@ on_every_store!(
     checks_count_until_locked,
     concurrent_checks_never_count_past_the_limit,
     concurrent_matches_approve_once_and_lock_nothing,
+    the_code_heard_is_recorded_once,
     evidence_round_trips,
     pins_round_trip,
     idempotency_keys_keep_the_first_response,
@@ -727,6 +728,23 @@ async fn concurrent_matches_approve_once_and_lock_nothing(db: &TestDb) {
     let stored = store.verification_by_id(id).await.unwrap().unwrap();
     assert_eq!(stored.check_attempts, 1);
     assert!(stored.checked_at.is_some());
+}
+
+async fn the_code_heard_is_recorded_once(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let id = verification(&*store, m.id, at(0)).await.id();
+    let stored = store.verification_by_id(id).await.unwrap().unwrap();
+    assert_eq!(stored.code_heard_at, None);
+    assert!(store.mark_code_heard(id, at(4_000)).await.unwrap());
+    assert!(!store.mark_code_heard(id, at(9_000)).await.unwrap());
+    let stored = store.verification_by_id(id).await.unwrap().unwrap();
+    assert_eq!(stored.code_heard_at, Some(at(4_000)), "the first time stands");
+    let unknown = store.mark_code_heard(VerificationId::new(), at(0)).await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
 }
 
 async fn evidence_round_trips(db: &TestDb) {

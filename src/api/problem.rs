@@ -101,6 +101,7 @@ impl From<ServiceError> for Problem {
             }
             ServiceError::NotCheckable(_)
             | ServiceError::CodeUsed
+            | ServiceError::CodeNotDelivered { .. }
             | ServiceError::AlreadyFinished
             | ServiceError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             ServiceError::CodeExpired => StatusCode::GONE,

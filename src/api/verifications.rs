@@ -372,7 +372,7 @@ pub async fn list(
         (status = 200, description = "Approved or rejected", body = CheckResult),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, body = Problem, content_type = PROBLEM_JSON),
-        (status = 409, description = "`not_checkable` (the scenario reads no code) or `code_used`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "`not_checkable` (the scenario reads no code), `code_used` (a check already matched; counts nothing) or `code_not_delivered` (the call has not read the code out to its end: not answered yet, or ended before it)", body = Problem, content_type = PROBLEM_JSON),
         (status = 410, description = "`code_expired`", body = Problem, content_type = PROBLEM_JSON),
         (status = 422, description = "`invalid_code`: not 4 to 12 digits (costs no attempt)", body = Problem, content_type = PROBLEM_JSON),
         (status = 429, description = "`too_many_attempts`: locked", body = Problem, content_type = PROBLEM_JSON),

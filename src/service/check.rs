@@ -1,6 +1,7 @@
 //! Checking a code the customer heard (`read_code`, `press_then_read`) and
 //! typed into the merchant's page: constant-time, a bounded number of
-//! attempts, until the code expires, good once.
+//! attempts, until the code expires, good once, and only once the call read
+//! it out to its end.
 
 use super::{Caller, Service, ServiceError};
 use crate::domain::{Merchant, Mode, Timestamp, VerificationId};
@@ -52,6 +53,12 @@ impl Service {
             .is_some_and(|expires| Timestamp::now() >= expires)
         {
             return Err(ServiceError::CodeExpired);
+        }
+        // The phone proves possession only once the code was heard on it.
+        if verification.code_heard_at.is_none() {
+            return Err(ServiceError::CodeNotDelivered {
+                ended: verification.is_final(),
+            });
         }
         // Malformed input is refused before it costs an attempt.
         Code::parse(code).map_err(|_| ServiceError::InvalidCode)?;

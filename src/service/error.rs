@@ -61,6 +61,21 @@ pub enum ServiceError {
     /// The code was already checked successfully; a code is good once.
     #[error("the code was already used")]
     CodeUsed,
+    /// The call has not read the code out to its end (not answered yet,
+    /// or `ended`: never will), so nobody can have heard it from the
+    /// phone.
+    #[error(
+        "{}",
+        if *ended {
+            "the call ended without reading the code out; start a new verification"
+        } else {
+            "the call has not read the code out yet"
+        }
+    )]
+    CodeNotDelivered {
+        /// Whether the call is over.
+        ended: bool,
+    },
     /// The verification already has its outcome.
     #[error("the verification is already finished")]
     AlreadyFinished,
@@ -111,6 +126,7 @@ impl ServiceError {
             ServiceError::CodeExpired => "code_expired",
             ServiceError::TooManyAttempts => "too_many_attempts",
             ServiceError::CodeUsed => "code_used",
+            ServiceError::CodeNotDelivered { .. } => "code_not_delivered",
             ServiceError::AlreadyFinished => "already_finished",
             ServiceError::RecordingAltered => "recording_altered",
             ServiceError::RecordingNotAllowed { .. } => "recording_not_allowed",

@@ -397,6 +397,7 @@ fn verification_row(row: &Row) -> Result<Verification, StoreError> {
         reason: c.get("reason")?,
         check_attempts: c.get("check_attempts")?,
         checked_at: c.get("checked_at")?,
+        code_heard_at: c.get("code_heard_at")?,
         call_id: c.get("call_id")?,
         node: c.get("node")?,
         timeline: c.get("timeline")?,
@@ -679,6 +680,21 @@ impl Store for PostgresStore {
             .execute(
                 "UPDATE verifications SET state = 'answered', answered_at = $2, \
                  updated_at = $3 WHERE id = $1 AND state = 'calling'",
+                &[&id.uuid(), &at.millis(), &Timestamp::now().millis()],
+            )
+            .await?;
+        self.transitioned(changed, id).await
+    }
+
+    async fn mark_code_heard(
+        &self,
+        id: VerificationId,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE verifications SET code_heard_at = $2, updated_at = $3 \
+                 WHERE id = $1 AND code_heard_at IS NULL",
                 &[&id.uuid(), &at.millis(), &Timestamp::now().millis()],
             )
             .await?;

@@ -450,6 +450,7 @@ fn verification_row(row: &Row<'_>) -> Result<Verification, StoreError> {
         reason: c.get("reason")?,
         check_attempts: c.get("check_attempts")?,
         checked_at: c.get("checked_at")?,
+        code_heard_at: c.get("code_heard_at")?,
         call_id: c.get("call_id")?,
         node: c.get("node")?,
         timeline: c.json("timeline")?,
@@ -757,6 +758,24 @@ impl Store for SqliteStore {
                 conn,
                 "UPDATE verifications SET state = 'answered', answered_at = ?2, \
                  updated_at = ?3 WHERE id = ?1 AND state = 'calling'",
+                params![id(vid.uuid()), at.millis(), now],
+            )?;
+            transitioned(conn, changed, vid)
+        })
+        .await
+    }
+
+    async fn mark_code_heard(
+        &self,
+        vid: VerificationId,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE verifications SET code_heard_at = ?2, updated_at = ?3 \
+                 WHERE id = ?1 AND code_heard_at IS NULL",
                 params![id(vid.uuid()), at.millis(), now],
             )?;
             transitioned(conn, changed, vid)
