@@ -28,6 +28,9 @@ on_every_store!(
     consent_leaves_evidence_and_a_recording,
     usage_counts_billable_authentications,
     failed_webhooks_are_retried_then_dead_then_redelivered,
+    callback_urls_to_internal_addresses_are_refused,
+    webhooks_reach_internal_addresses_only_when_allowed,
+    redeliveries_are_rate_limited_per_merchant,
     live_keys_call_through_the_configured_node,
     the_answer_is_posted_when_asked,
     listings_filter_and_page,
@@ -1055,6 +1058,177 @@ async fn failed_webhooks_are_retried_then_dead_then_redelivered(db: &TestDb) {
         )
         .await;
     assert_eq!(status, 404);
+}
+
+async fn callback_urls_to_internal_addresses_are_refused(db: &TestDb) {
+    // No allowlist: what a production server runs with by default.
+    let app = TestApp::start_with(db, |c| c.webhooks.allow_networks.clear()).await;
+    let m = app.merchant("acme").await;
+    for url in [
+        "http://127.0.0.1:8080/x",
+        "http://127.1/x",
+        "http://0x7f.1:1/x",
+        "http://2130706433/x",
+        "http://[::1]:1/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://localhost:1/x",
+        "http://LOCALHOST./x",
+        "http://api.localhost/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/",
+        "http://10.0.0.1/x",
+        "https://172.16.5.4/x",
+        "http://192.168.0.10/x",
+        "http://[fd12:3456::1]/x",
+        "http://[fe80::1]/x",
+        "http://0.0.0.0:80/x",
+        "http://[::]/x",
+        "http://224.0.0.1/x",
+        "http://100.64.0.1/x",
+    ] {
+        for key in [&m.test, &m.live] {
+            let (status, problem) = app
+                .post(
+                    "/v1/verifications",
+                    key,
+                    &json!({ "phone": "010-0000-0007", "scenario": "read_code", "callback_url": url }),
+                )
+                .await;
+            assert_eq!(
+                (status, problem_code(&problem)),
+                (422, "forbidden_callback_url"),
+                "{url}: {problem}"
+            );
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(
+                detail.contains("public addresses only"),
+                "{url}: {detail}"
+            );
+        }
+    }
+    // A name is judged by its addresses when a webhook is posted.
+    let created = app
+        .create(
+            &m.test,
+            &json!({ "phone": "010-0000-0007", "scenario": "read_code", "callback_url": "https://merchant.example/hooks" }),
+        )
+        .await;
+    assert_eq!(created["callback_url"], "https://merchant.example/hooks");
+    let (_, list) = app.get("/v1/verifications", &m.live).await;
+    assert_eq!(list["data"], json!([]), "nothing refused was created");
+}
+
+/// The delivery of `event` as `key` lists it.
+async fn delivery(app: &TestApp, key: &str, event: &str) -> Value {
+    let (_, list) = app.get("/v1/webhooks/deliveries", key).await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == event)
+        .cloned()
+        .unwrap_or_else(|| panic!("no delivery {event} in {list}"))
+}
+
+async fn webhooks_reach_internal_addresses_only_when_allowed(db: &TestDb) {
+    // Allowed to loopback (the test configuration): two verifications
+    // whose webhooks reach the endpoint, one by name and one by address.
+    let mut app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let by_name = app.hooks.url().replace("127.0.0.1", "localhost");
+    let mut events = Vec::new();
+    for url in [by_name, app.hooks.url()] {
+        let view = run(&app, &m.test, "read_code", "010-0000-0007", json!({ "callback_url": url })).await;
+        let id = view["id"].as_str().unwrap().to_owned();
+        events.push((app.hooks.finished(&id).await.event, id));
+    }
+    let reached = app.hooks.received().len();
+
+    // The operator closes loopback: the same deliveries, sent again, are
+    // refused on the address they would connect to.
+    app.config.webhooks.allow_networks.clear();
+    app.restart().await;
+    for (event, _) in &events {
+        let path = format!("/v1/webhooks/deliveries/{event}/redeliver");
+        let (status, _) = app.call(Method::POST, &path, Some(&m.test), None).await;
+        assert_eq!(status, 202);
+    }
+    let expected = [
+        // `localhost` resolves to loopback only: no address is left.
+        "refused: the host resolves only to addresses webhooks may not reach",
+        "refused: 127.0.0.1 is a loopback address",
+    ];
+    for ((event, _), expected) in events.iter().zip(expected) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let d = delivery(&app, &m.test, event).await;
+            if d["last_error"].as_str().is_some_and(|e| e.starts_with(expected)) {
+                assert_eq!(d["state"], "pending", "refusals are retried: {d}");
+                assert_eq!(d["last_status"], Value::Null, "{d}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{event}: {d}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(
+        app.hooks.received().len(),
+        reached,
+        "nothing reached the loopback endpoint"
+    );
+
+    // Allowed again (IPv4 loopback only): both get through.
+    app.config.webhooks.allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    app.restart().await;
+    for (event, id) in &events {
+        let path = format!("/v1/webhooks/deliveries/{event}/redeliver");
+        let (status, _) = app.call(Method::POST, &path, Some(&m.test), None).await;
+        assert_eq!(status, 202);
+        app.hooks
+            .wait_for(|r| r.iter().filter(|d| d.verification == *id && d.answered < 300).count() >= 2)
+            .await;
+    }
+}
+
+async fn redeliveries_are_rate_limited_per_merchant(db: &TestDb) {
+    let app = TestApp::start_with(db, |c| {
+        c.webhooks.redeliveries_per_minute = std::num::NonZeroU32::new(3).unwrap();
+    })
+    .await;
+    let a = app.merchant("a").await;
+    let b = app.merchant("b").await;
+    let mut events = Vec::new();
+    for m in [&a, &b] {
+        let view = run(&app, &m.test, "read_code", "010-0000-0007", json!({})).await;
+        let id = view["id"].as_str().unwrap().to_owned();
+        events.push(app.hooks.finished(&id).await.event);
+    }
+    let redeliver = |key: &str, event: &str| {
+        app.request(
+            Method::POST,
+            &format!("/v1/webhooks/deliveries/{event}/redeliver"),
+            Some(key),
+            None,
+        )
+        .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(redeliver(&a.test, &events[0]).await.unwrap().status(), 202);
+    }
+    let refused = redeliver(&a.test, &events[0]).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem_code(&problem), "too_many_redeliveries");
+    // Events it cannot see count too: the limit is on asking.
+    assert_eq!(redeliver(&a.live, &events[1]).await.unwrap().status(), 429);
+    // Another merchant has its own.
+    assert_eq!(redeliver(&b.test, &events[1]).await.unwrap().status(), 202);
 }
 
 async fn live_keys_call_through_the_configured_node(db: &TestDb) {

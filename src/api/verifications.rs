@@ -116,7 +116,7 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, Problem> {
         (status = 413, description = "Body over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
         (status = 403, description = "`recording_not_allowed`: the scenario records and your plan does not include recording", body = Problem, content_type = PROBLEM_JSON),
         (status = 415, description = "Body not JSON", body = Problem, content_type = PROBLEM_JSON),
-        (status = 422, description = "`invalid_phone`, `unknown_scenario`, `missing_field`, `invalid_field`, `unknown_field`, `invalid_language`, `invalid_callback_url`, `invalid_customer_ref`, `missing_customer_ref`, `pin_not_registered`, `invalid_metadata`", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "`invalid_phone`, `unknown_scenario`, `missing_field`, `invalid_field`, `unknown_field`, `invalid_language`, `invalid_callback_url`, `forbidden_callback_url` (an internal address: loopback, private, link-local, unique-local, metadata...), `invalid_customer_ref`, `missing_customer_ref`, `pin_not_registered`, `invalid_metadata`", body = Problem, content_type = PROBLEM_JSON),
         (status = 429, description = "Your plan's limit: `cps_limit` (calls per second), `channel_limit` (every channel in use, or the queue full), `velocity_limit` (too many calls to this number lately), `daily_cap`; `Retry-After` says when to retry", body = Problem, content_type = PROBLEM_JSON),
         (status = 503, description = "Shutting down or store unavailable; retry", body = Problem, content_type = PROBLEM_JSON),
     ),

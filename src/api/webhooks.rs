@@ -66,7 +66,8 @@ pub async fn list(
 }
 
 /// Queues a delivery again, due now (dead ones too). The event keeps its id,
-/// so a receiver that already has it can drop it.
+/// so a receiver that already has it can drop it. Rate-limited per
+/// merchant.
 #[utoipa::path(
     post,
     path = "/v1/webhooks/deliveries/{id}/redeliver",
@@ -76,6 +77,7 @@ pub async fn list(
         (status = 202, description = "Queued"),
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, body = Problem, content_type = PROBLEM_JSON),
+        (status = 429, description = "`too_many_redeliveries`: over the merchant's rate (`webhooks.redeliveries_per_minute`); see `Retry-After`", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]
