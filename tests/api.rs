@@ -334,7 +334,12 @@ async fn codes_never_read_out_cannot_be_checked(db: &TestDb) {
         .await;
     let (status, body) = check(ringing.clone()).await;
     assert_eq!((status, problem_code(&body)), (409, "code_not_delivered"));
-    assert!(body["detail"].as_str().unwrap().contains("not read the code out yet"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not read the code out yet")
+    );
     // Canceled while ringing, busy, never answered: never.
     app.cancel(&m.test, &ringing).await;
     let busy = create("010-0000-0007").await;
@@ -1100,10 +1105,7 @@ async fn callback_urls_to_internal_addresses_are_refused(db: &TestDb) {
                 "{url}: {problem}"
             );
             let detail = problem["detail"].as_str().unwrap();
-            assert!(
-                detail.contains("public addresses only"),
-                "{url}: {detail}"
-            );
+            assert!(detail.contains("public addresses only"), "{url}: {detail}");
         }
     }
     // A name is judged by its addresses when a webhook is posted.
@@ -1138,7 +1140,14 @@ async fn webhooks_reach_internal_addresses_only_when_allowed(db: &TestDb) {
     let by_name = app.hooks.url().replace("127.0.0.1", "localhost");
     let mut events = Vec::new();
     for url in [by_name, app.hooks.url()] {
-        let view = run(&app, &m.test, "read_code", "010-0000-0007", json!({ "callback_url": url })).await;
+        let view = run(
+            &app,
+            &m.test,
+            "read_code",
+            "010-0000-0007",
+            json!({ "callback_url": url }),
+        )
+        .await;
         let id = view["id"].as_str().unwrap().to_owned();
         events.push((app.hooks.finished(&id).await.event, id));
     }
@@ -1162,7 +1171,10 @@ async fn webhooks_reach_internal_addresses_only_when_allowed(db: &TestDb) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         loop {
             let d = delivery(&app, &m.test, event).await;
-            if d["last_error"].as_str().is_some_and(|e| e.starts_with(expected)) {
+            if d["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(expected))
+            {
                 assert_eq!(d["state"], "pending", "refusals are retried: {d}");
                 assert_eq!(d["last_status"], Value::Null, "{d}");
                 break;
@@ -1185,7 +1197,12 @@ async fn webhooks_reach_internal_addresses_only_when_allowed(db: &TestDb) {
         let (status, _) = app.call(Method::POST, &path, Some(&m.test), None).await;
         assert_eq!(status, 202);
         app.hooks
-            .wait_for(|r| r.iter().filter(|d| d.verification == *id && d.answered < 300).count() >= 2)
+            .wait_for(|r| {
+                r.iter()
+                    .filter(|d| d.verification == *id && d.answered < 300)
+                    .count()
+                    >= 2
+            })
             .await;
     }
 }

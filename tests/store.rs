@@ -660,7 +660,10 @@ async fn checks_count_until_locked(db: &TestDb) {
     );
 
     assert_eq!(
-        store.record_check(v.id(), 4, Some(at(7_000))).await.unwrap(),
+        store
+            .record_check(v.id(), 4, Some(at(7_000)))
+            .await
+            .unwrap(),
         CheckRecorded::Counted { attempts: 4 },
         "the limit is the caller's"
     );
@@ -673,7 +676,10 @@ async fn checks_count_until_locked(db: &TestDb) {
     }
     let stored = store.verification_by_id(v.id()).await.unwrap().unwrap();
     assert_eq!(stored.checked_at, Some(at(7_000)), "the first match stands");
-    assert_eq!(stored.check_attempts, 4, "checks after the match count nothing");
+    assert_eq!(
+        stored.check_attempts, 4,
+        "checks after the match count nothing"
+    );
 }
 
 async fn concurrent_checks_never_count_past_the_limit(db: &TestDb) {
@@ -739,7 +745,11 @@ async fn the_code_heard_is_recorded_once(db: &TestDb) {
     assert!(store.mark_code_heard(id, at(4_000)).await.unwrap());
     assert!(!store.mark_code_heard(id, at(9_000)).await.unwrap());
     let stored = store.verification_by_id(id).await.unwrap().unwrap();
-    assert_eq!(stored.code_heard_at, Some(at(4_000)), "the first time stands");
+    assert_eq!(
+        stored.code_heard_at,
+        Some(at(4_000)),
+        "the first time stands"
+    );
     let unknown = store.mark_code_heard(VerificationId::new(), at(0)).await;
     assert!(
         matches!(unknown, Err(StoreError::NotFound(_))),

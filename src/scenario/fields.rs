@@ -333,7 +333,9 @@ mod tests {
                 character: '$'
             }
         );
-        for c in ['\u{202e}', '\u{200b}', '\u{200d}', '\u{2060}', '\u{feff}', '\u{ad}'] {
+        for c in [
+            '\u{202e}', '\u{200b}', '\u{200d}', '\u{2060}', '\u{feff}', '\u{ad}',
+        ] {
             let value = format!("홍{c}길동");
             assert_eq!(
                 plain.check(&value),

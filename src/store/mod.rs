@@ -203,8 +203,7 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_answered(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
     /// Records that the call read the code out to its end; false if that
     /// was already recorded (the first time stands), `NotFound` if unknown.
-    async fn mark_code_heard(&self, id: VerificationId, at: Timestamp)
-    -> Result<bool, StoreError>;
+    async fn mark_code_heard(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
     /// Records the final outcome and, in the same transaction, queues its
     /// webhook and releases the verification's channel lease (so no final
     /// verification is ever seen holding a channel); false (and nothing changed, nothing queued) if the

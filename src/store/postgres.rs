@@ -686,11 +686,7 @@ impl Store for PostgresStore {
         self.transitioned(changed, id).await
     }
 
-    async fn mark_code_heard(
-        &self,
-        id: VerificationId,
-        at: Timestamp,
-    ) -> Result<bool, StoreError> {
+    async fn mark_code_heard(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
         let changed = self
             .execute(
                 "UPDATE verifications SET code_heard_at = $2, updated_at = $3 \

@@ -140,11 +140,7 @@ impl Store for TimedStore {
         timed("mark_answered", self.inner.mark_answered(id, at)).await
     }
 
-    async fn mark_code_heard(
-        &self,
-        id: VerificationId,
-        at: Timestamp,
-    ) -> Result<bool, StoreError> {
+    async fn mark_code_heard(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
         timed("mark_code_heard", self.inner.mark_code_heard(id, at)).await
     }
 

@@ -230,9 +230,8 @@ impl Resolve for Egress {
         let egress = self.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let permitted: Vec<SocketAddr> = found
                 .iter()
                 .copied()
@@ -329,7 +328,10 @@ mod tests {
         assert_eq!(open.check(ip("::ffff:127.0.0.1")), Ok(()), "mapped");
         assert_eq!(open.check(ip("10.20.3.4")), Ok(()));
         assert!(open.check(ip("10.21.0.1")).is_err(), "only what is listed");
-        assert!(open.check(ip("::1")).is_err(), "IPv6 loopback is not listed");
+        assert!(
+            open.check(ip("::1")).is_err(),
+            "IPv6 loopback is not listed"
+        );
     }
 
     #[test]
@@ -346,7 +348,12 @@ mod tests {
         ] {
             assert!(closed.check_host(host).is_err(), "{host}");
         }
-        for host in ["merchant.example", "93.184.215.14", "[2606:4700::1]", "localhost.example"] {
+        for host in [
+            "merchant.example",
+            "93.184.215.14",
+            "[2606:4700::1]",
+            "localhost.example",
+        ] {
             assert_eq!(closed.check_host(host), Ok(()), "{host}");
         }
         let loopback = Egress::new(vec!["127.0.0.0/8".parse().unwrap()]);
@@ -369,6 +376,9 @@ mod tests {
             .expect("allowed")
             .collect();
         assert!(!addrs.is_empty());
-        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.is_ipv4()), "{addrs:?}");
+        assert!(
+            addrs.iter().all(|a| a.ip().is_loopback() && a.is_ipv4()),
+            "{addrs:?}"
+        );
     }
 }

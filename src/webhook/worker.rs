@@ -210,8 +210,8 @@ async fn post(
     let event = &delivery.event;
     // An IP literal is never resolved, so the resolver never judges it;
     // names are judged by the addresses they resolve to.
-    let url = reqwest::Url::parse(&event.url)
-        .map_err(|_| (None, "the URL is invalid".to_owned()))?;
+    let url =
+        reqwest::Url::parse(&event.url).map_err(|_| (None, "the URL is invalid".to_owned()))?;
     if let Some(ip) = url.host_str().and_then(egress::literal) {
         egress
             .check(ip)
