@@ -19,6 +19,8 @@ use tokio::net::TcpStream;
 on_every_store!(
     every_scenario_reaches_its_outcome_and_signs_its_webhook,
     spoken_codes_are_checked_once_within_limits,
+    parallel_checks_of_the_right_code_approve_once,
+    codes_never_read_out_cannot_be_checked,
     idempotency_keys_replay_the_first_response,
     keys_are_required_and_checked,
     merchants_and_modes_never_see_each_other,
@@ -26,10 +28,14 @@ on_every_store!(
     deliveries_and_idempotency_keys_are_kept_per_mode,
     check_limits_are_fixed_when_the_verification_is_created,
     requests_are_validated_with_stable_codes,
+    spoken_fields_refuse_invisible_characters,
     cancel_ends_a_live_or_ringing_call,
     consent_leaves_evidence_and_a_recording,
     usage_counts_billable_authentications,
     failed_webhooks_are_retried_then_dead_then_redelivered,
+    callback_urls_to_internal_addresses_are_refused,
+    webhooks_reach_internal_addresses_only_when_allowed,
+    redeliveries_are_rate_limited_per_merchant,
     live_keys_call_through_the_configured_node,
     the_answer_is_posted_when_asked,
     listings_filter_and_page,
@@ -152,9 +158,9 @@ async fn every_scenario_reaches_its_outcome_and_signs_its_webhook(db: &TestDb) {
             "{scenario} on {phone}: {timeline:?}"
         );
         // Strings only: a timestamp can hold the same digits by chance.
-        let strings = strings_in(&view).join("\n");
+        let texts = strings(view).join("\n");
         assert!(
-            !strings.contains(CODE) && !strings.contains("2580"),
+            !texts.contains(CODE) && !texts.contains("2580"),
             "no secret in {view}"
         );
 
@@ -217,9 +223,18 @@ async fn spoken_codes_are_checked_once_within_limits(db: &TestDb) {
                 .to_owned()
         }
     };
+    let heard = |id: String| {
+        let app = &app;
+        let key = m.test.clone();
+        async move {
+            app.wait_for(&key, &id, |v| v["check"]["code_heard_at"].is_string())
+                .await;
+            id
+        }
+    };
 
     // Right code: approved once, then used.
-    let id = new("010-0000-0001").await;
+    let id = heard(new("010-0000-0001").await).await;
     let (status, body) = check(id.clone(), "000000").await;
     assert_eq!((status, &body["status"]), (200, &json!("rejected")));
     assert_eq!(body["attempts_remaining"], 2);
@@ -237,7 +252,7 @@ async fn spoken_codes_are_checked_once_within_limits(db: &TestDb) {
     assert!(view["check"]["approved_at"].is_string());
 
     // Wrong codes until locked; then even the right one is refused.
-    let id = new("010-0000-0001").await;
+    let id = heard(new("010-0000-0001").await).await;
     for remaining in [2, 1, 0] {
         let (status, body) = check(id.clone(), "999999").await;
         assert_eq!(status, 200);
@@ -261,6 +276,120 @@ async fn spoken_codes_are_checked_once_within_limits(db: &TestDb) {
         .await;
     let (status, body) = check(created["id"].as_str().unwrap().to_owned(), CODE).await;
     assert_eq!((status, problem_code(&body)), (409, "not_checkable"));
+}
+
+async fn parallel_checks_of_the_right_code_approve_once(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let created = app
+        .create(
+            &m.test,
+            &json!({ "phone": "010-0000-0001", "scenario": "read_code" }),
+        )
+        .await;
+    let id = created["id"].as_str().unwrap();
+    app.finished(&m.test, id).await;
+    let path = format!("/v1/verifications/{id}/check");
+    let right = json!({ "code": CODE });
+    let checks = (0..30).map(|_| app.post(&path, &m.test, &right));
+    let answers = futures_util::future::join_all(checks).await;
+    let mut approved = 0;
+    for (status, body) in &answers {
+        match (*status, body["status"].as_str(), problem_code(body)) {
+            (200, Some("approved"), _) => approved += 1,
+            (409, _, "code_used") => {}
+            other => panic!("a right code answered {other:?}: {body}"),
+        }
+    }
+    assert_eq!(approved, 1);
+    let (_, view) = app.get(&format!("/v1/verifications/{id}"), &m.test).await;
+    assert_eq!(view["check"]["attempts"], 1, "only the match counted");
+    // Once approved, a wrong code counts nothing either.
+    let (status, body) = app.post(&path, &m.test, &json!({ "code": "999999" })).await;
+    assert_eq!((status, problem_code(&body)), (409, "code_used"));
+    let (_, view) = app.get(&format!("/v1/verifications/{id}"), &m.test).await;
+    assert_eq!(view["check"]["attempts"], 1);
+}
+
+async fn codes_never_read_out_cannot_be_checked(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let check = |id: String| {
+        let app = &app;
+        let key = m.test.clone();
+        async move {
+            app.post(
+                &format!("/v1/verifications/{id}/check"),
+                &key,
+                &json!({ "code": CODE }),
+            )
+            .await
+        }
+    };
+    let create = |phone: &'static str| {
+        let app = &app;
+        let key = m.test.clone();
+        async move {
+            app.create(&key, &json!({ "phone": phone, "scenario": "read_code" }))
+                .await["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+
+    // Still ringing: not yet.
+    let ringing = create("010-0000-0006").await;
+    app.wait_for(&m.test, &ringing, |v| v["status"] == "calling")
+        .await;
+    let (status, body) = check(ringing.clone()).await;
+    assert_eq!((status, problem_code(&body)), (409, "code_not_delivered"));
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not read the code out yet")
+    );
+    // Canceled while ringing, busy, never answered: never.
+    app.cancel(&m.test, &ringing).await;
+    let busy = create("010-0000-0007").await;
+    let unanswered = create("010-0000-0006").await;
+    for (id, outcome) in [
+        (ringing, "canceled"),
+        (busy, "busy"),
+        (unanswered, "no_answer"),
+    ] {
+        let view = app.finished(&m.test, &id).await;
+        assert_eq!(view["outcome"], outcome, "{view}");
+        assert_eq!(view["check"]["code_heard_at"], Value::Null);
+        let (status, body) = check(id.clone()).await;
+        assert_eq!(
+            (status, problem_code(&body)),
+            (409, "code_not_delivered"),
+            "{outcome}: {body}"
+        );
+        assert!(body["detail"].as_str().unwrap().contains("ended without"));
+        let (_, view) = app.get(&format!("/v1/verifications/{id}"), &m.test).await;
+        assert_eq!(view["check"]["attempts"], 0, "{outcome}: nothing counted");
+    }
+
+    // Read out to its end: the timeline says when, and the code checks.
+    let read = create("010-0000-0001").await;
+    let view = app.finished(&m.test, &read).await;
+    assert_eq!(view["outcome"], "completed");
+    let timeline = view["timeline"].as_array().unwrap();
+    let heard = timeline
+        .iter()
+        .position(|e| e["event"] == "code_heard")
+        .expect("the timeline says the code was heard");
+    let answered = timeline
+        .iter()
+        .position(|e| e["event"] == "answered")
+        .unwrap();
+    assert!(answered < heard, "{timeline:?}");
+    assert!(view["check"]["code_heard_at"].is_string(), "{view}");
+    let (status, body) = check(read).await;
+    assert_eq!((status, &body["status"]), (200, &json!("approved")));
 }
 
 async fn idempotency_keys_replay_the_first_response(db: &TestDb) {
@@ -635,15 +764,21 @@ async fn check_limits_are_fixed_when_the_verification_is_created(db: &TestDb) {
         ..MerchantSettings::default()
     };
     let m = app.merchant_with("acme", three.clone()).await;
+    // A verification whose call has read its code out (before that, a
+    // check is `409 code_not_delivered`).
     let new = || async {
-        app.create(
-            &m.test,
-            &json!({ "phone": "010-0000-0001", "scenario": "read_code" }),
-        )
-        .await["id"]
+        let id = app
+            .create(
+                &m.test,
+                &json!({ "phone": "010-0000-0001", "scenario": "read_code" }),
+            )
+            .await["id"]
             .as_str()
             .unwrap()
-            .to_owned()
+            .to_owned();
+        app.wait_for(&m.test, &id, |v| v["check"]["code_heard_at"].is_string())
+            .await;
+        id
     };
     let check = |id: &str, code: &str| {
         let (app, key) = (&app, &m.test);
@@ -879,6 +1014,44 @@ async fn requests_are_validated_with_stable_codes(db: &TestDb) {
     let (_, list) = app.get("/v1/verifications", key).await;
     assert_eq!(list["data"], json!([]), "nothing refused was created");
     assert_eq!(app.sandbox().channels(), 0, "nothing refused was called");
+}
+
+async fn spoken_fields_refuse_invisible_characters(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    for (field, value) in [
+        // A right-to-left override: the record would show another account.
+        ("account_masked", "000-\u{202e}1111-**-22"),
+        ("holder_name", "홍\u{200b}길동"),
+        ("holder_name", "홍길동\u{200d}"),
+        ("bank", "이노\u{2060}은행"),
+        ("purpose", "\u{feff}자동이체 출금"),
+        ("purpose", "자동이체 \u{2066}출금\u{2069}"),
+    ] {
+        let mut fields = consent_fields();
+        fields[field] = json!(value);
+        let (status, problem) = app
+            .post(
+                "/v1/verifications",
+                &m.test,
+                &json!({ "phone": "010-0000-0015", "scenario": "consent_record", "fields": fields }),
+            )
+            .await;
+        assert_eq!(
+            (status, problem_code(&problem)),
+            (422, "invalid_field"),
+            "{field} = {value:?}: {problem}"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains(field), "{detail}");
+        assert!(detail.contains("U+"), "the character is named: {detail}");
+        assert!(
+            !detail.chars().any(|c| c > '\u{7f}' && !c.is_alphanumeric()),
+            "the detail carries no invisible character: {detail:?}"
+        );
+    }
+    let (_, list) = app.get("/v1/verifications", &m.test).await;
+    assert_eq!(list["data"], json!([]), "nothing refused was created");
 }
 
 async fn cancel_ends_a_live_or_ringing_call(db: &TestDb) {
@@ -1136,6 +1309,189 @@ async fn failed_webhooks_are_retried_then_dead_then_redelivered(db: &TestDb) {
         )
         .await;
     assert_eq!(status, 404);
+}
+
+async fn callback_urls_to_internal_addresses_are_refused(db: &TestDb) {
+    // No allowlist: what a production server runs with by default.
+    let app = TestApp::start_with(db, |c| c.webhooks.allow_networks.clear()).await;
+    let m = app.merchant("acme").await;
+    for url in [
+        "http://127.0.0.1:8080/x",
+        "http://127.1/x",
+        "http://0x7f.1:1/x",
+        "http://2130706433/x",
+        "http://[::1]:1/x",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://localhost:1/x",
+        "http://LOCALHOST./x",
+        "http://api.localhost/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/",
+        "http://10.0.0.1/x",
+        "https://172.16.5.4/x",
+        "http://192.168.0.10/x",
+        "http://[fd12:3456::1]/x",
+        "http://[fe80::1]/x",
+        "http://0.0.0.0:80/x",
+        "http://[::]/x",
+        "http://224.0.0.1/x",
+        "http://100.64.0.1/x",
+    ] {
+        for key in [&m.test, &m.live] {
+            let (status, problem) = app
+                .post(
+                    "/v1/verifications",
+                    key,
+                    &json!({ "phone": "010-0000-0007", "scenario": "read_code", "callback_url": url }),
+                )
+                .await;
+            assert_eq!(
+                (status, problem_code(&problem)),
+                (422, "forbidden_callback_url"),
+                "{url}: {problem}"
+            );
+            let detail = problem["detail"].as_str().unwrap();
+            assert!(detail.contains("public addresses only"), "{url}: {detail}");
+        }
+    }
+    // A name is judged by its addresses when a webhook is posted.
+    let created = app
+        .create(
+            &m.test,
+            &json!({ "phone": "010-0000-0007", "scenario": "read_code", "callback_url": "https://merchant.example/hooks" }),
+        )
+        .await;
+    assert_eq!(created["callback_url"], "https://merchant.example/hooks");
+    let (_, list) = app.get("/v1/verifications", &m.live).await;
+    assert_eq!(list["data"], json!([]), "nothing refused was created");
+}
+
+/// The delivery of `event` as `key` lists it.
+async fn delivery(app: &TestApp, key: &str, event: &str) -> Value {
+    let (_, list) = app.get("/v1/webhooks/deliveries", key).await;
+    list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == event)
+        .cloned()
+        .unwrap_or_else(|| panic!("no delivery {event} in {list}"))
+}
+
+async fn webhooks_reach_internal_addresses_only_when_allowed(db: &TestDb) {
+    // Allowed to loopback (the test configuration): two verifications
+    // whose webhooks reach the endpoint, one by name and one by address.
+    let mut app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let by_name = app.hooks.url().replace("127.0.0.1", "localhost");
+    let mut events = Vec::new();
+    for url in [by_name, app.hooks.url()] {
+        let view = run(
+            &app,
+            &m.test,
+            "read_code",
+            "010-0000-0007",
+            json!({ "callback_url": url }),
+        )
+        .await;
+        let id = view["id"].as_str().unwrap().to_owned();
+        events.push((app.hooks.finished(&id).await.event, id));
+    }
+    let reached = app.hooks.received().len();
+
+    // The operator closes loopback: the same deliveries, sent again, are
+    // refused on the address they would connect to.
+    app.config.webhooks.allow_networks.clear();
+    app.restart().await;
+    for (event, _) in &events {
+        let path = format!("/v1/webhooks/deliveries/{event}/redeliver");
+        let (status, _) = app.call(Method::POST, &path, Some(&m.test), None).await;
+        assert_eq!(status, 202);
+    }
+    let expected = [
+        // `localhost` resolves to loopback only: no address is left.
+        "refused: the host resolves only to addresses webhooks may not reach",
+        "refused: 127.0.0.1 is a loopback address",
+    ];
+    for ((event, _), expected) in events.iter().zip(expected) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let d = delivery(&app, &m.test, event).await;
+            if d["last_error"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(expected))
+            {
+                assert_eq!(d["state"], "pending", "refusals are retried: {d}");
+                assert_eq!(d["last_status"], Value::Null, "{d}");
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{event}: {d}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(
+        app.hooks.received().len(),
+        reached,
+        "nothing reached the loopback endpoint"
+    );
+
+    // Allowed again (IPv4 loopback only): both get through.
+    app.config.webhooks.allow_networks = vec!["127.0.0.0/8".parse().unwrap()];
+    app.restart().await;
+    for (event, id) in &events {
+        let path = format!("/v1/webhooks/deliveries/{event}/redeliver");
+        let (status, _) = app.call(Method::POST, &path, Some(&m.test), None).await;
+        assert_eq!(status, 202);
+        app.hooks
+            .wait_for(|r| {
+                r.iter()
+                    .filter(|d| d.verification == *id && d.answered < 300)
+                    .count()
+                    >= 2
+            })
+            .await;
+    }
+}
+
+async fn redeliveries_are_rate_limited_per_merchant(db: &TestDb) {
+    let app = TestApp::start_with(db, |c| {
+        c.webhooks.redeliveries_per_minute = std::num::NonZeroU32::new(3).unwrap();
+    })
+    .await;
+    let a = app.merchant("a").await;
+    let b = app.merchant("b").await;
+    let mut events = Vec::new();
+    for m in [&a, &b] {
+        let view = run(&app, &m.test, "read_code", "010-0000-0007", json!({})).await;
+        let id = view["id"].as_str().unwrap().to_owned();
+        events.push(app.hooks.finished(&id).await.event);
+    }
+    let redeliver = |key: &str, event: &str| {
+        app.request(
+            Method::POST,
+            &format!("/v1/webhooks/deliveries/{event}/redeliver"),
+            Some(key),
+            None,
+        )
+        .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(redeliver(&a.test, &events[0]).await.unwrap().status(), 202);
+    }
+    let refused = redeliver(&a.test, &events[0]).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=20).contains(&retry_after), "{retry_after}");
+    let problem: Value = refused.json().await.unwrap();
+    assert_eq!(problem_code(&problem), "too_many_redeliveries");
+    // Events it cannot see count too: the limit is on asking.
+    assert_eq!(redeliver(&a.live, &events[1]).await.unwrap().status(), 429);
+    // Another merchant has its own.
+    assert_eq!(redeliver(&b.test, &events[1]).await.unwrap().status(), 202);
 }
 
 async fn live_keys_call_through_the_configured_node(db: &TestDb) {
@@ -1668,18 +2024,5 @@ async fn codes_are_not_cached_and_nothing_is_sniffed(db: &TestDb) {
             "nosniff",
             "{path}"
         );
-    }
-}
-
-/// Every string value in `value`, object keys included.
-fn strings_in(value: &Value) -> Vec<String> {
-    match value {
-        Value::String(text) => vec![text.clone()],
-        Value::Array(items) => items.iter().flat_map(strings_in).collect(),
-        Value::Object(fields) => fields
-            .iter()
-            .flat_map(|(key, value)| std::iter::once(key.clone()).chain(strings_in(value)))
-            .collect(),
-        _ => Vec::new(),
     }
 }

@@ -33,6 +33,8 @@ on_every_store!(
     modes_are_kept_apart_in_listings_and_usage,
     checks_count_until_locked,
     concurrent_checks_never_count_past_the_limit,
+    concurrent_matches_approve_once_and_lock_nothing,
+    the_code_heard_is_recorded_once,
     evidence_round_trips,
     pins_round_trip,
     pins_are_kept_per_mode,
@@ -663,18 +665,20 @@ async fn checks_count_until_locked(db: &TestDb) {
         .unwrap();
     for attempts in 1..=3 {
         assert_eq!(
-            store.record_check(v.id()).await.unwrap(),
+            store.record_check(v.id(), None).await.unwrap(),
             CheckRecorded::Counted { attempts }
         );
     }
-    for _ in 0..2 {
+    for approved in [None, Some(at(6_000))] {
         assert_eq!(
-            store.record_check(v.id()).await.unwrap(),
-            CheckRecorded::Locked
+            store.record_check(v.id(), approved).await.unwrap(),
+            CheckRecorded::Locked,
+            "even a match is refused once locked"
         );
     }
     let stored = store.verification_by_id(v.id()).await.unwrap().unwrap();
     assert_eq!(stored.check_attempts, 3);
+    assert_eq!(stored.checked_at, None);
     // The limit is the verification's own: a merchant's later setting
     // does not reopen it.
     let raised = MerchantSettings {
@@ -683,7 +687,7 @@ async fn checks_count_until_locked(db: &TestDb) {
     };
     store.set_merchant_settings(m.id, &raised).await.unwrap();
     assert_eq!(
-        store.record_check(v.id()).await.unwrap(),
+        store.record_check(v.id(), None).await.unwrap(),
         CheckRecorded::Locked,
         "the limit is the one the verification was created with"
     );
@@ -696,32 +700,39 @@ async fn checks_count_until_locked(db: &TestDb) {
         .unwrap();
     for attempts in 1..=4 {
         assert_eq!(
-            store.record_check(generous.id()).await.unwrap(),
+            store.record_check(generous.id(), None).await.unwrap(),
             CheckRecorded::Counted { attempts }
         );
     }
     assert_eq!(
-        store.record_check(generous.id()).await.unwrap(),
+        store.record_check(generous.id(), None).await.unwrap(),
         CheckRecorded::Locked
     );
-    let unknown = store.record_check(VerificationId::new()).await;
+    let unknown = store.record_check(VerificationId::new(), None).await;
     assert!(
         matches!(unknown, Err(StoreError::NotFound(_))),
         "{unknown:?}"
     );
 
-    assert_eq!(stored.checked_at, None);
-    assert!(store.mark_checked(v.id(), at(7_000)).await.unwrap());
-    assert!(
-        !store.mark_checked(v.id(), at(8_000)).await.unwrap(),
-        "a code is good once"
+    // A match is recorded by the same write that counts it; after it,
+    // every check is `Used` and counts nothing.
+    let fresh = verification(&*store, m.id, at(2)).await.id();
+    assert_eq!(
+        store.record_check(fresh, Some(at(7_000))).await.unwrap(),
+        CheckRecorded::Counted { attempts: 1 }
     );
-    let stored = store.verification_by_id(v.id()).await.unwrap().unwrap();
+    for approved in [Some(at(8_000)), None] {
+        assert_eq!(
+            store.record_check(fresh, approved).await.unwrap(),
+            CheckRecorded::Used,
+            "a code is good once"
+        );
+    }
+    let stored = store.verification_by_id(fresh).await.unwrap().unwrap();
     assert_eq!(stored.checked_at, Some(at(7_000)), "the first match stands");
-    let unknown = store.mark_checked(VerificationId::new(), at(0)).await;
-    assert!(
-        matches!(unknown, Err(StoreError::NotFound(_))),
-        "{unknown:?}"
+    assert_eq!(
+        stored.check_attempts, 1,
+        "checks after the match count nothing"
     );
 }
 
@@ -733,7 +744,7 @@ async fn concurrent_checks_never_count_past_the_limit(db: &TestDb) {
     let tasks: Vec<_> = (0..40)
         .map(|i| {
             let store = if i % 2 == 0 { &store } else { &other }.clone();
-            tokio::spawn(async move { store.record_check(id).await.unwrap() })
+            tokio::spawn(async move { store.record_check(id, None).await.unwrap() })
         })
         .collect();
     let mut counted = Vec::new();
@@ -742,6 +753,7 @@ async fn concurrent_checks_never_count_past_the_limit(db: &TestDb) {
         match task.await.unwrap() {
             CheckRecorded::Counted { attempts } => counted.push(attempts),
             CheckRecorded::Locked => locked += 1,
+            CheckRecorded::Used => panic!("no check matched"),
         }
     }
     counted.sort_unstable();
@@ -749,6 +761,54 @@ async fn concurrent_checks_never_count_past_the_limit(db: &TestDb) {
     assert_eq!(locked, 35);
     let stored = store.verification_by_id(id).await.unwrap().unwrap();
     assert_eq!(stored.check_attempts, 5);
+}
+
+async fn concurrent_matches_approve_once_and_lock_nothing(db: &TestDb) {
+    let store = db.open().await;
+    let other = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let id = verification(&*store, m.id, at(0)).await.id();
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let store = if i % 2 == 0 { &store } else { &other }.clone();
+            tokio::spawn(async move { store.record_check(id, Some(at(i))).await.unwrap() })
+        })
+        .collect();
+    let mut counted = Vec::new();
+    let mut used = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            CheckRecorded::Counted { attempts } => counted.push(attempts),
+            CheckRecorded::Used => used += 1,
+            CheckRecorded::Locked => panic!("a match locked the code"),
+        }
+    }
+    assert_eq!(counted, vec![1], "one match is recorded");
+    assert_eq!(used, 29);
+    let stored = store.verification_by_id(id).await.unwrap().unwrap();
+    assert_eq!(stored.check_attempts, 1);
+    assert!(stored.checked_at.is_some());
+}
+
+async fn the_code_heard_is_recorded_once(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let id = verification(&*store, m.id, at(0)).await.id();
+    let stored = store.verification_by_id(id).await.unwrap().unwrap();
+    assert_eq!(stored.code_heard_at, None);
+    assert!(store.mark_code_heard(id, at(4_000)).await.unwrap());
+    assert!(!store.mark_code_heard(id, at(9_000)).await.unwrap());
+    let stored = store.verification_by_id(id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.code_heard_at,
+        Some(at(4_000)),
+        "the first time stands"
+    );
+    let unknown = store.mark_code_heard(VerificationId::new(), at(0)).await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
 }
 
 async fn evidence_round_trips(db: &TestDb) {
@@ -2028,12 +2088,12 @@ async fn rows_stored_before_modes_migrate_to_theirs(db: &TestDb) {
         assert_eq!(v.request.max_check_attempts, 4, "the merchant's setting");
     }
     assert_eq!(
-        store.record_check(live).await.unwrap(),
+        store.record_check(live, None).await.unwrap(),
         CheckRecorded::Locked,
         "a code locked before the upgrade stays locked"
     );
     assert_eq!(
-        store.record_check(test).await.unwrap(),
+        store.record_check(test, None).await.unwrap(),
         CheckRecorded::Counted { attempts: 2 }
     );
 }

@@ -101,11 +101,14 @@ impl From<ServiceError> for Problem {
             }
             ServiceError::NotCheckable(_)
             | ServiceError::CodeUsed
+            | ServiceError::CodeNotDelivered { .. }
             | ServiceError::AlreadyFinished
             | ServiceError::Store(StoreError::Conflict(_)) => StatusCode::CONFLICT,
             ServiceError::CodeExpired => StatusCode::GONE,
             ServiceError::Store(StoreError::InvalidCursor(_)) => StatusCode::BAD_REQUEST,
-            ServiceError::TooManyAttempts | ServiceError::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
+            ServiceError::TooManyAttempts
+            | ServiceError::TooManyRedeliveries { .. }
+            | ServiceError::Limit(_) => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::RecordingNotAllowed { .. } => StatusCode::FORBIDDEN,
             ServiceError::RecordingAltered => StatusCode::INTERNAL_SERVER_ERROR,
             ServiceError::ShuttingDown

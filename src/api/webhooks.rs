@@ -72,7 +72,7 @@ pub async fn list(
 
 /// Queues a delivery again, due now (dead ones too). The event keeps its id,
 /// so a receiver that already has it can drop it. Only the key's mode's
-/// deliveries: the other mode's are `404`.
+/// deliveries: the other mode's are `404`. Rate-limited per merchant.
 #[utoipa::path(
     post,
     path = "/v1/webhooks/deliveries/{id}/redeliver", operation_id = "redeliver",
@@ -83,6 +83,7 @@ pub async fn list(
         (status = 401, body = Problem, content_type = PROBLEM_JSON),
         (status = 404, body = Problem, content_type = PROBLEM_JSON),
         (status = 503, description = "`store_unavailable`; retry", body = Problem, content_type = PROBLEM_JSON),
+        (status = 429, description = "`too_many_redeliveries`: over the merchant's rate (`webhooks.redeliveries_per_minute`); see `Retry-After`", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("api_key" = []))
 )]

@@ -6,12 +6,13 @@
 //! checked. Then the API keeps serving so a newcomer can try it.
 
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use ipnet::IpNet;
 use serde_json::{Value, json};
 
 use super::sim::shutdown_signal;
@@ -274,7 +275,14 @@ fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Config {
             speed: args.speed,
             ..SandboxConfig::default()
         },
-        webhooks: WebhooksConfig::default(),
+        // The demo's own webhook receiver listens on loopback.
+        webhooks: WebhooksConfig {
+            allow_networks: vec![
+                IpNet::from(IpAddr::from(Ipv4Addr::LOCALHOST)),
+                IpNet::from(IpAddr::from(Ipv6Addr::LOCALHOST)),
+            ],
+            ..WebhooksConfig::default()
+        },
         shutdown: ShutdownConfig {
             grace: Duration::from_secs(5),
         },

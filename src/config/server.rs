@@ -1,9 +1,11 @@
 //! The sections of a running server: its HTTP connections, where its data
 //! lives, its store, its secret, the sandbox, webhooks and shutdown.
 
+use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use super::{Secret, ValidationError};
@@ -124,6 +126,14 @@ pub struct WebhooksConfig {
     /// webhooks queued by other replicas. Default `1s`.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
+    /// Networks (CIDR: `10.20.0.0/16`, `127.0.0.1/32`, `::1/128`) webhooks
+    /// may reach although they are internal: loopback, private, link-local,
+    /// unique-local, metadata... By default none: webhooks go to public
+    /// addresses only.
+    pub allow_networks: Vec<IpNet>,
+    /// Redeliveries (`POST /v1/webhooks/deliveries/{id}/redeliver`) one
+    /// merchant may ask for per minute, in bursts of as many. Default `30`.
+    pub redeliveries_per_minute: NonZeroU32,
 }
 
 impl Default for WebhooksConfig {
@@ -136,6 +146,8 @@ impl Default for WebhooksConfig {
             max_delay: worker.max_delay,
             concurrency: worker.concurrency,
             poll_interval: worker.poll,
+            allow_networks: Vec::new(),
+            redeliveries_per_minute: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
@@ -150,7 +162,13 @@ impl WebhooksConfig {
             max_delay: self.max_delay,
             concurrency: self.concurrency,
             poll: self.poll_interval,
+            egress: self.egress(),
         }
+    }
+
+    /// Where webhooks may go.
+    pub fn egress(&self) -> crate::webhook::Egress {
+        crate::webhook::Egress::new(self.allow_networks.clone())
     }
 }
 

@@ -100,6 +100,9 @@ pub struct Verification {
     pub check_attempts: u32,
     /// When a `check` matched the code.
     pub checked_at: Option<Timestamp>,
+    /// When the call read the code out to its end (never, for scenarios
+    /// that show the code instead).
+    pub code_heard_at: Option<Timestamp>,
     /// The call's id, once placed.
     pub call_id: Option<String>,
     /// The switch node that carries the call.
@@ -126,6 +129,7 @@ impl Verification {
             reason: None,
             check_attempts: 0,
             checked_at: None,
+            code_heard_at: None,
             call_id: None,
             node: None,
             timeline: serde_json::Value::Array(Vec::new()),

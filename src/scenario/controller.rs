@@ -309,6 +309,15 @@ impl<'a, B: Backend> Call<'a, B> {
         }
     }
 
+    /// The code was read out to its end: recorded once, so that the
+    /// merchant's checks of it are let through.
+    fn code_heard(&mut self, at: SystemTime) {
+        if !self.code_delivered {
+            self.code_delivered = true;
+            self.timeline.push(at, Happening::CodeHeard);
+        }
+    }
+
     /// Where the call stands, to keep on its channel.
     fn mark(&self) -> Mark {
         let evidence = self.evidence.as_ref();
@@ -334,7 +343,9 @@ impl<'a, B: Backend> Call<'a, B> {
         }
         self.seq = mark.seq;
         self.current = mark.segment;
-        self.code_delivered = mark.code_delivered;
+        if mark.code_delivered {
+            self.code_heard(SystemTime::now());
+        }
         self.tries = mark.tries;
         // What the earlier run set on the channel is rebuilt as it was:
         // both values follow from the request alone.
@@ -485,7 +496,9 @@ impl<'a, B: Backend> Call<'a, B> {
         } else if snapshot.answered {
             self.answered = true;
             self.progressed = true;
-            self.code_delivered |= snapshot.vars.contains_key(CODE_HEARD_VAR);
+            if snapshot.vars.contains_key(CODE_HEARD_VAR) {
+                self.code_heard(now);
+            }
             let segment = self.program.segment(self.current);
             if let End::Finish(outcome) = segment.end {
                 self.decide(outcome, format!("scenario reached '{}'", segment.name));
@@ -579,7 +592,9 @@ impl<'a, B: Backend> Call<'a, B> {
             self.timeline.push(now, Happening::Answered);
             self.reached(self.current, now);
         }
-        self.code_delivered |= snapshot.vars.contains_key(CODE_HEARD_VAR);
+        if snapshot.vars.contains_key(CODE_HEARD_VAR) {
+            self.code_heard(now);
+        }
         if let Some(next) = self.pending.take() {
             let extension = &self.program.segment(next).extension;
             if snapshot.extension.as_deref() == Some(extension.as_str()) {
@@ -837,7 +852,7 @@ impl<'a, B: Backend> Call<'a, B> {
             }
             CallEvent::VarSet { name } => {
                 if name == CODE_HEARD_VAR {
-                    self.code_delivered = true;
+                    self.code_heard(at);
                     // Played in full: the digits' file list has no more use
                     // on the channel, where every later event would show it.
                     self.clear(&[CODE_DIGITS_VAR.to_owned()]).await;

@@ -7,6 +7,15 @@
 //! would interpret: `$ { } [ ] ' " \ , ; | ^` and control characters (the
 //! same set `switch::VarValue` refuses). Values are checked when a text is
 //! filled, whatever the field's own rules say.
+//!
+//! Nor may they hold Unicode format characters (category Cf: bidi
+//! overrides, zero-width spaces and joiners, the byte-order mark...). A
+//! consent text is kept as legal evidence of what the customer heard; an
+//! invisible character makes the stored text display differently from what
+//! was spoken (U+202E shows `21-1110-000` for `000-1112`), or hides words a
+//! reader of the record cannot see.
+
+use std::sync::LazyLock;
 
 use regex::Regex;
 
@@ -20,7 +29,30 @@ pub(crate) const MAX_TEXT_BYTES: usize = 1024;
 
 /// Whether `c` may appear in a spoken text.
 pub(crate) fn allowed(c: char) -> bool {
-    !c.is_control() && !FORBIDDEN.contains(c)
+    !c.is_control() && !FORBIDDEN.contains(c) && !invisible(c)
+}
+
+/// Whether `c` is a Unicode format character (general category Cf).
+pub(crate) fn invisible(c: char) -> bool {
+    static FORMAT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^\p{Cf}$").expect("a valid Unicode class"));
+    FORMAT.is_match(c.encode_utf8(&mut [0; 4]))
+}
+
+/// Why `c`, refused by [`allowed`], is refused.
+fn refusal(field: &str, c: char) -> FieldError {
+    let field = field.to_owned();
+    if invisible(c) {
+        FieldError::Invisible {
+            field,
+            character: c,
+        }
+    } else {
+        FieldError::Forbidden {
+            field,
+            character: c,
+        }
+    }
 }
 
 /// A request field a scenario's texts use.
@@ -59,10 +91,7 @@ impl FieldSpec {
             });
         }
         if let Some(c) = value.chars().find(|&c| !allowed(c)) {
-            return Err(FieldError::Forbidden {
-                field: field(),
-                character: c,
-            });
+            return Err(refusal(&self.name, c));
         }
         if let Some(pattern) = &self.pattern
             && !pattern.is_match(value)
@@ -105,6 +134,18 @@ pub enum FieldError {
     /// The value holds a character FreeSWITCH would interpret.
     #[error("field `{field}` contains `{character}`, which a spoken text may not contain")]
     Forbidden {
+        /// The field.
+        field: String,
+        /// The first such character.
+        character: char,
+    },
+    /// The value holds a Unicode format character (category Cf).
+    #[error(
+        "field `{field}` contains U+{:04X}, an invisible formatting character (Unicode category Cf): \
+         the text would not read as it is spoken",
+        u32::from(*character)
+    )]
+    Invisible {
         /// The field.
         field: String,
         /// The first such character.
@@ -163,6 +204,12 @@ pub(crate) fn parse_template(template: &str) -> Result<Vec<Piece<'_>>, String> {
         {
             return Err(if c == '}' {
                 "a `}` closes no `{`".to_owned()
+            } else if invisible(c) {
+                format!(
+                    "U+{:04X} may not appear in a spoken text: invisible formatting characters \
+                     (Unicode category Cf) make the text read differently from what is spoken",
+                    u32::from(c)
+                )
             } else {
                 format!(
                     "`{}` may not appear in a spoken text (FreeSWITCH would interpret it); \
@@ -211,10 +258,7 @@ impl LocalizedText {
                         field: field.to_owned(),
                     })?;
                     if let Some(c) = v.chars().find(|&c| !allowed(c)) {
-                        return Err(FieldError::Forbidden {
-                            field: field.to_owned(),
-                            character: c,
-                        });
+                        return Err(refusal(field, c));
                     }
                     out.push_str(v);
                 }
@@ -264,6 +308,7 @@ mod tests {
             ("1번을, 아니면", "`,` may not appear"),
             ("cost $5", "`$` may not appear"),
             ("a\nb", "`\\n` may not appear"),
+            ("동의\u{202e}합니다", "U+202E may not appear"),
         ];
         for (template, needle) in cases {
             let error = parse_template(template).expect_err(template);
@@ -288,6 +333,23 @@ mod tests {
                 character: '$'
             }
         );
+        for c in [
+            '\u{202e}', '\u{200b}', '\u{200d}', '\u{2060}', '\u{feff}', '\u{ad}',
+        ] {
+            let value = format!("홍{c}길동");
+            assert_eq!(
+                plain.check(&value),
+                Err(FieldError::Invisible {
+                    field: "holder_name".to_owned(),
+                    character: c
+                }),
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        let invisible = plain.check("홍\u{202e}동").expect_err("bidi override");
+        assert!(invisible.to_string().contains("U+202E"), "{invisible}");
+        assert!(!invisible.to_string().contains('\u{202e}'), "{invisible}");
         let digits = spec(Some("[0-9-]+"));
         assert_eq!(digits.check("000-1"), Ok(()));
         let error = digits.check("abc").expect_err("pattern");
@@ -321,6 +383,13 @@ mod tests {
         assert!(matches!(
             text.fill(Language::Ko, |_| Some("a|b")),
             Err(FieldError::Forbidden { character: '|', .. })
+        ));
+        assert!(matches!(
+            text.fill(Language::Ko, |_| Some("홍\u{200b}길동")),
+            Err(FieldError::Invisible {
+                character: '\u{200b}',
+                ..
+            })
         ));
         let long = "가".repeat(400);
         assert_eq!(

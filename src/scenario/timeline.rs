@@ -67,6 +67,10 @@ pub enum Happening {
         /// The key, if one was pressed and valid.
         key: Option<char>,
     },
+    /// The call read the one-time code out to its end (the dialplan set
+    /// `ars_code_heard` after the code's playback): from now on the code
+    /// may be checked.
+    CodeHeard,
     /// A recording ended.
     Recorded {
         /// Its length in milliseconds.

@@ -146,6 +146,8 @@ impl Server {
             live,
             sandbox: sandbox_pool,
             webhooks,
+            egress: config.webhooks.egress(),
+            redeliveries_per_minute: config.webhooks.redeliveries_per_minute,
         });
         if let Err(error) = service.sync_drains().await {
             tracing::warn!(%error, "the drained nodes could not be read; none is drained");

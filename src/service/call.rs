@@ -376,6 +376,22 @@ async fn conclude(
         ..
     } = report;
     entries.extend(timeline.entries().iter().cloned());
+    // The live record may have missed it (a store that did not answer):
+    // a customer who heard the code must be able to have it checked.
+    if let Some(heard) = entries
+        .iter()
+        .find(|entry| matches!(entry.what, Happening::CodeHeard))
+    {
+        let heard = timestamp(heard.reported_at);
+        if let Err(error) = inner
+            .durably("the code's delivery", || {
+                inner.store.mark_code_heard(id, heard)
+            })
+            .await
+        {
+            tracing::warn!(verification = %id, %error, "code delivery not recorded");
+        }
+    }
     let at = entries
         .iter()
         .rev()
@@ -469,10 +485,19 @@ fn timestamp(at: SystemTime) -> Timestamp {
 impl Inner {
     /// Records what the call's progress means for the verification: every
     /// entry joins the live timeline; the answer moves it to `answered`
-    /// (and posts a webhook if asked).
+    /// (and posts a webhook if asked); the code heard to its end lets the
+    /// merchant check it.
     async fn progressed(&self, merchant: &Merchant, verification: &Verification, entry: &Entry) {
         let id = verification.id();
         self.note(id, entry);
+        if matches!(entry.what, Happening::CodeHeard) {
+            let at = timestamp(entry.reported_at);
+            if let Err(error) = self.store.mark_code_heard(id, at).await {
+                // Written again, durably, with the outcome.
+                tracing::warn!(verification = %id, %error, "code delivery not recorded yet");
+            }
+            return;
+        }
         if !matches!(entry.what, Happening::Answered) {
             return;
         }

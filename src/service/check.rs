@@ -1,6 +1,7 @@
 //! Checking a code the customer heard (`read_code`, `press_then_read`) and
 //! typed into the merchant's page: constant-time, a bounded number of
-//! attempts, until the code expires, good once.
+//! attempts, until the code expires, good once, and only once the call read
+//! it out to its end.
 
 use super::{Caller, Service, ServiceError};
 use crate::domain::{Merchant, Mode, Timestamp, VerificationId};
@@ -53,20 +54,28 @@ impl Service {
         {
             return Err(ServiceError::CodeExpired);
         }
+        // The phone proves possession only once the code was heard on it.
+        if verification.code_heard_at.is_none() {
+            return Err(ServiceError::CodeNotDelivered {
+                ended: verification.is_final(),
+            });
+        }
         // Malformed input is refused before it costs an attempt.
         Code::parse(code).map_err(|_| ServiceError::InvalidCode)?;
         // The limit the verification was created with: a later change of
         // the setting applies to later verifications only.
         let max = request.max_check_attempts;
-        let attempts = match self.store().record_check(id).await? {
+        // Judged before it is recorded, so that the count and the approval
+        // are one write: checks racing with the right code approve once
+        // and lock nothing.
+        let matched = self.inner.settings.code_key.matches(&digest, code);
+        let approved = matched.then(Timestamp::now);
+        let attempts = match self.store().record_check(id, approved).await? {
             CheckRecorded::Locked => return Err(ServiceError::TooManyAttempts),
+            CheckRecorded::Used => return Err(ServiceError::CodeUsed),
             CheckRecorded::Counted { attempts } => attempts,
         };
-        let key = std::sync::Arc::clone(&self.inner.settings.code_key);
-        if key.matches(&digest, code) {
-            if !self.store().mark_checked(id, Timestamp::now()).await? {
-                return Err(ServiceError::CodeUsed);
-            }
+        if matched {
             tracing::info!(verification = %id, attempts, "code approved");
             Ok(Checked::Approved)
         } else {

@@ -13,6 +13,7 @@ use crate::domain::{Merchant, MerchantId, Mode, NewVerification, PhoneNumber, Ti
 use crate::domain::{VerificationId, phone::InvalidPhone};
 use crate::scenario::secret::{Code, CodeKey};
 use crate::scenario::{Language, Runnable};
+use crate::webhook::Egress;
 
 /// The most bytes the metadata may take as JSON.
 pub const MAX_METADATA_BYTES: usize = 4096;
@@ -38,7 +39,9 @@ pub struct CreateVerification {
     /// `enter_pin`, `consent_record`, `event_optin`, or one of your own).
     #[schema(example = "enter_code")]
     pub scenario: String,
-    /// Where webhooks about this verification are posted.
+    /// Where webhooks about this verification are posted: `http` or
+    /// `https` to a public address (internal ones are refused unless the
+    /// operator allows their network).
     #[schema(example = "https://merchant.example/arsgate/webhook")]
     pub callback_url: Option<String>,
     /// Also post a webhook when the customer answers.
@@ -78,6 +81,7 @@ pub fn prepare(
     runnable: &Runnable,
     default_language: Language,
     code_key: &CodeKey,
+    egress: &Egress,
 ) -> Result<Prepared, ServiceError> {
     let phone = PhoneNumber::parse(&request.phone)
         .map_err(|InvalidPhone(_)| ServiceError::InvalidPhone(invalid_phone_message()))?;
@@ -90,7 +94,7 @@ pub fn prepare(
     let callback_url = request
         .callback_url
         .as_deref()
-        .map(callback_url)
+        .map(|url| callback_url(url, egress))
         .transpose()?;
     let customer_ref = request
         .customer_ref
@@ -148,8 +152,10 @@ fn truncated(text: &str) -> String {
 }
 
 /// Checks a webhook URL: `http` or `https`, with a host, no credentials, at
-/// most [`MAX_URL_BYTES`].
-pub fn callback_url(text: &str) -> Result<String, ServiceError> {
+/// most [`MAX_URL_BYTES`], and not aimed at an internal address `egress`
+/// refuses (judged here from the text; the address a name resolves to is
+/// judged again at each delivery).
+pub fn callback_url(text: &str, egress: &Egress) -> Result<String, ServiceError> {
     let invalid = |why: &str| ServiceError::InvalidCallbackUrl(format!("callback_url {why}"));
     if text.len() > MAX_URL_BYTES {
         return Err(invalid("is longer than 2048 bytes"));
@@ -166,6 +172,12 @@ pub fn callback_url(text: &str) -> Result<String, ServiceError> {
     }
     if url.fragment().is_some() {
         return Err(invalid("may not have a fragment"));
+    }
+    if let Some(host) = url.host_str() {
+        // The parsed host: `0x7f.1` and `2130706433` read as 127.0.0.1.
+        egress
+            .check_host(host)
+            .map_err(ServiceError::ForbiddenCallbackUrl)?;
     }
     Ok(url.to_string())
 }

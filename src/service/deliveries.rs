@@ -1,10 +1,34 @@
-//! A merchant's webhook deliveries: listed, and put back in the queue.
+//! A merchant's webhook deliveries: listed, and put back in the queue (at
+//! a bounded rate: each redelivery is a request arsgate sends on the
+//! merchant's word).
 
+use std::num::NonZeroU32;
+
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{Service, ServiceError};
-use crate::domain::{Delivery, EventId, Merchant, Mode, Page, Timestamp};
+use crate::domain::{Delivery, EventId, Merchant, MerchantId, Mode, Page, Timestamp};
+
+/// How many redeliveries each merchant may ask for, in this process.
+pub(super) struct Redeliveries(DefaultKeyedRateLimiter<MerchantId>);
+
+impl Redeliveries {
+    /// `count` a minute, in bursts of up to `count`.
+    pub(super) fn per_minute(count: NonZeroU32) -> Redeliveries {
+        Redeliveries(RateLimiter::keyed(Quota::per_minute(count)))
+    }
+
+    /// Takes one for `merchant`; `Err` holds the seconds until one is free.
+    fn take(&self, merchant: MerchantId) -> Result<(), u64> {
+        self.0.check_key(&merchant).map_err(|not_until| {
+            let wait = not_until.wait_time_from(self.0.clock().now());
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+        })
+    }
+}
 
 /// A delivery as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
@@ -67,13 +91,18 @@ impl Service {
             .await?)
     }
 
-    /// Queues a delivery of `mode` again, due now (a dead one included).
+    /// Queues a delivery of `mode` again, due now (a dead one included),
+    /// within the merchant's rate of redeliveries.
     pub async fn redeliver(
         &self,
         merchant: &Merchant,
         mode: Mode,
         id: EventId,
     ) -> Result<(), ServiceError> {
+        self.inner
+            .redeliveries
+            .take(merchant.id)
+            .map_err(|retry_after| ServiceError::TooManyRedeliveries { retry_after })?;
         if self
             .store()
             .redeliver(merchant.id, mode, id, Timestamp::now())

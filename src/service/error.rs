@@ -27,6 +27,10 @@ pub enum ServiceError {
     /// The callback URL cannot receive webhooks.
     #[error("{0}")]
     InvalidCallbackUrl(String),
+    /// The callback URL names an address webhooks may not reach
+    /// (loopback, private, link-local, metadata...).
+    #[error("callback_url: {0}")]
+    ForbiddenCallbackUrl(crate::webhook::egress::Refused),
     /// A customer reference is empty, too long or has odd characters.
     #[error("customer_ref must be 1 to 64 letters, digits or . _ - : @")]
     InvalidCustomerRef,
@@ -58,9 +62,30 @@ pub enum ServiceError {
     /// Every allowed check attempt was used.
     #[error("too many attempts: the verification is locked")]
     TooManyAttempts,
+    /// The merchant asked for more redeliveries than its rate allows.
+    #[error("too many redeliveries; retry in {retry_after} s")]
+    TooManyRedeliveries {
+        /// Seconds until one more is allowed.
+        retry_after: u64,
+    },
     /// The code was already checked successfully; a code is good once.
     #[error("the code was already used")]
     CodeUsed,
+    /// The call has not read the code out to its end (not answered yet,
+    /// or `ended`: never will), so nobody can have heard it from the
+    /// phone.
+    #[error(
+        "{}",
+        if *ended {
+            "the call ended without reading the code out; start a new verification"
+        } else {
+            "the call has not read the code out yet"
+        }
+    )]
+    CodeNotDelivered {
+        /// Whether the call is over.
+        ended: bool,
+    },
     /// The verification already has its outcome.
     #[error("the verification is already finished")]
     AlreadyFinished,
@@ -104,6 +129,7 @@ impl ServiceError {
             ServiceError::InvalidField(_) => "invalid_field",
             ServiceError::InvalidLanguage(_) => "invalid_language",
             ServiceError::InvalidCallbackUrl(_) => "invalid_callback_url",
+            ServiceError::ForbiddenCallbackUrl(_) => "forbidden_callback_url",
             ServiceError::InvalidCustomerRef => "invalid_customer_ref",
             ServiceError::MissingCustomerRef(_) => "missing_customer_ref",
             ServiceError::PinNotRegistered(_) => "pin_not_registered",
@@ -114,7 +140,9 @@ impl ServiceError {
             ServiceError::InvalidCode => "invalid_code",
             ServiceError::CodeExpired => "code_expired",
             ServiceError::TooManyAttempts => "too_many_attempts",
+            ServiceError::TooManyRedeliveries { .. } => "too_many_redeliveries",
             ServiceError::CodeUsed => "code_used",
+            ServiceError::CodeNotDelivered { .. } => "code_not_delivered",
             ServiceError::AlreadyFinished => "already_finished",
             ServiceError::RecordingAltered => "recording_altered",
             ServiceError::RecordingNotAllowed { .. } => "recording_not_allowed",
@@ -132,6 +160,7 @@ impl ServiceError {
             ServiceError::Limit(refusal) => refusal.retry_after_secs(),
             // A node's channel frees up as soon as any call ends.
             ServiceError::NoCapacity(_) => Some(1),
+            ServiceError::TooManyRedeliveries { retry_after } => Some(*retry_after),
             _ => None,
         }
     }

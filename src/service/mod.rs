@@ -31,6 +31,7 @@ pub mod usage;
 pub mod view;
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -55,6 +56,8 @@ use crate::scenario::timeline::Entry;
 use crate::scenario::{Catalog, Language, Outcome};
 use crate::store::Store;
 use crate::switch::{CallId, FreeSwitch, Node, NodeReport, Pool};
+use crate::webhook::Egress;
+use deliveries::Redeliveries;
 
 /// What the service is built from.
 pub struct ServiceParts {
@@ -76,6 +79,10 @@ pub struct ServiceParts {
     pub webhooks: Arc<Notify>,
     /// The merchants' plans.
     pub limits: Limits,
+    /// Where webhooks may go.
+    pub egress: Egress,
+    /// Redeliveries each merchant may ask for per minute.
+    pub redeliveries_per_minute: NonZeroU32,
 }
 
 /// The verification service (cheap to clone; clones share everything).
@@ -94,6 +101,8 @@ struct Inner {
     sandbox: Pool,
     webhooks: Arc<Notify>,
     limits: Arc<Limits>,
+    egress: Egress,
+    redeliveries: Redeliveries,
     /// The calls this process runs, by verification.
     running: Mutex<HashMap<VerificationId, Running>>,
     tasks: TaskTracker,
@@ -154,6 +163,8 @@ impl Service {
                 live: parts.live,
                 sandbox: parts.sandbox,
                 webhooks: parts.webhooks,
+                egress: parts.egress,
+                redeliveries: Redeliveries::per_minute(parts.redeliveries_per_minute),
                 limits: Arc::clone(&limits),
                 running: Mutex::new(HashMap::new()),
                 tasks: TaskTracker::new(),
@@ -256,6 +267,7 @@ impl Service {
             runnable,
             self.inner.default_language,
             &self.inner.settings.code_key,
+            &self.inner.egress,
         )?;
         let limits = &self.inner.limits;
         if runnable.records() && !limits.plan(merchant).config.recording {

@@ -79,6 +79,9 @@ pub struct CheckView {
     pub expires_at: Option<String>,
     /// When a check matched, if one did.
     pub approved_at: Option<String>,
+    /// When the call read the code out to its end; until then a check is
+    /// refused (`409 code_not_delivered`).
+    pub code_heard_at: Option<String>,
 }
 
 impl VerificationView {
@@ -105,6 +108,7 @@ impl VerificationView {
                 max_attempts: request.max_check_attempts,
                 expires_at: request.code_expires_at.map(Timestamp::rfc3339),
                 approved_at: verification.checked_at.map(Timestamp::rfc3339),
+                code_heard_at: verification.code_heard_at.map(Timestamp::rfc3339),
             }),
             timeline: verification.timeline.clone(),
             created_at: request.created_at.rfc3339(),

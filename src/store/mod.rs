@@ -121,6 +121,8 @@ pub enum CheckRecorded {
     },
     /// The verification already allowed its last attempt.
     Locked,
+    /// A check already matched the code: nothing was counted.
+    Used,
 }
 
 /// Everything arsgate keeps. Every merchant-facing read is scoped by the
@@ -199,6 +201,9 @@ pub trait Store: Send + Sync + 'static {
     /// Records the answer (`calling` → `answered`); false if not calling,
     /// `NotFound` if unknown.
     async fn mark_answered(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
+    /// Records that the call read the code out to its end; false if that
+    /// was already recorded (the first time stands), `NotFound` if unknown.
+    async fn mark_code_heard(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
     /// Records the final outcome and, in the same transaction, queues its
     /// webhook and releases the verification's channel lease (so no final
     /// verification is ever seen holding a channel); false (and nothing changed, nothing queued) if the
@@ -223,13 +228,16 @@ pub trait Store: Send + Sync + 'static {
     /// oldest first: those no call task will place any more.
     async fn pending_before(&self, before: Timestamp) -> Result<Vec<Verification>, StoreError>;
     /// Counts a `check` attempt unless the verification is locked at the
-    /// `max_check_attempts` it was created with. Atomic: concurrent checks
-    /// never count past the limit. `NotFound` if unknown.
-    async fn record_check(&self, id: VerificationId) -> Result<CheckRecorded, StoreError>;
-    /// Records that a `check` matched; false if one already had (a code is
-    /// good once, even for two checks racing): the first match's time
-    /// stands.
-    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError>;
+    /// `max_check_attempts` it was created with, or a check already
+    /// matched; a match (`approved` gives its time) is recorded by the same
+    /// write. Atomic: concurrent checks never count past the limit, and
+    /// once one matched the others count nothing and find the code `Used`.
+    /// `NotFound` if unknown.
+    async fn record_check(
+        &self,
+        id: VerificationId,
+        approved: Option<Timestamp>,
+    ) -> Result<CheckRecorded, StoreError>;
     /// Stores (or replaces) a consent call's evidence; `NotFound` if the
     /// verification is unknown.
     async fn save_evidence(

@@ -404,6 +404,7 @@ fn verification_row(row: &Row) -> Result<Verification, StoreError> {
         reason: c.get("reason")?,
         check_attempts: c.get("check_attempts")?,
         checked_at: c.get("checked_at")?,
+        code_heard_at: c.get("code_heard_at")?,
         call_id: c.get("call_id")?,
         node: c.get("node")?,
         timeline: c.get("timeline")?,
@@ -692,6 +693,17 @@ impl Store for PostgresStore {
         self.transitioned(changed, id).await
     }
 
+    async fn mark_code_heard(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
+        let changed = self
+            .execute(
+                "UPDATE verifications SET code_heard_at = $2, updated_at = $3 \
+                 WHERE id = $1 AND code_heard_at IS NULL",
+                &[&id.uuid(), &at.millis(), &Timestamp::now().millis()],
+            )
+            .await?;
+        self.transitioned(changed, id).await
+    }
+
     async fn finish(
         &self,
         id: VerificationId,
@@ -784,45 +796,60 @@ impl Store for PostgresStore {
         decode_all(&found, verification_row)
     }
 
-    async fn record_check(&self, id: VerificationId) -> Result<CheckRecorded, StoreError> {
+    async fn record_check(
+        &self,
+        id: VerificationId,
+        approved: Option<Timestamp>,
+    ) -> Result<CheckRecorded, StoreError> {
+        // Under READ COMMITTED a check waiting on another's row lock
+        // re-reads the row it committed before applying the guard: a
+        // match that committed first leaves it nothing to count.
         let counted = self
             .query_opt(
-                "UPDATE verifications SET check_attempts = check_attempts + 1, updated_at = $2 \
-                 WHERE id = $1 AND check_attempts < max_check_attempts RETURNING check_attempts",
-                &[&id.uuid(), &Timestamp::now().millis()],
+                "UPDATE verifications SET check_attempts = check_attempts + 1, \
+                 checked_at = $3, updated_at = $2 \
+                 WHERE id = $1 AND checked_at IS NULL AND check_attempts < max_check_attempts \
+                 RETURNING check_attempts",
+                &[
+                    &id.uuid(),
+                    &Timestamp::now().millis(),
+                    &approved.map(Timestamp::millis),
+                ],
             )
             .await?;
-        match counted {
+        if let Some(row) = counted {
+            let attempts: i64 = Columns {
+                row: &row,
+                table: "verifications",
+            }
+            .get("check_attempts")?;
+            let attempts = u32::try_from(attempts)
+                .map_err(|_| corrupt("verifications.check_attempts", attempts))?;
+            return Ok(CheckRecorded::Counted { attempts });
+        }
+        // Both ways to refuse are for good: a match is never undone and
+        // attempts never go down.
+        let checked = self
+            .query_opt(
+                "SELECT checked_at IS NOT NULL AS checked FROM verifications WHERE id = $1",
+                &[&id.uuid()],
+            )
+            .await?;
+        match checked {
             Some(row) => {
-                let attempts: i64 = Columns {
+                let checked: bool = Columns {
                     row: &row,
                     table: "verifications",
                 }
-                .get("check_attempts")?;
-                let attempts = u32::try_from(attempts)
-                    .map_err(|_| corrupt("verifications.check_attempts", attempts))?;
-                Ok(CheckRecorded::Counted { attempts })
-            }
-            None if self
-                .exists("SELECT 1 FROM verifications WHERE id = $1", id.uuid())
-                .await? =>
-            {
-                Ok(CheckRecorded::Locked)
+                .get("checked")?;
+                Ok(if checked {
+                    CheckRecorded::Used
+                } else {
+                    CheckRecorded::Locked
+                })
             }
             None => Err(StoreError::NotFound(format!("verification {id}"))),
         }
-    }
-
-    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
-        // The first match is the one that counts.
-        let changed = self
-            .execute(
-                "UPDATE verifications SET checked_at = $2, updated_at = $3 \
-                 WHERE id = $1 AND checked_at IS NULL",
-                &[&id.uuid(), &at.millis(), &Timestamp::now().millis()],
-            )
-            .await?;
-        self.transitioned(changed, id).await
     }
 
     async fn save_evidence(

@@ -31,7 +31,7 @@ pub(crate) const API_KEY_COLUMNS: &str = "id, merchant_id, mode, hash, created_a
 /// The columns of `verifications`, in [`VerificationRow`]'s order.
 pub(crate) const VERIFICATION_COLUMNS: &str = "id, merchant_id, mode, scenario, phone, language, \
      callback_url, notify_answered, customer_ref, metadata, fields, code_digest, code_expires_at, \
-     max_check_attempts, created_at, state, outcome, reason, check_attempts, checked_at, call_id, node, timeline, answered_at, \
+     max_check_attempts, created_at, state, outcome, reason, check_attempts, checked_at, code_heard_at, call_id, node, timeline, answered_at, \
      finished_at, updated_at";
 
 /// The columns of `evidence` a read needs, in [`EvidenceRow`]'s order.
@@ -167,6 +167,7 @@ pub(crate) struct VerificationRow {
     pub reason: Option<String>,
     pub check_attempts: i64,
     pub checked_at: Option<i64>,
+    pub code_heard_at: Option<i64>,
     pub call_id: Option<String>,
     pub node: Option<String>,
     pub timeline: serde_json::Value,
@@ -241,6 +242,7 @@ impl VerificationRow {
             reason: self.reason,
             check_attempts: unsigned(self.check_attempts, "verifications.check_attempts")?,
             checked_at: timestamp(self.checked_at),
+            code_heard_at: timestamp(self.code_heard_at),
             call_id: self.call_id,
             node: self.node,
             timeline: self.timeline,

@@ -453,6 +453,7 @@ fn verification_row(row: &Row<'_>) -> Result<Verification, StoreError> {
         reason: c.get("reason")?,
         check_attempts: c.get("check_attempts")?,
         checked_at: c.get("checked_at")?,
+        code_heard_at: c.get("code_heard_at")?,
         call_id: c.get("call_id")?,
         node: c.get("node")?,
         timeline: c.json("timeline")?,
@@ -767,6 +768,24 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn mark_code_heard(
+        &self,
+        vid: VerificationId,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let now = Timestamp::now().millis();
+        self.write(move |conn| {
+            let changed = execute(
+                conn,
+                "UPDATE verifications SET code_heard_at = ?2, updated_at = ?3 \
+                 WHERE id = ?1 AND code_heard_at IS NULL",
+                params![id(vid.uuid()), at.millis(), now],
+            )?;
+            transitioned(conn, changed, vid)
+        })
+        .await
+    }
+
     async fn finish(
         &self,
         vid: VerificationId,
@@ -858,14 +877,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn record_check(&self, vid: VerificationId) -> Result<CheckRecorded, StoreError> {
+    async fn record_check(
+        &self,
+        vid: VerificationId,
+        approved: Option<Timestamp>,
+    ) -> Result<CheckRecorded, StoreError> {
         let now = Timestamp::now().millis();
         self.write(move |conn| {
             let counted = query_one(
                 conn,
-                "UPDATE verifications SET check_attempts = check_attempts + 1, updated_at = ?2 \
-                 WHERE id = ?1 AND check_attempts < max_check_attempts RETURNING check_attempts",
-                params![id(vid.uuid()), now],
+                "UPDATE verifications SET check_attempts = check_attempts + 1, \
+                 checked_at = ?3, updated_at = ?2 \
+                 WHERE id = ?1 AND checked_at IS NULL AND check_attempts < max_check_attempts \
+                 RETURNING check_attempts",
+                params![id(vid.uuid()), now, approved.map(Timestamp::millis)],
                 |row| {
                     let attempts: i64 = Columns {
                         row,
@@ -876,29 +901,26 @@ impl Store for SqliteStore {
                         .map_err(|_| corrupt("verifications.check_attempts", attempts))
                 },
             )?;
-            match counted {
-                Some(attempts) => Ok(CheckRecorded::Counted { attempts }),
-                None if verification_exists(conn, vid)? => Ok(CheckRecorded::Locked),
+            if let Some(attempts) = counted {
+                return Ok(CheckRecorded::Counted { attempts });
+            }
+            let checked = query_one(
+                conn,
+                "SELECT checked_at IS NOT NULL AS checked FROM verifications WHERE id = ?1",
+                [id(vid.uuid())],
+                |row| {
+                    Columns {
+                        row,
+                        table: "verifications",
+                    }
+                    .get::<bool>("checked")
+                },
+            )?;
+            match checked {
+                Some(true) => Ok(CheckRecorded::Used),
+                Some(false) => Ok(CheckRecorded::Locked),
                 None => Err(StoreError::NotFound(format!("verification {vid}"))),
             }
-        })
-        .await
-    }
-
-    async fn mark_checked(&self, vid: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
-        let now = Timestamp::now().millis();
-        self.write(move |conn| {
-            // The first match is the one that counts.
-            let changed = execute(
-                conn,
-                "UPDATE verifications SET checked_at = ?2, updated_at = ?3 \
-                 WHERE id = ?1 AND checked_at IS NULL",
-                params![id(vid.uuid()), at.millis(), now],
-            )?;
-            if changed == 0 && !verification_exists(conn, vid)? {
-                return Err(StoreError::NotFound(format!("verification {vid}")));
-            }
-            Ok(changed == 1)
         })
         .await
     }

@@ -140,6 +140,10 @@ impl Store for TimedStore {
         timed("mark_answered", self.inner.mark_answered(id, at)).await
     }
 
+    async fn mark_code_heard(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
+        timed("mark_code_heard", self.inner.mark_code_heard(id, at)).await
+    }
+
     async fn finish(
         &self,
         id: VerificationId,
@@ -161,12 +165,12 @@ impl Store for TimedStore {
         timed("pending_before", self.inner.pending_before(before)).await
     }
 
-    async fn record_check(&self, id: VerificationId) -> Result<CheckRecorded, StoreError> {
-        timed("record_check", self.inner.record_check(id)).await
-    }
-
-    async fn mark_checked(&self, id: VerificationId, at: Timestamp) -> Result<bool, StoreError> {
-        timed("mark_checked", self.inner.mark_checked(id, at)).await
+    async fn record_check(
+        &self,
+        id: VerificationId,
+        approved: Option<Timestamp>,
+    ) -> Result<CheckRecorded, StoreError> {
+        timed("record_check", self.inner.record_check(id, approved)).await
     }
 
     async fn save_evidence(

@@ -6,9 +6,13 @@
 //! - [`signature`]: `Arsgate-Signature`, made and checked.
 //! - [`worker`]: the outbox worker.
 //! - [`backoff`]: when a failed delivery is tried again.
+//! - [`egress`]: where webhooks may go (public addresses, and the networks
+//!   the operator allows).
 
 pub mod backoff;
+pub mod egress;
 pub mod signature;
 pub mod worker;
 
+pub use egress::Egress;
 pub use worker::WorkerSettings;

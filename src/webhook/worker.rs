@@ -14,6 +14,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_util::sync::CancellationToken;
 
 use super::backoff;
+use super::egress::{self, Egress, Refused};
 use super::signature;
 use crate::domain::{Delivery, Timestamp};
 use crate::store::{Store, StoreError};
@@ -38,6 +39,8 @@ pub struct WorkerSettings {
     /// How often the store is asked for due deliveries when nothing wakes
     /// the worker (deliveries queued by other replicas, retries falling due).
     pub poll: Duration,
+    /// Where webhooks may go.
+    pub egress: Egress,
 }
 
 impl Default for WorkerSettings {
@@ -49,6 +52,7 @@ impl Default for WorkerSettings {
             max_delay: Duration::from_secs(3600),
             concurrency: 16,
             poll: Duration::from_secs(1),
+            egress: Egress::default(),
         }
     }
 }
@@ -68,6 +72,11 @@ pub fn spawn(
         // A redirect could carry a signed body somewhere the merchant never
         // registered: a 3xx counts as a failure.
         .redirect(reqwest::redirect::Policy::none())
+        // Every name is resolved by the egress rule, which hands the
+        // connection only the addresses webhooks may reach; a proxy would
+        // connect on its own terms.
+        .dns_resolver(Arc::new(settings.egress.clone()))
+        .no_proxy()
         .user_agent(concat!("arsgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_default();
@@ -131,7 +140,7 @@ async fn deliver(
 ) {
     let id = delivery.event.id;
     let verification = delivery.event.verification_id;
-    let result = post(&*store, &client, &delivery).await;
+    let result = post(&*store, &client, &settings.egress, &delivery).await;
     let now = Timestamp::now();
     let attempt = delivery.attempts + 1;
     // A failure's next attempt, and whether the retry window is over.
@@ -195,9 +204,19 @@ async fn deliver(
 async fn post(
     store: &dyn Store,
     client: &reqwest::Client,
+    egress: &Egress,
     delivery: &Delivery,
 ) -> Result<u16, (Option<u16>, String)> {
     let event = &delivery.event;
+    // An IP literal is never resolved, so the resolver never judges it;
+    // names are judged by the addresses they resolve to.
+    let url =
+        reqwest::Url::parse(&event.url).map_err(|_| (None, "the URL is invalid".to_owned()))?;
+    if let Some(ip) = url.host_str().and_then(egress::literal) {
+        egress
+            .check(ip)
+            .map_err(|refused| (None, format!("refused: {refused}")))?;
+    }
     let merchant = store
         .merchant(event.merchant_id)
         .await
@@ -213,7 +232,7 @@ async fn post(
         event.payload.as_bytes(),
     );
     let response = client
-        .post(&event.url)
+        .post(url)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(signature::HEADER, signature)
         .header("Arsgate-Event-Id", event.id.to_string())
@@ -232,6 +251,13 @@ async fn post(
 
 /// A transport error in a few words (never the URL, which may hold a token).
 fn describe(error: &reqwest::Error) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = cause {
+        if let Some(refused) = current.downcast_ref::<Refused>() {
+            return format!("refused: {refused}");
+        }
+        cause = current.source();
+    }
     if error.is_timeout() {
         "timed out".to_owned()
     } else if error.is_connect() {

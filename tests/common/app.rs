@@ -69,7 +69,8 @@ pub struct TestApp {
 /// The configuration file of a test arsgate: live nodes on the simulators
 /// listening on `ports` (`fs1`, `fs2`, ...), the repository's scenarios,
 /// prompts and sandbox phones, its files under `data`, quick reconnects,
-/// webhook retries and shutdown, xml_curl on. The store and the secret are
+/// webhook retries and shutdown, webhooks allowed to loopback (where the
+/// test's endpoint listens), xml_curl on. The store and the secret are
 /// left to the caller (the environment for a process: `ARSGATE_STORE__URL`,
 /// `ARSGATE_SECRET`).
 pub fn config_yaml(ports: &[u16], data: &Path) -> String {
@@ -113,6 +114,8 @@ webhooks:
   max_delay: 400ms
   poll_interval: 50ms
   timeout: 2s
+  # The test's webhook endpoint listens on loopback.
+  allow_networks: ["127.0.0.0/8", "::1/128"]
 shutdown:
   grace: 2s
 xml_curl:
