@@ -11,6 +11,7 @@ use std::num::NonZeroU32;
 use std::time::Duration;
 
 use arsgate::config::Config;
+use arsgate::domain::Mode;
 use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
 use common::app::TestApp;
 use common::store::TestDb;
@@ -71,6 +72,31 @@ async fn metric(app: &TestApp, metric: &str, node: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(&prefix))
         .map_or(0.0, |value| value.trim().parse().unwrap())
+}
+
+/// Creates a verification of `scenario` to `phone` and waits until its
+/// timeline shows `event`; its id.
+async fn started(app: &TestApp, key: &str, phone: &str, scenario: &str, event: &str) -> String {
+    let created = app
+        .create(key, &json!({ "phone": phone, "scenario": scenario }))
+        .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    app.wait_for(key, &id, |v| events(v).iter().any(|e| e == event))
+        .await;
+    id
+}
+
+/// The first live node as the app's pool sees it.
+fn first_node(app: &TestApp) -> std::sync::Arc<arsgate::switch::Node> {
+    std::sync::Arc::clone(&app.server().service().pool(Mode::Live).nodes()[0])
+}
+
+/// Partitions the first node from arsgate and waits until arsgate has
+/// given the silent connection up.
+async fn partitioned(app: &TestApp) {
+    app.live.partition();
+    let node = first_node(app);
+    eventually("arsgate gives the silent connection up", || !node.is_up()).await;
 }
 
 /// Two nodes, the first preferred.
@@ -153,14 +179,8 @@ async fn a_frozen_node_never_rings_twice_and_its_late_call_is_hung_up() {
     })
     .await;
     assert_eq!(dialled(&app, "01000000001"), 1, "dialled once, never again");
-    eventually("the node is back", || {
-        app.server()
-            .service()
-            .pool(arsgate::domain::Mode::Live)
-            .nodes()[0]
-            .is_healthy()
-    })
-    .await;
+    let fs1 = first_node(&app);
+    eventually("the node is back", || fs1.is_healthy()).await;
     assert_eq!(
         metric(&app, "arsgate_orphan_channels_hung_up_total", "fs1").await,
         1.0
@@ -242,25 +262,9 @@ async fn a_key_pressed_during_a_partition_is_honoured() {
     .await;
     let m = app.merchant("acme").await;
     app.live.set_phone("01000000051", presses_at_the_offer("1"));
-    let created = app
-        .create(
-            &m.live,
-            &json!({ "phone": "010-0000-0051", "scenario": "event_optin" }),
-        )
-        .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    app.wait_for(&m.live, &id, |v| events(v).contains(&"answered".to_owned()))
-        .await;
-    app.live.partition();
+    let id = started(&app, &m.live, "010-0000-0051", "event_optin", "answered").await;
     // The key and the park happen meanwhile; the connection is given up.
-    eventually("arsgate gives the silent connection up", || {
-        !app.server()
-            .service()
-            .pool(arsgate::domain::Mode::Live)
-            .nodes()[0]
-            .is_up()
-    })
-    .await;
+    partitioned(&app).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let view = app.get(&format!("/v1/verifications/{id}"), &m.live).await.1;
     assert_eq!(view["status"], "answered", "{view}");
@@ -319,14 +323,7 @@ async fn an_unreachable_nodes_calls_end_within_the_bound() {
     );
     let hook = app.hooks.finished(&id).await;
     assert_eq!(hook.body["data"]["outcome"], "network_error");
-    assert_eq!(
-        app.server()
-            .service()
-            .pool(arsgate::domain::Mode::Live)
-            .nodes()[0]
-            .live_channels(),
-        0
-    );
+    assert_eq!(first_node(&app).live_channels(), 0);
 }
 
 /// On every (re)connect, the channels running in arsgate's context that no
@@ -404,24 +401,8 @@ async fn a_cancel_during_a_partition_reaches_the_call_once_the_node_is_back() {
     })
     .await;
     let m = app.merchant("acme").await;
-    let created = app
-        .create(
-            &m.live,
-            &json!({ "phone": "010-0000-0006", "scenario": "read_code" }),
-        )
-        .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    app.wait_for(&m.live, &id, |v| events(v).contains(&"ringing".to_owned()))
-        .await;
-    app.live.partition();
-    eventually("arsgate gives the silent connection up", || {
-        !app.server()
-            .service()
-            .pool(arsgate::domain::Mode::Live)
-            .nodes()[0]
-            .is_up()
-    })
-    .await;
+    let id = started(&app, &m.live, "010-0000-0006", "read_code", "ringing").await;
+    partitioned(&app).await;
     // The API waits (up to 10 s) for the call to end: sent meanwhile.
     let canceled = tokio::spawn(
         app.request(
@@ -465,15 +446,7 @@ async fn events_dropped_by_a_full_queue_are_a_gap_that_heals() {
     .await;
     let m = app.merchant("acme").await;
     app.live.set_phone("01000000052", presses_at_the_offer("1"));
-    let created = app
-        .create(
-            &m.live,
-            &json!({ "phone": "010-0000-0052", "scenario": "event_optin" }),
-        )
-        .await;
-    let id = created["id"].as_str().unwrap().to_owned();
-    app.wait_for(&m.live, &id, |v| events(v).contains(&"answered".to_owned()))
-        .await;
+    let id = started(&app, &m.live, "010-0000-0052", "event_optin", "answered").await;
     // Another listener floods the switch with events arsgate subscribes
     // to (of no call of its own) while the customer answers the offer.
     let mut flood = String::new();
@@ -491,15 +464,7 @@ async fn events_dropped_by_a_full_queue_are_a_gap_that_heals() {
 
     let view = app.finished(&m.live, &id).await;
     assert_eq!(view["outcome"], "consented", "{view}");
-    let dropped = app
-        .server()
-        .service()
-        .pool(arsgate::domain::Mode::Live)
-        .nodes()[0]
-        .switch()
-        .unwrap()
-        .stats()
-        .events_dropped;
+    let dropped = first_node(&app).switch().unwrap().stats().events_dropped;
     assert!(dropped > 0, "the queue overflowed");
     assert!(events(&view).contains(&"unknown".to_owned()), "{view}");
 }
