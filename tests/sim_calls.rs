@@ -553,8 +553,11 @@ async fn record_session_writes_a_wav_as_long_as_the_recording() {
         Some("/rec/consent-rec-1.wav")
     );
     let millis: u64 = stop.variable("record_ms").unwrap().parse().unwrap();
+    // The hangup is due 20 s after the answer; on a loaded machine it runs
+    // a few real milliseconds late, which at speed 50 is up to a simulated
+    // second.
     assert!(
-        millis > 0 && millis <= 20_000,
+        millis > 0 && millis <= 21_000,
         "{millis} ms recorded, within the 20 s call"
     );
     let file = recordings.path().join("rec/consent-rec-1.wav");
