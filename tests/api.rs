@@ -1012,7 +1012,11 @@ async fn requests_are_validated_with_stable_codes(db: &TestDb) {
     // A signed year parses as an integer but is not `YYYY-MM`.
     for month in ["2026-13", "%2B123-01", "-123-01", "2026-%2B1"] {
         let (status, body) = app.get(&format!("/v1/usage?month={month}"), key).await;
-        assert_eq!((status, problem_code(&body)), (422, "invalid_field"), "{month}");
+        assert_eq!(
+            (status, problem_code(&body)),
+            (422, "invalid_field"),
+            "{month}"
+        );
     }
 
     let (_, list) = app.get("/v1/verifications", key).await;
@@ -1487,7 +1491,11 @@ async fn public_addresses_can_be_closed(db: &TestDb) {
     )
     .await;
     let id = view["id"].as_str().unwrap();
-    assert_eq!(app.hooks.finished(id).await.verification, id, "loopback is still reached");
+    assert_eq!(
+        app.hooks.finished(id).await.verification,
+        id,
+        "loopback is still reached"
+    );
 }
 
 async fn redeliveries_are_rate_limited_per_merchant(db: &TestDb) {

@@ -34,7 +34,8 @@ pub struct UsageReport {
 pub fn month_bounds(month: &str) -> Option<(Timestamp, Timestamp)> {
     let (year, number) = month.split_once('-')?;
     // `i32`/`u32` parsing accepts a sign (`+123-01`); a month is digits only.
-    let digits = |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
+    let digits =
+        |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
     if !digits(year, 4) || !digits(number, 2) {
         return None;
     }

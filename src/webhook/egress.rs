@@ -364,7 +364,10 @@ mod tests {
                 ip: ip("93.184.215.14")
             })
         );
-        assert!(sealed.check_host("93.184.215.14").is_err(), "at creation too");
+        assert!(
+            sealed.check_host("93.184.215.14").is_err(),
+            "at creation too"
+        );
         assert!(sealed.check(ip("10.20.3.4")).is_err());
         assert!(
             open.check(ip("::1")).is_err(),
