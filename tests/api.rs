@@ -35,6 +35,7 @@ on_every_store!(
     failed_webhooks_are_retried_then_dead_then_redelivered,
     callback_urls_to_internal_addresses_are_refused,
     webhooks_reach_internal_addresses_only_when_allowed,
+    public_addresses_can_be_closed,
     redeliveries_are_rate_limited_per_merchant,
     live_keys_call_through_the_configured_node,
     the_answer_is_posted_when_asked,
@@ -1008,8 +1009,15 @@ async fn requests_are_validated_with_stable_codes(db: &TestDb) {
         let (status, body) = app.get(&format!("/v1/verifications?{query}"), key).await;
         assert_eq!(status, 400, "{query}: {body}");
     }
-    let (status, body) = app.get("/v1/usage?month=2026-13", key).await;
-    assert_eq!((status, problem_code(&body)), (422, "invalid_field"));
+    // A signed year parses as an integer but is not `YYYY-MM`.
+    for month in ["2026-13", "%2B123-01", "-123-01", "2026-%2B1"] {
+        let (status, body) = app.get(&format!("/v1/usage?month={month}"), key).await;
+        assert_eq!(
+            (status, problem_code(&body)),
+            (422, "invalid_field"),
+            "{month}"
+        );
+    }
 
     let (_, list) = app.get("/v1/verifications", key).await;
     assert_eq!(list["data"], json!([]), "nothing refused was created");
@@ -1451,6 +1459,43 @@ async fn webhooks_reach_internal_addresses_only_when_allowed(db: &TestDb) {
             })
             .await;
     }
+}
+
+async fn public_addresses_can_be_closed(db: &TestDb) {
+    // A sandbox whose clients must not make it post outside (CI's API
+    // fuzzer runs against one): loopback allowed, public closed.
+    let app = TestApp::start_with(db, |c| c.webhooks.allow_public = false).await;
+    let m = app.merchant("acme").await;
+    for url in ["http://93.184.215.14/x", "https://[2606:4700:4700::1111]/x"] {
+        let (status, problem) = app
+            .post(
+                "/v1/verifications",
+                &m.test,
+                &json!({ "phone": "010-0000-0007", "scenario": "read_code", "callback_url": url }),
+            )
+            .await;
+        assert_eq!(
+            (status, problem_code(&problem)),
+            (422, "forbidden_callback_url"),
+            "{url}: {problem}"
+        );
+        let detail = problem["detail"].as_str().unwrap();
+        assert!(detail.contains("allow_public"), "{url}: {detail}");
+    }
+    let view = run(
+        &app,
+        &m.test,
+        "read_code",
+        "010-0000-0007",
+        json!({ "callback_url": app.hooks.url() }),
+    )
+    .await;
+    let id = view["id"].as_str().unwrap();
+    assert_eq!(
+        app.hooks.finished(id).await.verification,
+        id,
+        "loopback is still reached"
+    );
 }
 
 async fn redeliveries_are_rate_limited_per_merchant(db: &TestDb) {

@@ -67,14 +67,18 @@ pub struct CheckResult {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Only in this state: `pending`, `calling`, `answered`, `finished`.
+    #[param(pattern = "^(pending|calling|answered|finished)$")]
     pub status: Option<String>,
     /// Only of this scenario.
     pub scenario: Option<String>,
     /// Created at or after (RFC 3339).
+    #[param(format = DateTime)]
     pub created_from: Option<String>,
     /// Created before (RFC 3339).
+    #[param(format = DateTime)]
     pub created_to: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
     /// Results per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]

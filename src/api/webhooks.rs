@@ -22,6 +22,7 @@ use crate::service::deliveries::DeliveryView;
 #[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
     /// `next_cursor` of the previous page.
+    #[param(min_length = 1)]
     pub cursor: Option<String>,
     /// Results per page, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100)]

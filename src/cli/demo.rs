@@ -275,12 +275,15 @@ fn demo_config(args: &DemoArgs, data_dir: PathBuf) -> Config {
             speed: args.speed,
             ..SandboxConfig::default()
         },
-        // The demo's own webhook receiver listens on loopback.
+        // The demo's own webhook receiver listens on loopback, and nothing
+        // else is reached: whatever `callback_url` a visitor (or CI's API
+        // fuzzer) sends, the demo posts nothing off the machine.
         webhooks: WebhooksConfig {
             allow_networks: vec![
                 IpNet::from(IpAddr::from(Ipv4Addr::LOCALHOST)),
                 IpNet::from(IpAddr::from(Ipv6Addr::LOCALHOST)),
             ],
+            allow_public: false,
             ..WebhooksConfig::default()
         },
         shutdown: ShutdownConfig {

@@ -131,6 +131,10 @@ pub struct WebhooksConfig {
     /// unique-local, metadata... By default none: webhooks go to public
     /// addresses only.
     pub allow_networks: Vec<IpNet>,
+    /// Whether webhooks may go to public addresses. Default `true`; a
+    /// sandbox or test server sets `false` so that no request it serves
+    /// makes it post outside `allow_networks`.
+    pub allow_public: bool,
     /// Redeliveries (`POST /v1/webhooks/deliveries/{id}/redeliver`) one
     /// merchant may ask for per minute, in bursts of as many. Default `30`.
     pub redeliveries_per_minute: NonZeroU32,
@@ -147,6 +151,7 @@ impl Default for WebhooksConfig {
             concurrency: worker.concurrency,
             poll_interval: worker.poll,
             allow_networks: Vec::new(),
+            allow_public: true,
             redeliveries_per_minute: NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN),
         }
     }
@@ -168,7 +173,11 @@ impl WebhooksConfig {
 
     /// Where webhooks may go.
     pub fn egress(&self) -> crate::webhook::Egress {
-        crate::webhook::Egress::new(self.allow_networks.clone())
+        if self.allow_public {
+            crate::webhook::Egress::new(self.allow_networks.clone())
+        } else {
+            crate::webhook::Egress::only(self.allow_networks.clone())
+        }
     }
 }
 

@@ -33,7 +33,10 @@ pub struct UsageReport {
 /// A month's bounds from `YYYY-MM`: its first instant and the next month's.
 pub fn month_bounds(month: &str) -> Option<(Timestamp, Timestamp)> {
     let (year, number) = month.split_once('-')?;
-    if year.len() != 4 || number.len() != 2 {
+    // `i32`/`u32` parsing accepts a sign (`+123-01`); a month is digits only.
+    let digits =
+        |part: &str, len: usize| part.len() == len && part.bytes().all(|b| b.is_ascii_digit());
+    if !digits(year, 4) || !digits(number, 2) {
         return None;
     }
     let year: i32 = year.parse().ok()?;
@@ -112,7 +115,8 @@ mod tests {
     #[test]
     fn malformed_months_are_refused() {
         for month in [
-            "2026-13", "2026-1", "26-11", "2026/11", "", "2026-00", "abcd-ef",
+            "2026-13", "2026-1", "26-11", "2026/11", "", "2026-00", "abcd-ef", "+123-01",
+            "-123-01", "2026-+1", " 202-01",
         ] {
             assert_eq!(month_bounds(month), None, "{month}");
         }

@@ -4,7 +4,9 @@
 //! make arsgate send requests to its own loopback services, the database,
 //! the cloud's metadata endpoint. So the addresses webhooks may reach are
 //! the public ones, unless the operator lists a network in
-//! `webhooks.allow_networks`.
+//! `webhooks.allow_networks`. A sandbox or a test server can close public
+//! addresses too (`webhooks.allow_public: false`) so that nothing a client
+//! sends makes it post outside the networks it lists.
 //!
 //! The rule is applied where it cannot be dodged: on the address the
 //! worker connects to. A host name is resolved by [`Egress`] itself (it is
@@ -165,16 +167,32 @@ pub enum Refused {
          (an operator can allow a network with `webhooks.allow_networks`)"
     )]
     Localhost,
+    /// The URL names a public address and the operator closed them.
+    #[error(
+        "{ip} is a public address and this server posts webhooks only to the \
+         networks in `webhooks.allow_networks` (`webhooks.allow_public` is off)"
+    )]
+    Public {
+        /// The address.
+        ip: IpAddr,
+    },
     /// Every address the host name resolved to is restricted.
     #[error("the host resolves only to addresses webhooks may not reach (internal networks)")]
     Resolved,
 }
 
-/// The rule of where webhooks may go: public addresses, and the networks
-/// the operator allows (cheap to clone).
-#[derive(Debug, Clone, Default)]
+/// The rule of where webhooks may go: public addresses unless closed, and
+/// the networks the operator allows (cheap to clone).
+#[derive(Debug, Clone)]
 pub struct Egress {
     allow: Arc<[IpNet]>,
+    public: bool,
+}
+
+impl Default for Egress {
+    fn default() -> Egress {
+        Egress::new(Vec::new())
+    }
 }
 
 impl Egress {
@@ -182,6 +200,15 @@ impl Egress {
     pub fn new(allow: Vec<IpNet>) -> Egress {
         Egress {
             allow: allow.into(),
+            public: true,
+        }
+    }
+
+    /// `allow` alone: no public address.
+    pub fn only(allow: Vec<IpNet>) -> Egress {
+        Egress {
+            allow: allow.into(),
+            public: false,
         }
     }
 
@@ -193,7 +220,8 @@ impl Egress {
         }
         match restricted(ip) {
             Some(kind) => Err(Refused::Address { ip, kind }),
-            None => Ok(()),
+            None if self.public => Ok(()),
+            None => Err(Refused::Public { ip }),
         }
     }
 
@@ -328,6 +356,19 @@ mod tests {
         assert_eq!(open.check(ip("::ffff:127.0.0.1")), Ok(()), "mapped");
         assert_eq!(open.check(ip("10.20.3.4")), Ok(()));
         assert!(open.check(ip("10.21.0.1")).is_err(), "only what is listed");
+        let sealed = Egress::only(vec!["127.0.0.0/8".parse().unwrap()]);
+        assert_eq!(sealed.check(ip("127.0.0.1")), Ok(()));
+        assert_eq!(
+            sealed.check(ip("93.184.215.14")),
+            Err(Refused::Public {
+                ip: ip("93.184.215.14")
+            })
+        );
+        assert!(
+            sealed.check_host("93.184.215.14").is_err(),
+            "at creation too"
+        );
+        assert!(sealed.check(ip("10.20.3.4")).is_err());
         assert!(
             open.check(ip("::1")).is_err(),
             "IPv6 loopback is not listed"
