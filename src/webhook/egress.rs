@@ -179,6 +179,19 @@ pub enum Refused {
     /// Every address the host name resolved to is restricted.
     #[error("the host resolves only to addresses webhooks may not reach (internal networks)")]
     Resolved,
+    /// A host name while public addresses are closed: it is not looked up
+    /// at all, so that no query leaves the machine for it.
+    #[error(
+        "host names are not resolved while `webhooks.allow_public` is off; \
+         give an address within `webhooks.allow_networks`"
+    )]
+    Name,
+}
+
+/// Whether `host` is a `localhost` name (loopback by definition, RFC 6761).
+fn is_localhost(host: &str) -> bool {
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
 }
 
 /// The rule of where webhooks may go: public addresses unless closed, and
@@ -232,12 +245,13 @@ impl Egress {
         if let Some(ip) = literal(host) {
             return self.check(ip);
         }
-        let name = host.trim_end_matches('.').to_ascii_lowercase();
-        if name == "localhost" || name.ends_with(".localhost") {
+        if is_localhost(host) {
             let loopback = [Ipv4Addr::LOCALHOST.into(), Ipv6Addr::LOCALHOST.into()];
             if !loopback.into_iter().any(|ip| self.check(ip).is_ok()) {
                 return Err(Refused::Localhost);
             }
+        } else if !self.public {
+            return Err(Refused::Name);
         }
         Ok(())
     }
@@ -258,6 +272,9 @@ impl Resolve for Egress {
         let egress = self.clone();
         let host = name.as_str().to_owned();
         Box::pin(async move {
+            if !egress.public && !is_localhost(&host) {
+                return Err(Box::new(Refused::Name) as Box<dyn std::error::Error + Send + Sync>);
+            }
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let permitted: Vec<SocketAddr> = found
@@ -368,6 +385,10 @@ mod tests {
             sealed.check_host("93.184.215.14").is_err(),
             "at creation too"
         );
+        // A name would have to be looked up: refused, not resolved.
+        assert_eq!(sealed.check_host("example.com"), Err(Refused::Name));
+        assert_eq!(sealed.check_host("localhost"), Ok(()));
+        assert_eq!(open.check_host("example.com"), Ok(()));
         assert!(sealed.check(ip("10.20.3.4")).is_err());
         assert!(
             open.check(ip("::1")).is_err(),
