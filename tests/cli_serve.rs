@@ -243,3 +243,37 @@ async fn the_load_benchmark_places_every_call_and_reports_it() {
         .unwrap_or(0);
     assert!(peak > 0, "{stdout}");
 }
+
+/// Log lines a person can read: no colour codes when stderr is not a
+/// terminal, and one line per migration applied instead of refinery's
+/// dump of its SQL (nothing at all once the schema is current).
+#[tokio::test]
+async fn logs_are_plain_lines_with_one_per_migration() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let migrations = std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/store/migrations/sqlite"
+    ))
+    .unwrap()
+    .count();
+    for applied in [migrations, 0] {
+        let output = Command::new(BIN)
+            .current_dir(dir.path())
+            .env("RUST_LOG", "info")
+            .args(["keys", "create", "--merchant", "shop", "--test"])
+            .args(["--config", utf8(&config)])
+            .output()
+            .await
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(!stderr.contains('\u{1b}'), "no colour codes: {stderr}");
+        assert!(!stderr.contains("CREATE TABLE"), "no SQL: {stderr}");
+        let lines = stderr
+            .lines()
+            .filter(|line| line.contains("migration applied"))
+            .count();
+        assert_eq!(lines, applied, "{stderr}");
+    }
+}

@@ -13,10 +13,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// Targets kept at `info` whatever `RUST_LOG` asks, because their more
-/// detailed lines would carry secrets: tokio-postgres logs every query's
-/// parameters at `debug` (webhook secrets, PIN hashes).
-const QUIET: &[&str] = &["tokio_postgres::query=info"];
+/// Targets held back whatever `RUST_LOG` asks: tokio-postgres logs every
+/// query's parameters at `debug` (webhook secrets, PIN hashes), and
+/// refinery logs each migration it applies with its whole SQL (and an empty
+/// report on every later start): arsgate logs one line per migration
+/// instead.
+const QUIET: &[&str] = &["tokio_postgres::query=info", "refinery_core=warn"];
 
 /// The filter of the binary's log: `RUST_LOG`, else `default_level`, with
 /// the targets that would log secrets held back at `info`.
@@ -35,8 +37,12 @@ pub fn filter(default_level: &str) -> EnvFilter {
 /// own output on stdout stays clean. `default_level` applies when `RUST_LOG`
 /// is not set.
 pub fn init(format: LogFormat, default_level: &str) {
+    use std::io::IsTerminal;
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter(default_level))
+        // Colour codes only for a person at a terminal, not in files or
+        // journald.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let result = match format {
         LogFormat::Text => builder.try_init(),

@@ -301,7 +301,7 @@ async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
     // The connection's own error, if any, is the one `result` reports.
     let _ = driver.await;
     result
-        .map(drop)
+        .map(|report| rows::log_applied(&report))
         .map_err(|e| StoreError::Database(rows::migration_failure(&e)))
 }
 

@@ -42,6 +42,17 @@ pub(crate) const EVIDENCE_COLUMNS: &str = "consent_text, pressed_key, key_at, re
 pub(crate) const DELIVERY_COLUMNS: &str = "id, merchant_id, verification_id, url, event_type, \
      payload, created_at, state, attempts, next_attempt_at, last_status, last_error, delivered_at";
 
+/// Logs one line for each migration `report` says was applied.
+pub(crate) fn log_applied(report: &refinery::Report) {
+    for migration in report.applied_migrations() {
+        tracing::info!(
+            version = migration.version(),
+            name = migration.name(),
+            "migration applied"
+        );
+    }
+}
+
 /// Why migrations failed. refinery's own text can hide the database's
 /// message (`db error`) in the error's sources: add the causes it does
 /// not already show.

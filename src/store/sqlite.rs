@@ -222,7 +222,7 @@ fn migrate(conn: &mut Connection) -> Result<(), refinery::Error> {
         }
         result = runner.run(conn);
     }
-    result.map(drop)
+    result.map(|report| rows::log_applied(&report))
 }
 
 /// Runs blocking database work on tokio's blocking pool.
