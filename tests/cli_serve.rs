@@ -123,8 +123,26 @@ async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
         .env("ARSGATE_SECRET", SECRET)
         .args(["serve", "--config", utf8(&config)]);
     let Served {
-        mut child, base, ..
+        mut child,
+        base,
+        log,
     } = serve(command).await;
+    let started = log
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|line| line.contains("arsgate started"))
+        .cloned()
+        .expect("one startup summary line");
+    for field in [
+        "nodes=fs1",
+        "sandbox=true",
+        "xml_curl=false",
+        "admin_api=false",
+        "store=sqlite:",
+    ] {
+        assert!(started.contains(field), "{field} in {started}");
+    }
     let http = reqwest::Client::new();
     let health = http.get(format!("{base}/healthz")).send().await.unwrap();
     assert_eq!(health.status(), 200);

@@ -80,6 +80,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let server = Server::start(&config, store, listener).await?;
+    let nodes: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        config = %args.config.display(),
+        store = %store_summary(&store_url(&config)),
+        nodes = %nodes.join(","),
+        sandbox = config.sandbox.enabled,
+        xml_curl = config.xml_curl.enabled,
+        admin_api = config.admin.token.is_some(),
+        listen = %server.addr(),
+        "arsgate started"
+    );
     eprintln!("arsgate serving on http://{}", server.addr());
     shutdown_signal().await;
     eprintln!(
@@ -92,5 +104,39 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             eprintln!("second signal: exiting now; unfinished verifications are recovered on the next start");
             std::process::exit(130);
         }
+    }
+}
+
+/// The store a URL names, for the log: its kind and where it is, never a
+/// user or password (`postgres://db.internal:5432/arsgate`,
+/// `sqlite:/var/lib/arsgate/arsgate.db`).
+fn store_summary(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if parsed.scheme().starts_with("postgres") => format!(
+            "postgres://{}:{}{}",
+            parsed.host_str().unwrap_or("localhost"),
+            parsed.port().unwrap_or(5432),
+            parsed.path()
+        ),
+        _ if url.starts_with("sqlite:") => url.to_owned(),
+        _ => "an unrecognised store URL".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_summary_names_no_credentials() {
+        assert_eq!(
+            store_summary("postgres://arsgate:s3cret@db.internal:6432/arsgate?sslmode=require"),
+            "postgres://db.internal:6432/arsgate"
+        );
+        assert_eq!(store_summary("postgresql://db/x"), "postgres://db:5432/x");
+        assert_eq!(
+            store_summary("sqlite:/var/lib/a.db"),
+            "sqlite:/var/lib/a.db"
+        );
     }
 }
