@@ -14,6 +14,7 @@ use arsgate::config::Config;
 use arsgate::domain::Mode;
 use arsgate::sim::phone::{Answer, Digits, DtmfGroup, DtmfTrigger, PhoneScript};
 use common::app::TestApp;
+use common::eventually;
 use common::store::TestDb;
 use serde_json::{Value, json};
 
@@ -45,17 +46,6 @@ fn dialled(app: &TestApp, number: &str) -> usize {
         .flat_map(|sim| sim.dialled())
         .filter(|dialled| dialled == number)
         .count()
-}
-
-/// Polls `check` until it holds, for up to ten seconds.
-async fn eventually(what: &str, check: impl Fn() -> bool) {
-    for _ in 0..1000 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never: {what}");
 }
 
 /// The value of `metric{node="<node>"}` on `/metrics`.

@@ -75,6 +75,15 @@ async fn node(app: &TestApp, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no node {name}: {body}"))
 }
 
+/// How many times `number` was dialled, over every node.
+fn rang(app: &TestApp, number: &str) -> usize {
+    app.nodes
+        .iter()
+        .flat_map(|sim| sim.dialled())
+        .filter(|dialled| dialled == number)
+        .count()
+}
+
 /// Every number the nodes have dialled, all nodes together.
 fn dialled(app: &TestApp) -> usize {
     app.nodes.iter().map(|node| node.dialled().len()).sum()
@@ -239,13 +248,7 @@ async fn customer_outcomes_are_never_retried() {
         let view = call(&app, &m.live, phone).await;
         assert_eq!(view["outcome"], outcome, "{view}");
         assert_eq!(attempts(&view), 1, "{view}");
-        let rang: Vec<_> = app
-            .nodes
-            .iter()
-            .flat_map(|sim| sim.dialled())
-            .filter(|number| number == dialled)
-            .collect();
-        assert_eq!(rang.len(), 1, "{phone} was dialled once");
+        assert_eq!(rang(&app, dialled), 1, "{phone} was dialled once");
     }
     assert!(app.nodes[1].dialled().is_empty(), "nothing went to fs2");
 }
@@ -276,13 +279,11 @@ async fn a_far_end_failure_status_is_never_dialled_again() {
         assert_eq!(view["outcome"], "network_error", "{status}: {view}");
         assert_eq!(attempts(&view), 1, "{status}: placed once: {view}");
         assert_eq!(causes(&view), ["NORMAL_TEMPORARY_FAILURE"], "{view}");
-        let rang = app
-            .nodes
-            .iter()
-            .flat_map(|sim| sim.dialled())
-            .filter(|dialled| *dialled == number)
-            .count();
-        assert_eq!(rang, 1, "{status}: the phone was dialled once");
+        assert_eq!(
+            rang(&app, &number),
+            1,
+            "{status}: the phone was dialled once"
+        );
     }
     // The unreachable target (sofia's local 503 after an ICMP error) had a
     // channel too: the INVITE left the node.

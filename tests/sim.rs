@@ -9,7 +9,7 @@ use std::time::Duration;
 use arsgate::esl::frame::GOODBYE;
 use arsgate::sim::phone::{Answer, PhoneScript};
 use common::raw::RawPeer;
-use common::start_sim;
+use common::{eventually, start_sim};
 
 #[tokio::test]
 async fn handshake_and_goodbye_are_byte_exact() {
@@ -304,17 +304,6 @@ async fn byte_by_byte_writes_still_frame_correctly() {
         peer.api_body().await,
         "FreeSWITCH Version 1.10.12-release~64bit ( 64bit)\n"
     );
-}
-
-/// Polls `check` until it holds, for up to five seconds.
-async fn eventually(what: &str, check: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never: {what}");
 }
 
 /// A stopped FreeSWITCH (SIGSTOP) answers nothing and greets no new

@@ -19,7 +19,7 @@ pub struct Candidate {
 
 impl Candidate {
     /// Whether the node may take the next call.
-    fn open(&self) -> bool {
+    pub fn is_open(&self) -> bool {
         self.eligible && self.live < self.max
     }
 }
@@ -43,7 +43,7 @@ impl Rotation {
         let mut total = 0;
         let mut best: Option<usize> = None;
         for (index, candidate) in candidates.iter().enumerate() {
-            if !candidate.open() {
+            if !candidate.is_open() {
                 continue;
             }
             let weight = i64::from(candidate.weight.max(1));

@@ -427,11 +427,11 @@ impl Pool {
     /// below its `max_channels` (its calls per second aside: a second
     /// passes soon).
     pub fn room(&self) -> Result<(), NoNode> {
-        let open = self.nodes.iter().any(|node| {
-            node.is_healthy()
-                && !node.is_draining()
-                && node.live_channels() < node.limits.max_channels.get()
-        });
+        // The choice's own rule, with nothing tried, throttled or held back.
+        let open = self
+            .nodes
+            .iter()
+            .any(|node| node.candidate(&[], false, true).is_open());
         if open {
             Ok(())
         } else {

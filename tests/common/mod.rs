@@ -43,6 +43,18 @@ pub fn repo(path: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
+/// Polls `check` every 10 ms until it holds; fails the test, naming
+/// `what`, after ten seconds.
+pub async fn eventually(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..1000 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("never: {what}");
+}
+
 /// Starts a simulator on a free port with test defaults adjusted by `tune`.
 pub async fn start_sim(tune: impl FnOnce(&mut SimConfig)) -> SimHandle {
     let mut config = SimConfig::for_tests();
