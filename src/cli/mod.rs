@@ -13,8 +13,11 @@
 //! - [`merchants`]: `arsgate merchants show|set`, a merchant's settings.
 //! - [`nodes`]: `arsgate nodes status|drain|resume`, through a running
 //!   server's admin API.
+//! - [`config_file`]: the configuration file and the `ARSGATE_...`
+//!   variables every command reads alike.
 //! - [`logging`]: tracing setup shared by every command.
 
+pub mod config_file;
 pub mod demo;
 mod demo_webhooks;
 pub mod dialplan;
@@ -27,3 +30,4 @@ pub mod nodes;
 pub mod scenarios;
 pub mod serve;
 pub mod sim;
+mod table;
