@@ -142,10 +142,16 @@ mod tests {
         ]));
         assert_eq!(
             env.vars,
-            vars(&[("ARSGATE_SECRET", "s"), ("ARSGATE_NODES__FS1__PASSWORD", "p")])
+            vars(&[
+                ("ARSGATE_SECRET", "s"),
+                ("ARSGATE_NODES__FS1__PASSWORD", "p")
+            ])
         );
         assert!(env.warnings.is_empty());
-        assert_eq!(env.names(), ["ARSGATE_SECRET", "ARSGATE_NODES__FS1__PASSWORD"]);
+        assert_eq!(
+            env.names(),
+            ["ARSGATE_SECRET", "ARSGATE_NODES__FS1__PASSWORD"]
+        );
     }
 
     #[test]

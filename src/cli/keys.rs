@@ -131,7 +131,8 @@ pub async fn run(args: KeysArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                             v.merchant.to_owned(),
                             v.mode.to_owned(),
                             v.created_at.rfc3339(),
-                            v.revoked_at.map_or_else(|| "-".to_owned(), Timestamp::rfc3339),
+                            v.revoked_at
+                                .map_or_else(|| "-".to_owned(), Timestamp::rfc3339),
                         ]
                     })
                     .collect();

@@ -223,11 +223,7 @@ fn report(merchant: MerchantView, json: bool, out: &mut dyn Write) -> anyhow::Re
         "code ttl            {}",
         humantime::format_duration(Duration::from_secs_f64(merchant.code_ttl_seconds))
     )?;
-    writeln!(
-        out,
-        "max check attempts  {}",
-        merchant.max_check_attempts
-    )?;
+    writeln!(out, "max check attempts  {}", merchant.max_check_attempts)?;
     writeln!(out, "keys                {}", merchant.keys)?;
     Ok(())
 }

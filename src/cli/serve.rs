@@ -103,7 +103,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// The store a URL names, for the log: its kind and where it is, never a
 /// user or password (`postgres://db.internal:5432/arsgate`,
 /// `sqlite:/var/lib/arsgate/arsgate.db`).
-fn store_summary(url: &str) -> String {
+pub(crate) fn store_summary(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(parsed) if parsed.scheme().starts_with("postgres") => format!(
             "postgres://{}:{}{}",
