@@ -127,12 +127,13 @@ impl Cluster {
         prepared: &Prepared,
     ) -> anyhow::Result<Cluster> {
         let exe = std::env::current_exe().context("finding this program")?;
-        let (found, dialplan, sounds, recordings) = (
-            &prepared.found,
-            &prepared.dialplan,
-            &prepared.sounds,
-            &prepared.recordings,
-        );
+        let Prepared {
+            found,
+            dialplan,
+            sounds,
+            recordings,
+            ..
+        } = prepared;
 
         let mut nodes = Vec::new();
         for n in 1..=count {
@@ -141,13 +142,13 @@ impl Cluster {
                 .arg("sim")
                 .args(["--listen", "127.0.0.1:0", "--password", &password])
                 .arg("--dialplan")
-                .arg(&dialplan)
+                .arg(dialplan)
                 .arg("--phones")
                 .arg(phones.unwrap_or(&found.phones))
                 .arg("--sounds")
-                .arg(&sounds)
+                .arg(sounds)
                 .arg("--recordings")
-                .arg(&recordings)
+                .arg(recordings)
                 .args(["--max-sessions", "1000000", "--sps", "1000000"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
