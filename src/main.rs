@@ -3,9 +3,11 @@
 
 use std::process::ExitCode;
 
+use arsgate::cli::config_check::ConfigArgs;
 use arsgate::cli::demo::DemoArgs;
 use arsgate::cli::dialplan::DialplanArgs;
 use arsgate::cli::esl::EslArgs;
+use arsgate::cli::init::InitArgs;
 use arsgate::cli::keys::KeysArgs;
 use arsgate::cli::loadtest::LoadtestArgs;
 use arsgate::cli::logging::{self, LogFormat};
@@ -32,11 +34,16 @@ enum Command {
     /// Everything in one process: the sandbox, a demo merchant, one
     /// verification of each scenario A–F, then the API keeps serving.
     Demo(DemoArgs),
+    /// Write the example configuration, scenarios, prompts, phones and
+    /// dialplan into a directory, to edit.
+    Init(InitArgs),
+    /// Check a configuration as `serve` would at start, without serving.
+    Config(ConfigArgs),
     /// Run the service as the configuration file describes.
     Serve(ServeArgs),
-    /// Manage merchants' API keys.
+    /// Create, list and revoke merchants' API keys.
     Keys(KeysArgs),
-    /// Show or change a merchant's settings.
+    /// List merchants; show or change a merchant's settings.
     Merchants(MerchantsArgs),
     /// Measure arsgate under load: simulated nodes, `serve`, a fixed rate
     /// of verifications.
@@ -60,6 +67,10 @@ async fn main() -> ExitCode {
         Command::Demo(args) => {
             logging::init(cli.log_format, "warn");
             arsgate::cli::demo::run(args, Box::new(std::io::stdout())).await
+        }
+        Command::Config(args) => {
+            logging::init(cli.log_format, "warn");
+            arsgate::cli::config_check::run(args, &mut std::io::stdout()).await
         }
         Command::Serve(args) => {
             logging::init(cli.log_format, "info");
@@ -90,6 +101,7 @@ async fn main() -> ExitCode {
             logging::init(cli.log_format, "warn");
             arsgate::cli::esl::run(args).await
         }
+        Command::Init(args) => arsgate::cli::init::run(args, &mut std::io::stdout()),
         Command::Scenarios(args) => arsgate::cli::scenarios::run(args, &mut std::io::stdout()),
         Command::Dialplan(args) => arsgate::cli::dialplan::run(args, &mut std::io::stdout()),
     };

@@ -3,6 +3,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -115,12 +116,17 @@ async fn esl_events_streams_one_json_object_per_line() {
 /// with the shipped phone book; returns the process and the address its
 /// banner names. The process is killed if the test fails.
 async fn spawn_sim() -> (Child, SocketAddr) {
+    let phones = concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim-phones.yaml");
+    spawn_sim_in(Path::new(env!("CARGO_MANIFEST_DIR")), &["--phones", phones]).await
+}
+
+/// Starts `arsgate sim` as [`spawn_sim`] does, but in `dir` and with
+/// `args` instead of the shipped phone book.
+async fn spawn_sim_in(dir: &Path, args: &[&str]) -> (Child, SocketAddr) {
     let mut child = Command::new(BIN)
+        .current_dir(dir)
         .args(["sim", "--listen", "127.0.0.1:0", "--speed", "100"])
-        .args([
-            "--phones",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/sim-phones.yaml"),
-        ])
+        .args(args)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -136,6 +142,31 @@ async fn spawn_sim() -> (Child, SocketAddr) {
         .find_map(|w| w.parse::<SocketAddr>().ok())
         .expect("the banner names the address");
     (child, addr)
+}
+
+/// Without `--phones`, where there is no `config/sim-phones.yaml`, the
+/// simulator plays the sandbox's phones built into the binary (as its
+/// usage line says), not "every number answers".
+#[tokio::test]
+async fn sim_without_phones_plays_the_built_in_sandbox_phones() {
+    let empty = tempfile::tempdir().unwrap();
+    let (mut child, addr) = spawn_sim_in(empty.path(), &[]).await;
+    let (ok, out, _) = esl(
+        addr.port(),
+        &[
+            "bgapi",
+            "originate",
+            "sofia/gateway/kt/01000000007",
+            "&park()",
+        ],
+    )
+    .await;
+    assert!(!ok);
+    assert_eq!(
+        out, "-ERR USER_BUSY\n",
+        "01000000007 is busy in the sandbox"
+    );
+    child.kill().await.unwrap();
 }
 
 #[tokio::test]

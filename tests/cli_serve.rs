@@ -121,6 +121,12 @@ async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
     command
         .current_dir(dir.path())
         .env("ARSGATE_SECRET", SECRET)
+        // The test suite's variables are not configuration: serve starts.
+        .env(
+            "ARSGATE_TEST_POSTGRES",
+            "postgres://postgres@127.0.0.1:5432",
+        )
+        .env("ARSGATE_TEST_PG_BIN", "/nowhere")
         .args(["serve", "--config", utf8(&config)]);
     let Served {
         mut child,
@@ -180,6 +186,75 @@ async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
     let ttl = seconds(&finished["check"]["expires_at"]) - seconds(&finished["created_at"]);
     assert!((44.9..=45.1).contains(&ttl), "{ttl} s");
 
+    // Day-2 commands on the same store, while serve runs.
+    let with_config = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .map(|a| (*a).to_owned())
+            .chain(["--config".to_owned(), utf8(&config).to_owned()])
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let dir = dir.path().to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            succeeds(&dir, &args).await
+        }
+    };
+    let listed: Value =
+        serde_json::from_str(&run(with_config(&["keys", "list", "--json"])).await).unwrap();
+    let keys = listed["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{listed}");
+    let key_id = field(&first, "key id").to_owned();
+    assert_eq!(keys[0]["id"], key_id.as_str(), "oldest first: {listed}");
+    assert!(
+        keys.iter()
+            .all(|k| k["merchant"] == "shop" && k["mode"] == "test" && k["revoked_at"].is_null())
+    );
+    let merchants: Value =
+        serde_json::from_str(&run(with_config(&["merchants", "list", "--json"])).await).unwrap();
+    assert_eq!(merchants["merchants"][0]["name"], "shop", "{merchants}");
+    assert_eq!(merchants["merchants"][0]["keys"]["test"], 2, "{merchants}");
+    let shop: Value =
+        serde_json::from_str(&run(with_config(&["merchants", "show", "shop", "--json"])).await)
+            .unwrap();
+    assert_eq!(shop["max_check_attempts"], 2, "{shop}");
+    assert_eq!(shop["code_ttl_seconds"], 45.0, "{shop}");
+    assert!(shop.get("webhook_secret").is_none(), "{shop}");
+
+    let revoked = run(with_config(&["keys", "revoke", &key_id])).await;
+    assert!(
+        revoked.starts_with(&format!("{key_id} revoked at ")),
+        "{revoked}"
+    );
+    let after = http
+        .get(format!("{base}/v1/verifications/{id}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401, "a revoked key is refused at once");
+    let other = http
+        .get(format!("{base}/v1/verifications"))
+        .bearer_auth(field(&again, "api key"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 200, "the merchant's other key still works");
+    let again_revoked = run(with_config(&["keys", "revoke", &key])).await;
+    assert!(
+        again_revoked.contains("already revoked"),
+        "named by the whole key: {again_revoked}"
+    );
+    let table = run(with_config(&["keys", "list", "--merchant", "shop"])).await;
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].starts_with("KEY"), "{table}");
+    assert!(
+        lines[1].starts_with(&key_id) && !lines[1].ends_with(" -"),
+        "revoked: {table}"
+    );
+    assert!(lines[2].ends_with(" -"), "not revoked: {table}");
+    assert!(!table.contains(&key), "never a key's secret: {table}");
+
     let pid = child.id().unwrap().to_string();
     let signalled = Command::new("kill")
         .args(["-TERM", &pid])
@@ -194,6 +269,40 @@ async fn a_created_key_works_against_serve_which_stops_on_sigterm() {
     assert!(status.success(), "{status}");
     // Stopped means stopped listening.
     assert!(http.get(format!("{base}/healthz")).send().await.is_err());
+}
+
+/// `serve` without the secret says so at once, before opening the store:
+/// here a SQLite file it would create, and a PostgreSQL server that does
+/// not answer.
+#[tokio::test]
+async fn serve_without_the_secret_says_so_before_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    for store in [None, Some("postgres://arsgate:pw@127.0.0.1:1/arsgate")] {
+        let mut command = Command::new(BIN);
+        command
+            .current_dir(dir.path())
+            .env_remove("ARSGATE_SECRET")
+            .args(["serve", "--config", utf8(&config)]);
+        if let Some(url) = store {
+            command.env("ARSGATE_STORE__URL", url);
+        }
+        let output = tokio::time::timeout(Duration::from_secs(10), command.output())
+            .await
+            .expect("serve gives up at once")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success());
+        assert!(
+            stderr.contains("secret: required") && stderr.contains("ARSGATE_SECRET"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("store") && !stderr.contains("database"),
+            "{stderr}"
+        );
+        assert!(!dir.path().join("data").exists(), "no store was opened");
+    }
 }
 
 #[tokio::test]
@@ -260,6 +369,62 @@ async fn the_load_benchmark_places_every_call_and_reports_it() {
         .map(|mib| mib as u64)
         .unwrap_or(0);
     assert!(peak > 0, "{stdout}");
+}
+
+/// A run in which requests were refused fails, after its report, and
+/// points to the server's log, which is still there; an unknown scenario
+/// is refused before anything starts.
+#[tokio::test]
+async fn the_load_benchmark_fails_when_requests_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = ["loadtest", "--calls", "2", "--rate", "50", "--nodes", "1"];
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(base)
+        .args(["--merchants", "1", "--scenario", "nope"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("--scenario nope: no such scenario (there are consent_record,"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("starting"), "nothing started: {stderr}");
+
+    // consent_record needs request fields the benchmark does not send:
+    // every request is refused with 422.
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(base)
+        .args(["--merchants", "1", "--scenario", "consent_record"])
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert_eq!(
+        field(&stdout, "refused or failed"),
+        "2  (422: 2)",
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("2 of 2 verifications were refused or failed"),
+        "{stderr}"
+    );
+    let kept = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("(the run's files, its configuration and logs, are kept in "))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .map(std::path::PathBuf::from)
+        .expect("the kept directory is named");
+    let log = kept.join("serve.log");
+    assert!(stderr.contains(utf8(&log)), "{stderr}");
+    let text = std::fs::read_to_string(&log).expect("the log named is there");
+    assert!(text.contains("arsgate started"), "{text}");
+    std::fs::remove_dir_all(kept).unwrap();
 }
 
 /// Log lines a person can read: no colour codes when stderr is not a

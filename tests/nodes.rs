@@ -422,9 +422,10 @@ async fn nodes_cli(app: &TestApp, token: Option<&str>, args: &[&str]) -> (bool, 
         .arg("nodes")
         .args(["--url", &app.base])
         .args(args)
-        .env_remove("ARSGATE_ADMIN_TOKEN");
+        .env_remove("ARSGATE_ADMIN_TOKEN")
+        .env_remove("ARSGATE_ADMIN__TOKEN");
     if let Some(token) = token {
-        command.env("ARSGATE_ADMIN_TOKEN", token);
+        command.env("ARSGATE_ADMIN__TOKEN", token);
     }
     let output = tokio::time::timeout(Duration::from_secs(20), command.output())
         .await
@@ -475,7 +476,31 @@ async fn the_nodes_command_shows_drains_and_resumes() {
     assert!(err.contains("fs9"), "{err}");
     let (ok, _, err) = nodes_cli(&app, None, &["status"]).await;
     assert!(!ok, "the token is required");
-    assert!(err.contains("--token"), "{err}");
+    assert!(
+        err.contains("--token") && err.contains("ARSGATE_ADMIN__TOKEN"),
+        "{err}"
+    );
+
+    // The token's former name still works, with a warning.
+    let output = tokio::process::Command::new(BIN)
+        .args(["nodes", "--url", &app.base, "status", "--json"])
+        .env_remove("ARSGATE_ADMIN__TOKEN")
+        .env("ARSGATE_ADMIN_TOKEN", TOKEN)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("ARSGATE_ADMIN_TOKEN is deprecated: rename it ARSGATE_ADMIN__TOKEN"),
+        "{stderr}"
+    );
+    let listed: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(
+        listed["nodes"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

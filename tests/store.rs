@@ -24,6 +24,7 @@ on_every_store!(
     node_drains_are_kept_until_resumed,
     merchants_round_trip_and_names_are_unique,
     api_keys_round_trip,
+    operators_list_merchants_and_keys_and_revoke_keys,
     verifications_round_trip_every_field,
     reads_never_cross_merchants,
     transitions_are_guarded,
@@ -267,6 +268,79 @@ async fn api_keys_round_trip(db: &TestDb) {
     };
     let orphan = store.create_api_key(&orphan).await;
     assert!(matches!(orphan, Err(StoreError::NotFound(_))), "{orphan:?}");
+}
+
+async fn operators_list_merchants_and_keys_and_revoke_keys(db: &TestDb) {
+    let store = db.open().await;
+    assert!(store.merchants().await.unwrap().is_empty());
+    assert!(store.api_keys(None).await.unwrap().is_empty());
+    let zeta = merchant(&*store, "zeta").await;
+    let acme = merchant(&*store, "acme").await;
+    let names: Vec<String> = store
+        .merchants()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, ["acme", "zeta"], "by name");
+    let key = |merchant: &Merchant, created: i64| ApiKey {
+        id: ApiKeyId::new(),
+        merchant_id: merchant.id,
+        mode: Mode::Live,
+        hash: "c".repeat(64),
+        created_at: at(created),
+        revoked_at: None,
+    };
+    let (second, first, third) = (key(&acme, 2_000), key(&zeta, 1_000), key(&acme, 3_000));
+    for k in [&second, &first, &third] {
+        store.create_api_key(k).await.unwrap();
+    }
+    assert_eq!(
+        store.api_keys(None).await.unwrap(),
+        [first.clone(), second.clone(), third.clone()],
+        "oldest first"
+    );
+    assert_eq!(
+        store.api_keys(Some(acme.id)).await.unwrap(),
+        [second.clone(), third.clone()]
+    );
+    assert!(
+        store
+            .api_keys(Some(MerchantId::new()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let revoked = store.revoke_api_key(second.id, at(10_000)).await.unwrap();
+    assert_eq!(
+        revoked.as_ref().and_then(|k| k.revoked_at),
+        Some(at(10_000))
+    );
+    let again = store.revoke_api_key(second.id, at(20_000)).await.unwrap();
+    assert_eq!(
+        again.and_then(|k| k.revoked_at),
+        Some(at(10_000)),
+        "the first revocation stands"
+    );
+    assert_eq!(
+        store
+            .api_key(second.id)
+            .await
+            .unwrap()
+            .and_then(|k| k.revoked_at),
+        Some(at(10_000))
+    );
+    assert_eq!(
+        store.api_key(third.id).await.unwrap(),
+        Some(third),
+        "others untouched"
+    );
+    assert_eq!(
+        store.revoke_api_key(ApiKeyId::new(), at(0)).await.unwrap(),
+        None
+    );
 }
 
 // Verifications.

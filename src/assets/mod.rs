@@ -1,12 +1,15 @@
 //! The files arsgate ships with, built into the binary: the scenario
 //! definitions (`config/scenarios/`), the sandbox's phones
-//! (`config/sim-phones.yaml`) and the prompts (`sounds/`). The installed
-//! binary alone runs the demo and the sandbox; a file on disk where the
-//! configuration points overrides the built-in copy.
+//! (`config/sim-phones.yaml`), the prompts (`sounds/`), and for `arsgate
+//! init` the example configuration and the guides that go with them. The
+//! installed binary alone runs the demo, the sandbox and every command
+//! that reads scenarios; a file on disk where the configuration (or the
+//! command line) points overrides the built-in copy.
 //!
-//! The built-in copies are written out under the data directory when they
-//! are needed, because the loaders and the simulator read directories.
+//! The built-in copies are written out when they are needed, because the
+//! loaders and the simulator read directories.
 
+use std::borrow::Cow;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -28,6 +31,27 @@ struct Phones;
 #[include = "*.wav"]
 struct Sounds;
 
+#[derive(RustEmbed)]
+#[folder = "config/"]
+#[include = "arsgate.yaml"]
+struct ExampleConfig;
+
+#[derive(RustEmbed)]
+#[folder = "config/scenarios/"]
+#[include = "README.md"]
+struct ScenariosGuide;
+
+#[derive(RustEmbed)]
+#[folder = "sounds/"]
+#[include = "README.md"]
+#[include = "generate.sh"]
+struct SoundsGuide;
+
+#[derive(RustEmbed)]
+#[folder = "dialplan/"]
+#[include = "README.md"]
+struct DialplanGuide;
+
 /// Where each kind of asset was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AssetDirs {
@@ -41,6 +65,16 @@ pub struct AssetDirs {
     pub builtin: Vec<&'static str>,
 }
 
+/// Where one kind of asset is: on disk where asked, or the built-in copy
+/// written out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The directory (scenarios, prompts) or file (phones).
+    pub path: PathBuf,
+    /// Whether it is the built-in copy.
+    pub builtin: bool,
+}
+
 /// Finds the assets: each configured path if it exists, otherwise the
 /// built-in copy written under `<data_dir>/builtin/`.
 pub fn resolve(
@@ -50,31 +84,98 @@ pub fn resolve(
     data_dir: &Path,
 ) -> io::Result<AssetDirs> {
     let builtin_dir = data_dir.join("builtin");
-    let mut builtin = Vec::new();
-    let scenarios = if scenarios.is_dir() {
-        scenarios.to_path_buf()
-    } else {
-        builtin.push("scenarios");
-        extract::<Scenarios>(&builtin_dir.join("scenarios"))?
-    };
-    let sounds = if sounds.join("manifest.yaml").is_file() {
-        sounds.to_path_buf()
-    } else {
-        builtin.push("sounds");
-        extract::<Sounds>(&builtin_dir.join("sounds"))?
-    };
-    let phones = if phones.is_file() {
-        phones.to_path_buf()
-    } else {
-        builtin.push("sim-phones.yaml");
-        extract::<Phones>(&builtin_dir)?.join("sim-phones.yaml")
-    };
+    let found = [
+        ("scenarios", scenarios_or_builtin(scenarios, &builtin_dir)?),
+        ("sounds", sounds_or_builtin(sounds, &builtin_dir)?),
+        ("sim-phones.yaml", phones_or_builtin(phones, &builtin_dir)?),
+    ];
+    let builtin = found
+        .iter()
+        .filter(|(_, f)| f.builtin)
+        .map(|(name, _)| *name)
+        .collect();
+    let [(_, scenarios), (_, sounds), (_, phones)] = found;
     Ok(AssetDirs {
-        scenarios,
-        sounds,
-        phones,
+        scenarios: scenarios.path,
+        sounds: sounds.path,
+        phones: phones.path,
         builtin,
     })
+}
+
+/// The scenario directory `path` if it is one, else the built-in
+/// scenarios written to `<builtin_dir>/scenarios`.
+pub fn scenarios_or_builtin(path: &Path, builtin_dir: &Path) -> io::Result<Found> {
+    if path.is_dir() {
+        return Ok(on_disk(path));
+    }
+    extract::<Scenarios>(&builtin_dir.join("scenarios")).map(builtin)
+}
+
+/// The prompt directory `path` if it has a `manifest.yaml`, else the
+/// built-in prompts written to `<builtin_dir>/sounds`.
+pub fn sounds_or_builtin(path: &Path, builtin_dir: &Path) -> io::Result<Found> {
+    if path.join("manifest.yaml").is_file() {
+        return Ok(on_disk(path));
+    }
+    extract::<Sounds>(&builtin_dir.join("sounds")).map(builtin)
+}
+
+/// The phone book `path` if it is a file, else the built-in one written
+/// to `<builtin_dir>/sim-phones.yaml`.
+pub fn phones_or_builtin(path: &Path, builtin_dir: &Path) -> io::Result<Found> {
+    if path.is_file() {
+        return Ok(on_disk(path));
+    }
+    extract::<Phones>(builtin_dir)
+        .map(|dir| dir.join("sim-phones.yaml"))
+        .map(builtin)
+}
+
+/// The built-in phone book's text (the sandbox's magic numbers).
+pub fn builtin_phones() -> String {
+    Phones::get("sim-phones.yaml")
+        .map(|file| String::from_utf8_lossy(&file.data).into_owned())
+        .unwrap_or_default()
+}
+
+/// Everything `arsgate init` writes but the dialplan (rendered from the
+/// scenarios), as paths relative to the directory it sets up: the example
+/// configuration, the scenarios, the sandbox's phones, the prompts, the
+/// script that regenerates them, and the guides to each.
+pub fn starter_files() -> Vec<(PathBuf, Cow<'static, [u8]>)> {
+    let mut files = Vec::new();
+    files.extend(embedded::<ExampleConfig>("config"));
+    files.extend(embedded::<Phones>("config"));
+    files.extend(embedded::<Scenarios>("config/scenarios"));
+    files.extend(embedded::<ScenariosGuide>("config/scenarios"));
+    files.extend(embedded::<Sounds>("sounds"));
+    files.extend(embedded::<SoundsGuide>("sounds"));
+    files.extend(embedded::<DialplanGuide>("dialplan"));
+    files
+}
+
+fn embedded<E: RustEmbed>(under: &str) -> Vec<(PathBuf, Cow<'static, [u8]>)> {
+    E::iter()
+        .filter_map(|name| {
+            let file = E::get(&name)?;
+            Some((Path::new(under).join(name.as_ref()), file.data))
+        })
+        .collect()
+}
+
+fn on_disk(path: &Path) -> Found {
+    Found {
+        path: path.to_path_buf(),
+        builtin: false,
+    }
+}
+
+fn builtin(path: PathBuf) -> Found {
+    Found {
+        path,
+        builtin: true,
+    }
 }
 
 /// Writes every file of `E` under `dir` (replacing what is there, so an
@@ -121,6 +222,10 @@ mod tests {
             std::fs::read(repo.join("config/sim-phones.yaml")).unwrap()
         );
         assert_eq!(
+            builtin_phones().as_bytes(),
+            std::fs::read(&dirs.phones).unwrap()
+        );
+        assert_eq!(
             std::fs::read(dirs.sounds.join("ko/greeting.wav")).unwrap(),
             std::fs::read(repo.join("sounds/ko/greeting.wav")).unwrap()
         );
@@ -140,5 +245,32 @@ mod tests {
         assert!(dirs.builtin.is_empty());
         assert_eq!(dirs.scenarios, repo.join("config/scenarios"));
         assert!(!data.path().join("builtin").exists(), "nothing written");
+    }
+
+    #[test]
+    fn the_starter_files_are_the_repository_files_at_the_same_paths() {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let files = starter_files();
+        for (path, data) in &files {
+            assert_eq!(
+                std::fs::read(repo.join(path)).unwrap(),
+                data.as_ref(),
+                "{}",
+                path.display()
+            );
+        }
+        let has = |p: &str| files.iter().any(|(path, _)| path == Path::new(p));
+        for path in [
+            "config/arsgate.yaml",
+            "config/sim-phones.yaml",
+            "config/scenarios/read_code.yaml",
+            "config/scenarios/README.md",
+            "sounds/manifest.yaml",
+            "sounds/en/digits/7.wav",
+            "sounds/generate.sh",
+            "dialplan/README.md",
+        ] {
+            assert!(has(path), "{path}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::scenarios::checked;
+use super::scenarios::Sources;
 use crate::scenario::render::{self, write_dir};
 
 /// Options of `arsgate dialplan`.
@@ -27,12 +27,14 @@ pub enum DialplanAction {
         /// The output directory (the repository keeps it in `dialplan/`).
         #[arg(short, long)]
         out: PathBuf,
-        /// The directory of scenario files.
-        #[arg(long, default_value = "config/scenarios")]
-        scenarios: PathBuf,
-        /// The prompt audio directory (its `manifest.yaml`).
-        #[arg(long, default_value = "sounds")]
-        sounds: PathBuf,
+        /// The directory of scenario files. Default `config/scenarios`,
+        /// else the scenarios built into arsgate.
+        #[arg(long)]
+        scenarios: Option<PathBuf>,
+        /// The prompt audio directory (its `manifest.yaml`). Default
+        /// `sounds`, else the prompts built into arsgate.
+        #[arg(long)]
+        sounds: Option<PathBuf>,
     },
 }
 
@@ -44,7 +46,8 @@ pub fn run(args: DialplanArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             scenarios,
             sounds,
         } => {
-            let scenarios = checked(&scenarios, &sounds, out)?;
+            let scenarios =
+                Sources::find(scenarios.as_deref(), sounds.as_deref(), out)?.checked(out)?;
             let files = render::render(&scenarios);
             let done = write_dir(&dir, &files).context("writing the dialplan")?;
             for path in &done.written {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::config::Config;
+use super::config_file::{self, CONFIG_VAR, DEFAULT_CONFIG};
 use crate::esl::EventName;
 use crate::esl::client::{Client, ClientConfig};
 use crate::switch::pool;
@@ -20,7 +20,7 @@ pub struct EslArgs {
     #[arg(long, conflicts_with_all = ["host", "port", "password"])]
     pub node: Option<String>,
     /// The configuration file `--node` is looked up in.
-    #[arg(long, default_value = "config/arsgate.yaml")]
+    #[arg(long, env = CONFIG_VAR, default_value = DEFAULT_CONFIG, value_name = "FILE")]
     pub config: PathBuf,
     /// FreeSWITCH host.
     #[arg(long, default_value = "127.0.0.1")]
@@ -74,11 +74,7 @@ fn client_config(args: &EslArgs) -> anyhow::Result<ClientConfig> {
         config.connect_timeout = config.connect_timeout.min(args.timeout);
         return Ok(config);
     };
-    let file = Config::load(
-        &args.config,
-        std::env::vars().filter(|(k, _)| k.starts_with(ENV_PREFIX)),
-    )
-    .with_context(|| format!("loading {}", args.config.display()))?;
+    let (file, _) = config_file::load(&args.config)?;
     let node = file
         .nodes
         .iter()
@@ -104,9 +100,6 @@ fn print_output(output: &str) -> anyhow::Result<()> {
 fn is_error(output: &str) -> bool {
     output.starts_with("-ERR") || output.starts_with("-USAGE")
 }
-
-/// Environment variables the configuration reads as overrides.
-const ENV_PREFIX: &str = "ARSGATE_";
 
 /// Runs `arsgate esl`.
 pub async fn run(args: EslArgs) -> anyhow::Result<()> {

@@ -1,10 +1,14 @@
-//! `arsgate keys create`: issues an API key for a merchant (creating the
-//! merchant on first use) and prints it once.
+//! `arsgate keys create|list|revoke`: issues an API key for a merchant
+//! (creating the merchant on first use) and prints it once; lists keys
+//! without their secrets; revokes one.
 
+use std::collections::HashMap;
 use std::io::Write;
 
+use serde::Serialize;
+
 use super::serve::StoreArgs;
-use crate::domain::Mode;
+use crate::domain::{ApiKey, Merchant, MerchantId, Mode, Timestamp};
 use crate::service::keys;
 
 /// Options of `arsgate keys`.
@@ -30,6 +34,39 @@ pub enum KeysAction {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Lists keys, oldest first, revoked ones included: id, merchant,
+    /// mode, when created and revoked (never a key's secret).
+    List {
+        /// Only this merchant's keys.
+        #[arg(long)]
+        merchant: Option<String>,
+        /// Print JSON (`{"keys": [...]}`) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revokes a key: requests carrying it get `401` from then on, on every
+    /// arsgate sharing the store. Revoking a revoked key changes nothing.
+    Revoke {
+        /// The key's id (`key_...`, as `keys list` shows it) or the whole key.
+        key: String,
+        /// The store.
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+}
+
+/// A key as `keys list --json` shows it.
+#[derive(Debug, Serialize)]
+struct KeyView<'a> {
+    id: String,
+    merchant: &'a str,
+    merchant_id: MerchantId,
+    mode: &'static str,
+    created_at: Timestamp,
+    revoked_at: Option<Timestamp>,
 }
 
 /// Runs `arsgate keys`, writing its report to `out`.
@@ -64,7 +101,84 @@ pub async fn run(args: KeysArgs, out: &mut dyn Write) -> anyhow::Result<()> {
             )?;
             Ok(())
         }
+        KeysAction::List {
+            merchant,
+            json,
+            store,
+        } => {
+            let store = store.open().await?;
+            let merchants = store.merchants().await?;
+            let only = match &merchant {
+                Some(name) => Some(named(&merchants, name)?.id),
+                None => None,
+            };
+            let names: HashMap<MerchantId, &str> =
+                merchants.iter().map(|m| (m.id, m.name.as_str())).collect();
+            let listed = store.api_keys(only).await?;
+            let views: Vec<KeyView<'_>> = listed
+                .iter()
+                .map(|key| view(key, names.get(&key.merchant_id).copied().unwrap_or("?")))
+                .collect();
+            if json {
+                serde_json::to_writer_pretty(&mut *out, &serde_json::json!({ "keys": views }))?;
+                writeln!(out)?;
+            } else {
+                let rows: Vec<[String; 5]> = views
+                    .iter()
+                    .map(|v| {
+                        [
+                            v.id.clone(),
+                            v.merchant.to_owned(),
+                            v.mode.to_owned(),
+                            v.created_at.rfc3339(),
+                            v.revoked_at
+                                .map_or_else(|| "-".to_owned(), Timestamp::rfc3339),
+                        ]
+                    })
+                    .collect();
+                let header = ["KEY", "MERCHANT", "MODE", "CREATED", "REVOKED"];
+                out.write_all(super::table::render(header, &rows).as_bytes())?;
+            }
+            Ok(())
+        }
+        KeysAction::Revoke { key, store } => {
+            let id = keys::named_id(&key).ok_or_else(|| {
+                anyhow::anyhow!("{key:?} is not a key id (key_ and 32 hex digits) nor a key")
+            })?;
+            let store = store.open().await?;
+            let now = Timestamp::now();
+            let revoked = store
+                .revoke_api_key(id, now)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no key {id}"))?;
+            match revoked.revoked_at {
+                Some(at) if at == now => writeln!(out, "{id} revoked at {at}")?,
+                Some(at) => writeln!(out, "{id} was already revoked at {at}")?,
+                None => anyhow::bail!("{id} could not be revoked"),
+            }
+            Ok(())
+        }
     }
+}
+
+fn view<'a>(key: &ApiKey, merchant: &'a str) -> KeyView<'a> {
+    KeyView {
+        id: key.id.to_string(),
+        merchant,
+        merchant_id: key.merchant_id,
+        mode: key.mode.as_str(),
+        created_at: key.created_at,
+        revoked_at: key.revoked_at,
+    }
+}
+
+/// The merchant called `name` among `merchants`, or an error naming it.
+fn named<'a>(merchants: &'a [Merchant], name: &str) -> anyhow::Result<&'a Merchant> {
+    check_merchant_name(name)?;
+    merchants
+        .iter()
+        .find(|m| m.name == name)
+        .ok_or_else(|| anyhow::anyhow!("no merchant named {name:?}"))
 }
 
 /// Refuses a merchant name that could not have been created.

@@ -8,17 +8,27 @@
 //! - [`dialplan`]: `arsgate dialplan render`, scenarios to XML dialplan.
 //! - [`serve`]: `arsgate serve`, the real service.
 //! - [`demo`]: `arsgate demo`, everything in one process, walking A–F.
-//! - [`keys`]: `arsgate keys create`, API keys for merchants.
+//! - [`init`]: `arsgate init`, the files an installation edits, out of the
+//!   binary.
+//! - [`keys`]: `arsgate keys create|list|revoke`, API keys for merchants.
 //! - [`loadtest`]: `arsgate loadtest`, the load benchmark.
-//! - [`merchants`]: `arsgate merchants show|set`, a merchant's settings.
+//! - [`merchants`]: `arsgate merchants list|show|set`, merchants and their
+//!   settings.
 //! - [`nodes`]: `arsgate nodes status|drain|resume`, through a running
 //!   server's admin API.
+//! - [`config_check`]: `arsgate config check`, what a start would check,
+//!   without serving.
+//! - [`config_file`]: the configuration file and the `ARSGATE_...`
+//!   variables every command reads alike.
 //! - [`logging`]: tracing setup shared by every command.
 
+pub mod config_check;
+pub mod config_file;
 pub mod demo;
 mod demo_webhooks;
 pub mod dialplan;
 pub mod esl;
+pub mod init;
 pub mod keys;
 pub mod loadtest;
 pub mod logging;
@@ -27,3 +37,4 @@ pub mod nodes;
 pub mod scenarios;
 pub mod serve;
 pub mod sim;
+mod table;

@@ -6,12 +6,8 @@ use std::io::Write;
 use anyhow::Context;
 use serde::de::DeserializeOwned;
 
+use super::config_file::{ADMIN_TOKEN_VAR, URL_VAR, admin_token};
 use crate::api::admin::{NodeList, NodeView};
-
-/// The environment variable the admin token may come from.
-pub const TOKEN_VAR: &str = "ARSGATE_ADMIN_TOKEN";
-/// The environment variable the server's URL may come from.
-pub const URL_VAR: &str = "ARSGATE_URL";
 
 /// Options of `arsgate nodes`.
 #[derive(Debug, Clone, clap::Args)]
@@ -19,9 +15,10 @@ pub struct NodesArgs {
     /// The running arsgate's base URL.
     #[arg(long, env = URL_VAR, default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// The admin token (`admin.token` of the server's configuration).
-    #[arg(long, env = TOKEN_VAR, hide_env_values = true)]
-    pub token: String,
+    /// The admin token (`admin.token` of the server's configuration; the
+    /// server reads the same variable).
+    #[arg(long, env = ADMIN_TOKEN_VAR, hide_env_values = true)]
+    pub token: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub action: NodesAction,
@@ -51,12 +48,13 @@ pub enum NodesAction {
 
 /// Runs `arsgate nodes`, writing its report to `out`.
 pub async fn run(args: NodesArgs, out: &mut dyn Write) -> anyhow::Result<()> {
+    let token = admin_token(args.token.clone())?;
     let client = reqwest::Client::new();
     let base = args.url.trim_end_matches('/');
     match &args.action {
         NodesAction::Status { json } => {
             let request = client.get(format!("{base}/admin/nodes"));
-            let list: NodeList = send(request, &args.token).await?;
+            let list: NodeList = send(request, &token).await?;
             if *json {
                 serde_json::to_writer_pretty(&mut *out, &list)?;
                 writeln!(out)?;
@@ -70,7 +68,7 @@ pub async fn run(args: NodesArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                 _ => "resume",
             };
             let request = client.post(format!("{base}/admin/nodes/{name}/{verb}"));
-            let node: NodeView = send(request, &args.token).await?;
+            let node: NodeView = send(request, &token).await?;
             if node.draining {
                 writeln!(
                     out,
@@ -154,29 +152,7 @@ pub fn table(nodes: &[NodeView]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut line = String::new();
-        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<width$}  "));
-            }
-        }
-        line.push('\n');
-        line
-    };
-    let mut text = line(&header.map(str::to_owned));
-    for row in &rows {
-        text.push_str(&line(row));
-    }
-    text
+    super::table::render(header, &rows)
 }
 
 #[cfg(test)]

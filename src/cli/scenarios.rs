@@ -6,7 +6,14 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
+use crate::assets::{self, Found};
 use crate::scenario::{self, PromptCatalog, Scenario, compile};
+
+/// Where the scenarios are looked for when no directory is named.
+pub const DEFAULT_SCENARIOS: &str = "config/scenarios";
+
+/// Where the prompts are looked for when no directory is named.
+pub const DEFAULT_SOUNDS: &str = "sounds";
 
 /// Options of `arsgate scenarios`.
 #[derive(Debug, Clone, clap::Args)]
@@ -22,13 +29,14 @@ pub enum ScenariosAction {
     /// Validates every scenario file: one line per problem and exit status
     /// 1 on any, else a summary.
     Check {
-        /// The directory of scenario files (`*.yaml`).
-        #[arg(default_value = "config/scenarios")]
-        dir: PathBuf,
+        /// The directory of scenario files (`*.yaml`). Default
+        /// `config/scenarios`, else the scenarios built into arsgate.
+        dir: Option<PathBuf>,
         /// The prompt audio directory; its `manifest.yaml` lists the
-        /// prompts scenarios may play.
-        #[arg(long, default_value = "sounds")]
-        sounds: PathBuf,
+        /// prompts scenarios may play. Default `sounds`, else the prompts
+        /// built into arsgate.
+        #[arg(long)]
+        sounds: Option<PathBuf>,
     },
 }
 
@@ -36,7 +44,8 @@ pub enum ScenariosAction {
 pub fn run(args: ScenariosArgs, out: &mut dyn Write) -> anyhow::Result<()> {
     match args.action {
         ScenariosAction::Check { dir, sounds } => {
-            let scenarios = checked(&dir, &sounds, out)?;
+            let sources = Sources::find(dir.as_deref(), sounds.as_deref(), out)?;
+            let scenarios = sources.checked(out)?;
             for scenario in &scenarios {
                 let program = compile(scenario);
                 writeln!(
@@ -48,24 +57,92 @@ pub fn run(args: ScenariosArgs, out: &mut dyn Write) -> anyhow::Result<()> {
                     scenario.title()
                 )?;
             }
-            writeln!(
-                out,
-                "{} scenarios in {} are valid",
-                scenarios.len(),
-                dir.display()
-            )?;
+            if sources.scenarios.builtin {
+                writeln!(
+                    out,
+                    "{} scenarios built into arsgate are valid",
+                    scenarios.len()
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{} scenarios in {} are valid",
+                    scenarios.len(),
+                    sources.scenarios.path.display()
+                )?;
+            }
             Ok(())
         }
     }
 }
 
+/// The scenarios and prompts a command works on: the directories named on
+/// its command line (which must exist), else the default ones if they
+/// exist, else the copies built into arsgate.
+pub(crate) struct Sources {
+    /// The scenario directory.
+    pub scenarios: Found,
+    /// The prompt directory.
+    pub sounds: Found,
+    /// Where the built-in copies were written, removed with it.
+    _builtin: tempfile::TempDir,
+}
+
+impl Sources {
+    /// Finds them, saying on `out` which built-in copies stand in for
+    /// missing defaults.
+    pub fn find(
+        scenarios: Option<&Path>,
+        sounds: Option<&Path>,
+        out: &mut dyn Write,
+    ) -> anyhow::Result<Sources> {
+        if let Some(dir) = scenarios {
+            anyhow::ensure!(dir.is_dir(), "{}: no such directory", dir.display());
+        }
+        if let Some(dir) = sounds {
+            let manifest = dir.join("manifest.yaml");
+            anyhow::ensure!(
+                manifest.is_file(),
+                "{}: no such file (--sounds names a prompt directory)",
+                manifest.display()
+            );
+        }
+        let builtin = tempfile::tempdir().context("creating a temporary directory")?;
+        let scenarios = assets::scenarios_or_builtin(
+            scenarios.unwrap_or(Path::new(DEFAULT_SCENARIOS)),
+            builtin.path(),
+        )?;
+        let sounds =
+            assets::sounds_or_builtin(sounds.unwrap_or(Path::new(DEFAULT_SOUNDS)), builtin.path())?;
+        if scenarios.builtin {
+            writeln!(
+                out,
+                "no {DEFAULT_SCENARIOS} here: using the scenarios built into arsgate"
+            )?;
+        }
+        if sounds.builtin {
+            writeln!(
+                out,
+                "no {DEFAULT_SOUNDS}/manifest.yaml here: using the prompts built into arsgate"
+            )?;
+        }
+        Ok(Sources {
+            scenarios,
+            sounds,
+            _builtin: builtin,
+        })
+    }
+
+    /// Loads and validates the scenarios against the prompts; on problems,
+    /// writes one line each to `out` and fails.
+    pub fn checked(&self, out: &mut dyn Write) -> anyhow::Result<Vec<Scenario>> {
+        checked(&self.scenarios.path, &self.sounds.path, out)
+    }
+}
+
 /// Loads and validates the scenarios in `dir` against the prompts of
 /// `sounds`; on problems, writes one line each to `out` and fails.
-pub(crate) fn checked(
-    dir: &Path,
-    sounds: &Path,
-    out: &mut dyn Write,
-) -> anyhow::Result<Vec<Scenario>> {
+fn checked(dir: &Path, sounds: &Path, out: &mut dyn Write) -> anyhow::Result<Vec<Scenario>> {
     let catalog = PromptCatalog::load(sounds).context("loading the prompt manifest")?;
     match scenario::load_dir(dir, &catalog) {
         Ok(scenarios) => Ok(scenarios),

@@ -5,34 +5,24 @@ use std::sync::Arc;
 
 use anyhow::Context;
 
+use super::config_file::{self, CONFIG_VAR, DEFAULT_CONFIG};
 use super::sim::shutdown_signal;
 use crate::config::Config;
-use crate::server::Server;
+use crate::server::{Server, StartError};
 use crate::store::{self, Store};
 
 /// Options of `arsgate serve`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// The configuration file.
-    #[arg(long, default_value = "config/arsgate.yaml")]
+    #[arg(long, env = CONFIG_VAR, default_value = DEFAULT_CONFIG, value_name = "FILE")]
     pub config: PathBuf,
 }
 
-/// Environment variables the configuration reads as overrides.
-const ENV_PREFIX: &str = "ARSGATE_";
-
-/// Variables of the same prefix that belong to the command-line client
-/// (`arsgate nodes`), not to the server's configuration.
-const CLIENT_VARS: &[&str] = &[super::nodes::TOKEN_VAR, super::nodes::URL_VAR];
-
-/// Loads the configuration file with its `ARSGATE_...` overrides.
+/// Loads the configuration file with its `ARSGATE_...` overrides (see
+/// [`config_file`](super::config_file)).
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
-    Config::load(
-        path,
-        std::env::vars()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !CLIENT_VARS.contains(&k.as_str())),
-    )
-    .with_context(|| format!("loading {}", path.display()))
+    Ok(config_file::load(path)?.0)
 }
 
 /// The store URL of `config`: its own, or SQLite in the data directory.
@@ -47,7 +37,7 @@ pub fn store_url(config: &Config) -> String {
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
     /// The configuration file (for the store).
-    #[arg(long, default_value = "config/arsgate.yaml")]
+    #[arg(long, env = CONFIG_VAR, default_value = DEFAULT_CONFIG, value_name = "FILE")]
     pub config: PathBuf,
     /// The store URL, instead of the configuration's.
     #[arg(long)]
@@ -75,6 +65,9 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// gracefully; a second signal exits at once.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args.config)?;
+    // Before the store: a start without the secret fails anyway, and
+    // should say so rather than wait on a database first.
+    anyhow::ensure!(config.secret.is_some(), StartError::NoSecret);
     let store = open_store(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -110,7 +103,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 /// The store a URL names, for the log: its kind and where it is, never a
 /// user or password (`postgres://db.internal:5432/arsgate`,
 /// `sqlite:/var/lib/arsgate/arsgate.db`).
-fn store_summary(url: &str) -> String {
+pub(crate) fn store_summary(url: &str) -> String {
     match reqwest::Url::parse(url) {
         Ok(parsed) if parsed.scheme().starts_with("postgres") => format!(
             "postgres://{}:{}{}",

@@ -2,13 +2,17 @@
 //! arsgate, `arsgate esl`, `nc` or any ESL client can talk to it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::assets;
 use crate::sim::phone::PhoneBook;
 use crate::sim::{DtmfTransport, SimConfig, Simulator};
+
+/// Where the phone scripts are looked for without `--phones`.
+pub const DEFAULT_PHONES: &str = "config/sim-phones.yaml";
 
 /// How phones send keys, on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -31,7 +35,9 @@ pub struct SimArgs {
     /// FreeSWITCH XML dialplan directory (for `originate ... EXTENSION XML CONTEXT`).
     #[arg(long)]
     pub dialplan: Option<PathBuf>,
-    /// Phone scripts (see config/sim-phones.yaml); without it every number answers after 1 s.
+    /// Phone scripts (the format of config/sim-phones.yaml). Default
+    /// `config/sim-phones.yaml`, else the sandbox's phones built into
+    /// arsgate (the magic numbers; any other number answers after 1 s).
     #[arg(long)]
     pub phones: Option<PathBuf>,
     /// Simulated time runs this many times faster than real time.
@@ -86,17 +92,32 @@ impl SimArgs {
             shutdown_linger: self.shutdown_linger,
             ..SimConfig::default()
         };
-        if let Some(path) = &self.phones {
-            config.phones = PhoneBook::load(path)
-                .with_context(|| format!("loading phones from {}", path.display()))?;
-        }
+        config.phones = match self.phones_file() {
+            Some(path) => PhoneBook::load(path)
+                .with_context(|| format!("loading phones from {}", path.display()))?,
+            None => PhoneBook::from_yaml_str(&assets::builtin_phones(), "built-in phones")?,
+        };
         Ok(config)
+    }
+
+    /// The phone scripts' file: `--phones`, else the default one if it
+    /// exists; `None` for the built-in phones.
+    fn phones_file(&self) -> Option<&Path> {
+        match &self.phones {
+            Some(path) => Some(path),
+            None => Some(Path::new(DEFAULT_PHONES)).filter(|p| p.is_file()),
+        }
     }
 }
 
 /// Runs the simulator until Ctrl-C or SIGTERM.
 pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let config = args.config()?;
+    let phones = args.phones_file().map_or_else(
+        || "the sandbox's phones built into arsgate".to_owned(),
+        |path| path.display().to_string(),
+    );
+    tracing::info!(%phones, "phone scripts");
     let sim = Simulator::start(config)
         .await
         .with_context(|| format!("starting the simulator on {}", args.listen))?;

@@ -1,7 +1,7 @@
 //! The `admin:` section: the operators' API (`/admin/...`: node status,
 //! drain, resume) and its token.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Secret, ValidationError};
 
@@ -9,7 +9,7 @@ use super::{Secret, ValidationError};
 pub const MIN_ADMIN_TOKEN_BYTES: usize = 16;
 
 /// The `admin:` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
     /// The bearer token the admin API requires (at least 16 bytes). Unset

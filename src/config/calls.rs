@@ -4,12 +4,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::scenario::Language;
 
 /// The `calls:` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CallsConfig {
     /// Where the scenario definitions are. Default `config/scenarios`.
@@ -56,7 +56,7 @@ impl Default for CallsConfig {
 }
 
 /// The `calls.tts:` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TtsConfig {
     /// The FreeSWITCH TTS module `speak` uses. Default `tts_commandline`.
@@ -79,7 +79,7 @@ impl Default for TtsConfig {
 }
 
 /// The `calls.recordings:` section: one directory seen from both sides.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RecordingsConfig {
     /// The directory the FreeSWITCH nodes write recordings into.

@@ -3,12 +3,12 @@
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ValidationError;
 
 /// How arsgate talks to every FreeSWITCH node over the Event Socket.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EslConfig {
     /// Time allowed to open the TCP connection and pass `auth`. Default `5s`.
@@ -76,7 +76,7 @@ impl EslConfig {
 /// Exponential backoff: the wait doubles after each failed attempt, from
 /// `initial` up to `max`, and each wait is moved at random by up to `jitter` of
 /// itself so that arsgate replicas do not reconnect in lockstep.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Backoff {
     /// The first wait. Default `500ms`.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::ValidationError;
 
@@ -13,7 +13,7 @@ use super::ValidationError;
 pub const BUILT_IN_PLAN: &str = "default";
 
 /// The `limits:` section.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitsConfig {
     /// The plan of every merchant not named in `merchants`. Default
@@ -44,7 +44,7 @@ impl Default for LimitsConfig {
 }
 
 /// One plan (a pricing tier of the brochure: channels and recording).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PlanConfig {
     /// Calls of one merchant live at once (per mode: sandbox calls never
@@ -89,7 +89,7 @@ impl Default for PlanConfig {
 }
 
 /// The per-number limit: `calls` within `window`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct VelocityConfig {
     /// Calls allowed to one number within the window.
@@ -100,7 +100,7 @@ pub struct VelocityConfig {
 }
 
 /// What happens to a new call when the merchant's channels are all taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AtLimit {
     /// It waits (first come, first served) up to `queue_timeout`.

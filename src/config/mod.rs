@@ -30,7 +30,7 @@ pub(crate) mod yaml;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use admin::{AdminConfig, MIN_ADMIN_TOKEN_BYTES};
 pub use calls::{CallsConfig, RecordingsConfig, TtsConfig};
@@ -46,7 +46,7 @@ pub use xml_curl::XmlCurlConfig;
 pub use yaml::YamlError;
 
 /// Everything the `arsgate` server reads from `config/arsgate.yaml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Socket address of the HTTP API. Default `127.0.0.1:8080`.
@@ -531,6 +531,44 @@ nodes:
             field_error(load(&text, &[])).0,
             "limits.plans.default.at_limit"
         );
+    }
+
+    #[test]
+    fn the_effective_settings_read_back_as_themselves_with_secrets_hidden() {
+        let text = format!(
+            "{TWO_NODES}secret: {secret}\nadmin:\n  token: {token}\nlimits:\n  plans:\n    \
+             gold: {{ velocity: {{ calls: 3, window: 90s }}, daily_cap: 7 }}\n  default_plan: gold\n",
+            secret = "s".repeat(40),
+            token = "t".repeat(20),
+        );
+        let config = load(&text, &[]).expect("valid");
+        let printed = serde_norway::to_string(&config).expect("serializes");
+        for secret in ["pw1", "pw2", &"s".repeat(40), &"t".repeat(20)] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        // Printed secrets are `***`: long enough for passwords, not for the
+        // secret and the token, which are left out to read it back.
+        let mut tree: serde_norway::Value = serde_norway::from_str(&printed).expect("YAML");
+        let map = tree.as_mapping_mut().expect("a mapping");
+        map.remove("secret");
+        map.remove("admin");
+        let again = Config::from_yaml_str(
+            &serde_norway::to_string(&tree).expect("serializes"),
+            "printed",
+            NO_ENV,
+        )
+        .expect("the printed settings load");
+        let mut expected = tree.clone();
+        let reprinted: serde_norway::Value = serde_norway::to_value(&again).expect("serializes");
+        expected
+            .as_mapping_mut()
+            .expect("a mapping")
+            .insert("secret".into(), serde_norway::Value::Null);
+        expected.as_mapping_mut().expect("a mapping").insert(
+            "admin".into(),
+            serde_norway::from_str("token: null").expect("YAML"),
+        );
+        assert_eq!(reprinted, expected);
     }
 
     #[test]

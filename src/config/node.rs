@@ -5,13 +5,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::num::NonZeroU32;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{Secret, ValidationError};
 
 /// A FreeSWITCH node arsgate places calls through.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeConfig {
     /// Unique name used in logs, metrics, the CLI and environment overrides.
@@ -74,7 +74,7 @@ pub(super) fn validate_nodes(nodes: &[NodeConfig]) -> Result<(), ValidationError
 /// A node name: a lowercase letter or digit, then lowercase letters, digits,
 /// `_` or `-`. Safe in metric labels, file names and environment variable
 /// names (where `-` is written `_`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(try_from = "String")]
 pub struct NodeName(String);
 
@@ -166,6 +166,12 @@ impl DialString {
     /// The template as written in the configuration.
     pub fn as_str(&self) -> &str {
         &self.template
+    }
+}
+
+impl Serialize for DialString {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.template)
     }
 }
 

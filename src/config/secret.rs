@@ -3,10 +3,12 @@
 use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
+use serde::{Serialize, Serializer};
 
 /// A secret such as an ESL password: printing it, with `{}` or `{:?}`, gives
-/// `***`, so a logged configuration cannot leak it. [`Secret::expose`] is the
-/// one way to read it, which makes every use easy to find.
+/// `***`, and so does serializing it, so a logged or printed configuration
+/// cannot leak it. [`Secret::expose`] is the one way to read it, which makes
+/// every use easy to find.
 #[derive(Clone)]
 pub struct Secret(String);
 
@@ -31,6 +33,12 @@ impl fmt::Debug for Secret {
 impl fmt::Display for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("***")
     }
 }
 
@@ -70,6 +78,7 @@ mod tests {
         let secret = Secret::new("ClueCon");
         assert_eq!(format!("{secret}"), "***");
         assert_eq!(format!("{secret:?}"), "***");
+        assert_eq!(serde_json::to_string(&secret).unwrap(), "\"***\"");
         assert_eq!(secret.expose(), "ClueCon");
     }
 

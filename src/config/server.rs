@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ipnet::IpNet;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Secret, ValidationError};
 
 /// The `http:` section: how long a client may take to send a request.
 /// Without these limits a client that sends half a request and stops holds
 /// a connection (and a descriptor) forever.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Time allowed for a request's line and headers, from the first byte
@@ -55,7 +55,7 @@ impl HttpConfig {
 }
 
 /// The `store:` section.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     /// `sqlite:<path>` or a `postgres://` URL. Default
@@ -64,7 +64,7 @@ pub struct StoreConfig {
 }
 
 /// The `sandbox:` section: where test keys' calls go.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SandboxConfig {
     /// Whether test keys work at all. Default `true`.
@@ -87,7 +87,7 @@ impl Default for SandboxConfig {
 }
 
 /// The `shutdown:` section.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShutdownConfig {
     /// How long live calls may go on after SIGTERM before they are ended.
@@ -105,7 +105,7 @@ impl Default for ShutdownConfig {
 }
 
 /// The `webhooks:` section: how the outbox delivers.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WebhooksConfig {
     /// Time allowed for one POST. Default `10s`.

@@ -1,12 +1,12 @@
 //! The `xml_curl:` section: serving the dialplan to FreeSWITCH's
 //! mod_xml_curl, and the credentials its `gateway-credentials` must send.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Secret, ValidationError};
 
 /// The `xml_curl:` section. Off by default: the route then answers `404`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct XmlCurlConfig {
     /// Whether `POST /freeswitch/dialplan` serves the dialplan.

@@ -95,6 +95,14 @@ pub async fn authenticate(store: &dyn Store, token: &str) -> Result<(Merchant, M
     Ok((merchant, mode))
 }
 
+/// The key an operator names: its public id (`key_...`) or the whole key
+/// text (whose id is then read, the secret part ignored).
+pub fn named_id(text: &str) -> Option<ApiKeyId> {
+    ApiKeyId::parse(text)
+        .ok()
+        .or_else(|| parse(text).map(|(_, id)| id))
+}
+
 /// The mode and id a key's text claims (checked against the store later).
 fn parse(token: &str) -> Option<(Mode, ApiKeyId)> {
     let mut parts = token.strip_prefix("ars_")?.split('_');
@@ -141,6 +149,16 @@ mod tests {
         ] {
             assert_eq!(parse(&text), None, "{text}");
         }
+    }
+
+    #[test]
+    fn an_operator_names_a_key_by_id_or_by_its_text() {
+        let id = ApiKeyId::new();
+        let text = format!("ars_live_{}_{}", id.uuid().simple(), "cd".repeat(32));
+        assert_eq!(named_id(&id.to_string()), Some(id));
+        assert_eq!(named_id(&text), Some(id));
+        assert_eq!(named_id(&id.uuid().simple().to_string()), None);
+        assert_eq!(named_id("key_nope"), None);
     }
 
     #[test]

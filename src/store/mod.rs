@@ -153,6 +153,19 @@ pub trait Store: Send + Sync + 'static {
     async fn create_api_key(&self, key: &ApiKey) -> Result<(), StoreError>;
     /// An API key by its public id (revoked keys included: the caller checks).
     async fn api_key(&self, id: ApiKeyId) -> Result<Option<ApiKey>, StoreError>;
+    /// Every merchant, by name: the operator's listing (never a merchant's).
+    async fn merchants(&self) -> Result<Vec<Merchant>, StoreError>;
+    /// The API keys of one merchant, or of all, oldest first, revoked ones
+    /// included: the operator's listing.
+    async fn api_keys(&self, merchant: Option<MerchantId>) -> Result<Vec<ApiKey>, StoreError>;
+    /// Revokes a key from `at` on: requests carrying it are refused from
+    /// then on. A key already revoked keeps its first revocation time. The
+    /// key as it now is; `None` if there is no such key.
+    async fn revoke_api_key(
+        &self,
+        id: ApiKeyId,
+        at: Timestamp,
+    ) -> Result<Option<ApiKey>, StoreError>;
 
     // Verifications.
 

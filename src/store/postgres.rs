@@ -583,6 +583,55 @@ impl Store for PostgresStore {
         .transpose()
     }
 
+    async fn merchants(&self) -> Result<Vec<Merchant>, StoreError> {
+        self.query(
+            &format!("SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY name"),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(merchant_row)
+        .collect()
+    }
+
+    async fn api_keys(&self, merchant: Option<MerchantId>) -> Result<Vec<ApiKey>, StoreError> {
+        let merchant = merchant.map(|m| m.uuid());
+        self.query(
+            &format!(
+                "SELECT {API_KEY_COLUMNS} FROM api_keys \
+                 WHERE $1::uuid IS NULL OR merchant_id = $1 ORDER BY created_at, id"
+            ),
+            &[&merchant],
+        )
+        .await?
+        .iter()
+        .map(api_key_row)
+        .collect()
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: ApiKeyId,
+        at: Timestamp,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        // One statement: the key as it is after the update, whether this
+        // revoked it or an earlier revocation stands.
+        self.query_opt(
+            &format!(
+                "WITH revoked AS (UPDATE api_keys SET revoked_at = $2 \
+                 WHERE id = $1 AND revoked_at IS NULL RETURNING {API_KEY_COLUMNS}) \
+                 SELECT {API_KEY_COLUMNS} FROM revoked \
+                 UNION ALL SELECT {API_KEY_COLUMNS} FROM api_keys \
+                 WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM revoked)"
+            ),
+            &[&id.uuid(), &at.millis()],
+        )
+        .await?
+        .as_ref()
+        .map(api_key_row)
+        .transpose()
+    }
+
     async fn create_verification(&self, new: &NewVerification) -> Result<Verification, StoreError> {
         let values = verification_values(new);
         let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref() as _).collect();

@@ -646,6 +646,55 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn merchants(&self) -> Result<Vec<Merchant>, StoreError> {
+        self.read(move |conn| {
+            query(
+                conn,
+                &format!("SELECT {MERCHANT_COLUMNS} FROM merchants ORDER BY name"),
+                [],
+                merchant_row,
+            )
+        })
+        .await
+    }
+
+    async fn api_keys(&self, merchant: Option<MerchantId>) -> Result<Vec<ApiKey>, StoreError> {
+        let merchant = merchant.map(|m| id(m.uuid()));
+        self.read(move |conn| {
+            query(
+                conn,
+                &format!(
+                    "SELECT {API_KEY_COLUMNS} FROM api_keys \
+                     WHERE ?1 IS NULL OR merchant_id = ?1 ORDER BY created_at, id"
+                ),
+                [merchant],
+                api_key_row,
+            )
+        })
+        .await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        kid: ApiKeyId,
+        at: Timestamp,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE api_keys SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+            )
+            .and_then(|mut stmt| stmt.execute(params![id(kid.uuid()), at.millis()]))
+            .map_err(|e| write_error(e, "api key", "api key"))?;
+            query_one(
+                conn,
+                &format!("SELECT {API_KEY_COLUMNS} FROM api_keys WHERE id = ?1"),
+                [id(kid.uuid())],
+                api_key_row,
+            )
+        })
+        .await
+    }
+
     async fn create_verification(&self, new: &NewVerification) -> Result<Verification, StoreError> {
         let created = Verification::pending(new.clone());
         let v = created.clone();

@@ -78,6 +78,22 @@ impl Store for TimedStore {
         timed("api_key", self.inner.api_key(id)).await
     }
 
+    async fn merchants(&self) -> Result<Vec<Merchant>, StoreError> {
+        timed("merchants", self.inner.merchants()).await
+    }
+
+    async fn api_keys(&self, merchant: Option<MerchantId>) -> Result<Vec<ApiKey>, StoreError> {
+        timed("api_keys", self.inner.api_keys(merchant)).await
+    }
+
+    async fn revoke_api_key(
+        &self,
+        id: ApiKeyId,
+        at: Timestamp,
+    ) -> Result<Option<ApiKey>, StoreError> {
+        timed("revoke_api_key", self.inner.revoke_api_key(id, at)).await
+    }
+
     async fn create_verification(&self, new: &NewVerification) -> Result<Verification, StoreError> {
         timed("create_verification", self.inner.create_verification(new)).await
     }

@@ -21,13 +21,16 @@ mod processes;
 mod report;
 mod watch;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
 
 use crate::domain::{Mode, VerificationId};
 use crate::service::keys;
+use crate::sim::phone::PhoneBook;
 use crate::store::{self, Store};
 
 /// Options of `arsgate loadtest`.
@@ -69,11 +72,20 @@ pub struct LoadtestArgs {
     pub dir: Option<PathBuf>,
 }
 
-/// Runs the benchmark and prints its report to stdout.
+/// How often a progress line is printed while the load runs and drains.
+const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+
+/// Runs the benchmark and prints its report to stdout. Fails (after the
+/// report) when any request was refused or failed, or a call did not end
+/// within `--drain`. A failed run keeps its files, temporary or not, and
+/// says where.
 pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.calls > 0, "--calls must be at least 1");
     anyhow::ensure!(args.rate > 0, "--rate must be at least 1");
     anyhow::ensure!((1..=32).contains(&args.nodes), "--nodes must be 1 to 32");
+    if let Some(path) = &args.phones {
+        PhoneBook::load(path).context("--phones")?;
+    }
     let temp = match &args.dir {
         Some(_) => None,
         None => Some(tempfile::tempdir().context("creating a temporary directory")?),
@@ -84,6 +96,31 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         .or_else(|| temp.as_ref().map(|t| t.path().to_path_buf()))
         .context("no directory for the run")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let prepared = processes::Prepared::new(&dir)?;
+    anyhow::ensure!(
+        prepared.scenarios().contains(&args.scenario),
+        "--scenario {}: no such scenario (there are {})",
+        args.scenario,
+        prepared.scenarios().join(", ")
+    );
+    match (measure(&args, &dir, &prepared).await, temp) {
+        (Err(error), Some(temp)) => {
+            let kept = temp.keep();
+            Err(anyhow::anyhow!(
+                "{error:#}\n(the run's files, its configuration and logs, are kept in {})",
+                kept.display()
+            ))
+        }
+        (result, _) => result,
+    }
+}
+
+/// The run itself, its files under `dir`.
+async fn measure(
+    args: &LoadtestArgs,
+    dir: &Path,
+    prepared: &processes::Prepared,
+) -> anyhow::Result<()> {
     let (store_url, store_name) = match args.store.as_str() {
         "sqlite" => (
             format!("sqlite:{}", dir.join("arsgate.db").display()),
@@ -99,20 +136,29 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
     }
 
     eprintln!("starting {} simulated nodes and arsgate serve…", args.nodes);
-    let cluster =
-        processes::Cluster::start(&dir, args.nodes, &store_url, args.phones.as_deref()).await?;
+    let cluster = processes::Cluster::start(
+        dir,
+        args.nodes,
+        &store_url,
+        args.phones.as_deref(),
+        prepared,
+    )
+    .await?;
     let watcher = watch::Watcher::start(&cluster.nodes()).await?;
     let before = cluster.server_usage()?;
     eprintln!(
         "offering {} verifications of {} at {}/s…",
         args.calls, args.scenario, args.rate
     );
+    let tally = Arc::new(offer::Tally::default());
+    let progress = tokio::spawn(progress(args.calls, Arc::clone(&tally), watcher.counts()));
     let offered = offer::offer(
         cluster.base_url(),
         &merchant_keys,
         &args.scenario,
         args.calls,
         args.rate,
+        &tally,
     )
     .await;
     let created: Vec<&offer::Sent> = offered.iter().filter(|s| s.id.is_some()).collect();
@@ -122,13 +168,14 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         humantime::format_duration(args.drain)
     );
     let ended = watcher.wait_idle(created.len(), args.drain).await;
+    progress.abort();
     let after = cluster.server_usage()?;
     let calls = watcher.finish().await;
     let originated = call_ids(&*store, &created).await?;
     cluster.stop().await;
 
     let report = report::Report::new(
-        &args,
+        args,
         store_name,
         &offered,
         &originated,
@@ -137,7 +184,43 @@ pub async fn run(args: LoadtestArgs) -> anyhow::Result<()> {
         ended,
     );
     print!("{report}");
+    let refused = offered.len() - created.len();
+    anyhow::ensure!(
+        refused == 0,
+        "{refused} of {} verifications were refused or failed (statuses in the report; \
+         the server's log: {})",
+        offered.len(),
+        dir.join("serve.log").display()
+    );
+    anyhow::ensure!(
+        ended,
+        "not every call ended within --drain {}",
+        humantime::format_duration(args.drain)
+    );
     Ok(())
+}
+
+/// Prints, every [`PROGRESS_EVERY`] until aborted, how far the load and
+/// the calls are.
+async fn progress(
+    calls: u32,
+    tally: Arc<offer::Tally>,
+    counts: impl Fn() -> (usize, usize) + Send + 'static,
+) {
+    let started = tokio::time::Instant::now();
+    let mut every = tokio::time::interval(PROGRESS_EVERY);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let (ended, up) = counts();
+        eprintln!(
+            "{:>5.0}s  offered {}/{calls}  accepted {}  refused {}  calls up {up}  ended {ended}",
+            started.elapsed().as_secs_f64(),
+            tally.sent.load(Ordering::Relaxed),
+            tally.accepted.load(Ordering::Relaxed),
+            tally.refused.load(Ordering::Relaxed),
+        );
+    }
 }
 
 /// The call id each accepted verification got, with when it was asked

@@ -1,6 +1,8 @@
 //! The open-loop load: verification requests sent on a fixed schedule,
 //! each on its own task, whatever the server's pace.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -20,14 +22,27 @@ pub struct Sent {
     pub id: Option<String>,
 }
 
+/// The requests so far, for the progress lines.
+#[derive(Debug, Default)]
+pub struct Tally {
+    /// Sent.
+    pub sent: AtomicUsize,
+    /// Answered `201`.
+    pub accepted: AtomicUsize,
+    /// Answered otherwise, or not at all.
+    pub refused: AtomicUsize,
+}
+
 /// Sends `calls` verification requests at `rate` per second, taking the
-/// merchants' `keys` in turn; each one's fate, in the order sent.
+/// merchants' `keys` in turn, counting them in `tally`; each one's fate,
+/// in the order sent.
 pub async fn offer(
     base: &str,
     keys: &[String],
     scenario: &str,
     calls: u32,
     rate: u32,
+    tally: &Arc<Tally>,
 ) -> Vec<Sent> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(1024)
@@ -48,6 +63,8 @@ pub async fn offer(
         });
         let key = &keys[i as usize % keys.len()];
         let request = client.post(&url).bearer_auth(key).json(&body);
+        let tally = Arc::clone(tally);
+        tally.sent.fetch_add(1, Ordering::Relaxed);
         tasks.spawn(async move {
             let sent_micros = wall_micros();
             let sent = Instant::now();
@@ -59,6 +76,12 @@ pub async fn offer(
                 }
                 Err(_) => (0, None),
             };
+            let counter = if status == 201 && id.is_some() {
+                &tally.accepted
+            } else {
+                &tally.refused
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
             (
                 i,
                 Sent {

@@ -3,7 +3,7 @@
 //! `/proc` reports them.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -19,6 +19,9 @@ use crate::scenario::{Catalog, load};
 /// Linux reports CPU time in clock ticks of this many per second
 /// (USER_HZ, 100 on every architecture Linux runs on today).
 const TICKS_PER_SECOND: f64 = 100.0;
+
+/// The lines of a process's output an error quotes.
+const LAST_WORDS: usize = 5;
 
 /// How long a process may take to say it is listening.
 const START_LIMIT: Duration = Duration::from_secs(30);
@@ -58,17 +61,20 @@ pub struct Cluster {
     base: String,
 }
 
-impl Cluster {
-    /// Starts `count` simulated nodes (with `phones`, or the built-in
-    /// phone book) and `arsgate serve` on them, keeping files under `dir`
-    /// and the store at `store_url`.
-    pub async fn start(
-        dir: &Path,
-        count: u32,
-        store_url: &str,
-        phones: Option<&Path>,
-    ) -> anyhow::Result<Cluster> {
-        let exe = std::env::current_exe().context("finding this program")?;
+/// What the nodes and the server read, written under the run's
+/// directory: the scenarios and prompts (the working directory's, else the
+/// built-in copies), the dialplan rendered from them, the recordings folder.
+pub struct Prepared {
+    found: assets::AssetDirs,
+    scenarios: Vec<String>,
+    dialplan: PathBuf,
+    sounds: PathBuf,
+    recordings: PathBuf,
+}
+
+impl Prepared {
+    /// Finds the assets, checks the scenarios and renders the dialplan.
+    pub fn new(dir: &Path) -> anyhow::Result<Prepared> {
         let found = assets::resolve(
             Path::new("config/scenarios"),
             Path::new("sounds"),
@@ -86,21 +92,63 @@ impl Cluster {
         let recordings = dir.join("recordings");
         std::fs::create_dir_all(&recordings)?;
         let sounds = found.sounds.canonicalize()?;
+        let mut names: Vec<String> = catalog
+            .definitions()
+            .iter()
+            .map(|s| s.name().to_owned())
+            .collect();
+        names.sort_unstable();
+        Ok(Prepared {
+            found,
+            scenarios: names,
+            dialplan,
+            sounds,
+            recordings,
+        })
+    }
+
+    /// The scenarios the server will run, by name.
+    pub fn scenarios(&self) -> &[String] {
+        &self.scenarios
+    }
+}
+
+impl Cluster {
+    /// Starts `count` simulated nodes (with `phones`, or the built-in
+    /// phone book) and `arsgate serve` on them, keeping files under `dir`
+    /// and the store at `store_url`. The children get none of this
+    /// process's `ARSGATE_...` variables: the run's configuration is its
+    /// own.
+    pub async fn start(
+        dir: &Path,
+        count: u32,
+        store_url: &str,
+        phones: Option<&Path>,
+        prepared: &Prepared,
+    ) -> anyhow::Result<Cluster> {
+        let exe = std::env::current_exe().context("finding this program")?;
+        let Prepared {
+            found,
+            dialplan,
+            sounds,
+            recordings,
+            ..
+        } = prepared;
 
         let mut nodes = Vec::new();
         for n in 1..=count {
             let password = format!("loadtest-{n}");
-            let mut child = Command::new(&exe)
+            let mut child = own_environment(Command::new(&exe))
                 .arg("sim")
                 .args(["--listen", "127.0.0.1:0", "--password", &password])
                 .arg("--dialplan")
-                .arg(&dialplan)
+                .arg(dialplan)
                 .arg("--phones")
                 .arg(phones.unwrap_or(&found.phones))
                 .arg("--sounds")
-                .arg(&sounds)
+                .arg(sounds)
                 .arg("--recordings")
-                .arg(&recordings)
+                .arg(recordings)
                 .args(["--max-sessions", "1000000", "--sps", "1000000"])
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -120,9 +168,9 @@ impl Cluster {
         let config = dir.join("arsgate.yaml");
         std::fs::write(
             &config,
-            server_config(dir, &nodes, store_url, &found, &sounds, &recordings),
+            server_config(dir, &nodes, store_url, found, sounds, recordings),
         )?;
-        let mut server = Command::new(&exe)
+        let mut server = own_environment(Command::new(&exe))
             .args(["serve", "--config"])
             .arg(&config)
             .env("ARSGATE_SECRET", format!("{:064x}", rand::random::<u128>()))
@@ -222,6 +270,16 @@ impl Cluster {
     }
 }
 
+/// `command` without this process's `ARSGATE_...` variables.
+fn own_environment(mut command: Command) -> Command {
+    for (name, _) in std::env::vars() {
+        if name.starts_with("ARSGATE_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// Waits for the line of `child` (on stdout or stderr) that starts with
 /// `prefix`; the rest of that line. Everything the child writes goes to
 /// `log`.
@@ -259,16 +317,22 @@ async fn announced(child: &mut Child, prefix: &str, log: &Path) -> anyhow::Resul
         });
     }
     drop(found);
-    tokio::time::timeout(START_LIMIT, found_rx.recv())
+    if let Some(rest) = tokio::time::timeout(START_LIMIT, found_rx.recv())
         .await
         .ok()
         .flatten()
-        .with_context(|| {
-            format!(
-                "the process never printed {prefix:?}; see {}",
-                log.display()
-            )
-        })
+    {
+        return Ok(rest);
+    }
+    // Both streams ended (the process exited) or the limit passed: what it
+    // said last is most likely why.
+    let text = tokio::fs::read_to_string(log).await.unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let last = lines[lines.len().saturating_sub(LAST_WORDS)..].join("\n");
+    anyhow::bail!(
+        "the process never printed {prefix:?}; it said:\n{last}\n(its whole output: {})",
+        log.display()
+    )
 }
 
 fn server_config(

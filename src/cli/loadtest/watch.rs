@@ -80,6 +80,16 @@ impl Watcher {
         })
     }
 
+    /// A way to read how many calls have ended and how many are up now,
+    /// for the progress lines.
+    pub fn counts(&self) -> impl Fn() -> (usize, usize) + Send + 'static {
+        let state = Arc::clone(&self.state);
+        move || {
+            let state = state.lock().unwrap_or_else(|e| e.into_inner());
+            (state.calls.ended, state.up)
+        }
+    }
+
     /// Waits until `expected` calls have ended (or `limit` passes); whether
     /// they all did.
     pub async fn wait_idle(&self, expected: usize, limit: Duration) -> bool {
