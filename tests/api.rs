@@ -969,6 +969,9 @@ async fn requests_are_validated_with_stable_codes(db: &TestDb) {
     );
     let huge = raw(huge.into_bytes(), "application/json").await.unwrap();
     assert_eq!(huge.status(), 413);
+    // The rest of the body is never read: the client must not reuse the
+    // connection.
+    assert_eq!(huge.headers()["connection"], "close");
     let body: Value = huge.json().await.unwrap();
     assert_eq!(problem_code(&body), "payload_too_large");
 

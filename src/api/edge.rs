@@ -32,9 +32,25 @@ const MAX_DETAIL_BYTES: usize = 1024;
 /// turns every error response that is not already JSON into a problem.
 pub async fn guard(request: Request, next: Next) -> Response {
     if let Some(problem) = head_problem(&request) {
-        return problem.into_response();
+        return closing(problem.into_response());
     }
-    as_problem(next.run(request).await).await
+    let response = as_problem(next.run(request).await).await;
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return closing(response);
+    }
+    response
+}
+
+/// `response` with `Connection: close`. It answers a request whose body
+/// was left unread: hyper then closes the connection rather than read the
+/// rest, and a client that is not told so would send its next request on
+/// a connection about to close (reqwest: `IncompleteMessage`).
+fn closing(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONNECTION,
+        header::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// Why the request's head is refused, if it is.
