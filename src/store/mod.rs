@@ -22,6 +22,7 @@ mod cursor;
 mod group_commit;
 pub mod postgres;
 mod rows;
+pub mod schema;
 pub mod sqlite;
 mod timed;
 

@@ -41,6 +41,7 @@ use super::rows::{
     self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
     MERCHANT_COLUMNS, MerchantRow, Param, UsageRow, VERIFICATION_COLUMNS, VerificationRow, corrupt,
 };
+use super::schema::{self, Declaration, Plan};
 use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
 use crate::domain::{
     Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, LeaseTerms,
@@ -289,20 +290,67 @@ async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(db)?;
-    // Grouped: all pending migrations and their history rows commit
-    // together (refinery's default commits each migration apart from its
-    // history row).
-    let result = embedded::migrations::runner()
-        .set_grouped(true)
-        .run_async(&mut client)
-        .await;
+    let runner = embedded::migrations::runner().set_grouped(true);
+    let result = match schema_plan(&mut client, &runner).await {
+        Ok(Plan::RunOnNewer(newer)) => {
+            schema::log_newer(&newer);
+            Ok(())
+        }
+        // Grouped: all pending migrations and their history rows commit
+        // together (refinery's default commits each migration apart from
+        // its history row).
+        Ok(Plan::Migrate) => runner
+            .run_async(&mut client)
+            .await
+            .map(|report| rows::log_applied(&report))
+            .map_err(|e| StoreError::Database(rows::migration_failure(&e))),
+        Err(error) => Err(error),
+    };
     // Ending the session releases the lock, whatever happened.
     drop(client);
     // The connection's own error, if any, is the one `result` reports.
     let _ = driver.await;
     result
-        .map(|report| rows::log_applied(&report))
-        .map_err(|e| StoreError::Database(rows::migration_failure(&e)))
+}
+
+/// What to do with the migrations of the database behind `client`.
+async fn schema_plan(
+    client: &mut tokio_postgres::Client,
+    runner: &refinery::Runner,
+) -> Result<Plan, StoreError> {
+    let exists = async |client: &tokio_postgres::Client, table: &str| {
+        let row = client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+            .await
+            .map_err(db)?;
+        Ok::<bool, StoreError>(row.get(0))
+    };
+    if !exists(client, "refinery_schema_history").await? {
+        return Ok(Plan::Migrate);
+    }
+    let applied = runner
+        .get_applied_migrations_async(client)
+        .await
+        .map_err(|e| StoreError::Database(rows::migration_failure(&e)))?;
+    let declared = if exists(client, schema::COMPAT_TABLE).await? {
+        client
+            .query(schema::READ_DECLARATIONS, &[])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                Ok(Declaration {
+                    version: row.try_get::<_, i32>(0).map(i64::from)?,
+                    oldest_compatible: row.try_get::<_, i32>(1).map(i64::from)?,
+                    reason: row.try_get(2)?,
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(|e| corrupt(schema::COMPAT_TABLE, e))?
+    } else {
+        Vec::new()
+    };
+    schema::plan(runner.get_migrations(), &applied, &declared).map_err(StoreError::Database)
 }
 
 /// A database error that is not about the data: `Unavailable` when the
