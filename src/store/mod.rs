@@ -25,6 +25,7 @@ mod rows;
 pub mod schema;
 pub mod sqlite;
 mod timed;
+pub mod tls;
 
 use std::sync::Arc;
 
