@@ -355,3 +355,45 @@ async fn serve_runs_on_a_newer_additive_schema_and_names_an_incompatible_one() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn serve_waits_for_the_store_naming_the_server_and_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("ARSGATE_SECRET", SECRET)
+        .env(
+            "ARSGATE_STORE__URL",
+            format!("postgres://arsgate@127.0.0.1:{port}/arsgate"),
+        )
+        .args(["serve", "--config", utf8(&config), "--wait-for-store", "1s"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let server = format!("postgres at 127.0.0.1:{port}");
+    let tries: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("store unavailable at startup; trying again"))
+        .collect();
+    // Tries at 0 s and 0.5 s, then at 1 s the last, which gives up (on a
+    // slow machine a try may take long enough to leave room for fewer).
+    assert!(!tries.is_empty(), "{stderr}");
+    for line in &tries {
+        assert!(
+            line.contains(&server) && line.contains("Connection refused"),
+            "{line}"
+        );
+    }
+    assert!(tries[0].contains("retry_in=500ms"), "{}", tries[0]);
+    let gave_up = format!("gave up after {} tries in 1s", tries.len() + 1);
+    assert!(stderr.contains(&gave_up), "{stderr}");
+}

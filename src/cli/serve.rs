@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -16,6 +17,10 @@ pub struct ServeArgs {
     /// The configuration file.
     #[arg(long, default_value = "config/arsgate.yaml")]
     pub config: PathBuf,
+    /// How long to wait for the store at startup (`30s`, `2m`; `0s` tries
+    /// once), instead of the configuration's `store.startup_wait`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub wait_for_store: Option<Duration>,
 }
 
 /// Environment variables the configuration reads as overrides.
@@ -75,7 +80,10 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 /// gracefully; a second signal exits at once.
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args.config)?;
-    let store = open_store(&config).await?;
+    let wait = args.wait_for_store.unwrap_or(config.store.startup_wait);
+    let store = store::open_waiting(&store_url(&config), wait)
+        .await
+        .context("opening the store")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
