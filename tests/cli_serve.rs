@@ -460,3 +460,105 @@ async fn logs_are_plain_lines_with_one_per_migration() {
         assert_eq!(lines, applied, "{stderr}");
     }
 }
+
+#[tokio::test]
+async fn serve_runs_on_a_newer_additive_schema_and_names_an_incompatible_one() {
+    // A rollback: a newer arsgate migrated the database, then this one
+    // starts on it.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    create_key(dir.path(), &config, "shop").await;
+    let database = dir.path().join("data/arsgate.db");
+    common::store::migrate_sqlite_as_newer(
+        &database,
+        &[(
+            "V99__later_feature",
+            "CREATE TABLE later_feature (id INTEGER PRIMARY KEY);",
+        )],
+    );
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir.path())
+        .env("ARSGATE_SECRET", SECRET)
+        .args(["serve", "--config", utf8(&config)]);
+    let Served { mut child, log, .. } = serve(command).await;
+    child.kill().await.unwrap();
+    let log = log.lock().unwrap().join("\n");
+    assert!(
+        log.contains("schema is newer than this arsgate") && log.contains("V99__later_feature"),
+        "{log}"
+    );
+
+    common::store::migrate_sqlite_as_newer(
+        &database,
+        &[
+            (
+                "V99__later_feature",
+                "CREATE TABLE later_feature (id INTEGER PRIMARY KEY);",
+            ),
+            (
+                "V100__merchant_names_case_insensitive",
+                "CREATE TABLE IF NOT EXISTS arsgate_schema_compat (version INTEGER PRIMARY KEY, \
+                 oldest_compatible INTEGER NOT NULL, reason TEXT NOT NULL); \
+                 INSERT INTO arsgate_schema_compat VALUES \
+                 (100, 100, 'merchant names became unique regardless of case');",
+            ),
+        ],
+    );
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("ARSGATE_SECRET", SECRET)
+        .args(["serve", "--config", utf8(&config)])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("V100__merchant_names_case_insensitive needs an arsgate that knows V100")
+            && stderr.contains("merchant names became unique regardless of case"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn serve_waits_for_the_store_naming_the_server_and_the_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let output = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("ARSGATE_SECRET", SECRET)
+        .env(
+            "ARSGATE_STORE__URL",
+            format!("postgres://arsgate@127.0.0.1:{port}/arsgate"),
+        )
+        .args(["serve", "--config", utf8(&config), "--wait-for-store", "1s"])
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let server = format!("postgres at 127.0.0.1:{port}");
+    let tries: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.contains("store unavailable at startup; trying again"))
+        .collect();
+    // Tries at 0 s and 0.5 s, then at 1 s the last, which gives up (on a
+    // slow machine a try may take long enough to leave room for fewer).
+    assert!(!tries.is_empty(), "{stderr}");
+    for line in &tries {
+        assert!(
+            line.contains(&server) && line.contains("Connection refused"),
+            "{line}"
+        );
+    }
+    assert!(tries[0].contains("retry_in=500ms"), "{}", tries[0]);
+    let gave_up = format!("gave up after {} tries in 1s", tries.len() + 1);
+    assert!(stderr.contains(&gave_up), "{stderr}");
+}

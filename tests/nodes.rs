@@ -451,17 +451,23 @@ async fn the_nodes_command_shows_drains_and_resumes() {
     let fs1: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(fs1[0], "fs1");
     assert_eq!(fs1[1], "yes", "connected: {out}");
-    // The heartbeat's age is one or two words: count from the end.
-    assert_eq!(fs1[fs1.len() - 6], "up", "{out}");
-    assert_eq!(fs1[fs1.len() - 5], "0/1000", "calls: {out}");
-    assert_eq!(&fs1[fs1.len() - 3..], ["1000", "10", "no"], "{out}");
+    // The heartbeat's age is one or two words: count from the end (the
+    // modules, last, are one word here: `ok`, or `-` before the check).
+    assert_eq!(fs1[fs1.len() - 7], "up", "{out}");
+    assert_eq!(fs1[fs1.len() - 6], "0/1000", "calls: {out}");
+    assert_eq!(
+        &fs1[fs1.len() - 4..fs1.len() - 1],
+        ["1000", "10", "no"],
+        "{out}"
+    );
 
     let (ok, out, err) = nodes_cli(&app, Some(TOKEN), &["drain", "fs2"]).await;
     assert!(ok, "{err}");
     assert!(out.starts_with("fs2: draining"), "{out}");
     assert_eq!(node(&app, "fs2").await["draining"], true);
     let (_, out, _) = nodes_cli(&app, Some(TOKEN), &["status"]).await;
-    assert!(out.lines().nth(2).unwrap().ends_with("yes"), "{out}");
+    let fs2: Vec<&str> = out.lines().nth(2).unwrap().split_whitespace().collect();
+    assert_eq!(fs2[fs2.len() - 2], "yes", "draining: {out}");
 
     let (ok, out, _) = nodes_cli(&app, Some(TOKEN), &["resume", "fs2"]).await;
     assert!(ok);
@@ -898,10 +904,64 @@ async fn the_nodes_status_tells_the_truth() {
     let (_, out, _) = nodes_cli(&app, Some(TOKEN), &["status"]).await;
     let fs2_line: Vec<&str> = out.lines().nth(2).unwrap().split_whitespace().collect();
     assert_eq!(
-        (fs2_line[1], fs2_line[fs2_line.len() - 6]),
+        (fs2_line[1], fs2_line[fs2_line.len() - 7]),
         ("no", "down"),
         "{out}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_lacking_a_module_arsgate_needs_says_so_and_stays_up() {
+    // fs2 runs without mod_xml_curl, which the configuration's live
+    // dialplan needs (xml_curl.enabled).
+    let db = TestDb::sqlite();
+    let app = TestApp::start_cluster(
+        &db,
+        2,
+        |index, sim| {
+            if index == 1 {
+                sim.modules.remove("mod_xml_curl");
+            }
+        },
+        first_node_preferred,
+    )
+    .await;
+    let mut fs2 = node(&app, "fs2").await;
+    for _ in 0..500 {
+        if fs2["missing_modules"].is_array()
+            && node(&app, "fs1").await["missing_modules"].is_array()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        fs2 = node(&app, "fs2").await;
+    }
+    assert_eq!(fs2["missing_modules"], json!(["mod_xml_curl"]), "{fs2}");
+    assert_eq!(node(&app, "fs1").await["missing_modules"], json!([]));
+    assert_eq!(fs2["state"], "up", "a missing module takes no node out");
+
+    let (ok, out, err) = nodes_cli(&app, Some(TOKEN), &["status"]).await;
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[1].ends_with(" ok"), "{out}");
+    assert!(lines[2].ends_with(" MISSING mod_xml_curl"), "{out}");
+
+    let metrics = app
+        .request(Method::GET, "/metrics", None, None)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (node, lacking) in [("fs1", 0), ("fs2", 1)] {
+        let line = format!(
+            "arsgate_node_module_missing{{node=\"{node}\",module=\"mod_xml_curl\"}} {lacking}"
+        );
+        assert!(metrics.contains(&line), "{line} in\n{metrics}");
+    }
+    let tts = "arsgate_node_module_missing{node=\"fs2\",module=\"mod_tts_commandline\"} 0";
+    assert!(metrics.contains(tts), "{metrics}");
 }
 
 /// A call taken over after a restart holds its node's capacity like any

@@ -18,6 +18,135 @@ fn the_example_configuration_loads() {
 }
 
 #[test]
+fn the_cluster_example_is_three_nodes_and_two_replicas_on_postgresql() {
+    // Each replica's environment, as the file's header lists it.
+    let env = [
+        ("ARSGATE_SECRET", "0123456789abcdef0123456789abcdef"),
+        (
+            "ARSGATE_STORE__URL",
+            "postgres://arsgate:pw@db.internal:5432/arsgate?sslmode=verify-full&sslrootcert=/etc/arsgate/db-ca.pem",
+        ),
+        ("ARSGATE_ADMIN__TOKEN", "an operators' token, long enough"),
+        ("ARSGATE_XML_CURL__PASSWORD", "xml curl password"),
+        ("ARSGATE_NODES__FS1__PASSWORD", "one"),
+        ("ARSGATE_NODES__FS2__PASSWORD", "two"),
+        ("ARSGATE_NODES__FS3__PASSWORD", "three"),
+    ]
+    .map(|(name, value)| (name.to_owned(), value.to_owned()));
+    let config = Config::load(repo("config/cluster.yaml"), env).expect("loads");
+    let names: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["fs1", "fs2", "fs3"]);
+    for (node, password) in config.nodes.iter().zip(["one", "two", "three"]) {
+        assert_eq!(node.password.expose(), password, "{}", node.name);
+    }
+    // Replicas share what they enforce through PostgreSQL, over TLS that
+    // checks the server.
+    let url = config
+        .store
+        .url
+        .as_ref()
+        .expect("a store URL")
+        .expose()
+        .to_owned();
+    let (_, tls) = arsgate::store::tls::TlsSettings::split(&url).expect("a valid URL");
+    assert!(url.starts_with("postgres://"));
+    assert_eq!(tls.mode, arsgate::store::tls::SslMode::VerifyFull);
+    assert!(config.store.startup_wait >= std::time::Duration::from_secs(60));
+    assert!(
+        config.listen.ip().is_unspecified(),
+        "the load balancer reaches it"
+    );
+    assert!(config.admin.token.is_some());
+    assert!(config.xml_curl.enabled && config.xml_curl.password.is_some());
+    assert_eq!(
+        config.calls.recordings.switch_dir, config.calls.recordings.local_dir,
+        "one shared recordings folder"
+    );
+    // Without the environment the placeholders would be the passwords:
+    // they say where the real ones come from.
+    let text = std::fs::read_to_string(repo("config/cluster.yaml")).unwrap();
+    for var in [
+        "ARSGATE_SECRET",
+        "ARSGATE_STORE__URL",
+        "ARSGATE_ADMIN__TOKEN",
+        "ARSGATE_XML_CURL__PASSWORD",
+        "ARSGATE_NODES__FS1__PASSWORD",
+    ] {
+        assert!(text.contains(var), "the header names {var}");
+    }
+}
+
+#[test]
+fn the_systemd_unit_is_hardened_and_verifies() {
+    let unit = std::fs::read_to_string(repo("dist/systemd/arsgate.service")).unwrap();
+    let settings: Vec<(&str, &str)> = unit
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .collect();
+    let value = |key: &str| {
+        settings
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
+            .unwrap_or_else(|| panic!("no {key}="))
+    };
+    for (key, expected) in [
+        ("NoNewPrivileges", "yes"),
+        ("ProtectSystem", "strict"),
+        ("ProtectHome", "yes"),
+        ("PrivateTmp", "yes"),
+        ("PrivateDevices", "yes"),
+        ("DynamicUser", "yes"),
+        ("CapabilityBoundingSet", ""),
+        ("StateDirectory", "arsgate"),
+        ("ReadWritePaths", "/var/lib/arsgate"),
+        ("KillSignal", "SIGTERM"),
+    ] {
+        assert_eq!(value(key), expected, "{key}");
+    }
+    assert!(value("ExecStart").ends_with(" serve --config /etc/arsgate/arsgate.yaml"));
+    // Live calls get shutdown.grace (30 s by default) after SIGTERM.
+    let stop: std::time::Duration = humantime::parse_duration(value("TimeoutStopSec")).unwrap();
+    assert!(stop > std::time::Duration::from_secs(30));
+
+    // systemd's own check, where systemd is installed, on a copy that
+    // starts the binary under test (verify wants an executable there).
+    let Ok(analyze) = which("systemd-analyze") else {
+        eprintln!("systemd-analyze is not installed: the unit's own check is skipped");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("arsgate.service");
+    std::fs::write(
+        &copy,
+        unit.replace("/usr/local/bin/arsgate", env!("CARGO_BIN_EXE_arsgate")),
+    )
+    .unwrap();
+    let output = std::process::Command::new(analyze)
+        .arg("verify")
+        .arg(&copy)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "systemd-analyze verify: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// The path of `program` on `PATH`.
+fn which(program: &str) -> Result<PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|paths| std::env::split_paths(&paths).collect::<Vec<_>>())
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+        .ok_or(())
+}
+
+#[test]
 fn the_sandbox_phone_book_loads() {
     PhoneBook::load(repo("config/sim-phones.yaml")).expect("loads");
 }
@@ -191,8 +320,21 @@ fn the_docker_configuration_loads_and_agrees_with_the_stack() {
     );
     assert_eq!(config.listen.port(), 8080);
     assert!(config.listen.ip().is_unspecified());
+    // FreeSWITCH runs on the host's network, which arsgate reaches by the
+    // name compose maps to the host.
     let node = &config.nodes[0];
-    assert!(services.contains_key(&node.host), "node host {}", node.host);
+    assert_eq!(services["freeswitch"]["network_mode"], "host");
+    assert!(
+        services["freeswitch"].get("ports").is_none(),
+        "host networking publishes nothing"
+    );
+    assert_eq!(node.host, "host.docker.internal");
+    assert!(
+        services["arsgate"]["extra_hosts"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("host.docker.internal:host-gateway"))
+    );
     let socket = freeswitch_xml("autoload_configs/event_socket.conf.xml");
     assert_eq!(param(&socket, "password"), node.password.expose());
     assert_eq!(param(&socket, "listen-port"), node.port.to_string());
@@ -231,11 +373,20 @@ fn freeswitch_fetches_its_dialplan_from_arsgate() {
         .find(|n| n.attribute("name") == Some("gateway-url"))
         .unwrap();
     assert_eq!(url.attribute("bindings"), Some("dialplan"));
+    // FreeSWITCH, on the host's network, reaches arsgate's published port.
+    let published = format!("{0}:{0}", config.listen.port());
+    assert!(
+        services()["arsgate"]["ports"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from(published.as_str())),
+        "arsgate publishes {published}"
+    );
     assert_eq!(
         url.attribute("value"),
         Some(
             format!(
-                "http://arsgate:{}/freeswitch/dialplan",
+                "http://127.0.0.1:{}/freeswitch/dialplan",
                 config.listen.port()
             )
             .as_str()
@@ -265,6 +416,38 @@ fn freeswitch_fetches_its_dialplan_from_arsgate() {
     }
     let position = |m: &str| loaded.iter().position(|l| *l == m).unwrap();
     assert!(position("mod_xml_curl") < position("mod_sofia"));
+    // Every module arsgate checks the node for at its connection.
+    let needs = arsgate::switch::Needs {
+        xml_curl: config.xml_curl.enabled,
+        tts_engine: Some(config.calls.tts.engine.clone()),
+    };
+    for module in needs.of_node(config.nodes[0].dial_string.as_str()) {
+        assert!(loaded.contains(&module.as_str()), "{module} is loaded");
+    }
+}
+
+#[test]
+fn every_image_is_pinned_to_a_version() {
+    let pinned = |image: &str| {
+        let (_, tag) = image.rsplit_once(':').unwrap_or((image, ""));
+        !tag.is_empty() && tag != "latest" && tag.chars().any(|c| c.is_ascii_digit())
+    };
+    for (name, service) in services() {
+        let image = service["image"].as_str().unwrap_or_default();
+        if service.get("build").is_none() {
+            assert!(pinned(image), "{name}: {image:?} is not pinned");
+        }
+    }
+    let dockerfile = std::fs::read_to_string(repo("docker/Dockerfile")).unwrap();
+    let bases: Vec<&str> = dockerfile
+        .lines()
+        .filter_map(|line| line.strip_prefix("FROM "))
+        .map(|from| from.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(bases.len(), 2, "a build and a run stage");
+    for base in bases {
+        assert!(pinned(base), "docker/Dockerfile: {base:?} is not pinned");
+    }
 }
 
 #[test]

@@ -109,6 +109,27 @@ async fn api_replies_are_api_responses() {
 }
 
 #[tokio::test]
+async fn module_exists_answers_as_mod_commands_does() {
+    // A node without mod_xml_curl.
+    let sim = start_sim(|c| {
+        c.modules.remove("mod_xml_curl");
+    })
+    .await;
+    let mut peer = RawPeer::authed(sim.addr(), "ClueCon").await;
+    for (module, answer) in [
+        ("mod_tts_commandline", "true"),
+        ("mod_xml_curl", "false"),
+        ("mod_no_such_thing", "false"),
+    ] {
+        peer.send(&format!("api module_exists {module}\n\n")).await;
+        assert_eq!(peer.api_body().await, answer, "{module}");
+    }
+    // No argument, no output: the event socket's own "no reply".
+    peer.send("api module_exists\n\n").await;
+    assert_eq!(peer.api_body().await, "-ERR no reply\n");
+}
+
+#[tokio::test]
 async fn bgapi_honours_the_job_uuid_and_reports_through_background_job() {
     let sim = start_sim(|_| {}).await;
     let mut peer = RawPeer::authed(sim.addr(), "ClueCon").await;

@@ -62,6 +62,8 @@ on_every_store!(
     urls_open_the_same_database,
     corrupt_rows_name_their_column,
     rows_stored_before_modes_migrate_to_theirs,
+    a_newer_additive_schema_is_run_on,
+    a_newer_incompatible_schema_is_refused_by_name,
     leases_stop_at_max_channels_and_expire,
     concurrent_leases_never_pass_max_channels,
     admissions_keep_velocity_and_daily_cap,
@@ -2170,6 +2172,88 @@ async fn rows_stored_before_modes_migrate_to_theirs(db: &TestDb) {
         store.record_check(test, None).await.unwrap(),
         CheckRecorded::Counted { attempts: 2 }
     );
+}
+
+/// The newest migration this arsgate has.
+fn newest_migration() -> u32 {
+    mod embedded {
+        refinery::embed_migrations!("src/store/migrations/sqlite");
+    }
+    embedded::migrations::runner()
+        .get_migrations()
+        .iter()
+        .map(refinery::Migration::version)
+        .max()
+        .expect("migrations")
+}
+
+async fn a_newer_additive_schema_is_run_on(db: &TestDb) {
+    // A rollback: a newer arsgate added a table (declaring nothing) and
+    // an index (declaring that this arsgate's schema may run on it), then
+    // this arsgate starts on the database again.
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    drop(store);
+    let ours = newest_migration();
+    db.migrate_as_newer(&[
+        (
+            "V98__later_feature",
+            "CREATE TABLE later_feature (id INTEGER PRIMARY KEY, note TEXT);",
+        ),
+        (
+            "V99__later_index",
+            &format!(
+                "CREATE INDEX later_feature_note ON later_feature (note); \
+                 CREATE TABLE IF NOT EXISTS arsgate_schema_compat (version INTEGER PRIMARY KEY, \
+                 oldest_compatible INTEGER NOT NULL, reason TEXT NOT NULL); \
+                 INSERT INTO arsgate_schema_compat VALUES (99, {ours}, 'an index only');"
+            ),
+        ),
+    ])
+    .await;
+    let store = db.open().await;
+    assert_eq!(store.merchant(m.id).await.unwrap(), Some(m));
+    merchant(&*store, "globex").await;
+    // The newer arsgate's table is still there, untouched.
+    db.execute_raw("INSERT INTO later_feature (id, note) VALUES (1, 'kept')")
+        .await;
+}
+
+async fn a_newer_incompatible_schema_is_refused_by_name(db: &TestDb) {
+    db.open().await;
+    let ours = newest_migration();
+    db.migrate_as_newer(&[
+        (
+            "V98__later_feature",
+            "CREATE TABLE later_feature (id INTEGER PRIMARY KEY);",
+        ),
+        (
+            "V99__split_phone",
+            "ALTER TABLE verifications ADD COLUMN phone_country TEXT; \
+             CREATE TABLE IF NOT EXISTS arsgate_schema_compat (version INTEGER PRIMARY KEY, \
+             oldest_compatible INTEGER NOT NULL, reason TEXT NOT NULL); \
+             INSERT INTO arsgate_schema_compat VALUES \
+             (99, 99, 'verifications.phone split into phone_country and phone');",
+        ),
+    ])
+    .await;
+    let refused = match db.url().strip_prefix("sqlite:") {
+        Some(path) => arsgate::store::SqliteStore::open(path).await.err(),
+        None => arsgate::store::PostgresStore::connect(&db.url(), 2)
+            .await
+            .err(),
+    };
+    match refused {
+        Some(StoreError::Database(why)) => assert!(
+            why.contains("V99__split_phone needs an arsgate that knows V99 or later")
+                && why.contains("verifications.phone split into phone_country and phone")
+                && why.contains(&format!("knows up to V{ours}"))
+                && !why.contains("V98"),
+            "{why}"
+        ),
+        Some(other) => panic!("{other:?}"),
+        None => panic!("the store opened on a schema that declares it incompatible"),
+    }
 }
 
 // What only one backend has.

@@ -10,8 +10,6 @@ if [ ! -f /etc/freeswitch/freeswitch.xml ]; then
     cp -R /usr/share/freeswitch/conf/vanilla/. /etc/freeswitch/
     password=$(tr -dc A-Za-z0-9 < /dev/urandom | head -c 20)
     sed -i -e "s/default_password=[^\"]*/default_password=$password/" /etc/freeswitch/vars.xml
-    # RTP only in the range docker-compose.yml publishes.
-    sed -i -e 's|<settings>|<settings>\n    <param name="rtp-start-port" value="16384"/>\n    <param name="rtp-end-port" value="16484"/>|' /etc/freeswitch/autoload_configs/switch.conf.xml
 fi
 cp -R /arsgate/freeswitch/autoload_configs/. /etc/freeswitch/autoload_configs/
 cp -R /arsgate/freeswitch/sip_profiles/. /etc/freeswitch/sip_profiles/

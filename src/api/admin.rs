@@ -94,6 +94,10 @@ pub struct NodeView {
     pub sessions: Option<u32>,
     /// The node's own `max-sessions`, from its last HEARTBEAT.
     pub max_sessions: Option<u32>,
+    /// The FreeSWITCH modules arsgate needs that the node had not loaded
+    /// when checked (at its connection; empty: it has them all); absent
+    /// before the first check.
+    pub missing_modules: Option<Vec<String>>,
 }
 
 impl From<NodeReport> for NodeView {
@@ -119,6 +123,7 @@ impl From<NodeReport> for NodeView {
             backing_off: report.backing_off,
             sessions: report.sessions.map(|(count, _)| count),
             max_sessions: report.sessions.map(|(_, max)| max),
+            missing_modules: report.missing_modules,
         }
     }
 }

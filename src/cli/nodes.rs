@@ -124,9 +124,10 @@ pub fn table(nodes: &[NodeView]) -> String {
         "CPS",
         "WEIGHT",
         "DRAINING",
+        "MODULES",
     ];
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
-    let rows: Vec<[String; 9]> = nodes
+    let rows: Vec<[String; 10]> = nodes
         .iter()
         .map(|node| {
             let mut state = node.state.clone();
@@ -149,6 +150,11 @@ pub fn table(nodes: &[NodeView]) -> String {
                 node.cps.to_string(),
                 node.weight.to_string(),
                 yes_no(node.draining),
+                match node.missing_modules.as_deref() {
+                    None => "-".to_owned(),
+                    Some([]) => "ok".to_owned(),
+                    Some(missing) => format!("MISSING {}", missing.join(",")),
+                },
             ]
         })
         .collect();
@@ -175,16 +181,18 @@ mod tests {
             backing_off: false,
             sessions: (!draining).then_some(5),
             max_sessions: (!draining).then_some(1000),
+            missing_modules: (!draining).then(Vec::new),
         };
         let mut refusing = node("fs3", false);
         refusing.backing_off = true;
+        refusing.missing_modules = Some(vec!["mod_xml_curl".to_owned()]);
         assert_eq!(
             table(&[node("fs1", false), node("fs-east-2", true), refusing]),
             "\
-NAME       CONNECTED  HEARTBEAT  STATUS         CALLS   SESSIONS  CPS  WEIGHT  DRAINING
-fs1        yes        1.5s ago   up             3/1000  5/1000    30   1       no
-fs-east-2  no         -          down           3/1000  -         30   1       yes
-fs3        yes        1.5s ago   up (refusing)  3/1000  5/1000    30   1       no
+NAME       CONNECTED  HEARTBEAT  STATUS         CALLS   SESSIONS  CPS  WEIGHT  DRAINING  MODULES
+fs1        yes        1.5s ago   up             3/1000  5/1000    30   1       no        ok
+fs-east-2  no         -          down           3/1000  -         30   1       yes       -
+fs3        yes        1.5s ago   up (refusing)  3/1000  5/1000    30   1       no        MISSING mod_xml_curl
 "
         );
     }

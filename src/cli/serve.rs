@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
@@ -17,6 +18,10 @@ pub struct ServeArgs {
     /// The configuration file.
     #[arg(long, env = CONFIG_VAR, default_value = DEFAULT_CONFIG, value_name = "FILE")]
     pub config: PathBuf,
+    /// How long to wait for the store at startup (`30s`, `2m`; `0s` tries
+    /// once), instead of the configuration's `store.startup_wait`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub wait_for_store: Option<Duration>,
 }
 
 /// Loads the configuration file with its `ARSGATE_...` overrides (see
@@ -68,7 +73,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     // Before the store: a start without the secret fails anyway, and
     // should say so rather than wait on a database first.
     anyhow::ensure!(config.secret.is_some(), StartError::NoSecret);
-    let store = open_store(&config).await?;
+    let wait = args.wait_for_store.unwrap_or(config.store.startup_wait);
+    let store = store::open_waiting(&store_url(&config), wait)
+        .await
+        .context("opening the store")?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;

@@ -55,12 +55,26 @@ impl HttpConfig {
 }
 
 /// The `store:` section.
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
-    /// `sqlite:<path>` or a `postgres://` URL. Default
-    /// `sqlite:<data_dir>/arsgate.db`.
+    /// `sqlite:<path>` or a `postgres://` URL (with libpq's `sslmode` and
+    /// `sslrootcert`). Default `sqlite:<data_dir>/arsgate.db`.
     pub url: Option<Secret>,
+    /// How long `serve` waits at startup for a store that cannot be
+    /// reached yet (a database started at the same time), trying again
+    /// with back-off; `0s` tries once. Default `60s`.
+    #[serde(with = "humantime_serde")]
+    pub startup_wait: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> StoreConfig {
+        StoreConfig {
+            url: None,
+            startup_wait: Duration::from_secs(60),
+        }
+    }
 }
 
 /// The `sandbox:` section: where test keys' calls go.

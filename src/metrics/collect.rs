@@ -10,7 +10,8 @@ use metrics::{counter, gauge};
 
 use super::{
     ESL_CONNECTED, ESL_EVENT_QUEUE_DEPTH, ESL_EVENTS_DROPPED, ESL_EVENTS_RECEIVED,
-    ESL_HEARTBEAT_AGE, ESL_RECONNECTS, NODE_MAX_CHANNELS, ORPHANS_HUNG_UP, WEBHOOK_BACKLOG,
+    ESL_HEARTBEAT_AGE, ESL_RECONNECTS, NODE_MAX_CHANNELS, NODE_MODULE_MISSING, ORPHANS_HUNG_UP,
+    WEBHOOK_BACKLOG,
 };
 use crate::domain::Mode;
 use crate::service::Service;
@@ -48,6 +49,13 @@ impl Collector {
         gauge!(ESL_CONNECTED, "node" => name.clone()).set(if report.connected { 1.0 } else { 0.0 });
         if let Some(age) = report.heartbeat_age {
             gauge!(ESL_HEARTBEAT_AGE, "node" => name.clone()).set(age.as_secs_f64());
+        }
+        if let Some(missing) = &report.missing_modules {
+            for module in node.required_modules() {
+                let lacking = if missing.contains(module) { 1.0 } else { 0.0 };
+                gauge!(NODE_MODULE_MISSING, "node" => name.clone(), "module" => module.clone())
+                    .set(lacking);
+            }
         }
         let Some(switch) = node.switch() else {
             return;

@@ -147,6 +147,8 @@ pub const CALL_DURATION: &str = "arsgate_call_duration_seconds";
 pub const NODE_LIVE_CHANNELS: &str = "arsgate_node_live_channels";
 /// A node's channel capacity.
 pub const NODE_MAX_CHANNELS: &str = "arsgate_node_max_channels";
+/// Whether a node lacks a FreeSWITCH module arsgate needs.
+pub const NODE_MODULE_MISSING: &str = "arsgate_node_module_missing";
 /// Channels a merchant holds now.
 pub const MERCHANT_LIVE_CHANNELS: &str = "arsgate_merchant_live_channels";
 /// A merchant's plan's channel capacity.
@@ -299,6 +301,12 @@ pub const CATALOG: &[Metric] = &[
         ORPHANS_HUNG_UP,
         &["node"],
         "Channels of calls arsgate had given up (a node frozen or unreachable at the time) hung up when the node showed them.",
+    ),
+    gauge(
+        NODE_MODULE_MISSING,
+        &["node", "module"],
+        None,
+        "1 when the node lacked this FreeSWITCH module arsgate needs when last checked (at its connection), else 0.",
     ),
     gauge(
         ESL_EVENT_QUEUE_DEPTH,

@@ -62,6 +62,17 @@ impl Runnable {
         self.program.secret == SecretKind::Pin
     }
 
+    /// Whether the call speaks a text (`speak`: the node needs a TTS
+    /// module).
+    pub fn speaks(&self) -> bool {
+        self.program.segments.iter().any(|segment| {
+            segment
+                .needs
+                .iter()
+                .any(|need| matches!(need, Dynamic::Text { .. }))
+        })
+    }
+
     /// Whether the call is recorded (`consent_record`): plans may not
     /// include recording.
     pub fn records(&self) -> bool {

@@ -18,6 +18,7 @@ use crate::assets::{self, AssetDirs};
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::sandbox::{Sandbox, SandboxSetup};
+use crate::scenario::catalog::Runnable;
 use crate::scenario::controller::CallSettings;
 use crate::scenario::prompts::PromptCatalog;
 use crate::scenario::secret::CodeKey;
@@ -25,7 +26,7 @@ use crate::scenario::{Catalog, load};
 use crate::service::{Service, ServiceParts};
 use crate::sim::SimHandle;
 use crate::store::{Store, TimedStore};
-use crate::switch::Pool;
+use crate::switch::{Needs, Pool};
 
 /// How long recovery waits for a node to connect before it gives up on
 /// the calls that node carried.
@@ -115,7 +116,14 @@ impl Server {
         let settings = CallSettings::from_config(&config.calls, code_key);
         let stop = CancellationToken::new();
         let claims = Arc::new(crate::service::claims::StoreClaims(Arc::clone(&store)));
-        let live = Pool::connect(&config.nodes, &config.esl, "arsgate", claims, &stop);
+        let needs = Needs {
+            xml_curl: config.xml_curl.enabled,
+            tts_engine: catalog
+                .iter()
+                .any(Runnable::speaks)
+                .then(|| config.calls.tts.engine.clone()),
+        };
+        let live = Pool::connect(&config.nodes, &config.esl, "arsgate", &needs, claims, &stop);
         let (sandbox_pool, sandbox_settings, sandbox_sim) = if config.sandbox.enabled {
             let setup = SandboxSetup {
                 dir: config.data_dir.join("sandbox"),

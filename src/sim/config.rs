@@ -1,6 +1,7 @@
 //! How a simulator is set up: where it listens, how it authenticates, how
 //! fast its time runs and the limits it enforces, with FreeSWITCH's defaults.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -109,7 +110,28 @@ pub struct SimConfig {
     /// what depends on the wall clock's phase (FreeSWITCH counts
     /// `originate_timeout` in whole seconds of it).
     pub start_time: Option<SystemTime>,
+    /// The modules `module_exists` says are loaded: by default
+    /// [`LOADED_MODULES`], those whose behaviour the simulator reproduces
+    /// plus `mod_xml_curl` and `mod_tts_commandline`, as a node set up for
+    /// arsgate has them. Remove one to play a node that lacks it.
+    pub modules: BTreeSet<String>,
 }
+
+/// The modules a default simulator says are loaded: the event socket, the
+/// SIP endpoint, the XML dialplan, the API commands and dialplan
+/// applications, the file and tone players it reproduces, and the two a
+/// node needs for arsgate's live dialplan and consent texts.
+pub const LOADED_MODULES: &[&str] = &[
+    "mod_commands",
+    "mod_dialplan_xml",
+    "mod_dptools",
+    "mod_event_socket",
+    "mod_sndfile",
+    "mod_sofia",
+    "mod_tone_stream",
+    "mod_tts_commandline",
+    "mod_xml_curl",
+];
 
 impl Default for SimConfig {
     /// FreeSWITCH's own defaults, listening on 127.0.0.1:8021, real time.
@@ -139,6 +161,7 @@ impl Default for SimConfig {
             event_time_lag: None,
             shutdown_linger: Duration::from_millis(1200),
             start_time: None,
+            modules: LOADED_MODULES.iter().map(|m| (*m).to_owned()).collect(),
         }
     }
 }

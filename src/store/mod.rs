@@ -10,7 +10,10 @@
 //! - [`postgres`]: [`PostgresStore`], a connection pool on a database that
 //!   several arsgate replicas share.
 //! - [`TimedStore`] times any store's operations for `/metrics`.
-//! - [`open`] picks one from a URL (`sqlite:PATH` or `postgres://...`).
+//! - [`open`] picks one from a URL (`sqlite:PATH` or `postgres://...`);
+//!   [`open_waiting`] tries again while the server cannot be reached.
+//! - [`schema`]: running on a schema a newer arsgate migrated.
+//! - [`tls`]: TLS to PostgreSQL as libpq's `sslmode` describes it.
 //!
 //! Both keep instants as integer milliseconds since the Unix epoch (the
 //! [`Timestamp`] itself, so nothing is rounded and both read back alike)
@@ -22,8 +25,11 @@ mod cursor;
 mod group_commit;
 pub mod postgres;
 mod rows;
+pub mod schema;
 pub mod sqlite;
 mod timed;
+pub mod tls;
+mod wait;
 
 use std::sync::Arc;
 
@@ -62,6 +68,7 @@ pub enum StoreError {
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use timed::TimedStore;
+pub use wait::open_waiting;
 
 /// The store arsgate uses when none is configured: a SQLite file under
 /// `data/`, so it runs with no database server.

@@ -26,21 +26,25 @@
 //! microseconds of server time rather than across round trips; see the
 //! migration for why those transactions commit asynchronously.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool_postgres::{
-    GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+    GenericClient, Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
 };
+use tokio_postgres::Row;
+use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
-use tokio_postgres::{NoTls, Row};
 use uuid::Uuid;
 
 use super::rows::{
     self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
     MERCHANT_COLUMNS, MerchantRow, Param, UsageRow, VERIFICATION_COLUMNS, VerificationRow, corrupt,
 };
+use super::schema::{self, Declaration, Plan};
+use super::tls::{MakeRustls, TlsSettings};
 use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
 use crate::domain::{
     Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, LeaseTerms,
@@ -66,23 +70,33 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// The server's `host:port` (several, comma-separated), for errors.
+    endpoint: Arc<str>,
 }
 
 impl PostgresStore {
-    /// Connects to the database at `url` (`postgres://user@host/db`) with
-    /// a pool of up to `pool_size` connections, and brings its schema up
-    /// to date.
+    /// Connects to the database at `url` (`postgres://user@host/db`,
+    /// libpq's `sslmode` and `sslrootcert` included: see [`tls`](super::tls))
+    /// with a pool of up to `pool_size` connections, and brings its schema
+    /// up to date. A failure to connect names the server's `host:port` and
+    /// the cause; it is `Unavailable` when trying again later may succeed
+    /// (nothing listening, the server starting up), `Database` when it
+    /// cannot (a certificate refused, a password wrong).
     pub async fn connect(url: &str, pool_size: usize) -> Result<PostgresStore, StoreError> {
+        let (url, tls) = TlsSettings::split(url)?;
         let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Database(format!("invalid PostgreSQL URL: {e}")))?;
+        config.ssl_mode(tls.postgres_mode());
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
-        migrate(&config).await?;
+        let endpoint: Arc<str> = endpoints(&config).into();
+        let connector = tls.connector()?;
+        migrate(&config, connector.clone(), &endpoint).await?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -95,17 +109,19 @@ impl PostgresStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Database(format!("postgres pool: {e}")))?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore { pool, endpoint })
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
         // No connection to be had: the server is down or unreachable (or
         // every connection is busy for longer than POOL_WAIT), all of
         // which pass.
-        self.pool
-            .get()
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("postgres pool: {e}")))
+        self.pool.get().await.map_err(|e| {
+            StoreError::Unavailable(match e {
+                PoolError::Backend(e) => connect_failure(&self.endpoint, &e).to_string(),
+                other => format!("postgres pool at {}: {other}", self.endpoint),
+            })
+        })
     }
 
     async fn query(
@@ -282,27 +298,156 @@ fn insert_error(e: tokio_postgres::Error, taken: &str, missing: &str) -> StoreEr
 /// Applies the pending migrations on a connection of its own, holding an
 /// advisory lock so that replicas starting together take turns (the later
 /// ones find everything applied).
-async fn migrate(config: &tokio_postgres::Config) -> Result<(), StoreError> {
-    let (mut client, connection) = config.connect(NoTls).await.map_err(db)?;
+async fn migrate(
+    config: &tokio_postgres::Config,
+    tls: MakeRustls,
+    endpoint: &str,
+) -> Result<(), StoreError> {
+    let (mut client, connection) = config
+        .connect(tls)
+        .await
+        .map_err(|e| connect_failure(endpoint, &e))?;
     let driver = tokio::spawn(connection);
     client
         .execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
         .await
         .map_err(db)?;
-    // Grouped: all pending migrations and their history rows commit
-    // together (refinery's default commits each migration apart from its
-    // history row).
-    let result = embedded::migrations::runner()
-        .set_grouped(true)
-        .run_async(&mut client)
-        .await;
+    let runner = embedded::migrations::runner().set_grouped(true);
+    let result = match schema_plan(&mut client, &runner).await {
+        Ok(Plan::RunOnNewer(newer)) => {
+            schema::log_newer(&newer);
+            Ok(())
+        }
+        // Grouped: all pending migrations and their history rows commit
+        // together (refinery's default commits each migration apart from
+        // its history row).
+        Ok(Plan::Migrate) => runner
+            .run_async(&mut client)
+            .await
+            .map(|report| rows::log_applied(&report))
+            .map_err(|e| StoreError::Database(rows::migration_failure(&e))),
+        Err(error) => Err(error),
+    };
     // Ending the session releases the lock, whatever happened.
     drop(client);
     // The connection's own error, if any, is the one `result` reports.
     let _ = driver.await;
     result
-        .map(|report| rows::log_applied(&report))
-        .map_err(|e| StoreError::Database(rows::migration_failure(&e)))
+}
+
+/// What to do with the migrations of the database behind `client`.
+async fn schema_plan(
+    client: &mut tokio_postgres::Client,
+    runner: &refinery::Runner,
+) -> Result<Plan, StoreError> {
+    let exists = async |client: &tokio_postgres::Client, table: &str| {
+        let row = client
+            .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
+            .await
+            .map_err(db)?;
+        Ok::<bool, StoreError>(row.get(0))
+    };
+    if !exists(client, "refinery_schema_history").await? {
+        return Ok(Plan::Migrate);
+    }
+    let applied = runner
+        .get_applied_migrations_async(client)
+        .await
+        .map_err(|e| StoreError::Database(rows::migration_failure(&e)))?;
+    let declared = if exists(client, schema::COMPAT_TABLE).await? {
+        client
+            .query(schema::READ_DECLARATIONS, &[])
+            .await
+            .map_err(db)?
+            .iter()
+            .map(|row| {
+                Ok(Declaration {
+                    version: row.try_get::<_, i32>(0).map(i64::from)?,
+                    oldest_compatible: row.try_get::<_, i32>(1).map(i64::from)?,
+                    reason: row.try_get(2)?,
+                })
+            })
+            .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+            .map_err(|e| corrupt(schema::COMPAT_TABLE, e))?
+    } else {
+        Vec::new()
+    };
+    schema::plan(runner.get_migrations(), &applied, &declared).map_err(StoreError::Database)
+}
+
+/// The servers `config` names, as `host:port` (several comma-separated;
+/// a Unix socket as its path), for errors and logs.
+fn endpoints(config: &tokio_postgres::Config) -> String {
+    let ports = config.get_ports();
+    let port = |i: usize| ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+    let mut hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| match host {
+            Host::Tcp(name) if name.contains(':') => format!("[{name}]:{}", port(i)),
+            Host::Tcp(name) => format!("{name}:{}", port(i)),
+            Host::Unix(path) => format!("{}/.s.PGSQL.{}", path.display(), port(i)),
+        })
+        .collect();
+    if hosts.is_empty() {
+        hosts = config
+            .get_hostaddrs()
+            .iter()
+            .enumerate()
+            .map(|(i, addr)| std::net::SocketAddr::new(*addr, port(i)).to_string())
+            .collect();
+    }
+    hosts.join(",")
+}
+
+/// A failure to connect to the server at `endpoint`, naming it and the
+/// whole cause (tokio-postgres's own text stops at "error connecting to
+/// server"). `Database` when trying again cannot help as things stand (a
+/// certificate refused, TLS refused by the server, a password wrong, no
+/// such database), else `Unavailable`.
+fn connect_failure(endpoint: &str, e: &tokio_postgres::Error) -> StoreError {
+    let mut text = format!("postgres at {endpoint}: {e}");
+    let mut cause = std::error::Error::source(e);
+    while let Some(inner) = cause {
+        let shown = inner.to_string();
+        if !text.contains(&shown) {
+            text.push_str(&format!(": {shown}"));
+        }
+        cause = inner.source();
+    }
+    // tokio-postgres's kinds are private: what passes is an error of the
+    // network (an I/O error somewhere in the causes: refused, reset, timed
+    // out, no such host yet), the server closing the connection, or the
+    // server saying it cannot serve now. A certificate or TLS refused, a
+    // configuration, authentication or database name wrong does not.
+    let passing = match e.as_db_error() {
+        Some(error) => is_passing(error.code()),
+        None => {
+            e.to_string() == "connection closed"
+                || std::iter::successors(std::error::Error::source(e), |cause| cause.source())
+                    .any(|cause| cause.is::<std::io::Error>())
+        }
+    };
+    if passing {
+        StoreError::Unavailable(text)
+    } else {
+        StoreError::Database(text)
+    }
+}
+
+/// Whether an error of the server's says it cannot serve right now (the
+/// connection failed, it is shutting down or starting up, full) rather
+/// than that the operation is wrong.
+fn is_passing(code: &SqlState) -> bool {
+    code.code().starts_with("08")
+        || [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+            SqlState::TOO_MANY_CONNECTIONS,
+        ]
+        .contains(code)
 }
 
 /// A database error that is not about the data: `Unavailable` when the
@@ -313,15 +458,7 @@ fn db(e: tokio_postgres::Error) -> StoreError {
         Some(error) => {
             let code = error.code();
             let text = format!("postgres: {} ({})", error.message(), code.code());
-            let passing = code.code().starts_with("08")
-                || [
-                    SqlState::ADMIN_SHUTDOWN,
-                    SqlState::CRASH_SHUTDOWN,
-                    SqlState::CANNOT_CONNECT_NOW,
-                    SqlState::TOO_MANY_CONNECTIONS,
-                ]
-                .contains(code);
-            if passing {
+            if is_passing(code) {
                 StoreError::Unavailable(text)
             } else {
                 StoreError::Database(text)

@@ -32,6 +32,7 @@ use super::rows::{
     self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
     MERCHANT_COLUMNS, MerchantRow, Param, UsageRow, VERIFICATION_COLUMNS, VerificationRow, corrupt,
 };
+use super::schema::{self, Declaration, Plan};
 use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
 use crate::domain::{
     Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, LeaseTerms,
@@ -156,13 +157,8 @@ impl Inner {
         writer
             .pragma_update(None, "foreign_keys", "ON")
             .map_err(|e| failed("foreign keys", e))?;
-        migrate(&mut writer).map_err(|e| {
-            StoreError::Database(format!(
-                "{}: {}",
-                path.display(),
-                rows::migration_failure(&e)
-            ))
-        })?;
+        migrate(&mut writer)
+            .map_err(|why| StoreError::Database(format!("{}: {why}", path.display())))?;
         let readers = (0..READERS)
             .map(|_| {
                 let reader = Connection::open(&path).map_err(|e| failed("open reader", e))?;
@@ -207,14 +203,20 @@ fn enable_wal(conn: &Connection) -> rusqlite::Result<String> {
 
 /// Applies the pending migrations, all in one transaction with their
 /// history rows (refinery's default commits each migration apart from its
-/// history row, which a crash or a concurrent opener can observe).
-fn migrate(conn: &mut Connection) -> Result<(), refinery::Error> {
+/// history row, which a crash or a concurrent opener can observe); on a
+/// schema a newer arsgate migrated, applies nothing and runs on it unless
+/// it declares this binary incompatible ([`schema`]). The error says why.
+fn migrate(conn: &mut Connection) -> Result<(), String> {
     // Two processes opening a new file at once both find nothing applied;
     // the slower one then fails on the tables the other has just made and
     // recorded. Run again, it finds them recorded; a real failure fails
     // every time.
     const RUNS: usize = 3;
     let runner = embedded::migrations::runner().set_grouped(true);
+    if let Plan::RunOnNewer(newer) = schema_plan(conn, &runner)? {
+        schema::log_newer(&newer);
+        return Ok(());
+    }
     let mut result = runner.run(conn);
     for _ in 1..RUNS {
         if result.is_ok() {
@@ -222,7 +224,47 @@ fn migrate(conn: &mut Connection) -> Result<(), refinery::Error> {
         }
         result = runner.run(conn);
     }
-    result.map(|report| rows::log_applied(&report))
+    result
+        .map(|report| rows::log_applied(&report))
+        .map_err(|e| rows::migration_failure(&e))
+}
+
+/// What to do with the migrations of the database behind `conn`.
+fn schema_plan(conn: &mut Connection, runner: &refinery::Runner) -> Result<Plan, String> {
+    let exists = |conn: &Connection, table: &str| {
+        conn.query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |_| Ok(()),
+        )
+        .optional()
+        .map(|found| found.is_some())
+        .map_err(|e| format!("reading the schema: {e}"))
+    };
+    if !exists(conn, "refinery_schema_history")? {
+        return Ok(Plan::Migrate);
+    }
+    let applied = runner
+        .get_applied_migrations(conn)
+        .map_err(|e| rows::migration_failure(&e))?;
+    let declared = if exists(conn, schema::COMPAT_TABLE)? {
+        let mut statement = conn
+            .prepare(schema::READ_DECLARATIONS)
+            .map_err(|e| format!("reading {}: {e}", schema::COMPAT_TABLE))?;
+        statement
+            .query_map([], |row| {
+                Ok(Declaration {
+                    version: row.get(0)?,
+                    oldest_compatible: row.get(1)?,
+                    reason: row.get(2)?,
+                })
+            })
+            .and_then(Iterator::collect::<rusqlite::Result<Vec<_>>>)
+            .map_err(|e| format!("reading {}: {e}", schema::COMPAT_TABLE))?
+    } else {
+        Vec::new()
+    };
+    schema::plan(runner.get_migrations(), &applied, &declared)
 }
 
 /// Runs blocking database work on tokio's blocking pool.

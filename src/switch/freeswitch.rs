@@ -257,6 +257,11 @@ impl FreeSwitch {
         Ok(reply.trim_end() == "true")
     }
 
+    /// What `module_exists <module>` answers (`true` or `false`).
+    pub async fn module_exists(&self, module: &str) -> Result<String, SwitchError> {
+        self.api(&format!("module_exists {module}")).await
+    }
+
     /// The node's `status` text.
     pub async fn status(&self) -> Result<String, SwitchError> {
         self.api("status").await

@@ -105,6 +105,9 @@ pub struct NodeReport {
     /// last HEARTBEAT: every call on the switch, arsgate's replicas' and
     /// anyone else's.
     pub sessions: Option<(u32, u32)>,
+    /// The FreeSWITCH modules arsgate needs that the node lacked when it
+    /// was last checked (at its connection); `None` before that.
+    pub missing_modules: Option<Vec<String>>,
 }
 
 /// Where a node stands, in one word.
@@ -173,6 +176,7 @@ mod tests {
             responsive,
             backing_off: false,
             sessions: None,
+            missing_modules: None,
         }
     }
 

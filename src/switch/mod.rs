@@ -13,6 +13,8 @@
 //!   limits and drain, and which node takes the next call.
 //! - [`choice`]: the choice itself — most weighted headroom wins.
 //! - [`health`]: each node's `status` probe and the report operators read.
+//! - [`modules`]: whether each node has the FreeSWITCH modules arsgate's
+//!   calls need.
 //! - `recovery`: a node's calls across a lost event socket — unknown while
 //!   it is down, reconciled with the node's channels once it is back.
 //! - [`failover`]: whose fault a failed originate was, and so whether the
@@ -24,6 +26,7 @@ pub mod dial;
 pub mod failover;
 pub mod freeswitch;
 pub mod health;
+pub mod modules;
 pub mod pool;
 mod recovery;
 
@@ -35,4 +38,5 @@ pub use dial::{DialNumber, DialTemplate, VarName, VarValue};
 pub use failover::{Attempt, Fault};
 pub use freeswitch::FreeSwitch;
 pub use health::{NodeReport, NodeState, StatusAnswer};
+pub use modules::Needs;
 pub use pool::{NoNode, Node, NodeLimits, Pool, Slot, UnknownNode};

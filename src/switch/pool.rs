@@ -20,6 +20,7 @@ use super::choice::{Candidate, Rotation};
 use super::dial::DialTemplate;
 use super::freeswitch::{CALL_EVENTS, FreeSwitch};
 use super::health::{self, NodeReport, StatusAnswer, StatusCell};
+use super::modules::{self, ModulesCell, Needs};
 use super::recovery;
 use crate::config::{EslConfig, NodeConfig};
 use crate::esl::client::{Client, ClientConfig};
@@ -67,6 +68,8 @@ pub struct Node {
     /// New calls per second, when limited.
     rate: Option<DefaultDirectRateLimiter>,
     status: Arc<StatusCell>,
+    /// The FreeSWITCH modules it needs, and those it lacked when checked.
+    modules: Arc<ModulesCell>,
     /// The node's own refusals in a row, and until when it is passed over.
     refusals: Mutex<Refusals>,
 }
@@ -97,7 +100,7 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    fn new(name: &str, limits: NodeLimits) -> Node {
+    fn new(name: &str, limits: NodeLimits, modules: ModulesCell) -> Node {
         Node {
             name: name.to_owned(),
             limits,
@@ -108,6 +111,7 @@ impl Node {
                 .cps
                 .map(|cps| RateLimiter::direct(Quota::per_second(cps))),
             status: Arc::new(StatusCell::default()),
+            modules: Arc::new(modules),
             refusals: Mutex::new(Refusals::default()),
         }
     }
@@ -171,6 +175,12 @@ impl Node {
         self.draining.load(Ordering::Relaxed)
     }
 
+    /// The FreeSWITCH modules the node needs (those it lacks are in its
+    /// [report](Node::report)).
+    pub fn required_modules(&self) -> &[String] {
+        self.modules.required()
+    }
+
     /// Calls placed here that arsgate still follows.
     pub fn live_channels(&self) -> u32 {
         self.live.load(Ordering::Relaxed)
@@ -191,6 +201,7 @@ impl Node {
             responsive: self.switch().is_none_or(|s| s.is_responsive()),
             backing_off: self.is_backing_off(),
             sessions: self.switch().and_then(|s| s.heartbeat_sessions()),
+            missing_modules: self.modules.missing(),
         }
     }
 
@@ -294,7 +305,7 @@ impl Pool {
     /// A pool of one node already connected (the sandbox's simulator, a
     /// test's), with no limits of arsgate's own.
     pub fn single(name: &str, switch: FreeSwitch) -> Pool {
-        let node = Node::new(name, NodeLimits::unlimited());
+        let node = Node::new(name, NodeLimits::unlimited(), ModulesCell::default());
         let switch = Arc::new(switch);
         tokio::spawn(recovery::watch(
             Arc::downgrade(&switch),
@@ -307,19 +318,29 @@ impl Pool {
 
     /// The configured nodes, connecting in the background until `stop` is
     /// cancelled; calls are placed in dialplan `context`. Each connected
-    /// node is asked for `status` every heartbeat interval, and hangs up
-    /// the channels in `context` that `claims` says no verification wants.
+    /// node is asked for `status` every heartbeat interval and, on each
+    /// connection to a FreeSWITCH not checked yet, for the modules `needs`
+    /// calls for; it hangs up the channels in `context` that `claims` says
+    /// no verification wants.
     pub fn connect(
         nodes: &[NodeConfig],
         esl: &EslConfig,
         context: &str,
+        needs: &Needs,
         claims: Arc<dyn Claims>,
         stop: &CancellationToken,
     ) -> Pool {
         let pool = Pool::of(
             nodes
                 .iter()
-                .map(|config| Arc::new(Node::new(config.name.as_str(), NodeLimits::of(config))))
+                .map(|config| {
+                    let modules = ModulesCell::new(needs.of_node(config.dial_string.as_str()));
+                    Arc::new(Node::new(
+                        config.name.as_str(),
+                        NodeLimits::of(config),
+                        modules,
+                    ))
+                })
                 .collect(),
         );
         for (node, config) in pool.nodes.iter().zip(nodes) {
@@ -538,6 +559,12 @@ async fn first_connection(
                     Arc::downgrade(&switch),
                     node.name.clone(),
                     esl.node_lost_after,
+                ));
+                tokio::spawn(modules::watch(
+                    Arc::clone(&switch),
+                    Arc::clone(&node.modules),
+                    node.name.clone(),
+                    stop.clone(),
                 ));
                 tokio::spawn(health::probe(
                     switch,

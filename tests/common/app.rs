@@ -141,6 +141,7 @@ fn config(nodes: &[SimHandle], data: &Path, url: &str) -> Config {
     config.secret = Some(Secret::new("test server secret, at least 32 bytes long"));
     config.store = StoreConfig {
         url: Some(Secret::new(url)),
+        ..StoreConfig::default()
     };
     config
 }

@@ -20,19 +20,59 @@ pub struct PrivatePg {
     port: u16,
     /// The user the server runs as, when the test runs as root.
     user: Option<String>,
+    /// Server settings beyond the port, socket and durability (`-c ...`).
+    options: String,
 }
 
 impl PrivatePg {
     /// Makes a new cluster and starts it on a free port (trust auth, user
     /// `postgres`, no fsync: the test does not survive power loss).
     pub fn start() -> PrivatePg {
+        PrivatePg::start_with(None)
+    }
+
+    /// [`PrivatePg::start`], with TLS on: `cert` (PEM, the chain the
+    /// server presents) and its `key`. Clients may still connect without
+    /// TLS (initdb's `host` lines take both).
+    pub fn start_with_tls(cert: &[u8], key: &[u8]) -> PrivatePg {
+        PrivatePg::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&[u8], &[u8])>) -> PrivatePg {
         let dir = tempfile::tempdir().expect("temporary directory");
         let user = run_as();
         if let Some(user) = &user {
             hand_over(dir.path(), user);
         }
+        let mut options = String::new();
+        if let Some((cert, key)) = tls {
+            let (cert_path, key_path) =
+                (dir.path().join("server.crt"), dir.path().join("server.key"));
+            std::fs::write(&cert_path, cert).expect("certificate written");
+            std::fs::write(&key_path, key).expect("key written");
+            // PostgreSQL refuses a key others can read.
+            std::fs::set_permissions(
+                &key_path,
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .expect("key made private");
+            if let Some(user) = &user {
+                hand_over(&cert_path, user);
+                hand_over(&key_path, user);
+            }
+            options = format!(
+                " -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                cert_path.display(),
+                key_path.display()
+            );
+        }
         let port = free_port();
-        let pg = PrivatePg { dir, port, user };
+        let pg = PrivatePg {
+            dir,
+            port,
+            user,
+            options,
+        };
         let data = pg.data();
         pg.run(
             "initdb",
@@ -67,9 +107,10 @@ impl PrivatePg {
     /// Starts the (stopped) server again on the same port and data.
     pub fn start_again(&self) {
         let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200{}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.options
         );
         let log = self.dir.path().join("postgres.log");
         self.run(

@@ -132,12 +132,46 @@ impl TestDb {
         }
     }
 
+    /// Migrates the database as a newer arsgate would: every migration
+    /// this one has, then `newer` (`V99__name` and its SQL), recorded in
+    /// refinery's history like the others.
+    pub async fn migrate_as_newer(&self, newer: &[(&str, &str)]) {
+        match self {
+            TestDb::Sqlite { .. } => migrate_sqlite_as_newer(&self.sqlite_path(), newer),
+            TestDb::Postgres(db) => {
+                let mut client = connect(&db.url()).await;
+                with_newer(&postgres_migrations::migrations::runner(), newer)
+                    .run_async(&mut client)
+                    .await
+                    .expect("PostgreSQL migrations run");
+            }
+        }
+    }
+
     fn sqlite_path(&self) -> PathBuf {
         match self {
             TestDb::Sqlite { dir } => dir.path().join("arsgate.db"),
             TestDb::Postgres(_) => unreachable!("a PostgreSQL database has no file"),
         }
     }
+}
+
+/// Migrates the SQLite file at `path` as a newer arsgate would (see
+/// [`TestDb::migrate_as_newer`]).
+pub fn migrate_sqlite_as_newer(path: &std::path::Path, newer: &[(&str, &str)]) {
+    let mut conn = rusqlite::Connection::open(path).expect("open SQLite");
+    with_newer(&sqlite_migrations::migrations::runner(), newer)
+        .run(&mut conn)
+        .expect("SQLite migrations run");
+}
+
+/// The runner of a newer arsgate: `embedded`'s migrations, then `newer`.
+fn with_newer(embedded: &refinery::Runner, newer: &[(&str, &str)]) -> refinery::Runner {
+    let mut migrations = embedded.get_migrations().clone();
+    migrations.extend(newer.iter().map(|(name, sql)| {
+        refinery::Migration::unapplied(name, sql).expect("a valid migration name")
+    }));
+    refinery::Runner::new(&migrations).set_grouped(true)
 }
 
 /// A PostgreSQL database made for one test.

@@ -1,5 +1,5 @@
 //! Commands about the switch itself: status, version, uptime, global
-//! variables, fsctl, msleep, reloadxml.
+//! variables, loaded modules, fsctl, msleep, reloadxml.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +37,10 @@ pub(super) async fn run(engine: &Arc<Engine>, command: &str, arg: Option<&str>) 
             engine.fire(event);
             "+OK [Success]\n".to_owned()
         }
+        // "true" or "false" with no newline, nothing for no argument
+        // (mod_commands.c, module_exists_function).
+        "module_exists" if arg.is_empty() => String::new(),
+        "module_exists" => engine.config.modules.contains(arg).to_string(),
         "fsctl" => fsctl(engine, arg),
         "sim_fault" => sim_fault(engine, arg),
         _ => return None,
