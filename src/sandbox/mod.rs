@@ -15,7 +15,7 @@ use crate::scenario::render::{self, CONTEXT, write_dir};
 use crate::sim::phone::PhoneBook;
 use crate::sim::{SimConfig, SimHandle, Simulator};
 use crate::switch::freeswitch::CALL_EVENTS;
-use crate::switch::{DialTemplate, FreeSwitch, Pool};
+use crate::switch::{DialTemplate, EventClock, FreeSwitch, Pool};
 
 /// The name the sandbox's node has in logs and records.
 pub const NODE_NAME: &str = "sandbox";
@@ -115,7 +115,11 @@ impl Sandbox {
                 message: e.to_string(),
             }
         })?;
-        let switch = FreeSwitch::new(client, events, CONTEXT, dial);
+        // The simulator's events carry its own, faster clock: read on
+        // arsgate's, so that a call's timeline keeps one clock.
+        let clock = sim.clock().clone();
+        let switch = FreeSwitch::new(client, events, CONTEXT, dial)
+            .with_clock(EventClock::converting(move |at| clock.to_wall(at)));
         let settings = CallSettings {
             sounds: sounds.to_string_lossy().into_owned(),
             recordings: RecordingPaths {

@@ -31,8 +31,36 @@ pub const CALL_EVENTS: &[EventName] = &[
     EventName::ChannelDestroy,
 ];
 
+/// How a node's event times (`Event-Date-Timestamp`) read on arsgate's
+/// own clock. A real FreeSWITCH keeps the wall clock (NTP), so its times
+/// are taken as they are; the sandbox's simulator runs a clock of its own,
+/// `speed` times faster than the wall clock, whose times are converted so
+/// that one call's timeline keeps one clock.
+#[derive(Clone, Default)]
+pub struct EventClock(Option<Arc<dyn Fn(SystemTime) -> SystemTime + Send + Sync>>);
+
+impl EventClock {
+    /// A switch whose event times convert to arsgate's clock by `convert`.
+    pub fn converting(convert: impl Fn(SystemTime) -> SystemTime + Send + Sync + 'static) -> Self {
+        EventClock(Some(Arc::new(convert)))
+    }
+
+    /// `switch_time` on arsgate's clock.
+    pub fn local(&self, switch_time: SystemTime) -> SystemTime {
+        self.0.as_ref().map_or(switch_time, |convert| convert(switch_time))
+    }
+}
+
+impl std::fmt::Debug for EventClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() { "EventClock(converted)" } else { "EventClock(wall)" })
+    }
+}
+
 #[derive(Default)]
 struct Routes {
+    /// The node's event times on arsgate's clock.
+    clock: EventClock,
     calls: HashMap<String, mpsc::UnboundedSender<Timed>>,
     jobs: HashMap<String, String>,
     /// The followed calls whose originate the node acknowledged (or may
@@ -136,6 +164,13 @@ impl FreeSwitch {
     /// verification wants any more (see [`FreeSwitch::hang_up_strangers`]).
     pub fn with_claims(mut self, claims: Arc<dyn Claims>) -> FreeSwitch {
         self.claims = Some(claims);
+        self
+    }
+
+    /// Reads the node's event times through `clock` (the sandbox's
+    /// simulator, whose clock runs faster than arsgate's).
+    pub fn with_clock(self, clock: EventClock) -> FreeSwitch {
+        self.routes().clock = clock;
         self
     }
 
@@ -631,7 +666,7 @@ async fn route(
         let ended = translated == CallEvent::Ended;
         if let Some(sender) = routes.calls.get(&call) {
             let _ = sender.send(Timed {
-                at: timestamp(&event),
+                at: routes.clock.local(timestamp(&event)),
                 event: translated,
             });
         }

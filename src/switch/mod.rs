@@ -33,6 +33,6 @@ pub use backend::{
 };
 pub use dial::{DialNumber, DialTemplate, VarName, VarValue};
 pub use failover::{Attempt, Fault};
-pub use freeswitch::FreeSwitch;
+pub use freeswitch::{EventClock, FreeSwitch};
 pub use health::{NodeReport, NodeState, StatusAnswer};
 pub use pool::{NoNode, Node, NodeLimits, Pool, Slot, UnknownNode};
