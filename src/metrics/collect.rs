@@ -1,6 +1,6 @@
 //! What `/metrics` reads from the running parts when it is scraped: the
-//! event socket statistics and capacity of every node, and the webhook
-//! outbox backlog. The ESL client and the node pool keep their own
+//! event socket statistics and capacity of every node, the webhook
+//! outbox backlog and whether the store answers. The ESL client and the node pool keep their own
 //! counters and know nothing of metrics; they are read here instead.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use metrics::{counter, gauge};
 
 use super::{
     ESL_CONNECTED, ESL_EVENT_QUEUE_DEPTH, ESL_EVENTS_DROPPED, ESL_EVENTS_RECEIVED,
-    ESL_HEARTBEAT_AGE, ESL_RECONNECTS, NODE_MAX_CHANNELS, ORPHANS_HUNG_UP, WEBHOOK_BACKLOG,
+    ESL_HEARTBEAT_AGE, ESL_RECONNECTS, NODE_MAX_CHANNELS, ORPHANS_HUNG_UP, STORE_UP, WEBHOOK_BACKLOG,
 };
 use crate::domain::Mode;
 use crate::service::Service;
@@ -33,8 +33,13 @@ impl Collector {
                 self.node(node);
             }
         }
-        if let Ok(backlog) = service.store().pending_deliveries().await {
-            gauge!(WEBHOOK_BACKLOG).set(backlog as f64);
+        // The same question `/readyz` asks of the store.
+        match service.store().pending_deliveries().await {
+            Ok(backlog) => {
+                gauge!(WEBHOOK_BACKLOG).set(backlog as f64);
+                gauge!(STORE_UP).set(1.0);
+            }
+            Err(_) => gauge!(STORE_UP).set(0.0),
         }
     }
 

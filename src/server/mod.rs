@@ -95,6 +95,11 @@ impl Server {
     ) -> Result<Server, StartError> {
         let secret = config.secret.as_ref().ok_or(StartError::NoSecret)?;
         crate::metrics::install();
+        let mut known: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+        if config.sandbox.enabled {
+            known.push(crate::sandbox::NODE_NAME);
+        }
+        crate::metrics::zero_known(&known);
         let store = TimedStore::wrap(store);
         let assets = assets::resolve(
             &config.calls.scenarios_dir,
