@@ -49,6 +49,45 @@ on_every_store!(
 
 const CODE: &str = "123456";
 
+/// A sandbox running ten times faster than real time keeps one clock per
+/// timeline: its simulator's own clock races ahead of the wall clock (ten
+/// simulated seconds a real one), and its event times used to sit beside
+/// arsgate's own entries unconverted (`ringing +73 s`, then `segment ask`
+/// back near `+0.3 s`). Now the times never go back by more than an
+/// event's way to arsgate, and each is within a second of when arsgate
+/// received it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fast_sandbox_keeps_one_clock_per_timeline() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_with(&db, |c| c.sandbox.speed = 10.0).await;
+    let m = app.merchant("one-clock").await;
+    let created = app
+        .create(
+            &m.test,
+            &json!({ "phone": "010-0000-0004", "scenario": "enter_code" }),
+        )
+        .await;
+    let view = app.finished(&m.test, created["id"].as_str().unwrap()).await;
+    assert_eq!(view["outcome"], "verified", "{view}");
+    let entries = view["timeline"].as_array().expect("a timeline");
+    let events: Vec<&str> = entries.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for wanted in ["originated", "ringing", "answered", "segment", "input", "hung_up"] {
+        assert!(events.contains(&wanted), "{wanted} in {events:?}");
+    }
+    let time = |entry: &Value, key: &str| entry[key].as_i64().expect("epoch millis");
+    for pair in entries.windows(2) {
+        assert!(time(&pair[0], "at") <= time(&pair[1], "at"), "{pair:?}");
+        assert!(
+            time(&pair[1], "reported_at") >= time(&pair[0], "reported_at") - 50,
+            "reported times go back: {pair:?}"
+        );
+    }
+    for entry in entries {
+        let apart = (time(entry, "at") - time(entry, "reported_at")).abs();
+        assert!(apart < 1000, "two clocks in {entry}");
+    }
+}
+
 fn consent_fields() -> Value {
     json!({
         "bank": "이노은행",

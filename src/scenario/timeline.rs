@@ -1,15 +1,17 @@
 //! A call's timeline: what happened and when, for the record. Inputs are
 //! recorded by their length and result, never their digits.
 //!
-//! Two clocks meet here: arsgate's own, and the switch's for what the
-//! switch reported (`Event-Date-Timestamp`). FreeSWITCH's event times
-//! step by about 20 ms and lag arsgate's clock by up to about 17 ms
+//! One timeline reads one clock, arsgate's: the switch's event times
+//! (`Event-Date-Timestamp`) come from a FreeSWITCH kept on the same wall
+//! clock, and the sandbox's simulator, whose own clock runs `speed` times
+//! faster, has its times read back on the wall clock before they get here
+//! ([`crate::switch::EventClock`]). FreeSWITCH's event times still step by
+//! about 20 ms and lag arsgate's clock by up to about 17 ms
 //! (arsgate-sessions/README.md), so a ringing the switch reports can carry
-//! a time earlier than the originate arsgate recorded before it. Each
-//! entry therefore keeps both: `at`, when arsgate received or decided it
-//! (its own clock; the entries are in that order and `at` never goes
-//! backwards), and `reported_at`, when it happened by the clock of whoever
-//! reported it.
+//! a time a little earlier than the originate arsgate recorded before it.
+//! Each entry therefore keeps both: `at`, when arsgate received or decided
+//! it (the entries are in that order and `at` never goes backwards), and
+//! `reported_at`, when it happened by whoever reported it.
 
 use std::time::SystemTime;
 
