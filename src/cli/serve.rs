@@ -27,12 +27,16 @@ const CLIENT_VARS: &[&str] = &[super::nodes::TOKEN_VAR, super::nodes::URL_VAR];
 
 /// Loads the configuration file with its `ARSGATE_...` overrides.
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
+    read_config(path).with_context(|| format!("loading {}", path.display()))
+}
+
+/// The configuration file with the overrides the environment holds now.
+fn read_config(path: &Path) -> Result<Config, crate::config::ConfigError> {
     Config::load(
         path,
         std::env::vars()
             .filter(|(k, _)| k.starts_with(ENV_PREFIX) && !CLIENT_VARS.contains(&k.as_str())),
     )
-    .with_context(|| format!("loading {}", path.display()))
 }
 
 /// The store URL of `config`: its own, or SQLite in the data directory.
@@ -72,7 +76,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Runs `arsgate serve` until SIGINT or SIGTERM, then shuts down
-/// gracefully; a second signal exits at once.
+/// gracefully; a second signal exits at once. SIGHUP reloads the
+/// configuration file (what changed, or why nothing did, is logged).
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args.config)?;
     let store = open_store(&config).await?;
@@ -93,7 +98,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "arsgate started"
     );
     eprintln!("arsgate serving on http://{}", server.addr());
-    shutdown_signal().await;
+    let path = args.config.clone();
+    server.reload_from(Arc::new(move || read_config(&path)));
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut hangups = hangups()?;
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some(()) = hangups.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                // The reload logs what it changed, or why it changed nothing.
+                let _ = server.reload().await;
+            }
+        }
+    }
     eprintln!(
         "shutting down: live calls get {:?} to finish (a second signal exits at once)",
         config.shutdown.grace
@@ -105,6 +124,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             std::process::exit(130);
         }
     }
+}
+
+/// SIGHUP, as a stream (never on a platform without it).
+fn hangups() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                // A reload under way takes the next one with it.
+                let _ = tx.try_send(());
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    Ok(rx)
 }
 
 /// The store a URL names, for the log: its kind and where it is, never a

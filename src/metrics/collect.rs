@@ -30,7 +30,7 @@ impl Collector {
     pub async fn collect(&self, service: &Service) {
         for mode in [Mode::Live, Mode::Test] {
             for node in service.pool(mode).nodes() {
-                self.node(node);
+                self.node(&node);
             }
         }
         // The same question `/readyz` asks of the store.

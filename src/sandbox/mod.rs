@@ -63,6 +63,21 @@ pub struct Sandbox {
     pub settings: CallSettings,
 }
 
+/// Renders `catalog` into the sandbox's dialplan under `dir` (the
+/// sandbox's folder) and has its simulator read it again, as FreeSWITCH's
+/// `reloadxml` does: calls route by the new dialplan from their next
+/// transfer on.
+pub fn reload_dialplan(dir: &Path, catalog: &Catalog, sim: &SimHandle) -> Result<(), SandboxError> {
+    let dialplan = dir.join("dialplan");
+    let files = |message: String| SandboxError::Files {
+        path: dialplan.clone(),
+        message,
+    };
+    write_dir(&dialplan, &render::render(&catalog.dialplan_definitions()))
+        .map_err(|e| files(e.to_string()))?;
+    sim.reload_dialplan().map_err(files)
+}
+
 impl Sandbox {
     /// Renders `catalog` into a dialplan, starts the simulator on it and
     /// connects to it; `base` are the live call settings.

@@ -207,7 +207,7 @@ async fn place_and_follow(
             return Ok(());
         }
         let (call_request, entries) =
-            match call_request(inner, runnable, verification, call.clone()).await {
+            match call_request(inner, &runnable, verification, call.clone()).await {
                 Ok(request) => request,
                 Err(reason) => {
                     return inner
@@ -288,7 +288,7 @@ async fn take_over(
     // The call holds its node's capacity like any other.
     let _slot = inner.pool(request.mode).hold(node.name());
     let (call_request, entries) =
-        match call_request(inner, runnable, verification, call.clone()).await {
+        match call_request(inner, &runnable, verification, call.clone()).await {
             Ok(request) => request,
             Err(reason) => {
                 inner.hang_up_orphan(verification).await;

@@ -35,4 +35,4 @@ pub use dial::{DialNumber, DialTemplate, VarName, VarValue};
 pub use failover::{Attempt, Fault};
 pub use freeswitch::{EventClock, FreeSwitch};
 pub use health::{NodeReport, NodeState, StatusAnswer};
-pub use pool::{NoNode, Node, NodeLimits, Pool, Slot, UnknownNode};
+pub use pool::{NoNode, Node, NodeChange, NodeLimits, Pool, Slot, UnknownNode};
