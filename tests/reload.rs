@@ -205,6 +205,7 @@ async fn live_calls_finish_while_nodes_and_plans_change() {
     .await;
     let fs2 = named(&nodes, "fs2").expect("fs2 stays while its call lives");
     assert_eq!((&fs2["draining"], &fs2["live_channels"]), (&json!(true), &json!(1)));
+    assert!(metrics(app).await.contains("arsgate_esl_connected{node=\"fs2\"} 1"));
 
     // The plan's new channels, on the nodes still in the file.
     let fs2_dialled = app.nodes[1].dialled().len();
@@ -227,6 +228,16 @@ async fn live_calls_finish_while_nodes_and_plans_change() {
     let nodes = nodes_until(&rig, |nodes| named(nodes, "fs2").is_none()).await;
     let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["fs1", "fs3"]);
+    // Gone from the metrics as far as alerts go: no value any more.
+    let text = metrics(app).await;
+    assert!(text.contains("arsgate_esl_connected{node=\"fs2\"} NaN"), "{text}");
+    assert!(text.contains("arsgate_esl_connected{node=\"fs3\"} 1"), "{text}");
+}
+
+/// The `/metrics` page.
+async fn metrics(app: &TestApp) -> String {
+    let response = app.request(Method::GET, "/metrics", None, None).send().await.unwrap();
+    response.text().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,7 +3,7 @@
 //! outbox backlog and whether the store answers. The ESL client and the node pool keep their own
 //! counters and know nothing of metrics; they are read here instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use metrics::{counter, gauge};
@@ -23,14 +23,38 @@ use crate::switch::Node;
 pub struct Collector {
     /// The last value seen of each (node, counter) pair.
     seen: Mutex<HashMap<(String, String), u64>>,
+    /// The nodes the last scrape read.
+    nodes: Mutex<HashSet<String>>,
 }
 
 impl Collector {
     /// Records what `service`'s nodes and store report now.
     pub async fn collect(&self, service: &Service) {
+        let mut now = HashSet::new();
         for mode in [Mode::Live, Mode::Test] {
             for node in service.pool(mode).nodes() {
                 self.node(&node);
+                now.insert(node.name().to_owned());
+            }
+        }
+        let gone: Vec<String> = {
+            let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+            let gone = nodes.difference(&now).cloned().collect();
+            *nodes = now;
+            gone
+        };
+        for name in gone {
+            // A node a reload removed has no state any more: its gauges
+            // read NaN (no value, which no comparison matches) rather than
+            // their last value, so no alert fires for a node that is gone.
+            // The recorder cannot drop a series before the next start.
+            for gauge in [
+                ESL_CONNECTED,
+                ESL_HEARTBEAT_AGE,
+                ESL_EVENT_QUEUE_DEPTH,
+                NODE_MAX_CHANNELS,
+            ] {
+                gauge!(gauge, "node" => name.clone()).set(f64::NAN);
             }
         }
         // The same question `/readyz` asks of the store.
