@@ -70,8 +70,18 @@ async fn a_fast_sandbox_keeps_one_clock_per_timeline() {
     let view = app.finished(&m.test, created["id"].as_str().unwrap()).await;
     assert_eq!(view["outcome"], "verified", "{view}");
     let entries = view["timeline"].as_array().expect("a timeline");
-    let events: Vec<&str> = entries.iter().map(|e| e["event"].as_str().unwrap()).collect();
-    for wanted in ["originated", "ringing", "answered", "segment", "input", "hung_up"] {
+    let events: Vec<&str> = entries
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "originated",
+        "ringing",
+        "answered",
+        "segment",
+        "input",
+        "hung_up",
+    ] {
         assert!(events.contains(&wanted), "{wanted} in {events:?}");
     }
     let time = |entry: &Value, key: &str| entry[key].as_i64().expect("epoch millis");

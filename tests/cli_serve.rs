@@ -359,7 +359,11 @@ async fn sighup_reloads_the_file_and_logs_what_changed() {
     }
 
     // A broken file changes nothing, and the log says why.
-    std::fs::write(&config, edited.replace("max_channels: 5,", "max_chanels: 5,")).unwrap();
+    std::fs::write(
+        &config,
+        edited.replace("max_channels: 5,", "max_chanels: 5,"),
+    )
+    .unwrap();
     signal(&child, "-HUP").await;
     let line = logged(&log, "configuration not reloaded").await;
     assert!(line.contains("max_chanels"), "{line}");
@@ -383,7 +387,11 @@ async fn sighup_reloads_the_file_and_logs_what_changed() {
         assert!(tokio::time::Instant::now() < deadline, "no second reload");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    for change in ["nodes -fs2 ~fs1(weight 2 -> 1)", "plans -gold", "merchants -acme"] {
+    for change in [
+        "nodes -fs2 ~fs1(weight 2 -> 1)",
+        "plans -gold",
+        "merchants -acme",
+    ] {
         assert!(line.contains(change), "{change} in {line}");
     }
     assert!(!line.contains("needs restart"), "{line}");

@@ -391,7 +391,10 @@ async fn known_counters_start_at_zero(db: &TestDb) {
         "arsgate_orphan_channels_hung_up_total",
     ] {
         assert!(has(&samples, name, &fs1), "{name} for fs1");
-        assert!(has(&samples, name, &[("node", "sandbox")]), "{name} for the sandbox");
+        assert!(
+            has(&samples, name, &[("node", "sandbox")]),
+            "{name} for the sandbox"
+        );
     }
     for reason in ["full", "draining", "disconnected"] {
         assert!(
@@ -401,7 +404,11 @@ async fn known_counters_start_at_zero(db: &TestDb) {
     }
     for result in ["delivered", "failed", "dead"] {
         assert!(
-            has(&samples, "arsgate_webhook_deliveries_total", &[("result", result)]),
+            has(
+                &samples,
+                "arsgate_webhook_deliveries_total",
+                &[("result", result)]
+            ),
             "{result}"
         );
     }
@@ -652,7 +659,9 @@ fn the_alert_rules_query_only_exported_metrics() {
             recorded.insert(record.to_owned());
             continue;
         }
-        let alert = rule["alert"].as_str().expect("an alerting or recording rule");
+        let alert = rule["alert"]
+            .as_str()
+            .expect("an alerting or recording rule");
         assert!(rule["for"].is_string(), "{alert}: for");
         assert!(
             ["critical", "warning"].contains(&rule["labels"]["severity"].as_str().unwrap_or("")),
@@ -712,7 +721,10 @@ fn every_runbook_url_points_at_a_readme_section() {
     let readme = std::fs::read_to_string(repo("README.md")).unwrap();
     let sections = anchors(&readme);
     assert!(sections.contains("operations-metrics-dashboard-and-alerts"));
-    assert!(!sections.contains("arsgatenosuchalert"), "a missing one is missed");
+    assert!(
+        !sections.contains("arsgatenosuchalert"),
+        "a missing one is missed"
+    );
     let mut runbooks = 0;
     for rule in rules() {
         let Some(alert) = rule["alert"].as_str() else {

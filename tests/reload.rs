@@ -72,17 +72,21 @@ impl Rig {
         let file = folder.join("arsgate.yaml");
         let url = db.url();
         let (f, s, limits) = (file.clone(), scenarios.clone(), limits.to_owned());
-        let app = TestApp::start_cluster(db, nodes, |_, _| {}, move |config| {
-            let ports: Vec<u16> = config.nodes.iter().map(|n| n.port).collect();
-            let text = file_text(&ports[..configured], &config.data_dir, &s, &limits);
-            std::fs::write(&f, text).unwrap();
-            *config = load(&f, &url).expect("the test's file loads");
-        })
+        let app = TestApp::start_cluster(
+            db,
+            nodes,
+            |_, _| {},
+            move |config| {
+                let ports: Vec<u16> = config.nodes.iter().map(|n| n.port).collect();
+                let text = file_text(&ports[..configured], &config.data_dir, &s, &limits);
+                std::fs::write(&f, text).unwrap();
+                *config = load(&f, &url).expect("the test's file loads");
+            },
+        )
         .await;
         let ports = app.nodes.iter().map(|sim| sim.addr().port()).collect();
         let (f, url) = (file.clone(), db.url());
-        app.server()
-            .reload_from(Arc::new(move || load(&f, &url)));
+        app.server().reload_from(Arc::new(move || load(&f, &url)));
         for sim in &app.nodes {
             sim.set_phone(SLOW, slow_phone());
         }
@@ -183,12 +187,20 @@ async fn live_calls_finish_while_nodes_and_plans_change() {
         live.push(body["id"].as_str().unwrap().to_owned());
     }
     let nodes = nodes_until(&rig, |nodes| {
-        nodes.iter().map(|n| n["live_channels"].as_u64().unwrap()).sum::<u64>() == 2
+        nodes
+            .iter()
+            .map(|n| n["live_channels"].as_u64().unwrap())
+            .sum::<u64>()
+            == 2
     })
     .await;
     assert_eq!(nodes.len(), 2, "{nodes:?}");
     let (status, body) = create(app, &m.live, "read_code", SLOW).await;
-    assert_eq!((status, body["code"].as_str()), (429, Some("channel_limit")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (429, Some("channel_limit")),
+        "{body}"
+    );
 
     // fs2 leaves, fs3 joins, the plan grows to five channels.
     rig.write(&[0, 2], FIVE_CHANNELS);
@@ -204,8 +216,15 @@ async fn live_calls_finish_while_nodes_and_plans_change() {
     })
     .await;
     let fs2 = named(&nodes, "fs2").expect("fs2 stays while its call lives");
-    assert_eq!((&fs2["draining"], &fs2["live_channels"]), (&json!(true), &json!(1)));
-    assert!(metrics(app).await.contains("arsgate_esl_connected{node=\"fs2\"} 1"));
+    assert_eq!(
+        (&fs2["draining"], &fs2["live_channels"]),
+        (&json!(true), &json!(1))
+    );
+    assert!(
+        metrics(app)
+            .await
+            .contains("arsgate_esl_connected{node=\"fs2\"} 1")
+    );
 
     // The plan's new channels, on the nodes still in the file.
     let fs2_dialled = app.nodes[1].dialled().len();
@@ -222,21 +241,35 @@ async fn live_calls_finish_while_nodes_and_plans_change() {
         let view = app.finished(&m.live, id).await;
         assert_eq!(view["outcome"], "completed", "{view}");
     }
-    assert_eq!(app.nodes[1].dialled().len(), fs2_dialled, "nothing new on fs2");
-    assert!(app.nodes[2].dialled().len() >= 1, "fs3 took calls");
+    assert_eq!(
+        app.nodes[1].dialled().len(),
+        fs2_dialled,
+        "nothing new on fs2"
+    );
+    assert!(!app.nodes[2].dialled().is_empty(), "fs3 took calls");
     // With its call over, fs2 leaves the pool.
     let nodes = nodes_until(&rig, |nodes| named(nodes, "fs2").is_none()).await;
     let names: Vec<&str> = nodes.iter().map(|n| n["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["fs1", "fs3"]);
     // Gone from the metrics as far as alerts go: no value any more.
     let text = metrics(app).await;
-    assert!(text.contains("arsgate_esl_connected{node=\"fs2\"} NaN"), "{text}");
-    assert!(text.contains("arsgate_esl_connected{node=\"fs3\"} 1"), "{text}");
+    assert!(
+        text.contains("arsgate_esl_connected{node=\"fs2\"} NaN"),
+        "{text}"
+    );
+    assert!(
+        text.contains("arsgate_esl_connected{node=\"fs3\"} 1"),
+        "{text}"
+    );
 }
 
 /// The `/metrics` page.
 async fn metrics(app: &TestApp) -> String {
-    let response = app.request(Method::GET, "/metrics", None, None).send().await.unwrap();
+    let response = app
+        .request(Method::GET, "/metrics", None, None)
+        .send()
+        .await
+        .unwrap();
     response.text().await.unwrap()
 }
 
@@ -263,17 +296,30 @@ async fn an_invalid_file_or_scenario_changes_nothing() {
     assert_eq!(status, 422, "{problem}");
     assert_eq!(problem["code"], "invalid_configuration");
     let detail = problem["detail"].as_str().unwrap();
-    assert!(detail.contains("max_chanels") && detail.contains("nothing changed"), "{detail}");
+    assert!(
+        detail.contains("max_chanels") && detail.contains("nothing changed"),
+        "{detail}"
+    );
 
     // A good file with a broken scenario: still nothing.
     rig.write(&[0], FIVE_CHANNELS);
-    std::fs::write(rig.scenarios.join("broken.yaml"), "name: broken\nsteps: []\n").unwrap();
+    std::fs::write(
+        rig.scenarios.join("broken.yaml"),
+        "name: broken\nsteps: []\n",
+    )
+    .unwrap();
     let (status, problem) = rig.reload().await;
     assert_eq!(status, 422, "{problem}");
-    assert!(problem["detail"].as_str().unwrap().contains("broken.yaml"), "{problem}");
+    assert!(
+        problem["detail"].as_str().unwrap().contains("broken.yaml"),
+        "{problem}"
+    );
     let m = rig.app.merchant("acme").await;
     let (_, limits) = rig.app.get("/v1/limits", &m.live).await;
-    assert_eq!(limits["max_channels"], 100, "the plan is as it was: {limits}");
+    assert_eq!(
+        limits["max_channels"], 100,
+        "the plan is as it was: {limits}"
+    );
     assert_eq!(limits_of(rig.nodes().await), before);
 
     // Without a token, as the other admin routes.
@@ -311,26 +357,49 @@ async fn new_verifications_use_the_new_scenarios_and_live_ones_keep_theirs() {
     let m = app.merchant("acme").await;
     let copy = rig.scenarios.join("read_code_copy.yaml");
     let original = std::fs::read_to_string(rig.scenarios.join("read_code.yaml")).unwrap();
-    std::fs::write(&copy, original.replace("name: read_code\n", "name: read_code_copy\n"))
-        .unwrap();
+    std::fs::write(
+        &copy,
+        original.replace("name: read_code\n", "name: read_code_copy\n"),
+    )
+    .unwrap();
     let (status, report) = rig.reload().await;
     assert_eq!(status, 200, "{report}");
-    assert_eq!(report["scenarios"]["added"], json!(["read_code_copy"]), "{report}");
-    assert!(served(app, "read_code_copy__start").await.contains("read_code_copy__start"));
+    assert_eq!(
+        report["scenarios"]["added"],
+        json!(["read_code_copy"]),
+        "{report}"
+    );
+    assert!(
+        served(app, "read_code_copy__start")
+            .await
+            .contains("read_code_copy__start")
+    );
 
     // A sandbox call of the new scenario, live across its removal.
     let (status, body) = create(app, &m.test, "read_code_copy", SLOW).await;
     assert_eq!(status, 201, "{body}");
     let id = body["id"].as_str().unwrap().to_owned();
-    app.wait_for(&m.test, &id, |v| v["status"] == "calling").await;
+    app.wait_for(&m.test, &id, |v| v["status"] == "calling")
+        .await;
     std::fs::remove_file(&copy).unwrap();
     let (status, report) = rig.reload().await;
     assert_eq!(status, 200, "{report}");
-    assert_eq!(report["scenarios"]["removed"], json!(["read_code_copy"]), "{report}");
+    assert_eq!(
+        report["scenarios"]["removed"],
+        json!(["read_code_copy"]),
+        "{report}"
+    );
     let (status, problem) = create(app, &m.test, "read_code_copy", SLOW).await;
     assert_eq!(status, 422, "no new verification of it: {problem}");
     let view = app.finished(&m.test, &id).await;
-    assert_eq!(view["outcome"], "completed", "the live call kept it: {view}");
+    assert_eq!(
+        view["outcome"], "completed",
+        "the live call kept it: {view}"
+    );
     // Its dialplan stays served for calls under way.
-    assert!(served(app, "read_code_copy__start").await.contains("read_code_copy__start"));
+    assert!(
+        served(app, "read_code_copy__start")
+            .await
+            .contains("read_code_copy__start")
+    );
 }

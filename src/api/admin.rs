@@ -10,8 +10,8 @@
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
-use axum::http::{StatusCode, header};
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;

@@ -52,7 +52,9 @@ pub enum ReloadError {
     #[error("the scenarios are invalid, nothing changed:\n{0}")]
     Scenarios(String),
     /// A node cannot be added yet.
-    #[error("node {0} was removed by an earlier reload and still has calls; nothing changed (reload again once it has left)")]
+    #[error(
+        "node {0} was removed by an earlier reload and still has calls; nothing changed (reload again once it has left)"
+    )]
     NodeRetiring(String),
 }
 
@@ -301,7 +303,11 @@ impl Reloader {
         for name in &nodes.removed {
             let _ = pool.remove(name);
         }
-        for config in new.nodes.iter().filter(|n| nodes.added.contains(&n.name.to_string())) {
+        for config in new
+            .nodes
+            .iter()
+            .filter(|n| nodes.added.contains(&n.name.to_string()))
+        {
             if let Err(error) = pool.add(config) {
                 tracing::warn!(node = %config.name, %error, "node not added");
             }
@@ -376,7 +382,11 @@ fn node_changes(old: &[NodeConfig], new: &[NodeConfig]) -> (NodeChanges, Vec<Nod
             }
         };
         limit("weight", before.weight.get(), node.weight.get());
-        limit("max_channels", before.max_channels.get(), node.max_channels.get());
+        limit(
+            "max_channels",
+            before.max_channels.get(),
+            node.max_channels.get(),
+        );
         limit("cps", before.cps.get(), node.cps.get());
         if !what.is_empty() {
             changes.updated.push(NodeUpdate {
@@ -492,8 +502,14 @@ limits:
         let old = config(BASE);
         let new = config(
             &BASE
-                .replace("max_channels: 100\n    dial", "max_channels: 200\n    weight: 3\n    dial")
-                .replace("name: fs2\n    host: 10.0.0.2", "name: fs3\n    host: 10.0.0.3"),
+                .replace(
+                    "max_channels: 100\n    dial",
+                    "max_channels: 200\n    weight: 3\n    dial",
+                )
+                .replace(
+                    "name: fs2\n    host: 10.0.0.2",
+                    "name: fs3\n    host: 10.0.0.3",
+                ),
         );
         let (changes, applied) = node_changes(&old.nodes, &new.nodes);
         assert_eq!(changes.added, ["fs3"]);
@@ -532,11 +548,17 @@ limits:
         let old = config(BASE);
         let new = config(
             &BASE
-                .replace("gold: { max_channels: 100 }", "gold: { max_channels: 150 }\n    silver: {}")
+                .replace(
+                    "gold: { max_channels: 100 }",
+                    "gold: { max_channels: 150 }\n    silver: {}",
+                )
                 .replace("acme: gold", "acme: silver\n    initech: gold"),
         );
         let plans = Changes::between(&old.limits.plans, &new.limits.plans);
-        assert_eq!((plans.added, plans.changed), (vec!["silver".to_owned()], vec!["gold".to_owned()]));
+        assert_eq!(
+            (plans.added, plans.changed),
+            (vec!["silver".to_owned()], vec!["gold".to_owned()])
+        );
         let merchants = Changes::between(&old.limits.merchants, &new.limits.merchants);
         assert_eq!(merchants.added, ["initech"]);
         assert_eq!(merchants.changed, ["acme"]);

@@ -133,7 +133,10 @@ mod tests {
         assert!(close(clock.to_wall(event), SystemTime::now()));
         // Five simulated seconds earlier were half a real second earlier.
         let earlier = clock.to_wall(event - Duration::from_secs(5));
-        assert!(close(earlier, SystemTime::now() - Duration::from_millis(500)));
+        assert!(close(
+            earlier,
+            SystemTime::now() - Duration::from_millis(500)
+        ));
     }
 
     #[test]

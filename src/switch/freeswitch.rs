@@ -47,13 +47,19 @@ impl EventClock {
 
     /// `switch_time` on arsgate's clock.
     pub fn local(&self, switch_time: SystemTime) -> SystemTime {
-        self.0.as_ref().map_or(switch_time, |convert| convert(switch_time))
+        self.0
+            .as_ref()
+            .map_or(switch_time, |convert| convert(switch_time))
     }
 }
 
 impl std::fmt::Debug for EventClock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() { "EventClock(converted)" } else { "EventClock(wall)" })
+        f.write_str(if self.0.is_some() {
+            "EventClock(converted)"
+        } else {
+            "EventClock(wall)"
+        })
     }
 }
 

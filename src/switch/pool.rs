@@ -451,7 +451,11 @@ impl Pool {
             .ok_or_else(|| UnknownNode(name.to_owned()))?;
         node.retiring.store(true, Ordering::Relaxed);
         node.draining.store(true, Ordering::Relaxed);
-        tracing::info!(node = name, live = node.live_channels(), "node removed: draining its calls");
+        tracing::info!(
+            node = name,
+            live = node.live_channels(),
+            "node removed: draining its calls"
+        );
         let freed = Arc::clone(&self.freed);
         let nodes = Arc::downgrade(&self.nodes);
         tokio::spawn(async move {
