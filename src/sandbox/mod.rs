@@ -5,6 +5,7 @@
 //! the sandbox's magic numbers (`config/sim-phones.yaml`).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use rand::Rng;
 
@@ -15,7 +16,7 @@ use crate::scenario::render::{self, CONTEXT, write_dir};
 use crate::sim::phone::PhoneBook;
 use crate::sim::{SimConfig, SimHandle, Simulator};
 use crate::switch::freeswitch::CALL_EVENTS;
-use crate::switch::{DialTemplate, EventClock, FreeSwitch, Pool};
+use crate::switch::{DialTemplate, FreeSwitch, Pool, SwitchClock};
 
 /// The name the sandbox's node has in logs and records.
 pub const NODE_NAME: &str = "sandbox";
@@ -130,11 +131,13 @@ impl Sandbox {
                 message: e.to_string(),
             }
         })?;
-        // The simulator's events carry its own, faster clock: read on
-        // arsgate's, so that a call's timeline keeps one clock.
+        // The simulator stamps its events with its own clock, `speed`
+        // times faster than the wall clock: a call's timeline reads it for
+        // arsgate's own entries too, so that it keeps one clock.
         let clock = sim.clock().clone();
-        let switch = FreeSwitch::new(client, events, CONTEXT, dial)
-            .with_clock(EventClock::converting(move |at| clock.to_wall(at)));
+        let switch = FreeSwitch::new(client, events, CONTEXT, dial).with_clock(
+            SwitchClock::reading(move || UNIX_EPOCH + Duration::from_micros(clock.now_micros())),
+        );
         let settings = CallSettings {
             sounds: sounds.to_string_lossy().into_owned(),
             recordings: RecordingPaths {

@@ -207,3 +207,60 @@ impl Catalog {
         retired.retain(|name, _| !next.contains_key(name));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::load::parse_str;
+    use crate::scenario::program::Language;
+    use crate::scenario::prompts::PromptCatalog;
+
+    /// A scenario `name` that plays `prompt`.
+    fn scenario(name: &str, prompt: &str) -> Scenario {
+        let prompts = PromptCatalog::from_names(
+            "test",
+            ["a", "b"]
+                .into_iter()
+                .flat_map(|p| Language::ALL.map(|language| (language, p.to_owned()))),
+        );
+        let yaml = format!(
+            "name: {name}\ntitle: t\nmax_duration: 1m\nsteps:\n  - play: [{prompt}]\n  - result: completed\n"
+        );
+        parse_str(&yaml, "t.yaml", name, &prompts).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn a_replaced_catalog_serves_new_calls_and_keeps_what_was_taken() {
+        let catalog = Catalog::new(vec![scenario("one", "a"), scenario("two", "a")]);
+        let taken = catalog.get("one").expect("offered");
+        let next = vec![scenario("one", "b"), scenario("three", "a")];
+        assert_eq!(
+            catalog.changes(&next),
+            CatalogChanges {
+                added: vec!["three".into()],
+                changed: vec!["one".into()],
+                removed: vec!["two".into()],
+            }
+        );
+        catalog.replace(next);
+        assert!(catalog.get("two").is_none(), "no new call of it");
+        assert_ne!(catalog.get("one").expect("offered").program, taken.program);
+        // A call under way keeps the program it took.
+        assert_eq!(taken.program, compile(&scenario("one", "a")));
+        // The removed one stays in the dialplan for its calls under way,
+        // until it comes back.
+        let served = |c: &Catalog| {
+            let mut names: Vec<String> = c
+                .dialplan_definitions()
+                .iter()
+                .map(|s| s.name().to_owned())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(served(&catalog), ["one", "three", "two"]);
+        catalog.replace(vec![scenario("two", "b")]);
+        assert_eq!(served(&catalog), ["one", "three", "two"]);
+        assert!(catalog.changes(&catalog.definitions()).is_empty());
+    }
+}

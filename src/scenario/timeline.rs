@@ -1,24 +1,30 @@
 //! A call's timeline: what happened and when, for the record. Inputs are
 //! recorded by their length and result, never their digits.
 //!
-//! One timeline reads one clock, arsgate's: the switch's event times
-//! (`Event-Date-Timestamp`) come from a FreeSWITCH kept on the same wall
-//! clock, and the sandbox's simulator, whose own clock runs `speed` times
-//! faster, has its times read back on the wall clock before they get here
-//! ([`crate::switch::EventClock`]). FreeSWITCH's event times still step by
-//! about 20 ms and lag arsgate's clock by up to about 17 ms
-//! (arsgate-sessions/README.md), so a ringing the switch reports can carry
-//! a time a little earlier than the originate arsgate recorded before it.
-//! Each entry therefore keeps both: `at`, when arsgate received or decided
-//! it (the entries are in that order and `at` never goes backwards), and
-//! `reported_at`, when it happened by whoever reported it.
+//! One timeline reads one clock: the clock of the switch that carries the
+//! call ([`SwitchClock`]), set to agree with arsgate's wall clock when the
+//! timeline begins. For a real FreeSWITCH, kept on the wall clock (NTP),
+//! that is the wall clock itself. The sandbox's simulator runs its own
+//! clock `speed` times faster: its event times and arsgate's own entries
+//! are both read on it, so a sandbox call's timeline tells the call in
+//! simulated time (a 2 s ring lasts 2 s at any speed), starting when it
+//! was placed, instead of mixing the two clocks.
+//!
+//! FreeSWITCH's event times still step by about 20 ms and lag arsgate's
+//! clock by up to about 17 ms (arsgate-sessions/README.md), so a ringing
+//! the switch reports can carry a time a little earlier than the originate
+//! arsgate recorded before it. Each entry therefore keeps both: `at`, when
+//! arsgate received or decided it (the entries are in that order and `at`
+//! never goes backwards), and `reported_at`, when it happened by whoever
+//! reported it.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::outcome::Outcome;
+use crate::switch::SwitchClock;
 
 /// How a collected input was judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -127,6 +133,42 @@ pub struct Timeline {
     /// Who hears of each entry as it happens.
     #[serde(skip)]
     observer: Option<UnboundedSender<Entry>>,
+    /// The one clock of the timeline.
+    #[serde(skip)]
+    clock: TimelineClock,
+}
+
+/// A switch's clock, shifted to read the wall clock's time when the
+/// timeline began.
+#[derive(Debug, Clone, Default)]
+struct TimelineClock {
+    switch: SwitchClock,
+    /// How far the switch's clock was ahead of the wall clock then.
+    ahead: Duration,
+    /// How far it was behind.
+    behind: Duration,
+}
+
+impl TimelineClock {
+    fn new(switch: SwitchClock) -> TimelineClock {
+        if switch.is_wall() {
+            return TimelineClock::default();
+        }
+        let (theirs, ours) = (switch.now(), SystemTime::now());
+        let (ahead, behind) = match theirs.duration_since(ours) {
+            Ok(ahead) => (ahead, Duration::ZERO),
+            Err(behind) => (Duration::ZERO, behind.duration()),
+        };
+        TimelineClock {
+            switch,
+            ahead,
+            behind,
+        }
+    }
+
+    fn local(&self, switch_time: SystemTime) -> SystemTime {
+        switch_time - self.ahead + self.behind
+    }
 }
 
 impl PartialEq for Timeline {
@@ -138,20 +180,32 @@ impl PartialEq for Timeline {
 impl Eq for Timeline {}
 
 impl Timeline {
-    /// A timeline that also sends each entry to `observer` as it is
-    /// recorded (a closed observer is ignored).
-    pub fn observed(observer: Option<UnboundedSender<Entry>>) -> Timeline {
+    /// A timeline on the clock of a switch (`clock`), beginning now, that
+    /// also sends each entry to `observer` as it is recorded (a closed
+    /// observer is ignored).
+    pub fn observed(observer: Option<UnboundedSender<Entry>>, clock: SwitchClock) -> Timeline {
         Timeline {
             entries: Vec::new(),
             observer,
+            clock: TimelineClock::new(clock),
         }
     }
 
-    /// Records `what`, which happened at `reported_at` by the clock of
-    /// whoever reported it, as received now.
+    /// The time now, on the timeline's clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.local(self.clock.switch.now())
+    }
+
+    /// `switch_time`, a time the switch reported, on the timeline's clock.
+    pub fn local(&self, switch_time: SystemTime) -> SystemTime {
+        self.clock.local(switch_time)
+    }
+
+    /// Records `what`, which happened at `reported_at` (on the timeline's
+    /// clock) by whoever reported it, as received now.
     pub fn push(&mut self, reported_at: SystemTime, what: Happening) {
-        let now = SystemTime::now();
-        // The wall clock may step back; the order stays the order received.
+        let now = self.now();
+        // A clock may step back; the order stays the order received.
         let at = self.entries.last().map_or(now, |last| last.at.max(now));
         let entry = Entry {
             at,

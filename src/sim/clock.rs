@@ -66,23 +66,6 @@ impl SimClock {
         self.inner.epoch_start_micros + self.elapsed().as_micros() as u64
     }
 
-    /// When a simulated time (`Event-Date-Timestamp`) came or comes by the
-    /// wall clock: simulated time since the clock was made, slowed back to
-    /// real time, after the wall clock's reading when it was made.
-    pub fn to_wall(&self, simulated: SystemTime) -> SystemTime {
-        let micros = simulated
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64);
-        let wall_start = SystemTime::now() - self.inner.real_start.elapsed();
-        let offset = micros.abs_diff(self.inner.epoch_start_micros);
-        let real = self.to_real(Duration::from_micros(offset));
-        if micros >= self.inner.epoch_start_micros {
-            wall_start + real
-        } else {
-            wall_start - real
-        }
-    }
-
     /// The real time that `simulated` takes on this clock.
     pub fn to_real(&self, simulated: Duration) -> Duration {
         simulated.div_f64(self.inner.speed)
@@ -118,25 +101,6 @@ mod tests {
         let real = Instant::now();
         clock.sleep(Duration::from_secs(10)).await;
         assert_eq!(real.elapsed(), Duration::from_millis(200));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn simulated_times_read_back_on_the_wall_clock() {
-        let clock = SimClock::new(10.0);
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let event = UNIX_EPOCH + Duration::from_micros(clock.now_micros());
-        let close = |a: SystemTime, b: SystemTime| {
-            let gap = a.duration_since(b).unwrap_or_else(|e| e.duration());
-            gap < Duration::from_millis(5)
-        };
-        // An event of now happened now, however far simulated time ran.
-        assert!(close(clock.to_wall(event), SystemTime::now()));
-        // Five simulated seconds earlier were half a real second earlier.
-        let earlier = clock.to_wall(event - Duration::from_secs(5));
-        assert!(close(
-            earlier,
-            SystemTime::now() - Duration::from_millis(500)
-        ));
     }
 
     #[test]

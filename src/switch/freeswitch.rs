@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::backend::{
     Backend, CallEvent, CallId, ChannelSnapshot, Claims, CollectedInput, MARK_VAR, OriginateSpec,
-    SwitchError, Timed,
+    SwitchClock, SwitchError, Timed,
 };
 use super::dial::{DialTemplate, VarName, VarValue};
 use crate::esl::client::{Client, ClientStats, ConnectionState, EslError, Events};
@@ -31,42 +31,10 @@ pub const CALL_EVENTS: &[EventName] = &[
     EventName::ChannelDestroy,
 ];
 
-/// How a node's event times (`Event-Date-Timestamp`) read on arsgate's
-/// own clock. A real FreeSWITCH keeps the wall clock (NTP), so its times
-/// are taken as they are; the sandbox's simulator runs a clock of its own,
-/// `speed` times faster than the wall clock, whose times are converted so
-/// that one call's timeline keeps one clock.
-#[derive(Clone, Default)]
-pub struct EventClock(Option<Arc<dyn Fn(SystemTime) -> SystemTime + Send + Sync>>);
-
-impl EventClock {
-    /// A switch whose event times convert to arsgate's clock by `convert`.
-    pub fn converting(convert: impl Fn(SystemTime) -> SystemTime + Send + Sync + 'static) -> Self {
-        EventClock(Some(Arc::new(convert)))
-    }
-
-    /// `switch_time` on arsgate's clock.
-    pub fn local(&self, switch_time: SystemTime) -> SystemTime {
-        self.0
-            .as_ref()
-            .map_or(switch_time, |convert| convert(switch_time))
-    }
-}
-
-impl std::fmt::Debug for EventClock {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.is_some() {
-            "EventClock(converted)"
-        } else {
-            "EventClock(wall)"
-        })
-    }
-}
-
 #[derive(Default)]
 struct Routes {
-    /// The node's event times on arsgate's clock.
-    clock: EventClock,
+    /// The clock the node stamps its events with.
+    clock: SwitchClock,
     calls: HashMap<String, mpsc::UnboundedSender<Timed>>,
     jobs: HashMap<String, String>,
     /// The followed calls whose originate the node acknowledged (or may
@@ -173,9 +141,9 @@ impl FreeSwitch {
         self
     }
 
-    /// Reads the node's event times through `clock` (the sandbox's
-    /// simulator, whose clock runs faster than arsgate's).
-    pub fn with_clock(self, clock: EventClock) -> FreeSwitch {
+    /// A node whose events are stamped by `clock` (the sandbox's
+    /// simulator, whose clock runs faster than the wall clock).
+    pub fn with_clock(self, clock: SwitchClock) -> FreeSwitch {
         self.routes().clock = clock;
         self
     }
@@ -347,7 +315,7 @@ impl FreeSwitch {
         let mut routes = self.routes();
         if let Some(sender) = routes.calls.get(call.as_str()) {
             let _ = sender.send(Timed {
-                at: SystemTime::now(),
+                at: routes.clock.now(),
                 event: event.clone(),
             });
         }
@@ -381,6 +349,10 @@ impl FreeSwitch {
 }
 
 impl Backend for FreeSwitch {
+    fn clock(&self) -> SwitchClock {
+        self.routes().clock.clone()
+    }
+
     fn follow(&self, call: &CallId) -> mpsc::UnboundedReceiver<Timed> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.routes().calls.insert(call.as_str().to_owned(), tx);
@@ -620,9 +592,10 @@ async fn route(
             // collect result was lost reads the result from the channel);
             // the recovery task then looks at every call again.
             dropped = now_dropped;
+            let now = routes.clock.now();
             for sender in routes.calls.values() {
                 let _ = sender.send(Timed {
-                    at: SystemTime::now(),
+                    at: now,
                     event: CallEvent::Unknown,
                 });
             }
@@ -672,7 +645,7 @@ async fn route(
         let ended = translated == CallEvent::Ended;
         if let Some(sender) = routes.calls.get(&call) {
             let _ = sender.send(Timed {
-                at: routes.clock.local(timestamp(&event)),
+                at: timestamp(&event),
                 event: translated,
             });
         }

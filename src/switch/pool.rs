@@ -5,6 +5,10 @@
 //! connection is retried in the background (with the configured backoff)
 //! and the node takes calls once connected. After that the ESL client keeps
 //! the connection alive by itself.
+//!
+//! A reload changes the pool in place ([`Pool::add`], [`Pool::remove`],
+//! [`Pool::set_limits`]): a node removed drains, and leaves once its last
+//! call ends.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
