@@ -53,11 +53,10 @@ const CODE: &str = "123456";
 /// timeline: its simulator's own clock races ahead of the wall clock (ten
 /// simulated seconds a real one), and its event times used to sit beside
 /// arsgate's own entries on the wall clock (`ringing +73 s`, then `segment
-/// ask` back near `+0.3 s`). Now the timeline reads the simulator's clock,
-/// set to the wall clock's time when the call was placed: the times never
-/// go back by more than an event's way to arsgate, each is within a second
-/// of when arsgate received it, and the call's length is its simulated
-/// length.
+/// ask` back near `+0.3 s`). Now the timeline reads the simulator's clock
+/// for both: the times never go back by more than an event's way to
+/// arsgate, each is within a second of when arsgate received it, and the
+/// call's length is its simulated length.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_fast_sandbox_keeps_one_clock_per_timeline() {
     let db = TestDb::sqlite();

@@ -712,8 +712,7 @@ impl<'a, B: Backend> Call<'a, B> {
                         self.decide(Outcome::Error, "the switch stopped reporting the call");
                         break;
                     };
-                    let at = self.timeline.local(timed.at);
-                    if self.on_event(at, timed.event).await {
+                    if self.on_event(timed.at, timed.event).await {
                         break;
                     }
                 }

@@ -2,13 +2,13 @@
 //! recorded by their length and result, never their digits.
 //!
 //! One timeline reads one clock: the clock of the switch that carries the
-//! call ([`SwitchClock`]), set to agree with arsgate's wall clock when the
-//! timeline begins. For a real FreeSWITCH, kept on the wall clock (NTP),
-//! that is the wall clock itself. The sandbox's simulator runs its own
-//! clock `speed` times faster: its event times and arsgate's own entries
-//! are both read on it, so a sandbox call's timeline tells the call in
-//! simulated time (a 2 s ring lasts 2 s at any speed), starting when it
-//! was placed, instead of mixing the two clocks.
+//! call ([`SwitchClock`]). For a real FreeSWITCH, kept on the wall clock
+//! (NTP), that is the wall clock itself. The sandbox's simulator runs its
+//! own clock `speed` times faster: its event times and arsgate's own
+//! entries are both read on it, so a sandbox call's timeline tells the
+//! call in simulated time (a 2 s ring lasts 2 s at any speed) instead of
+//! mixing the two clocks, and the times of all sandbox calls (their
+//! answers and ends too) compare with each other.
 //!
 //! FreeSWITCH's event times still step by about 20 ms and lag arsgate's
 //! clock by up to about 17 ms (arsgate-sessions/README.md), so a ringing
@@ -18,7 +18,7 @@
 //! never goes backwards), and `reported_at`, when it happened by whoever
 //! reported it.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
@@ -133,42 +133,9 @@ pub struct Timeline {
     /// Who hears of each entry as it happens.
     #[serde(skip)]
     observer: Option<UnboundedSender<Entry>>,
-    /// The one clock of the timeline.
+    /// The one clock of the timeline: its switch's.
     #[serde(skip)]
-    clock: TimelineClock,
-}
-
-/// A switch's clock, shifted to read the wall clock's time when the
-/// timeline began.
-#[derive(Debug, Clone, Default)]
-struct TimelineClock {
-    switch: SwitchClock,
-    /// How far the switch's clock was ahead of the wall clock then.
-    ahead: Duration,
-    /// How far it was behind.
-    behind: Duration,
-}
-
-impl TimelineClock {
-    fn new(switch: SwitchClock) -> TimelineClock {
-        if switch.is_wall() {
-            return TimelineClock::default();
-        }
-        let (theirs, ours) = (switch.now(), SystemTime::now());
-        let (ahead, behind) = match theirs.duration_since(ours) {
-            Ok(ahead) => (ahead, Duration::ZERO),
-            Err(behind) => (Duration::ZERO, behind.duration()),
-        };
-        TimelineClock {
-            switch,
-            ahead,
-            behind,
-        }
-    }
-
-    fn local(&self, switch_time: SystemTime) -> SystemTime {
-        switch_time - self.ahead + self.behind
-    }
+    clock: SwitchClock,
 }
 
 impl PartialEq for Timeline {
@@ -180,25 +147,20 @@ impl PartialEq for Timeline {
 impl Eq for Timeline {}
 
 impl Timeline {
-    /// A timeline on the clock of a switch (`clock`), beginning now, that
-    /// also sends each entry to `observer` as it is recorded (a closed
-    /// observer is ignored).
+    /// A timeline on the clock of a switch (`clock`) that also sends each
+    /// entry to `observer` as it is recorded (a closed observer is
+    /// ignored).
     pub fn observed(observer: Option<UnboundedSender<Entry>>, clock: SwitchClock) -> Timeline {
         Timeline {
             entries: Vec::new(),
             observer,
-            clock: TimelineClock::new(clock),
+            clock,
         }
     }
 
     /// The time now, on the timeline's clock.
     pub fn now(&self) -> SystemTime {
-        self.clock.local(self.clock.switch.now())
-    }
-
-    /// `switch_time`, a time the switch reported, on the timeline's clock.
-    pub fn local(&self, switch_time: SystemTime) -> SystemTime {
-        self.clock.local(switch_time)
+        self.clock.now()
     }
 
     /// Records `what`, which happened at `reported_at` (on the timeline's
