@@ -49,6 +49,67 @@ on_every_store!(
 
 const CODE: &str = "123456";
 
+/// A sandbox running ten times faster than real time keeps one clock per
+/// timeline: its simulator's own clock races ahead of the wall clock (ten
+/// simulated seconds a real one), and its event times used to sit beside
+/// arsgate's own entries on the wall clock (`ringing +73 s`, then `segment
+/// ask` back near `+0.3 s`). Now the timeline reads the simulator's clock
+/// for both: the times never go back by more than an event's way to
+/// arsgate, each is within a second of when arsgate received it, and the
+/// call's length is its simulated length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fast_sandbox_keeps_one_clock_per_timeline() {
+    let db = TestDb::sqlite();
+    let app = TestApp::start_with(&db, |c| c.sandbox.speed = 10.0).await;
+    let m = app.merchant("one-clock").await;
+    let created = app
+        .create(
+            &m.test,
+            &json!({ "phone": "010-0000-0004", "scenario": "enter_code" }),
+        )
+        .await;
+    let view = app.finished(&m.test, created["id"].as_str().unwrap()).await;
+    assert_eq!(view["outcome"], "verified", "{view}");
+    let entries = view["timeline"].as_array().expect("a timeline");
+    let events: Vec<&str> = entries
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    for wanted in [
+        "originated",
+        "ringing",
+        "answered",
+        "segment",
+        "input",
+        "hung_up",
+    ] {
+        assert!(events.contains(&wanted), "{wanted} in {events:?}");
+    }
+    let time = |entry: &Value, key: &str| entry[key].as_i64().expect("epoch millis");
+    for pair in entries.windows(2) {
+        assert!(time(&pair[0], "at") <= time(&pair[1], "at"), "{pair:?}");
+        // An event on its way while arsgate records its own step can
+        // carry an earlier time: a few milliseconds, ten times over here.
+        assert!(
+            time(&pair[1], "reported_at") >= time(&pair[0], "reported_at") - 250,
+            "reported times go back: {pair:?}"
+        );
+    }
+    for entry in entries {
+        let apart = (time(entry, "at") - time(entry, "reported_at")).abs();
+        assert!(apart < 1000, "two clocks in {entry}");
+    }
+    // The phone answers after 1 s and the prompts before the code take
+    // several simulated seconds: far more than the call's real length.
+    let answered = entries.iter().find(|e| e["event"] == "answered").unwrap();
+    let span = time(entries.last().unwrap(), "at") - time(&entries[0], "at");
+    assert!(span >= 5000, "{span} ms: the simulated length");
+    assert!(
+        time(answered, "at") - time(&entries[0], "at") >= 900,
+        "{answered}"
+    );
+}
+
 fn consent_fields() -> Value {
     json!({
         "bank": "이노은행",
@@ -1727,6 +1788,7 @@ async fn openapi_describes_every_route(db: &TestDb) {
         ("get", "/admin/nodes"),
         ("post", "/admin/nodes/{name}/drain"),
         ("post", "/admin/nodes/{name}/resume"),
+        ("post", "/admin/reload"),
         ("post", "/freeswitch/dialplan"),
     ];
     let mut documented = Vec::new();

@@ -562,3 +562,104 @@ async fn serve_waits_for_the_store_naming_the_server_and_the_cause() {
     let gave_up = format!("gave up after {} tries in 1s", tries.len() + 1);
     assert!(stderr.contains(&gave_up), "{stderr}");
 }
+
+/// Waits until a line of `log` contains `text`; that line.
+async fn logged(log: &std::sync::Mutex<Vec<String>>, text: &str) -> String {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(line) = log.lock().unwrap().iter().find(|l| l.contains(text)) {
+            return line.clone();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never logged {text:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends `signal` to the process.
+async fn signal(child: &tokio::process::Child, signal: &str) {
+    let pid = child.id().unwrap().to_string();
+    let sent = Command::new("kill")
+        .args([signal, &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(sent.success());
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_file_and_logs_what_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path());
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir.path())
+        .env("ARSGATE_SECRET", SECRET)
+        .args(["serve", "--config", utf8(&config)]);
+    let Served { child, log, .. } = serve(command).await;
+    let original = std::fs::read_to_string(&config).unwrap();
+
+    // A heavier node, a node more, a plan for a merchant, and an address
+    // that only a restart can change.
+    let edited = original
+        .replace("listen: 127.0.0.1:0", "listen: 127.0.0.1:1")
+        .replace("max_channels: 10,", "max_channels: 10, weight: 2,")
+        .replace(
+            "data_dir:",
+            "  - { name: fs2, host: 127.0.0.1, port: 2, password: ClueCon, max_channels: 5, \
+             dial_string: \"sofia/gateway/kt/{number}\" }\n\
+             limits:\n  plans:\n    default: {}\n    gold: { max_channels: 50 }\n  merchants:\n    acme: gold\n\
+             data_dir:",
+        );
+    std::fs::write(&config, &edited).unwrap();
+    signal(&child, "-HUP").await;
+    let line = logged(&log, "configuration reloaded").await;
+    for change in [
+        "nodes +fs2 ~fs1(weight 1 -> 2)",
+        "plans +gold",
+        "merchants +acme",
+        "needs restart: listen",
+    ] {
+        assert!(line.contains(change), "{change} in {line}");
+    }
+
+    // A broken file changes nothing, and the log says why.
+    std::fs::write(
+        &config,
+        edited.replace("max_channels: 5,", "max_chanels: 5,"),
+    )
+    .unwrap();
+    signal(&child, "-HUP").await;
+    let line = logged(&log, "configuration not reloaded").await;
+    assert!(line.contains("max_chanels"), "{line}");
+
+    // Back as it was: the nodes and plans the last good reload applied
+    // are undone.
+    std::fs::write(&config, &original).unwrap();
+    signal(&child, "-HUP").await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let line = loop {
+        let found = log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("configuration reloaded"))
+            .nth(1)
+            .cloned();
+        if let Some(line) = found {
+            break line;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no second reload");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    for change in [
+        "nodes -fs2 ~fs1(weight 2 -> 1)",
+        "plans -gold",
+        "merchants -acme",
+    ] {
+        assert!(line.contains(change), "{change} in {line}");
+    }
+    assert!(!line.contains("needs restart"), "{line}");
+}

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 on_every_store!(
     a_sandbox_run_shows_in_the_metrics,
+    known_counters_start_at_zero,
     plan_refusals_are_counted,
     queued_calls_show_in_depth_and_wait,
 );
@@ -253,16 +254,27 @@ async fn a_sandbox_run_shows_in_the_metrics(db: &TestDb) {
     );
     assert!(delta("arsgate_hangups_total", &sandbox) >= 7.0);
     check_histogram(&after, "arsgate_post_dial_delay_seconds", &sandbox);
+    check_histogram(&after, "arsgate_time_to_answer_seconds", &sandbox);
     check_histogram(&after, "arsgate_call_duration_seconds", &sandbox);
+    // Every answered phone rang first; the busy one never rang.
     assert!(delta("arsgate_post_dial_delay_seconds_count", &sandbox) >= 6.0);
+    assert!(delta("arsgate_time_to_answer_seconds_count", &sandbox) >= 6.0);
+    // Answered, or busy (the customer's side): all reached the phone.
+    assert!(delta("arsgate_calls_effective_total", &sandbox) >= 7.0);
 
-    // Channels: all given back, capacity known.
-    let merchant_label = [("merchant", merchant.as_str())];
+    // Channels: all given back, capacity known, sandbox calls apart from
+    // the live plan.
+    let merchant_label = [("merchant", merchant.as_str()), ("mode", "test")];
     assert_eq!(
         sum(&after, "arsgate_merchant_live_channels", &merchant_label),
         0.0
     );
     assert!(sum(&after, "arsgate_merchant_max_channels", &merchant_label) >= 1.0);
+    assert!(!has(
+        &after,
+        "arsgate_merchant_live_channels",
+        &[("merchant", merchant.as_str()), ("mode", "live")]
+    ));
     assert!(has(&after, "arsgate_node_live_channels", &sandbox));
     assert!(has(&after, "arsgate_node_max_channels", &[("node", "fs1")]));
 
@@ -309,6 +321,7 @@ async fn a_sandbox_run_shows_in_the_metrics(db: &TestDb) {
         ) >= cases.len() as f64
     );
     assert!(has(&after, "arsgate_webhook_outbox_backlog", &[]));
+    assert_eq!(sum(&after, "arsgate_store_up", &[]), 1.0);
     // A verification is stored with its admission, in one write.
     let create = [("operation", "admit_call")];
     assert!(delta("arsgate_store_operation_duration_seconds_count", &create) >= 7.0);
@@ -360,6 +373,47 @@ async fn a_sandbox_run_shows_in_the_metrics(db: &TestDb) {
     assert!(!text.contains("vrf_"), "no verification id anywhere");
 }
 
+/// Counters whose label values are known from the start are exported at
+/// zero before anything happened, so that a rate or an alert on them sees
+/// a series: the live node `fs1` has placed no call in this app.
+async fn known_counters_start_at_zero(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let (_, samples) = scrape(&app).await;
+    let fs1 = [("node", "fs1")];
+    for name in [
+        "arsgate_calls_originated_total",
+        "arsgate_calls_answered_total",
+        "arsgate_calls_failed_total",
+        "arsgate_calls_effective_total",
+        "arsgate_failovers_total",
+        "arsgate_esl_reconnects_total",
+        "arsgate_esl_events_dropped_total",
+        "arsgate_orphan_channels_hung_up_total",
+    ] {
+        assert!(has(&samples, name, &fs1), "{name} for fs1");
+        assert!(
+            has(&samples, name, &[("node", "sandbox")]),
+            "{name} for the sandbox"
+        );
+    }
+    for reason in ["full", "draining", "disconnected"] {
+        assert!(
+            has(&samples, "arsgate_no_capacity_total", &[("reason", reason)]),
+            "{reason}"
+        );
+    }
+    for result in ["delivered", "failed", "dead"] {
+        assert!(
+            has(
+                &samples,
+                "arsgate_webhook_deliveries_total",
+                &[("result", result)]
+            ),
+            "{result}"
+        );
+    }
+}
+
 async fn plan_refusals_are_counted(db: &TestDb) {
     let section: arsgate::config::LimitsConfig =
         serde_norway::from_str("plans:\n  default:\n    max_channels: 1\n    at_limit: reject\n")
@@ -393,10 +447,10 @@ async fn plan_refusals_are_counted(db: &TestDb) {
         sum(
             &samples,
             "arsgate_merchant_live_channels",
-            &[("merchant", merchant.as_str())]
+            &[("merchant", merchant.as_str()), ("mode", "test")]
         ),
         1.0,
-        "the ringing call holds its channel"
+        "the ringing call holds its sandbox channel"
     );
     let id = ringing["id"].as_str().unwrap();
     app.cancel(&m.test, id).await;
@@ -579,37 +633,115 @@ fn the_dashboard_queries_only_exported_metrics() {
     assert!(!wrong.iter().all(|n| exported.contains(n.as_str())));
 }
 
+/// The rules of the shipped rule file, as YAML values.
+fn rules() -> Vec<Value> {
+    let text = std::fs::read_to_string(repo("docker/prometheus/rules/arsgate.yml")).unwrap();
+    let file: Value = serde_norway::from_str(&text).expect("the rules are YAML");
+    file["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|group| group["rules"].as_array().expect("rules").clone())
+        .collect()
+}
+
 #[test]
 fn the_alert_rules_query_only_exported_metrics() {
-    let text = std::fs::read_to_string(repo("docker/prometheus/rules/arsgate.yml")).unwrap();
-    let rules: Value = serde_norway::from_str(&text).expect("the rules are YAML");
     let mut named = BTreeSet::new();
     let mut alerts = BTreeSet::new();
-    for group in rules["groups"].as_array().expect("groups") {
-        for rule in group["rules"].as_array().expect("rules") {
-            let alert = rule["alert"].as_str().expect("an alerting rule");
-            assert!(rule["for"].is_string(), "{alert}: for");
-            assert!(
-                ["critical", "warning"]
-                    .contains(&rule["labels"]["severity"].as_str().unwrap_or("")),
-                "{alert}: severity"
-            );
-            assert!(
-                rule["annotations"]["summary"].is_string(),
-                "{alert}: summary"
-            );
-            assert!(
-                rule["annotations"]["description"].is_string(),
-                "{alert}: description"
-            );
-            let in_expr = metrics_named(rule["expr"].as_str().expect("expr"));
-            assert!(!in_expr.is_empty(), "{alert} names an arsgate metric");
+    let mut recorded = BTreeSet::new();
+    for rule in rules() {
+        let expr = rule["expr"].as_str().expect("expr");
+        let in_expr = metrics_named(expr);
+        if let Some(record) = rule["record"].as_str() {
+            assert!(!in_expr.is_empty(), "{record} names an arsgate metric");
             named.extend(in_expr);
-            alerts.insert(alert.to_owned());
+            recorded.insert(record.to_owned());
+            continue;
+        }
+        let alert = rule["alert"]
+            .as_str()
+            .expect("an alerting or recording rule");
+        assert!(rule["for"].is_string(), "{alert}: for");
+        assert!(
+            ["critical", "warning"].contains(&rule["labels"]["severity"].as_str().unwrap_or("")),
+            "{alert}: severity"
+        );
+        for annotation in ["summary", "description", "runbook_url"] {
+            assert!(
+                rule["annotations"][annotation].is_string(),
+                "{alert}: {annotation}"
+            );
+        }
+        // Only the alert on arsgate itself being down asks Prometheus's own
+        // `up` instead.
+        assert!(
+            !in_expr.is_empty() || expr.contains(r#"up{job="arsgate"}"#),
+            "{alert} names an arsgate metric"
+        );
+        named.extend(in_expr);
+        alerts.insert(alert.to_owned());
+    }
+    assert!(alerts.len() >= 17, "{alerts:?}");
+    assert!(recorded.len() >= 3, "{recorded:?}");
+    assert_exported(&named, "the alert rules");
+}
+
+/// GitHub's anchor of a Markdown heading: lower case, spaces as `-`,
+/// punctuation other than `-` and `_` dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of every heading in `markdown` (outside code blocks).
+fn anchors(markdown: &str) -> BTreeSet<String> {
+    let mut fenced = false;
+    let mut found = BTreeSet::new();
+    for line in markdown.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced && line.starts_with('#') {
+            found.insert(anchor(line.trim_start_matches('#')));
         }
     }
-    assert!(alerts.len() >= 7, "{alerts:?}");
-    assert_exported(&named, "the alert rules");
+    found
+}
+
+#[test]
+fn every_runbook_url_points_at_a_readme_section() {
+    let readme = std::fs::read_to_string(repo("README.md")).unwrap();
+    let sections = anchors(&readme);
+    assert!(sections.contains("operations-metrics-dashboard-and-alerts"));
+    assert!(
+        !sections.contains("arsgatenosuchalert"),
+        "a missing one is missed"
+    );
+    let mut runbooks = 0;
+    for rule in rules() {
+        let Some(alert) = rule["alert"].as_str() else {
+            continue;
+        };
+        let url = rule["annotations"]["runbook_url"].as_str().unwrap_or("");
+        let Some(("README.md", section)) = url.split_once('#') else {
+            panic!("{alert}: runbook_url {url:?} is not README.md#section");
+        };
+        assert!(
+            sections.contains(section),
+            "{alert}: README.md has no section #{section}"
+        );
+        assert_eq!(section, alert.to_lowercase(), "{alert}: its own runbook");
+        runbooks += 1;
+    }
+    assert!(runbooks >= 17);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The operators' API: `GET /admin/nodes` (every live FreeSWITCH node's
-//! health, load and limits) and `POST /admin/nodes/{name}/drain|resume`.
+//! health, load and limits), `POST /admin/nodes/{name}/drain|resume` and
+//! `POST /admin/reload` (the configuration read again, as SIGHUP does).
 //!
 //! It is guarded by the admin token from the configuration
 //! (`admin.token`), sent as `Authorization: Bearer <token>`. Without a
@@ -9,8 +10,8 @@
 
 use axum::Json;
 use axum::extract::{FromRequestParts, State};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -19,6 +20,7 @@ use super::ApiState;
 use super::path::PathParam;
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::domain::Mode;
+use crate::server::reload::{ReloadError, ReloadReport};
 use crate::switch::{NodeReport, StatusAnswer};
 
 /// A request that carried the admin token.
@@ -205,6 +207,37 @@ pub async fn resume(
 ) -> Result<Json<NodeView>, Problem> {
     let report = state.service.set_node_drained(&name, false).await?;
     Ok(Json(report.into()))
+}
+
+/// Reads the configuration file again and applies what changed without
+/// dropping a call, as SIGHUP does: nodes added, removed (drained) or
+/// retuned, plans and merchants' plans, scenarios. Settings that take a
+/// restart are listed in `needs_restart` and left as they run. An invalid
+/// file changes nothing.
+#[utoipa::path(
+    post,
+    path = "/admin/reload", operation_id = "reload_configuration",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Reloaded: what changed", body = ReloadReport),
+        (status = 401, body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "The admin API is off (no `admin.token`)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The server was not started from a configuration file", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "The configuration or a scenario is invalid: nothing changed", body = Problem, content_type = PROBLEM_JSON),
+    ),
+    security(("admin_token" = []))
+)]
+pub async fn reload(
+    State(state): State<ApiState>,
+    _admin: Admin,
+) -> Result<Json<ReloadReport>, Problem> {
+    state.reloader.reload().await.map(Json).map_err(|error| {
+        let (status, code) = match error {
+            ReloadError::NoSource => (StatusCode::CONFLICT, "no_configuration_file"),
+            _ => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_configuration"),
+        };
+        Problem::new(status, code, error.to_string())
+    })
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 //! merchant route: no `/v1`, no API key, but HTTP basic auth with the
 //! `xml_curl` credentials (`gateway-credentials` in xml_curl.conf.xml).
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
@@ -52,8 +52,9 @@ struct Served {
     /// SHA-256 of `username:password`: comparing digests leaks nothing
     /// useful through timing, and the password is not kept.
     credentials: [u8; 32],
-    /// The `arsgate` context as one document, rendered once at start.
-    document: String,
+    /// The `arsgate` context as one document, rendered at start and again
+    /// by each reload that changes the scenarios.
+    document: RwLock<Arc<str>>,
 }
 
 impl DialplanServer {
@@ -62,11 +63,25 @@ impl DialplanServer {
         let served = match (&config.password, config.enabled) {
             (Some(password), true) => Some(Arc::new(Served {
                 credentials: digest(&format!("{}:{}", config.username, password.expose())),
-                document: document(&catalog.definitions()),
+                document: RwLock::new(document(&catalog.definitions()).into()),
             })),
             _ => None,
         };
         DialplanServer(served)
+    }
+
+    /// Serves `catalog`'s dialplan from now on (a reload changed its
+    /// scenarios); nothing when the route is off.
+    pub fn refresh(&self, catalog: &Catalog) {
+        if let Some(served) = &self.0 {
+            let next: Arc<str> = document(&catalog.dialplan_definitions()).into();
+            *served.document.write().unwrap_or_else(|e| e.into_inner()) = next;
+        }
+    }
+
+    /// Whether the route is on.
+    pub fn is_on(&self) -> bool {
+        self.0.is_some()
     }
 }
 
@@ -214,7 +229,11 @@ pub async fn dialplan(
         "mod_xml_curl fetch"
     );
     let body = if ours {
-        served.document.clone()
+        served
+            .document
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .to_string()
     } else {
         NOT_FOUND.to_owned()
     };

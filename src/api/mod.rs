@@ -10,8 +10,8 @@
 //! - [`webhooks`]: webhook deliveries.
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`metrics`]: `/metrics` for Prometheus.
-//! - [`admin`]: the operators' `/admin/nodes` (status, drain, resume),
-//!   behind the admin token.
+//! - [`admin`]: the operators' `/admin/nodes` (status, drain, resume) and
+//!   `/admin/reload`, behind the admin token.
 //! - [`freeswitch`]: the dialplan for FreeSWITCH's mod_xml_curl.
 //! - [`openapi`]: the OpenAPI document at `/openapi.json`.
 //! - [`auth`], [`body`], [`path`], [`problem`]: keys, JSON bodies, path
@@ -63,6 +63,8 @@ pub struct ApiState {
     pub metrics: Arc<crate::metrics::Collector>,
     /// Time allowed for a whole request, body included, and its answer.
     pub request_timeout: Duration,
+    /// Reloads the configuration (`POST /admin/reload`).
+    pub reloader: Arc<crate::server::reload::Reloader>,
 }
 
 /// The API's routes over `state`.
@@ -98,6 +100,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/admin/nodes", get(admin::nodes))
         .route("/admin/nodes/{name}/drain", post(admin::drain))
         .route("/admin/nodes/{name}/resume", post(admin::resume))
+        .route("/admin/reload", post(admin::reload))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))

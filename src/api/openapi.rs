@@ -39,6 +39,7 @@ use super::{
         admin::nodes,
         admin::drain,
         admin::resume,
+        admin::reload,
         freeswitch::dialplan,
     ),
     components(schemas(crate::service::WebhookPayload)),
@@ -50,7 +51,7 @@ use super::{
         (name = "limits", description = "Your plan: channels, rates, velocity, daily cap"),
         (name = "webhooks", description = "Webhook deliveries"),
         (name = "operations", description = "Health, readiness and Prometheus metrics"),
-        (name = "admin", description = "Operators: FreeSWITCH node status, drain and resume. Requires `Authorization: Bearer <admin.token>`; off (404) when no admin token is configured"),
+        (name = "admin", description = "Operators: FreeSWITCH node status, drain and resume; configuration reload. Requires `Authorization: Bearer <admin.token>`; off (404) when no admin token is configured"),
         (name = "freeswitch", description = "The dialplan for FreeSWITCH's mod_xml_curl (basic auth, not an API key)"),
     )
 )]
@@ -210,7 +211,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
             assert!(seen.insert(id.to_owned()), "operationId {id} is used twice");
         }
-        assert_eq!(seen.len(), 20);
+        assert_eq!(seen.len(), 21);
     }
 
     #[test]

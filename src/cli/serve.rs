@@ -30,6 +30,12 @@ pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     Ok(config_file::load(path)?.0)
 }
 
+/// The configuration file with the overrides the environment holds now,
+/// for a reload (a deprecated name's warning was given at the start).
+fn read_config(path: &Path) -> Result<Config, crate::config::ConfigError> {
+    Config::load(path, config_file::overrides(std::env::vars()).vars)
+}
+
 /// The store URL of `config`: its own, or SQLite in the data directory.
 pub fn store_url(config: &Config) -> String {
     config.store.url.as_ref().map_or_else(
@@ -67,7 +73,8 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 }
 
 /// Runs `arsgate serve` until SIGINT or SIGTERM, then shuts down
-/// gracefully; a second signal exits at once.
+/// gracefully; a second signal exits at once. SIGHUP reloads the
+/// configuration file (what changed, or why nothing did, is logged).
 pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let config = load_config(&args.config)?;
     // Before the store: a start without the secret fails anyway, and
@@ -94,7 +101,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         "arsgate started"
     );
     eprintln!("arsgate serving on http://{}", server.addr());
-    shutdown_signal().await;
+    let path = args.config.clone();
+    server.reload_from(Arc::new(move || read_config(&path)));
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut hangups = hangups()?;
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            Some(()) = hangups.recv() => {
+                tracing::info!("SIGHUP: reloading the configuration");
+                // The reload logs what it changed, or why it changed nothing.
+                let _ = server.reload().await;
+            }
+        }
+    }
     eprintln!(
         "shutting down: live calls get {:?} to finish (a second signal exits at once)",
         config.shutdown.grace
@@ -106,6 +127,25 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             std::process::exit(130);
         }
     }
+}
+
+/// SIGHUP, as a stream (never on a platform without it).
+fn hangups() -> anyhow::Result<tokio::sync::mpsc::Receiver<()>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = signal(SignalKind::hangup()).context("listening for SIGHUP")?;
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                // A reload under way takes the next one with it.
+                let _ = tx.try_send(());
+            }
+        });
+    }
+    #[cfg(not(unix))]
+    drop(tx);
+    Ok(rx)
 }
 
 /// The store a URL names, for the log: its kind and where it is, never a

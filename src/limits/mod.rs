@@ -29,7 +29,7 @@ pub mod rate;
 pub mod refusal;
 pub mod report;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -64,11 +64,18 @@ pub enum Waited {
 /// The limits of every merchant.
 pub struct Limits {
     store: Arc<dyn Store>,
-    plans: Plans,
-    rates: Rates,
+    /// The plans and their rate limiters, replaced whole by a reload (a
+    /// call being admitted finishes under the ones it started with).
+    current: RwLock<Arc<Current>>,
     queues: Queues,
     held: Held,
     lease_ttl: Duration,
+}
+
+/// The plans in force and their calls-per-second limiters.
+struct Current {
+    plans: Plans,
+    rates: Rates,
 }
 
 impl Limits {
@@ -78,26 +85,42 @@ impl Limits {
         let rates = Rates::new(plans.all());
         Limits {
             store,
-            plans,
-            rates,
+            current: RwLock::new(Arc::new(Current { plans, rates })),
             queues: Queues::default(),
             held: Held::default(),
             lease_ttl: config.lease_ttl,
         }
     }
 
+    fn current(&self) -> Arc<Current> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Puts the plans and the merchants' assignments of a validated
+    /// `limits:` section in force for the calls admitted from now on.
+    /// Channels held, leases, queues and daily counts carry over (they are
+    /// the store's and the merchants'); a plan whose `cps` did not change
+    /// keeps its rate limiter's state. `lease_ttl` is fixed at start.
+    pub fn reconfigure(&self, config: &LimitsConfig) {
+        let plans = Plans::new(config);
+        let rates = self.current().rates.replanned(plans.all());
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(Current { plans, rates });
+    }
+
     /// The longest any plan lets a call wait in its queue.
     pub fn longest_queue_wait(&self) -> Duration {
-        self.plans
+        self.current()
+            .plans
             .all()
             .map(|plan| plan.config.queue_timeout)
             .max()
             .unwrap_or_default()
     }
 
-    /// The plan `merchant` is on.
-    pub fn plan(&self, merchant: &Merchant) -> &Plan {
-        self.plans.of(&merchant.name)
+    /// The plan `merchant` is on now.
+    pub fn plan(&self, merchant: &Merchant) -> Plan {
+        self.current().plans.of(&merchant.name).clone()
     }
 
     /// Admits the call of `merchant`'s new verification `new` and stores
@@ -112,8 +135,9 @@ impl Limits {
             merchant: merchant.id,
             mode,
         };
-        self.rates
-            .take(plan, scope)
+        self.current()
+            .rates
+            .take(&plan, scope)
             .await
             .map_err(|retry_after| Refusal::Rate {
                 plan: plan.name.clone(),
@@ -126,7 +150,7 @@ impl Limits {
         let first = if queueing {
             let max = usize::try_from(plan.config.max_queue).unwrap_or(usize::MAX);
             if !self.queues.join(scope, holder, max) {
-                return Err(self.channels_full(plan, scope));
+                return Err(self.channels_full(&plan, scope));
             }
             self.queues.is_head(scope, holder)
         } else {
@@ -178,7 +202,7 @@ impl Limits {
                 cap: plan.config.daily_cap.map_or(0, |cap| cap.get()),
                 retry_after: until(day_end),
             }),
-            Admission::ChannelsFull => Err(self.channels_full(plan, scope)),
+            Admission::ChannelsFull => Err(self.channels_full(&plan, scope)),
         }
     }
 
@@ -223,7 +247,7 @@ impl Limits {
             tokio::pin!(woken);
             woken.as_mut().enable();
             if self.queues.is_head(scope, holder) {
-                match self.try_lease(plan, scope, holder).await {
+                match self.try_lease(&plan, scope, holder).await {
                     Ok(true) => break Ok(()),
                     Ok(false) => {}
                     Err(error) => {
@@ -274,7 +298,7 @@ impl Limits {
             merchant: merchant.id,
             mode,
         };
-        match self.try_lease(plan, scope, holder).await {
+        match self.try_lease(&plan, scope, holder).await {
             Ok(leased) => leased,
             Err(error) => {
                 tracing::warn!(verification = %holder, %error, "channel lease not kept");
@@ -352,7 +376,7 @@ impl Limits {
     /// Renews every lease this process holds (and prunes idle rate
     /// state); run every [`Limits::renew_every`].
     pub async fn renew(&self) {
-        self.rates.prune();
+        self.current().rates.prune();
         let holders = self.held.holders();
         if holders.is_empty() {
             return;

@@ -8,6 +8,8 @@
 //! the time until the next free turn.
 
 use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::Clock;
@@ -21,7 +23,8 @@ pub const MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// The rate limiters of every plan.
 pub struct Rates {
-    limiters: HashMap<String, DefaultKeyedRateLimiter<LimitScope>>,
+    /// Each plan's limiter, with the rate it was made for.
+    limiters: HashMap<String, (NonZeroU32, Arc<DefaultKeyedRateLimiter<LimitScope>>)>,
 }
 
 impl Rates {
@@ -31,9 +34,29 @@ impl Rates {
         Rates {
             limiters: plans
                 .into_iter()
+                .map(|plan| (plan.name.clone(), Self::limiter(plan.config.cps)))
+                .collect(),
+        }
+    }
+
+    fn limiter(cps: NonZeroU32) -> (NonZeroU32, Arc<DefaultKeyedRateLimiter<LimitScope>>) {
+        (cps, Arc::new(RateLimiter::keyed(Quota::per_second(cps))))
+    }
+
+    /// The limiters of `plans`, keeping this set's limiter (and the turns
+    /// it counted) for a plan whose rate is unchanged.
+    pub fn replanned<'a>(&self, plans: impl IntoIterator<Item = &'a Plan>) -> Rates {
+        Rates {
+            limiters: plans
+                .into_iter()
                 .map(|plan| {
-                    let quota = Quota::per_second(plan.config.cps);
-                    (plan.name.clone(), RateLimiter::keyed(quota))
+                    let kept = self
+                        .limiters
+                        .get(&plan.name)
+                        .filter(|(cps, _)| *cps == plan.config.cps)
+                        .cloned();
+                    let limiter = kept.unwrap_or_else(|| Self::limiter(plan.config.cps));
+                    (plan.name.clone(), limiter)
                 })
                 .collect(),
         }
@@ -42,7 +65,7 @@ impl Rates {
     /// Takes a turn for a new call of `scope` on `plan`, waiting up to
     /// [`MAX_WAIT`]; `Err` holds how long until a turn would be free.
     pub async fn take(&self, plan: &Plan, scope: LimitScope) -> Result<(), Duration> {
-        let Some(limiter) = self.limiters.get(&plan.name) else {
+        let Some((_, limiter)) = self.limiters.get(&plan.name) else {
             return Ok(());
         };
         let deadline = tokio::time::Instant::now() + MAX_WAIT;
@@ -61,7 +84,7 @@ impl Rates {
     /// Forgets the state of keys that have been idle long enough to have
     /// a full burst again, so memory follows the active merchants.
     pub fn prune(&self) {
-        for limiter in self.limiters.values() {
+        for (_, limiter) in self.limiters.values() {
             limiter.retain_recent();
         }
     }

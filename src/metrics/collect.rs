@@ -1,9 +1,9 @@
 //! What `/metrics` reads from the running parts when it is scraped: the
-//! event socket statistics and capacity of every node, and the webhook
-//! outbox backlog. The ESL client and the node pool keep their own
+//! event socket statistics and capacity of every node, the webhook
+//! outbox backlog and whether the store answers. The ESL client and the node pool keep their own
 //! counters and know nothing of metrics; they are read here instead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use metrics::{counter, gauge};
@@ -11,7 +11,7 @@ use metrics::{counter, gauge};
 use super::{
     ESL_CONNECTED, ESL_EVENT_QUEUE_DEPTH, ESL_EVENTS_DROPPED, ESL_EVENTS_RECEIVED,
     ESL_HEARTBEAT_AGE, ESL_RECONNECTS, NODE_MAX_CHANNELS, NODE_MODULE_MISSING, ORPHANS_HUNG_UP,
-    WEBHOOK_BACKLOG,
+    STORE_UP, WEBHOOK_BACKLOG,
 };
 use crate::domain::Mode;
 use crate::service::Service;
@@ -24,18 +24,47 @@ use crate::switch::Node;
 pub struct Collector {
     /// The last value seen of each (node, counter) pair.
     seen: Mutex<HashMap<(String, String), u64>>,
+    /// The nodes the last scrape read.
+    nodes: Mutex<HashSet<String>>,
 }
 
 impl Collector {
     /// Records what `service`'s nodes and store report now.
     pub async fn collect(&self, service: &Service) {
+        let mut now = HashSet::new();
         for mode in [Mode::Live, Mode::Test] {
             for node in service.pool(mode).nodes() {
-                self.node(node);
+                self.node(&node);
+                now.insert(node.name().to_owned());
             }
         }
-        if let Ok(backlog) = service.store().pending_deliveries().await {
-            gauge!(WEBHOOK_BACKLOG).set(backlog as f64);
+        let gone: Vec<String> = {
+            let mut nodes = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+            let gone = nodes.difference(&now).cloned().collect();
+            *nodes = now;
+            gone
+        };
+        for name in gone {
+            // A node a reload removed has no state any more: its gauges
+            // read NaN (no value, which no comparison matches) rather than
+            // their last value, so no alert fires for a node that is gone.
+            // The recorder cannot drop a series before the next start.
+            for gauge in [
+                ESL_CONNECTED,
+                ESL_HEARTBEAT_AGE,
+                ESL_EVENT_QUEUE_DEPTH,
+                NODE_MAX_CHANNELS,
+            ] {
+                gauge!(gauge, "node" => name.clone()).set(f64::NAN);
+            }
+        }
+        // The same question `/readyz` asks of the store.
+        match service.store().pending_deliveries().await {
+            Ok(backlog) => {
+                gauge!(WEBHOOK_BACKLOG).set(backlog as f64);
+                gauge!(STORE_UP).set(1.0);
+            }
+            Err(_) => gauge!(STORE_UP).set(0.0),
         }
     }
 

@@ -9,8 +9,9 @@
 //! or PIN.
 //!
 //! - [`calls`]: what a call's timeline says about its node (originated,
-//!   answered, failed, hangup causes, post-dial delay, duration), and the
-//!   live channels held per node and per merchant.
+//!   answered, failed, effective, hangup causes, post-dial delay, time to
+//!   answer, duration), and the live channels held per node and per
+//!   merchant and mode.
 //! - [`collect`]: what is read from the running parts when `/metrics` is
 //!   scraped (event socket statistics, node capacity, the outbox backlog).
 //! - [`http`]: the API's request durations by route template.
@@ -137,10 +138,16 @@ pub const CALLS_ORIGINATED: &str = "arsgate_calls_originated_total";
 pub const CALLS_ANSWERED: &str = "arsgate_calls_answered_total";
 /// Calls that ended without being answered.
 pub const CALLS_FAILED: &str = "arsgate_calls_failed_total";
+/// Calls that reached the customer's phone (the network did its part).
+pub const CALLS_EFFECTIVE: &str = "arsgate_calls_effective_total";
+/// Calls a node failed before they reached anyone, placed again elsewhere.
+pub const FAILOVERS: &str = "arsgate_failovers_total";
 /// Hangups by cause.
 pub const HANGUPS: &str = "arsgate_hangups_total";
-/// Originate to answer.
+/// Originate to the first ring or early media (180/183).
 pub const POST_DIAL_DELAY: &str = "arsgate_post_dial_delay_seconds";
+/// Originate to answer.
+pub const TIME_TO_ANSWER: &str = "arsgate_time_to_answer_seconds";
 /// Answer to hangup.
 pub const CALL_DURATION: &str = "arsgate_call_duration_seconds";
 /// Calls a node carries now.
@@ -183,6 +190,8 @@ pub const WEBHOOK_DELIVERIES: &str = "arsgate_webhook_deliveries_total";
 pub const WEBHOOK_BACKLOG: &str = "arsgate_webhook_outbox_backlog";
 /// Store operation latency.
 pub const STORE_DURATION: &str = "arsgate_store_operation_duration_seconds";
+/// Whether the store answered when `/metrics` was last scraped.
+pub const STORE_UP: &str = "arsgate_store_up";
 
 /// Every metric arsgate exports.
 pub const CATALOG: &[Metric] = &[
@@ -208,6 +217,16 @@ pub const CATALOG: &[Metric] = &[
         "Calls that ended without being answered (busy, no answer, refused, unreachable).",
     ),
     counter(
+        CALLS_EFFECTIVE,
+        &["node"],
+        "Calls that reached the customer's phone: answered, or ended by the customer's side (busy, no answer, rejected, absent; see the README's NER).",
+    ),
+    counter(
+        FAILOVERS,
+        &["node"],
+        "Calls the node failed itself before they reached anyone, placed once more on another node.",
+    ),
+    counter(
         HANGUPS,
         &["node", "cause"],
         "Calls hung up, by FreeSWITCH hangup cause.",
@@ -216,7 +235,13 @@ pub const CATALOG: &[Metric] = &[
         POST_DIAL_DELAY,
         &["node"],
         HUMAN_SECONDS,
-        "Post-dial delay: from originate to answer.",
+        "Post-dial delay: from originate to the first ringing or early media (SIP 180/183).",
+    ),
+    histogram(
+        TIME_TO_ANSWER,
+        &["node"],
+        HUMAN_SECONDS,
+        "Time to answer: from originate to the customer's answer.",
     ),
     histogram(
         CALL_DURATION,
@@ -238,15 +263,15 @@ pub const CATALOG: &[Metric] = &[
     ),
     gauge(
         MERCHANT_LIVE_CHANNELS,
-        &["merchant"],
+        &["merchant", "mode"],
         None,
-        "Channels a merchant's calls hold now.",
+        "Channels a merchant's calls hold now, by mode (sandbox calls have channels of their own).",
     ),
     gauge(
         MERCHANT_MAX_CHANNELS,
-        &["merchant"],
+        &["merchant", "mode"],
         None,
-        "The channel capacity of a merchant's plan.",
+        "The channel capacity of a merchant's plan, in each mode.",
     ),
     counter(
         LIMIT_HITS,
@@ -337,7 +362,49 @@ pub const CATALOG: &[Metric] = &[
         MACHINE_SECONDS,
         "Store operation latency, by Store method.",
     ),
+    gauge(
+        STORE_UP,
+        &[],
+        None,
+        "1 if the store answered when /metrics was last scraped, else 0.",
+    ),
 ];
+
+/// Webhook delivery results, every one exported from the start.
+const DELIVERY_RESULTS: [&str; 3] = ["delivered", "failed", "dead"];
+
+/// Exports the counters whose label values are known from the start at
+/// zero, so that a query or an alert on them sees a series before the
+/// first event (a rate over an absent series is no data, not zero): the
+/// per-node call and event socket counters of `nodes`, the reasons of
+/// [`NO_CAPACITY`] and the results of [`WEBHOOK_DELIVERIES`]. Called at
+/// start and for every node a reload adds.
+pub fn zero_known(nodes: &[&str]) {
+    for node in nodes {
+        for name in [
+            CALLS_ORIGINATED,
+            CALLS_ANSWERED,
+            CALLS_FAILED,
+            CALLS_EFFECTIVE,
+            FAILOVERS,
+            ESL_RECONNECTS,
+            ESL_EVENTS_DROPPED,
+            ORPHANS_HUNG_UP,
+        ] {
+            metrics::counter!(name, "node" => (*node).to_owned()).increment(0);
+        }
+    }
+    for none in [
+        crate::switch::NoNode::NoneConnected,
+        crate::switch::NoNode::AllDraining,
+        crate::switch::NoNode::Full,
+    ] {
+        metrics::counter!(NO_CAPACITY, "reason" => none.reason()).increment(0);
+    }
+    for result in DELIVERY_RESULTS {
+        metrics::counter!(WEBHOOK_DELIVERIES, "result" => result).increment(0);
+    }
+}
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -413,6 +480,12 @@ pub fn queue_moved(by: f64) {
 /// A queued call of `merchant` waited `waited` for its channel.
 pub fn queue_waited(merchant: &str, waited: std::time::Duration) {
     metrics::histogram!(QUEUE_WAIT, "merchant" => merchant.to_owned()).record(waited.as_secs_f64());
+}
+
+/// Node `node` failed a call before it reached anyone; it is placed once
+/// more on another node.
+pub fn failover(node: &str) {
+    metrics::counter!(FAILOVERS, "node" => node.to_owned()).increment(1);
 }
 
 /// A webhook delivery attempt ended with `result` (`delivered`, `failed`

@@ -5,6 +5,7 @@
 //! the sandbox's magic numbers (`config/sim-phones.yaml`).
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
 
 use rand::Rng;
 
@@ -15,7 +16,7 @@ use crate::scenario::render::{self, CONTEXT, write_dir};
 use crate::sim::phone::PhoneBook;
 use crate::sim::{SimConfig, SimHandle, Simulator};
 use crate::switch::freeswitch::CALL_EVENTS;
-use crate::switch::{DialTemplate, FreeSwitch, Pool};
+use crate::switch::{DialTemplate, FreeSwitch, Pool, SwitchClock};
 
 /// The name the sandbox's node has in logs and records.
 pub const NODE_NAME: &str = "sandbox";
@@ -61,6 +62,21 @@ pub struct Sandbox {
     /// Call settings for sandbox calls: the live settings with the
     /// sandbox's own prompt and recording paths.
     pub settings: CallSettings,
+}
+
+/// Renders `catalog` into the sandbox's dialplan under `dir` (the
+/// sandbox's folder) and has its simulator read it again, as FreeSWITCH's
+/// `reloadxml` does: calls route by the new dialplan from their next
+/// transfer on.
+pub fn reload_dialplan(dir: &Path, catalog: &Catalog, sim: &SimHandle) -> Result<(), SandboxError> {
+    let dialplan = dir.join("dialplan");
+    let files = |message: String| SandboxError::Files {
+        path: dialplan.clone(),
+        message,
+    };
+    write_dir(&dialplan, &render::render(&catalog.dialplan_definitions()))
+        .map_err(|e| files(e.to_string()))?;
+    sim.reload_dialplan().map_err(files)
 }
 
 impl Sandbox {
@@ -115,7 +131,13 @@ impl Sandbox {
                 message: e.to_string(),
             }
         })?;
-        let switch = FreeSwitch::new(client, events, CONTEXT, dial);
+        // The simulator stamps its events with its own clock, `speed`
+        // times faster than the wall clock: a call's timeline reads it for
+        // arsgate's own entries too, so that it keeps one clock.
+        let clock = sim.clock().clone();
+        let switch = FreeSwitch::new(client, events, CONTEXT, dial).with_clock(
+            SwitchClock::reading(move || UNIX_EPOCH + Duration::from_micros(clock.now_micros())),
+        );
         let settings = CallSettings {
             sounds: sounds.to_string_lossy().into_owned(),
             recordings: RecordingPaths {

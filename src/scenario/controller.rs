@@ -271,7 +271,7 @@ impl<'a, B: Backend> Call<'a, B> {
             program,
             request,
             settings,
-            timeline: Timeline::observed(progress),
+            timeline: Timeline::observed(progress, backend.clock()),
             current: program.entry,
             decided: None,
             answered: false,
@@ -298,8 +298,9 @@ impl<'a, B: Backend> Call<'a, B> {
         if self.decided.is_none() {
             let reason = reason.into();
             tracing::info!(call = %self.request.call, %outcome, %reason, "verification decided");
+            let now = self.timeline.now();
             self.timeline.push(
-                SystemTime::now(),
+                now,
                 Happening::Decided {
                     outcome,
                     reason: reason.clone(),
@@ -344,7 +345,7 @@ impl<'a, B: Backend> Call<'a, B> {
         self.seq = mark.seq;
         self.current = mark.segment;
         if mark.code_delivered {
-            self.code_heard(SystemTime::now());
+            self.code_heard(self.timeline.now());
         }
         self.tries = mark.tries;
         // What the earlier run set on the channel is rebuilt as it was:
@@ -432,7 +433,8 @@ impl<'a, B: Backend> Call<'a, B> {
             self.backend.forget(&call);
             return;
         }
-        self.timeline.push(SystemTime::now(), Happening::Originated);
+        let now = self.timeline.now();
+        self.timeline.push(now, Happening::Originated);
         match self.backend.originate(&spec).await {
             Ok(()) => {}
             // Written but never acknowledged: a frozen node runs it when it
@@ -440,7 +442,8 @@ impl<'a, B: Backend> Call<'a, B> {
             // unknown, never concluded as failed while it may come to be.
             Err(SwitchError::Timeout) => {
                 tracing::warn!(call = %call, "the node did not acknowledge the originate; the call is unknown");
-                self.timeline.push(SystemTime::now(), Happening::Unknown);
+                let now = self.timeline.now();
+                self.timeline.push(now, Happening::Unknown);
                 self.gap = true;
             }
             Err(error) => {
@@ -459,7 +462,7 @@ impl<'a, B: Backend> Call<'a, B> {
         let events = self.backend.follow(&call);
         let vars = self.described_vars();
         let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
-        let now = SystemTime::now();
+        let now = self.timeline.now();
         let snapshot = match self.inspect_settled(&call, &vars).await {
             Ok(Some(snapshot)) => snapshot,
             Ok(None) => {
@@ -562,7 +565,7 @@ impl<'a, B: Backend> Call<'a, B> {
         let call = self.request.call.clone();
         let vars = self.described_vars();
         let vars: Vec<&str> = vars.iter().map(String::as_str).collect();
-        let now = SystemTime::now();
+        let now = self.timeline.now();
         let snapshot = match self.backend.inspect(&call, &vars).await {
             Ok(Some(snapshot)) => snapshot,
             Ok(None) => {
@@ -1105,7 +1108,7 @@ impl<'a, B: Backend> Call<'a, B> {
         self.pending = None;
         self.current = next;
         self.gap = false;
-        self.reached(next, SystemTime::now());
+        self.reached(next, self.timeline.now());
     }
 
     /// A move (see [`Call::enter`]) failed with `error`.

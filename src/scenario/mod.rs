@@ -40,7 +40,7 @@ pub mod secret;
 pub mod timeline;
 mod validate;
 
-pub use catalog::{Catalog, Runnable};
+pub use catalog::{Catalog, CatalogChanges, Runnable};
 pub use compile::compile;
 pub use definition::Scenario;
 pub use fields::{FieldError, FieldSpec};

@@ -1,14 +1,21 @@
 //! A call's timeline: what happened and when, for the record. Inputs are
 //! recorded by their length and result, never their digits.
 //!
-//! Two clocks meet here: arsgate's own, and the switch's for what the
-//! switch reported (`Event-Date-Timestamp`). FreeSWITCH's event times
-//! step by about 20 ms and lag arsgate's clock by up to about 17 ms
-//! (arsgate-sessions/README.md), so a ringing the switch reports can carry
-//! a time earlier than the originate arsgate recorded before it. Each
-//! entry therefore keeps both: `at`, when arsgate received or decided it
-//! (its own clock; the entries are in that order and `at` never goes
-//! backwards), and `reported_at`, when it happened by the clock of whoever
+//! One timeline reads one clock: the clock of the switch that carries the
+//! call ([`SwitchClock`]). For a real FreeSWITCH, kept on the wall clock
+//! (NTP), that is the wall clock itself. The sandbox's simulator runs its
+//! own clock `speed` times faster: its event times and arsgate's own
+//! entries are both read on it, so a sandbox call's timeline tells the
+//! call in simulated time (a 2 s ring lasts 2 s at any speed) instead of
+//! mixing the two clocks, and the times of all sandbox calls (their
+//! answers and ends too) compare with each other.
+//!
+//! FreeSWITCH's event times still step by about 20 ms and lag arsgate's
+//! clock by up to about 17 ms (arsgate-sessions/README.md), so a ringing
+//! the switch reports can carry a time a little earlier than the originate
+//! arsgate recorded before it. Each entry therefore keeps both: `at`, when
+//! arsgate received or decided it (the entries are in that order and `at`
+//! never goes backwards), and `reported_at`, when it happened by whoever
 //! reported it.
 
 use std::time::SystemTime;
@@ -17,6 +24,7 @@ use serde::Serialize;
 use tokio::sync::mpsc::UnboundedSender;
 
 use super::outcome::Outcome;
+use crate::switch::SwitchClock;
 
 /// How a collected input was judged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -125,6 +133,9 @@ pub struct Timeline {
     /// Who hears of each entry as it happens.
     #[serde(skip)]
     observer: Option<UnboundedSender<Entry>>,
+    /// The one clock of the timeline: its switch's.
+    #[serde(skip)]
+    clock: SwitchClock,
 }
 
 impl PartialEq for Timeline {
@@ -136,20 +147,27 @@ impl PartialEq for Timeline {
 impl Eq for Timeline {}
 
 impl Timeline {
-    /// A timeline that also sends each entry to `observer` as it is
-    /// recorded (a closed observer is ignored).
-    pub fn observed(observer: Option<UnboundedSender<Entry>>) -> Timeline {
+    /// A timeline on the clock of a switch (`clock`) that also sends each
+    /// entry to `observer` as it is recorded (a closed observer is
+    /// ignored).
+    pub fn observed(observer: Option<UnboundedSender<Entry>>, clock: SwitchClock) -> Timeline {
         Timeline {
             entries: Vec::new(),
             observer,
+            clock,
         }
     }
 
-    /// Records `what`, which happened at `reported_at` by the clock of
-    /// whoever reported it, as received now.
+    /// The time now, on the timeline's clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// Records `what`, which happened at `reported_at` (on the timeline's
+    /// clock) by whoever reported it, as received now.
     pub fn push(&mut self, reported_at: SystemTime, what: Happening) {
-        let now = SystemTime::now();
-        // The wall clock may step back; the order stays the order received.
+        let now = self.now();
+        // A clock may step back; the order stays the order received.
         let at = self.entries.last().map_or(now, |last| last.at.max(now));
         let entry = Entry {
             at,

@@ -1,8 +1,10 @@
 //! A running arsgate: the pieces assembled from the configuration (the
 //! scenario catalog, the live node pool, the sandbox, the plans, the verification
-//! service, the webhook worker, the HTTP API) and their orderly shutdown.
+//! service, the webhook worker, the HTTP API), their reload ([`reload`])
+//! and their orderly shutdown.
 
 mod http;
+pub mod reload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +20,6 @@ use crate::assets::{self, AssetDirs};
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::sandbox::{Sandbox, SandboxSetup};
-use crate::scenario::catalog::Runnable;
 use crate::scenario::controller::CallSettings;
 use crate::scenario::prompts::PromptCatalog;
 use crate::scenario::secret::CodeKey;
@@ -27,6 +28,7 @@ use crate::service::{Service, ServiceParts};
 use crate::sim::SimHandle;
 use crate::store::{Store, TimedStore};
 use crate::switch::{Needs, Pool};
+use reload::{ConfigSource, ReloadError, ReloadReport, Reloader, ReloaderParts, SandboxDialplan};
 
 /// How long recovery waits for a node to connect before it gives up on
 /// the calls that node carried.
@@ -75,6 +77,7 @@ pub struct Server {
     addr: SocketAddr,
     service: Service,
     sandbox: Option<SimHandle>,
+    reloader: Arc<Reloader>,
     assets: AssetDirs,
     grace: Duration,
     /// Stops the HTTP server (gracefully) and the background workers.
@@ -96,6 +99,11 @@ impl Server {
     ) -> Result<Server, StartError> {
         let secret = config.secret.as_ref().ok_or(StartError::NoSecret)?;
         crate::metrics::install();
+        let mut known: Vec<&str> = config.nodes.iter().map(|n| n.name.as_str()).collect();
+        if config.sandbox.enabled {
+            known.push(crate::sandbox::NODE_NAME);
+        }
+        crate::metrics::zero_known(&known);
         let store = TimedStore::wrap(store);
         let assets = assets::resolve(
             &config.calls.scenarios_dir,
@@ -120,7 +128,8 @@ impl Server {
             xml_curl: config.xml_curl.enabled,
             tts_engine: catalog
                 .iter()
-                .any(Runnable::speaks)
+                .iter()
+                .any(|scenario| scenario.speaks())
                 .then(|| config.calls.tts.engine.clone()),
         };
         let live = Pool::connect(&config.nodes, &config.esl, "arsgate", &needs, claims, &stop);
@@ -173,12 +182,25 @@ impl Server {
             dir: "listener".to_owned(),
             source,
         })?;
+        let freeswitch = api::freeswitch::DialplanServer::new(&config.xml_curl, service.catalog());
+        let reloader = Arc::new(Reloader::new(ReloaderParts {
+            config: config.clone(),
+            service: service.clone(),
+            dialplan: freeswitch.clone(),
+            sandbox: sandbox_sim.clone().map(|sim| SandboxDialplan {
+                sim,
+                dir: config.data_dir.join("sandbox"),
+            }),
+            scenarios: assets.scenarios.clone(),
+            sounds: assets.sounds.clone(),
+        }));
         let router = api::router(ApiState {
             service: service.clone(),
             admin_token: config.admin.token.clone().map(Arc::new),
-            freeswitch: api::freeswitch::DialplanServer::new(&config.xml_curl, service.catalog()),
+            freeswitch,
             metrics: Arc::default(),
             request_timeout: config.http.request_timeout,
+            reloader: Arc::clone(&reloader),
         });
         let http = tokio::spawn(http::serve(
             listener,
@@ -191,6 +213,7 @@ impl Server {
             addr,
             service,
             sandbox: sandbox_sim,
+            reloader,
             assets,
             grace: config.shutdown.grace,
             stop,
@@ -214,6 +237,19 @@ impl Server {
     /// The sandbox's simulator, if the sandbox is on.
     pub fn sandbox(&self) -> Option<&SimHandle> {
         self.sandbox.as_ref()
+    }
+
+    /// Lets SIGHUP and `POST /admin/reload` read the configuration again
+    /// from `source` (the file the server started from, with the same
+    /// environment overrides).
+    pub fn reload_from(&self, source: ConfigSource) {
+        self.reloader.set_source(source);
+    }
+
+    /// Reads the configuration again and applies what can change without
+    /// a restart (see [`reload`]).
+    pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        self.reloader.reload().await
     }
 
     /// Where the scenarios, prompts and phones came from.

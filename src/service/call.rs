@@ -84,7 +84,8 @@ pub(super) async fn run(
         match channel {
             Ok(()) => {
                 let max = inner.limits.plan(&merchant).config.max_channels.get();
-                let _held = crate::metrics::calls::MerchantChannel::hold(&merchant.name, max);
+                let mode = verification.request.mode.as_str();
+                let _held = crate::metrics::calls::MerchantChannel::hold(&merchant.name, mode, max);
                 match begin {
                     Begin::Place => {
                         place_and_follow(&inner, &merchant, &verification, cancel).await
@@ -206,7 +207,7 @@ async fn place_and_follow(
             return Ok(());
         }
         let (call_request, entries) =
-            match call_request(inner, runnable, verification, call.clone()).await {
+            match call_request(inner, &runnable, verification, call.clone()).await {
                 Ok(request) => request,
                 Err(reason) => {
                     return inner
@@ -249,6 +250,7 @@ async fn place_and_follow(
             reason = %report.reason,
             "the node failed before the call reached anyone; placing it on another node"
         );
+        crate::metrics::failover(node.name());
         first = Some((call, node.name().to_owned(), report));
     };
     let earlier: Vec<Entry> = first
@@ -286,7 +288,7 @@ async fn take_over(
     // The call holds its node's capacity like any other.
     let _slot = inner.pool(request.mode).hold(node.name());
     let (call_request, entries) =
-        match call_request(inner, runnable, verification, call.clone()).await {
+        match call_request(inner, &runnable, verification, call.clone()).await {
             Ok(request) => request,
             Err(reason) => {
                 inner.hang_up_orphan(verification).await;

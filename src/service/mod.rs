@@ -264,7 +264,7 @@ impl Service {
             request,
             merchant,
             mode,
-            runnable,
+            &runnable,
             self.inner.default_language,
             &self.inner.settings.code_key,
             &self.inner.egress,
@@ -404,6 +404,11 @@ impl Service {
             .get(&request.scenario)
             .filter(|r| r.shows_code())
             .map(|_| create::code_for(&self.inner.settings.code_key, request.mode, request.id))
+    }
+
+    /// The merchants' plans and their limits (a reload reconfigures them).
+    pub fn plans(&self) -> &Limits {
+        &self.inner.limits
     }
 
     /// `merchant`'s plan and its usage in `mode`.
@@ -599,10 +604,9 @@ impl Inner {
     /// the node is known and connected.
     fn placement(&self, verification: &Verification) -> Option<Placement> {
         let call = uuid::Uuid::parse_str(verification.call_id.as_deref()?).ok()?;
-        let node = Arc::clone(
-            self.pool(verification.request.mode)
-                .node(verification.node.as_deref()?)?,
-        );
+        let node = self
+            .pool(verification.request.mode)
+            .node(verification.node.as_deref()?)?;
         let switch = Arc::clone(node.switch()?);
         Some(Placement {
             call: CallId::from(call),

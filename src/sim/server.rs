@@ -103,6 +103,12 @@ pub struct SimHandle {
 }
 
 impl SimHandle {
+    /// Reads the dialplan directory again, as `reloadxml` does; a
+    /// directory that fails to load leaves the previous dialplan.
+    pub fn reload_dialplan(&self) -> Result<(), String> {
+        self.inner.engine.reload_dialplan()
+    }
+
     /// Where the event socket listens.
     pub fn addr(&self) -> SocketAddr {
         self.inner.addr

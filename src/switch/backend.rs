@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::mpsc;
@@ -263,8 +264,46 @@ pub trait Claims: Send + Sync + 'static {
     async fn wanted(&self, calls: &[CallId]) -> Result<std::collections::HashSet<CallId>, String>;
 }
 
+/// The clock a switch stamps its events with, as arsgate reads it now. A
+/// real FreeSWITCH keeps the wall clock (NTP); the sandbox's simulator
+/// runs a clock of its own, `speed` times faster.
+#[derive(Clone, Default)]
+pub struct SwitchClock(Option<Arc<dyn Fn() -> SystemTime + Send + Sync>>);
+
+impl SwitchClock {
+    /// A switch whose time now is what `now` reads.
+    pub fn reading(now: impl Fn() -> SystemTime + Send + Sync + 'static) -> SwitchClock {
+        SwitchClock(Some(Arc::new(now)))
+    }
+
+    /// The switch's time now.
+    pub fn now(&self) -> SystemTime {
+        self.0.as_ref().map_or_else(SystemTime::now, |now| now())
+    }
+
+    /// Whether this is the wall clock itself.
+    pub fn is_wall(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl fmt::Debug for SwitchClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_wall() {
+            "SwitchClock(wall)"
+        } else {
+            "SwitchClock(own)"
+        })
+    }
+}
+
 /// A switch that can run arsgate's calls.
 pub trait Backend: Send + Sync + 'static {
+    /// The clock the switch's event times ([`Timed::at`]) are on.
+    fn clock(&self) -> SwitchClock {
+        SwitchClock::default()
+    }
+
     /// Starts following call `call`: its events go to the returned channel,
     /// in order, until [`CallEvent::Ended`]. Call before originating so no
     /// event is missed.

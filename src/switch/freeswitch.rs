@@ -13,7 +13,7 @@ use tokio::time::Instant;
 
 use super::backend::{
     Backend, CallEvent, CallId, ChannelSnapshot, Claims, CollectedInput, MARK_VAR, OriginateSpec,
-    SwitchError, Timed,
+    SwitchClock, SwitchError, Timed,
 };
 use super::dial::{DialTemplate, VarName, VarValue};
 use crate::esl::client::{Client, ClientStats, ConnectionState, EslError, Events};
@@ -33,6 +33,8 @@ pub const CALL_EVENTS: &[EventName] = &[
 
 #[derive(Default)]
 struct Routes {
+    /// The clock the node stamps its events with.
+    clock: SwitchClock,
     calls: HashMap<String, mpsc::UnboundedSender<Timed>>,
     jobs: HashMap<String, String>,
     /// The followed calls whose originate the node acknowledged (or may
@@ -136,6 +138,13 @@ impl FreeSwitch {
     /// verification wants any more (see [`FreeSwitch::hang_up_strangers`]).
     pub fn with_claims(mut self, claims: Arc<dyn Claims>) -> FreeSwitch {
         self.claims = Some(claims);
+        self
+    }
+
+    /// A node whose events are stamped by `clock` (the sandbox's
+    /// simulator, whose clock runs faster than the wall clock).
+    pub fn with_clock(self, clock: SwitchClock) -> FreeSwitch {
+        self.routes().clock = clock;
         self
     }
 
@@ -311,7 +320,7 @@ impl FreeSwitch {
         let mut routes = self.routes();
         if let Some(sender) = routes.calls.get(call.as_str()) {
             let _ = sender.send(Timed {
-                at: SystemTime::now(),
+                at: routes.clock.now(),
                 event: event.clone(),
             });
         }
@@ -345,6 +354,10 @@ impl FreeSwitch {
 }
 
 impl Backend for FreeSwitch {
+    fn clock(&self) -> SwitchClock {
+        self.routes().clock.clone()
+    }
+
     fn follow(&self, call: &CallId) -> mpsc::UnboundedReceiver<Timed> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.routes().calls.insert(call.as_str().to_owned(), tx);
@@ -584,9 +597,10 @@ async fn route(
             // collect result was lost reads the result from the channel);
             // the recovery task then looks at every call again.
             dropped = now_dropped;
+            let now = routes.clock.now();
             for sender in routes.calls.values() {
                 let _ = sender.send(Timed {
-                    at: SystemTime::now(),
+                    at: now,
                     event: CallEvent::Unknown,
                 });
             }

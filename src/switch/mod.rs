@@ -32,11 +32,11 @@ mod recovery;
 
 pub use backend::{
     Backend, CallEvent, CallId, ChannelSnapshot, Claims, CollectedInput, MARK_VAR, OriginateSpec,
-    PARKED_VAR, SwitchError, Timed,
+    PARKED_VAR, SwitchClock, SwitchError, Timed,
 };
 pub use dial::{DialNumber, DialTemplate, VarName, VarValue};
 pub use failover::{Attempt, Fault};
 pub use freeswitch::FreeSwitch;
 pub use health::{NodeReport, NodeState, StatusAnswer};
 pub use modules::Needs;
-pub use pool::{NoNode, Node, NodeLimits, Pool, Slot, UnknownNode};
+pub use pool::{NoNode, Node, NodeChange, NodeLimits, Pool, Slot, UnknownNode};

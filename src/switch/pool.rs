@@ -5,10 +5,14 @@
 //! connection is retried in the background (with the configured backoff)
 //! and the node takes calls once connected. After that the ESL client keeps
 //! the connection alive by itself.
+//!
+//! A reload changes the pool in place ([`Pool::add`], [`Pool::remove`],
+//! [`Pool::set_limits`]): a node removed drains, and leaves once its last
+//! call ends.
 
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -59,14 +63,18 @@ impl NodeLimits {
 /// One node of a pool.
 pub struct Node {
     name: String,
-    limits: NodeLimits,
+    /// Its limits and calls-per-second limiter (a reload may change them).
+    limits: RwLock<Limited>,
     switch: OnceLock<Arc<FreeSwitch>>,
     /// Takes no new calls while set.
     draining: AtomicBool,
+    /// Removed from the configuration: draining for good, gone from the
+    /// pool once its last call ends.
+    retiring: AtomicBool,
+    /// Ends its connection's tasks when it leaves the pool.
+    stop: CancellationToken,
     /// Calls placed here that arsgate still follows.
     live: AtomicU32,
-    /// New calls per second, when limited.
-    rate: Option<DefaultDirectRateLimiter>,
     status: Arc<StatusCell>,
     /// The FreeSWITCH modules it needs, and those it lacked when checked.
     modules: Arc<ModulesCell>,
@@ -83,6 +91,23 @@ struct Refusals {
     until: Option<tokio::time::Instant>,
 }
 
+/// A node's limits with the calls-per-second limiter made for them.
+struct Limited {
+    limits: NodeLimits,
+    rate: Option<DefaultDirectRateLimiter>,
+}
+
+impl Limited {
+    fn new(limits: NodeLimits) -> Limited {
+        Limited {
+            limits,
+            rate: limits
+                .cps
+                .map(|cps| RateLimiter::direct(Quota::per_second(cps))),
+        }
+    }
+}
+
 /// The first back-off after a refusal; each further one doubles it.
 const REFUSAL_BACKOFF: Duration = Duration::from_secs(1);
 /// The longest back-off.
@@ -92,7 +117,7 @@ impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node")
             .field("name", &self.name)
-            .field("limits", &self.limits)
+            .field("limits", &self.limits())
             .field("live", &self.live_channels())
             .field("draining", &self.is_draining())
             .finish_non_exhaustive()
@@ -100,20 +125,34 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    fn new(name: &str, limits: NodeLimits, modules: ModulesCell) -> Node {
+    fn new(name: &str, limits: NodeLimits, modules: ModulesCell, stop: CancellationToken) -> Node {
         Node {
             name: name.to_owned(),
-            limits,
+            limits: RwLock::new(Limited::new(limits)),
             switch: OnceLock::new(),
             draining: AtomicBool::new(false),
+            retiring: AtomicBool::new(false),
+            stop,
             live: AtomicU32::new(0),
-            rate: limits
-                .cps
-                .map(|cps| RateLimiter::direct(Quota::per_second(cps))),
             status: Arc::new(StatusCell::default()),
             modules: Arc::new(modules),
             refusals: Mutex::new(Refusals::default()),
         }
+    }
+
+    fn limited(&self) -> std::sync::RwLockReadGuard<'_, Limited> {
+        self.limits.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How much traffic the node takes now.
+    pub fn limits(&self) -> NodeLimits {
+        self.limited().limits
+    }
+
+    /// Whether the node left the configuration and waits for its last
+    /// calls to end.
+    pub fn is_retiring(&self) -> bool {
+        self.retiring.load(Ordering::Relaxed)
     }
 
     fn refusals(&self) -> std::sync::MutexGuard<'_, Refusals> {
@@ -188,15 +227,16 @@ impl Node {
 
     /// The node as operators see it.
     pub fn report(&self) -> NodeReport {
+        let limits = self.limits();
         NodeReport {
             name: self.name.clone(),
             connected: self.is_up(),
             heartbeat_age: self.switch().and_then(|s| s.heartbeat_age()),
             status: self.status.get(),
             live_channels: self.live_channels(),
-            max_channels: self.limits.max_channels.get(),
-            cps: self.limits.cps.map_or(0, NonZeroU32::get),
-            weight: self.limits.weight.get(),
+            max_channels: limits.max_channels.get(),
+            cps: limits.cps.map_or(0, NonZeroU32::get),
+            weight: limits.weight.get(),
             draining: self.is_draining(),
             responsive: self.switch().is_none_or(|s| s.is_responsive()),
             backing_off: self.is_backing_off(),
@@ -206,10 +246,11 @@ impl Node {
     }
 
     fn candidate(&self, tried: &[&str], throttled: bool, patient: bool) -> Candidate {
+        let limits = self.limits();
         Candidate {
             live: self.live_channels(),
-            max: self.limits.max_channels.get(),
-            weight: self.limits.weight.get(),
+            max: limits.max_channels.get(),
+            weight: limits.weight.get(),
             eligible: self.is_healthy()
                 && !self.is_draining()
                 && !throttled
@@ -272,10 +313,44 @@ impl NoNode {
 #[error("no node is named {0:?}")]
 pub struct UnknownNode(pub String);
 
+/// A node's settings the pool cannot take in place, or a name it
+/// already has.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NodeChange {
+    /// The pool does not connect nodes of its own (the sandbox's).
+    #[error("this pool's nodes are fixed")]
+    Fixed,
+    /// A node of that name is in the pool (perhaps still retiring).
+    #[error("a node named {0:?} is still in the pool")]
+    Taken(String),
+}
+
+/// How a pool connects the nodes it is given.
+#[derive(Clone)]
+struct Connector {
+    esl: EslConfig,
+    context: String,
+    /// The modules every node must have (checked on each new switch).
+    needs: Needs,
+    claims: Arc<dyn Claims>,
+    stop: CancellationToken,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("context", &self.context)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A set of nodes calls are spread over.
 #[derive(Debug)]
 pub struct Pool {
-    nodes: Vec<Arc<Node>>,
+    /// The nodes in configuration order (a reload adds and removes).
+    nodes: Arc<RwLock<Vec<Arc<Node>>>>,
+    /// How nodes added later connect; `None` for fixed pools.
+    connector: Option<Connector>,
     /// The weighted rotation; held while a node is chosen and its channel
     /// counted, so two calls cannot both take a node's last channel.
     choosing: Mutex<Rotation>,
@@ -289,9 +364,10 @@ pub struct Pool {
 const ROOM_RECHECK: Duration = Duration::from_millis(200);
 
 impl Pool {
-    fn of(nodes: Vec<Arc<Node>>) -> Pool {
+    fn of(nodes: Vec<Arc<Node>>, connector: Option<Connector>) -> Pool {
         Pool {
-            nodes,
+            nodes: Arc::new(RwLock::new(nodes)),
+            connector,
             choosing: Mutex::new(Rotation::default()),
             freed: Arc::new(Notify::new()),
         }
@@ -299,13 +375,18 @@ impl Pool {
 
     /// A pool without nodes: every call finds none.
     pub fn empty() -> Pool {
-        Pool::of(Vec::new())
+        Pool::of(Vec::new(), None)
     }
 
     /// A pool of one node already connected (the sandbox's simulator, a
     /// test's), with no limits of arsgate's own.
     pub fn single(name: &str, switch: FreeSwitch) -> Pool {
-        let node = Node::new(name, NodeLimits::unlimited(), ModulesCell::default());
+        let node = Node::new(
+            name,
+            NodeLimits::unlimited(),
+            ModulesCell::default(),
+            CancellationToken::new(),
+        );
         let switch = Arc::new(switch);
         tokio::spawn(recovery::watch(
             Arc::downgrade(&switch),
@@ -313,7 +394,7 @@ impl Pool {
             EslConfig::default().node_lost_after,
         ));
         let _ = node.switch.set(switch);
-        Pool::of(vec![Arc::new(node)])
+        Pool::of(vec![Arc::new(node)], None)
     }
 
     /// The configured nodes, connecting in the background until `stop` is
@@ -330,52 +411,100 @@ impl Pool {
         claims: Arc<dyn Claims>,
         stop: &CancellationToken,
     ) -> Pool {
-        let pool = Pool::of(
-            nodes
-                .iter()
-                .map(|config| {
-                    let modules = ModulesCell::new(needs.of_node(config.dial_string.as_str()));
-                    Arc::new(Node::new(
-                        config.name.as_str(),
-                        NodeLimits::of(config),
-                        modules,
-                    ))
-                })
-                .collect(),
-        );
-        for (node, config) in pool.nodes.iter().zip(nodes) {
-            let Ok(dial) = DialTemplate::parse(config.dial_string.as_str()) else {
-                // The configuration's own check refuses such a dial string
-                // before arsgate gets here.
-                tracing::error!(node = %config.name, "the dial string cannot be used");
-                continue;
-            };
-            tokio::spawn(first_connection(
-                Arc::clone(node),
-                client_config(config, esl),
-                esl.clone(),
-                dial,
-                context.to_owned(),
-                Arc::clone(&claims),
-                stop.clone(),
-            ));
+        let connector = Connector {
+            esl: esl.clone(),
+            context: context.to_owned(),
+            needs: needs.clone(),
+            claims,
+            stop: stop.clone(),
+        };
+        let pool = Pool::of(Vec::new(), Some(connector.clone()));
+        for config in nodes {
+            let node = connector.connect(config);
+            pool.write_nodes().push(node);
         }
         pool
     }
 
+    fn write_nodes(&self) -> std::sync::RwLockWriteGuard<'_, Vec<Arc<Node>>> {
+        self.nodes.write().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The nodes, in configuration order.
-    pub fn nodes(&self) -> &[Arc<Node>] {
-        &self.nodes
+    pub fn nodes(&self) -> Vec<Arc<Node>> {
+        self.nodes.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// A node by name, connected or not.
-    pub fn node(&self, name: &str) -> Option<&Arc<Node>> {
-        self.nodes.iter().find(|n| n.name == name)
+    pub fn node(&self, name: &str) -> Option<Arc<Node>> {
+        self.nodes().into_iter().find(|n| n.name == name)
     }
 
     /// Every node as operators see it, in configuration order.
     pub fn reports(&self) -> Vec<NodeReport> {
-        self.nodes.iter().map(|node| node.report()).collect()
+        self.nodes().iter().map(|node| node.report()).collect()
+    }
+
+    /// Adds the node `config` describes and connects it in the background;
+    /// it takes calls once connected.
+    pub fn add(&self, config: &NodeConfig) -> Result<(), NodeChange> {
+        let connector = self.connector.as_ref().ok_or(NodeChange::Fixed)?;
+        let mut nodes = self.write_nodes();
+        if nodes.iter().any(|n| n.name == config.name.as_str()) {
+            return Err(NodeChange::Taken(config.name.to_string()));
+        }
+        nodes.push(connector.connect(config));
+        tracing::info!(node = %config.name, "node added");
+        Ok(())
+    }
+
+    /// Gives node `name` new limits: its channels, calls per second and
+    /// weight count from the next call on.
+    pub fn set_limits(&self, name: &str, limits: NodeLimits) -> Result<(), UnknownNode> {
+        let node = self
+            .node(name)
+            .ok_or_else(|| UnknownNode(name.to_owned()))?;
+        *node.limits.write().unwrap_or_else(|e| e.into_inner()) = Limited::new(limits);
+        tracing::info!(node = name, ?limits, "node limits changed");
+        Ok(())
+    }
+
+    /// Retires node `name`: it takes no new calls at once, its live calls
+    /// finish, then it leaves the pool and its connection is closed.
+    pub fn remove(&self, name: &str) -> Result<(), UnknownNode> {
+        let node = self
+            .node(name)
+            .ok_or_else(|| UnknownNode(name.to_owned()))?;
+        node.retiring.store(true, Ordering::Relaxed);
+        node.draining.store(true, Ordering::Relaxed);
+        tracing::info!(
+            node = name,
+            live = node.live_channels(),
+            "node removed: draining its calls"
+        );
+        let freed = Arc::clone(&self.freed);
+        let nodes = Arc::downgrade(&self.nodes);
+        tokio::spawn(async move {
+            while node.live_channels() > 0 {
+                let given_back = freed.notified();
+                tokio::select! {
+                    () = given_back => {}
+                    () = tokio::time::sleep(ROOM_RECHECK) => {}
+                }
+            }
+            if let Some(nodes) = nodes.upgrade() {
+                nodes
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .retain(|n| !Arc::ptr_eq(n, &node));
+            }
+            node.stop.cancel();
+            if let Some(switch) = node.switch() {
+                switch.close().await;
+            }
+            tracing::info!(node = %node.name, "node retired: its last call ended");
+        });
+        Ok(())
     }
 
     /// Stops giving `name` new calls; its live calls go on.
@@ -392,6 +521,8 @@ impl Pool {
         let node = self
             .node(name)
             .ok_or_else(|| UnknownNode(name.to_owned()))?;
+        // A retiring node stays drained whatever the recorded drains say.
+        let draining = draining || node.is_retiring();
         if node.draining.swap(draining, Ordering::Relaxed) != draining {
             tracing::info!(node = name, draining, "node drain changed");
         }
@@ -400,7 +531,7 @@ impl Pool {
 
     /// Closes every node's connection (at shutdown).
     pub async fn close(&self) {
-        for node in &self.nodes {
+        for node in self.nodes() {
             if let Some(switch) = node.switch() {
                 switch.close().await;
             }
@@ -414,11 +545,11 @@ impl Pool {
     /// the call.
     pub fn choose(&self, tried: &[&str]) -> Result<Slot, NoNode> {
         let mut rotation = self.choosing.lock().unwrap_or_else(|e| e.into_inner());
-        let mut throttled = vec![false; self.nodes.len()];
+        let nodes = self.nodes();
+        let mut throttled = vec![false; nodes.len()];
         let mut patient = false;
         loop {
-            let candidates: Vec<Candidate> = self
-                .nodes
+            let candidates: Vec<Candidate> = nodes
                 .iter()
                 .zip(&throttled)
                 .map(|(node, &throttled)| node.candidate(tried, throttled, patient))
@@ -431,8 +562,13 @@ impl Pool {
                 }
                 return Err(self.why_none(tried));
             };
-            let node = &self.nodes[index];
-            if node.rate.as_ref().is_some_and(|rate| rate.check().is_err()) {
+            let node = &nodes[index];
+            if node
+                .limited()
+                .rate
+                .as_ref()
+                .is_some_and(|rate| rate.check().is_err())
+            {
                 throttled[index] = true;
                 continue;
             }
@@ -450,7 +586,7 @@ impl Pool {
     pub fn room(&self) -> Result<(), NoNode> {
         // The choice's own rule, with nothing tried, throttled or held back.
         let open = self
-            .nodes
+            .nodes()
             .iter()
             .any(|node| node.candidate(&[], false, true).is_open());
         if open {
@@ -494,15 +630,15 @@ impl Pool {
         let node = self.node(name)?;
         node.live.fetch_add(1, Ordering::Relaxed);
         Some(Slot {
-            node: Arc::clone(node),
+            node,
             freed: Arc::clone(&self.freed),
         })
     }
 
     fn why_none(&self, tried: &[&str]) -> NoNode {
-        let open: Vec<&Arc<Node>> = self
-            .nodes
-            .iter()
+        let open: Vec<Arc<Node>> = self
+            .nodes()
+            .into_iter()
             .filter(|node| node.is_healthy() && !tried.contains(&node.name.as_str()))
             .collect();
         if open.is_empty() {
@@ -512,6 +648,36 @@ impl Pool {
         } else {
             NoNode::Full
         }
+    }
+}
+
+impl Connector {
+    /// A node for `config`, connecting in the background until the pool
+    /// stops or the node leaves it.
+    fn connect(&self, config: &NodeConfig) -> Arc<Node> {
+        let node = Arc::new(Node::new(
+            config.name.as_str(),
+            NodeLimits::of(config),
+            ModulesCell::new(self.needs.of_node(config.dial_string.as_str())),
+            self.stop.child_token(),
+        ));
+        match DialTemplate::parse(config.dial_string.as_str()) {
+            Ok(dial) => {
+                tokio::spawn(first_connection(
+                    Arc::clone(&node),
+                    client_config(config, &self.esl),
+                    self.esl.clone(),
+                    dial,
+                    self.context.clone(),
+                    Arc::clone(&self.claims),
+                    node.stop.clone(),
+                ));
+            }
+            // The configuration's own check refuses such a dial string
+            // before arsgate gets here.
+            Err(_) => tracing::error!(node = %config.name, "the dial string cannot be used"),
+        }
+        node
     }
 }
 
