@@ -1102,7 +1102,7 @@ fn the_rendered_dialplan_is_well_formed_and_every_extension_is_reachable() {
             extensions += 1;
         }
     }
-    assert_eq!(extensions, 36);
+    assert_eq!(extensions, 43);
     assert!(
         dialplan
             .hunt(CONTEXT, &mut Dialling("enter_code__nowhere".to_owned()))
