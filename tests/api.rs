@@ -25,6 +25,7 @@ on_every_store!(
     keys_are_required_and_checked,
     merchants_and_modes_never_see_each_other,
     sandbox_and_live_pins_are_two_worlds,
+    birthdates_are_validated_checked_and_erased,
     deliveries_and_idempotency_keys_are_kept_per_mode,
     check_limits_are_fixed_when_the_verification_is_created,
     requests_are_validated_with_stable_codes,
@@ -739,6 +740,140 @@ async fn sandbox_and_live_pins_are_two_worlds(db: &TestDb) {
         (422, "pin_not_registered"),
         "a sandbox PIN is no live PIN"
     );
+}
+
+async fn birthdates_are_validated_checked_and_erased(db: &TestDb) {
+    let app = TestApp::start(db).await;
+    let m = app.merchant("acme").await;
+    let body = |scenario: &str, birthdate: Option<Value>| {
+        let mut body = json!({ "phone": "010-0000-0019", "scenario": scenario });
+        if let Some(date) = birthdate {
+            body["birthdate"] = date;
+        }
+        body
+    };
+    // Today in Korea: born today is fine, tomorrow is not.
+    let korea = chrono::Utc::now() + chrono::Duration::hours(9);
+    let tomorrow = (korea + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    for (request, status, code) in [
+        (body("enter_birthdate", None), 422, "missing_birthdate"),
+        (
+            body("enter_code", Some(json!("1990-01-01"))),
+            422,
+            "birthdate_not_used",
+        ),
+        (
+            body("enter_birthdate", Some(json!("2023-02-30"))),
+            422,
+            "invalid_birthdate",
+        ),
+        (
+            body("enter_birthdate", Some(json!("1900-02-29"))),
+            422,
+            "invalid_birthdate",
+        ),
+        (
+            body("enter_birthdate", Some(json!("1990-1-1"))),
+            422,
+            "invalid_birthdate",
+        ),
+        (
+            body("enter_birthdate", Some(json!("19900101"))),
+            422,
+            "invalid_birthdate",
+        ),
+        (
+            body("enter_birthdate", Some(json!("90-01-01"))),
+            422,
+            "invalid_birthdate",
+        ),
+        (
+            body("enter_birthdate", Some(json!(tomorrow))),
+            422,
+            "birthdate_in_future",
+        ),
+        (
+            body("enter_birthdate", Some(json!("2999-01-01"))),
+            422,
+            "birthdate_in_future",
+        ),
+        (
+            body("enter_birthdate", Some(json!("1899-12-31"))),
+            422,
+            "birthdate_too_early",
+        ),
+        (
+            body("enter_birthdate", Some(json!(19900101))),
+            422,
+            "invalid_request",
+        ),
+    ] {
+        let (got, answer) = app.post("/v1/verifications", &m.test, &request).await;
+        assert_eq!(
+            (got, problem_code(&answer)),
+            (status, code),
+            "{request}: {answer}"
+        );
+    }
+    let (status, list) = app.get("/v1/verifications", &m.test).await;
+    assert_eq!(
+        (status, &list["data"]),
+        (200, &json!([])),
+        "nothing was stored"
+    );
+
+    // Over the sandbox: the 8-digit and 6-digit forms are right, a wrong
+    // date three times is `wrong_input`, silence is `no_input`, and a right
+    // date keyed for another birth date is wrong (then silence).
+    let born = Some(json!("1990-01-01"));
+    let cases = [
+        ("010-0000-0019", born.clone(), "verified"),
+        ("010-0000-0020", born.clone(), "verified"),
+        ("010-0000-0021", born.clone(), "wrong_input"),
+        ("010-0000-0001", born.clone(), "no_input"),
+        ("010-0000-0019", Some(json!("1991-01-01")), "no_input"),
+    ];
+    let mut ids = Vec::new();
+    for (phone, birthdate, outcome) in cases {
+        let mut request = body("enter_birthdate", birthdate);
+        request["phone"] = json!(phone);
+        request["callback_url"] = json!(app.hooks.url());
+        let created = app.create(&m.test, &request).await;
+        let id = created["id"].as_str().unwrap().to_owned();
+        let view = app.finished(&m.test, &id).await;
+        assert_eq!(view["outcome"], outcome, "{phone}: {}", view["reason"]);
+        for text in strings(&view).iter().chain(strings(&created).iter()) {
+            for secret in ["1990-01-01", "19900101", "900101", "1991-01-01"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+        ids.push(id);
+    }
+    // Erased once each verification ended.
+    for id in &ids {
+        let id = arsgate::domain::VerificationId::parse(id).unwrap();
+        let stored = app.store.verification_by_id(id).await.unwrap().unwrap();
+        assert_eq!(stored.request.birthdate_digest, None, "{id}");
+    }
+    // The switch never saw the date, in any form: only the keys the phone
+    // pressed travel, as DTMF, from the phone to the switch.
+    for command in app.sandbox().commands() {
+        let mut text = command.line().to_owned();
+        for (name, value) in command.headers().iter() {
+            text.push_str(&format!("\n{name}: {value}"));
+        }
+        if let Some(body) = command.body_bytes() {
+            text.push_str(&String::from_utf8_lossy(body));
+        }
+        for secret in ["1990-01-01", "19900101", "1991-01-01", "19910101"] {
+            assert!(
+                !text.contains(secret),
+                "{secret} sent to the switch: {text}"
+            );
+        }
+    }
 }
 
 async fn deliveries_and_idempotency_keys_are_kept_per_mode(db: &TestDb) {

@@ -51,7 +51,7 @@ async fn scenarios_check_and_dialplan_render_use_the_built_in_scenarios() {
         "{stdout}"
     );
     assert!(
-        stdout.ends_with("6 scenarios built into arsgate are valid\n"),
+        stdout.ends_with("7 scenarios built into arsgate are valid\n"),
         "{stdout}"
     );
 

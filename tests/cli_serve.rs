@@ -322,6 +322,7 @@ async fn the_demo_walks_every_scenario_from_an_empty_directory() {
         "press_then_read",
         "enter_code",
         "enter_pin",
+        "enter_birthdate",
         "consent_record",
         "event_optin",
     ] {
@@ -333,7 +334,7 @@ async fn the_demo_walks_every_scenario_from_an_empty_directory() {
         );
     }
     assert!(
-        stdout.contains("6 of 6 signed webhooks received and verified"),
+        stdout.contains("7 of 7 signed webhooks received and verified"),
         "{stdout}"
     );
 }

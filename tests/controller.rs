@@ -229,6 +229,7 @@ impl Rig {
             code_digest: Some(self.settings.code_key.digest(&code)),
             code: None,
             pin: None,
+            birthdate: None,
             progress: None,
         }
     }

@@ -18,6 +18,8 @@ use tracing_subscriber::fmt::MakeWriter;
 const CODE: &str = "123456";
 /// The PIN registered for the customer and keyed by the sandbox phone.
 const PIN: &str = "2580";
+/// The birth date the sandbox phone 01000000019 keys (as 19900101).
+const BIRTHDATE: &str = "1990-01-01";
 
 /// Every log line written, in order.
 #[derive(Clone, Default)]
@@ -135,6 +137,8 @@ async fn a_full_flow_logs_no_secret_and_every_call_line_names_its_call() {
     let request = |scenario: &str, phone: &str| json!({ "phone": phone, "scenario": scenario, "callback_url": hooks });
     let mut pin = request("enter_pin", "01000000014");
     pin["customer_ref"] = json!("customer-1");
+    let mut birthdate = request("enter_birthdate", "01000000019");
+    birthdate["birthdate"] = json!(BIRTHDATE);
     let mut consent = request("consent_record", "01000000015");
     consent["fields"] = json!({
         "bank": "이노은행",
@@ -165,6 +169,7 @@ async fn a_full_flow_logs_no_secret_and_every_call_line_names_its_call() {
             false
         ),
         walk(&app, &m.test, pin, "verified", false),
+        walk(&app, &m.test, birthdate, "verified", false),
         walk(&app, &m.test, consent, "consented", false),
         walk(
             &app,
@@ -180,7 +185,7 @@ async fn a_full_flow_logs_no_secret_and_every_call_line_names_its_call() {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while ["\"verification finished\"", "\"webhook delivered\""]
         .iter()
-        .any(|message| capture.text().matches(message).count() < 6)
+        .any(|message| capture.text().matches(message).count() < 7)
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -189,6 +194,8 @@ async fn a_full_flow_logs_no_secret_and_every_call_line_names_its_call() {
     for (what, secret) in [
         ("the code", CODE),
         ("the PIN", PIN),
+        ("the birth date", BIRTHDATE),
+        ("the birth date as keyed", "19900101"),
         ("the sandbox API key", m.test.as_str()),
         ("the live API key", m.live.as_str()),
         ("the webhook secret", webhook_secret.as_str()),
@@ -222,14 +229,14 @@ async fn a_full_flow_logs_no_secret_and_every_call_line_names_its_call() {
         .count();
     assert_eq!(
         (decided, finished),
-        (6, 6),
+        (7, 7),
         "the controller's and the service's lines about each call are in its span"
     );
     let delivered: Vec<&Value> = lines
         .iter()
         .filter(|l| l["fields"]["message"] == "webhook delivered")
         .collect();
-    assert_eq!(delivered.len(), 6);
+    assert_eq!(delivered.len(), 7);
     for line in delivered {
         assert!(
             line["fields"]["verification"].as_str().is_some()

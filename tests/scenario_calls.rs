@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use arsgate::esl::client::{Client, ClientConfig};
 use arsgate::esl::{Command, Event, EventName};
+use arsgate::scenario::birthdate::{Birthdate, BirthdateDigests};
 use arsgate::scenario::compile::CODE_DIGITS_VAR;
 use arsgate::scenario::controller::{
     self, CallReport, CallRequest, CallSettings, ConsentEvidence, RecordingPaths,
@@ -79,6 +80,11 @@ struct Rig {
 
 const CODE: &str = "123456";
 const PIN: &str = "2580";
+/// The birth date every rig call's request gives, and the two ways the
+/// customer may key it.
+const BIRTHDATE: &str = "1985-07-23";
+const BIRTHDATE_LONG: &str = "19850723";
+const BIRTHDATE_SHORT: &str = "850723";
 
 async fn rig() -> Rig {
     rig_with(|_| {}).await
@@ -169,6 +175,12 @@ impl Rig {
         .map(|(k, v)| (k.to_owned(), VarValue::parse(v).unwrap()))
         .collect();
         let (progress, mut observed) = tokio::sync::mpsc::unbounded_channel();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+        let birthdate = BirthdateDigests::new(
+            &self.settings.code_key,
+            call.as_str(),
+            &Birthdate::parse(BIRTHDATE, today).unwrap(),
+        );
         let request = CallRequest {
             call,
             number: DialNumber::parse(number).unwrap(),
@@ -177,6 +189,7 @@ impl Rig {
             code_digest: Some(self.settings.code_key.digest(&code)),
             code: Some(code),
             pin: Some(PinHash::hash(PIN).unwrap()),
+            birthdate: Some(birthdate),
             progress: Some(progress),
         };
         let program = &self.programs[scenario];
@@ -799,7 +812,7 @@ async fn event_optin_follows_every_branch() {
 async fn every_scenario_reports_failed_and_abandoned_calls_alike() {
     let rig = rig().await;
     let scenarios: Vec<String> = rig.programs.keys().cloned().collect();
-    assert_eq!(scenarios.len(), 6);
+    assert_eq!(scenarios.len(), 7);
     let mut calls = Vec::new();
     for (index, scenario) in scenarios.iter().enumerate() {
         let number = |case: usize| format!("0108{index}{case:05}");
@@ -863,6 +876,20 @@ async fn keyed_codes_and_pins_never_reach_the_switch() {
     let cases = [
         ("enter_code", "01090000001", "975310", CODE, ""),
         ("enter_pin", "01090000002", "9753", PIN, "#"),
+        (
+            "enter_birthdate",
+            "01090000005",
+            "19850724",
+            BIRTHDATE_LONG,
+            "#",
+        ),
+        (
+            "enter_birthdate",
+            "01090000006",
+            "850724",
+            BIRTHDATE_SHORT,
+            "#",
+        ),
     ];
     for (scenario, number, wrong, right, terminator) in cases {
         let call = CallId::new();
@@ -909,10 +936,84 @@ async fn keyed_codes_and_pins_never_reach_the_switch() {
     // the call some other way would escape the filter above).
     for command in rig.sim.commands() {
         let text = without_uuids(&command_text(&command));
-        for keyed in ["975310", CODE, "9753", PIN] {
+        for keyed in [
+            "975310",
+            CODE,
+            "9753",
+            PIN,
+            "19850724",
+            "850724",
+            BIRTHDATE_LONG,
+            BIRTHDATE_SHORT,
+            BIRTHDATE,
+        ] {
             assert!(!text.contains(keyed), "{keyed} in {text}");
         }
     }
+}
+
+#[tokio::test]
+async fn birthdates_are_right_in_either_form_and_attempts_run_out() {
+    let rig = rig().await;
+    // Prompts: 1 greeting, 2 enter_birthdate, 3 wrong_birthdate, 4
+    // enter_birthdate again, and so on.
+    let short = rig
+        .outcome(
+            "enter_birthdate",
+            "01090000007",
+            answers(vec![on_prompt(2, &format!("{BIRTHDATE_SHORT}#"))]),
+        )
+        .await;
+    assert_reached(&short, Outcome::Verified, "verified");
+    assert_eq!(inputs(&short), [InputResult::Accepted]);
+    // Another century's YYYYMMDD is wrong: the six digits were right only
+    // because the full date is known.
+    let long = rig
+        .outcome(
+            "enter_birthdate",
+            "01090000008",
+            answers(vec![
+                on_prompt(2, "20850723#"),
+                on_prompt(4, &format!("{BIRTHDATE_LONG}#")),
+            ]),
+        )
+        .await;
+    assert_reached(&long, Outcome::Verified, "verified");
+    assert_eq!(inputs(&long), [InputResult::Wrong, InputResult::Accepted]);
+    let exhausted = rig
+        .outcome(
+            "enter_birthdate",
+            "01090000009",
+            answers(vec![
+                on_prompt(2, "000000#"),
+                on_prompt(4, "19850724#"),
+                on_prompt(6, "850722#"),
+            ]),
+        )
+        .await;
+    assert_eq!(
+        exhausted.outcome,
+        Outcome::WrongInput,
+        "{}",
+        exhausted.reason
+    );
+    assert_eq!(inputs(&exhausted), [InputResult::Wrong; 3]);
+    // Seven digits fit the collect (6 to 8) and are no form of the date.
+    let seven = rig
+        .outcome(
+            "enter_birthdate",
+            "01090000010",
+            answers(vec![
+                on_prompt(2, "1985072#"),
+                on_prompt(4, &format!("{BIRTHDATE_LONG}#")),
+            ]),
+        )
+        .await;
+    assert_eq!(inputs(&seven), [InputResult::Wrong, InputResult::Accepted]);
+    let silent = rig
+        .outcome("enter_birthdate", "01090000011", answers(Vec::new()))
+        .await;
+    assert_eq!(silent.outcome, Outcome::NoInput, "{}", silent.reason);
 }
 
 #[tokio::test]

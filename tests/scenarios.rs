@@ -34,6 +34,7 @@ const PROMPTS: &[&str] = &[
     "consent_declined",
     "consent_intro",
     "consent_press",
+    "enter_birthdate",
     "enter_code",
     "enter_pin",
     "event_declined",
@@ -51,6 +52,7 @@ const PROMPTS: &[&str] = &[
     "verified",
     "wrong_code",
     "wrong_key",
+    "wrong_birthdate",
     "wrong_pin",
     "your_code_is",
 ];
@@ -113,6 +115,7 @@ fn the_shipped_scenarios_pass_the_check() {
         names,
         [
             "consent_record",
+            "enter_birthdate",
             "enter_code",
             "enter_pin",
             "event_optin",
@@ -134,7 +137,7 @@ fn scenarios_check_prints_a_summary_and_succeeds() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(
-        stdout.ends_with("6 scenarios in config/scenarios are valid\n"),
+        stdout.ends_with("7 scenarios in config/scenarios are valid\n"),
         "{stdout}"
     );
     assert!(
@@ -398,7 +401,7 @@ fn verify_checks_the_scenarios_secret() {
         &with_steps(&format!(
             "{ASK}  - verify: {{ input: ask, against: none }}\n{DONE}"
         )),
-        "broken.yaml: steps[1]: verify.against: `none` cannot be verified: expected code or pin",
+        "broken.yaml: steps[1]: verify.against: `none` cannot be verified: expected code, pin or birthdate",
     );
 }
 
@@ -862,6 +865,24 @@ fn enter_pin_judges_a_pin_of_four_to_eight_digits() {
 }
 
 #[test]
+fn enter_birthdate_judges_six_or_eight_digits_against_the_birthdate() {
+    let program = shipped_program("enter_birthdate");
+    assert_eq!(program.secret, SecretKind::Birthdate);
+    assert!(program.fields.is_empty());
+    assert_eq!(
+        graph(&program)[1],
+        "ask -> collect ars_in_ask verify Birthdatex3 wrong ask__wrong exhausted ask__exhausted input verified none ask__no_input invalid ask__invalid"
+    );
+    assert!(actions(&program, "ask")[0].starts_with(r"play_and_get_digits 6 8 3 7000 # "));
+    assert!(actions(&program, "ask")[0].contains(r" ars_in_ask ^\d{6,8}$ 3000"));
+    assert_eq!(
+        actions(&program, "ask__wrong")[0],
+        sound("wrong_birthdate"),
+        "the wrong-entry prompt names the birth date"
+    );
+}
+
+#[test]
 fn consent_record_records_from_the_text_to_the_answer() {
     let program = shipped_program("consent_record");
     assert_eq!(program.secret, SecretKind::None);
@@ -1081,7 +1102,7 @@ fn the_rendered_dialplan_is_well_formed_and_every_extension_is_reachable() {
             extensions += 1;
         }
     }
-    assert_eq!(extensions, 36);
+    assert_eq!(extensions, 43);
     assert!(
         dialplan
             .hunt(CONTEXT, &mut Dialling("enter_code__nowhere".to_owned()))
@@ -1144,7 +1165,7 @@ fn dialplan_render_writes_the_files_and_removes_stale_ones() {
     assert!(output.status.success(), "{stdout}");
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("wrote ")).count(),
-        7
+        8
     );
     assert!(stdout.contains("removed "), "{stdout}");
     assert!(!out.path().join(CONTEXT).join("gone.xml").exists());
@@ -1312,12 +1333,14 @@ fn the_catalog_knows_which_code_is_shown_read_or_checked() {
             r.shows_code(),
             r.uses_code(),
             r.checks_pin(),
+            r.checks_birthdate(),
         )
     };
-    assert_eq!(kinds("read_code"), (true, false, true, false));
-    assert_eq!(kinds("press_then_read"), (true, false, true, false));
-    assert_eq!(kinds("enter_code"), (false, true, true, false));
-    assert_eq!(kinds("enter_pin"), (false, false, false, true));
-    assert_eq!(kinds("consent_record"), (false, false, false, false));
-    assert_eq!(kinds("event_optin"), (false, false, false, false));
+    assert_eq!(kinds("read_code"), (true, false, true, false, false));
+    assert_eq!(kinds("press_then_read"), (true, false, true, false, false));
+    assert_eq!(kinds("enter_code"), (false, true, true, false, false));
+    assert_eq!(kinds("enter_pin"), (false, false, false, true, false));
+    assert_eq!(kinds("enter_birthdate"), (false, false, false, false, true));
+    assert_eq!(kinds("consent_record"), (false, false, false, false, false));
+    assert_eq!(kinds("event_optin"), (false, false, false, false, false));
 }

@@ -29,6 +29,7 @@ on_every_store!(
     reads_never_cross_merchants,
     transitions_are_guarded,
     finish_applies_from_every_live_state,
+    finish_erases_the_birthdate_digest,
     concurrent_finishes_have_one_winner,
     finish_queues_its_webhook_with_it_and_only_once,
     modes_are_kept_apart_in_listings_and_usage,
@@ -373,6 +374,7 @@ async fn verifications_round_trip_every_field(db: &TestDb) {
         ]),
         code_digest: Some("c".repeat(64)),
         code_expires_at: Some(at(180_000)),
+        birthdate_digest: Some(format!("{}:{}", "a".repeat(64), "b".repeat(64))),
         max_check_attempts: 7,
         created_at: at(0),
     };
@@ -618,6 +620,44 @@ async fn finish_applies_from_every_live_state(db: &TestDb) {
             (VerificationState::Finished, Some(outcome))
         );
     }
+}
+
+async fn finish_erases_the_birthdate_digest(db: &TestDb) {
+    let store = db.open().await;
+    let m = merchant(&*store, "acme").await;
+    let digest = format!("{}:{}", "a".repeat(64), "b".repeat(64));
+    let held = NewVerification {
+        birthdate_digest: Some(digest.clone()),
+        ..new_verification(m.id, "enter_birthdate", at(0))
+    };
+    let other = NewVerification {
+        birthdate_digest: Some(digest.clone()),
+        ..new_verification(m.id, "enter_birthdate", at(1))
+    };
+    store.create_verification(&held).await.unwrap();
+    store.create_verification(&other).await.unwrap();
+    assert!(store.mark_calling(held.id, "c1", "fs1").await.unwrap());
+    let calling = store.verification_by_id(held.id).await.unwrap().unwrap();
+    assert_eq!(
+        calling.request.birthdate_digest.as_deref(),
+        Some(digest.as_str()),
+        "held while the call runs"
+    );
+    assert!(
+        store
+            .finish(held.id, &finish(Outcome::Verified, at(9_000)), None)
+            .await
+            .unwrap()
+    );
+    let finished = store.verification_by_id(held.id).await.unwrap().unwrap();
+    assert_eq!(finished.request.birthdate_digest, None, "erased at the end");
+    assert_eq!(finished.outcome, Some(Outcome::Verified));
+    let untouched = store.verification_by_id(other.id).await.unwrap().unwrap();
+    assert_eq!(
+        untouched.request.birthdate_digest.as_deref(),
+        Some(digest.as_str()),
+        "only the finished verification's"
+    );
 }
 
 async fn finish_queues_its_webhook_with_it_and_only_once(db: &TestDb) {

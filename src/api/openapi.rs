@@ -306,5 +306,9 @@ mod tests {
             12
         );
         assert!(schemas["CreateVerification"]["properties"]["customer_ref"]["pattern"].is_string());
+        let birthdate = &schemas["CreateVerification"]["properties"]["birthdate"];
+        assert_eq!(birthdate["format"], "date", "{birthdate}");
+        assert_eq!(birthdate["maxLength"], 10, "{birthdate}");
+        assert!(birthdate["pattern"].is_string(), "{birthdate}");
     }
 }

@@ -57,6 +57,8 @@ struct Walk {
     check: Option<&'static str>,
     fields: Value,
     customer: Option<&'static str>,
+    /// The birth date the request gives (`enter_birthdate`).
+    birthdate: Option<&'static str>,
 }
 
 fn walks() -> Vec<Walk> {
@@ -70,6 +72,7 @@ fn walks() -> Vec<Walk> {
             check: Some(crate::service::create::SANDBOX_CODE),
             fields: json!({}),
             customer: None,
+            birthdate: None,
         },
         Walk {
             label: "B",
@@ -80,6 +83,7 @@ fn walks() -> Vec<Walk> {
             check: Some(crate::service::create::SANDBOX_CODE),
             fields: json!({}),
             customer: None,
+            birthdate: None,
         },
         Walk {
             label: "C",
@@ -90,6 +94,7 @@ fn walks() -> Vec<Walk> {
             check: None,
             fields: json!({}),
             customer: None,
+            birthdate: None,
         },
         Walk {
             label: "D",
@@ -100,6 +105,18 @@ fn walks() -> Vec<Walk> {
             check: None,
             fields: json!({}),
             customer: Some("demo-customer-1"),
+            birthdate: None,
+        },
+        Walk {
+            label: "D",
+            scenario: "enter_birthdate",
+            phone: "010-0000-0020",
+            story: "keys in the birth date 1990-01-01 as 900101",
+            expected: "verified",
+            check: None,
+            fields: json!({}),
+            customer: None,
+            birthdate: Some("1990-01-01"),
         },
         Walk {
             label: "E",
@@ -115,6 +132,7 @@ fn walks() -> Vec<Walk> {
                 "purpose": "자동이체 출금"
             }),
             customer: None,
+            birthdate: None,
         },
         Walk {
             label: "F",
@@ -125,6 +143,7 @@ fn walks() -> Vec<Walk> {
             check: None,
             fields: json!({}),
             customer: None,
+            birthdate: None,
         },
     ]
 }
@@ -230,7 +249,7 @@ pub async fn run(args: DemoArgs, out: Box<dyn Write + Send>) -> anyhow::Result<(
     printer.plain("");
     if failures.is_empty() {
         printer.plain(format!(
-            "All six scenarios reached their expected outcome; {webhooks} of {} signed webhooks received and verified.",
+            "All seven scenarios reached their expected outcome; {webhooks} of {} signed webhooks received and verified.",
             ids.len()
         ));
     } else {
@@ -346,6 +365,9 @@ async fn run_walk(context: &WalkContext, walk: &Walk) -> anyhow::Result<String> 
     });
     if let Some(customer) = walk.customer {
         request["customer_ref"] = json!(customer);
+    }
+    if let Some(birthdate) = walk.birthdate {
+        request["birthdate"] = json!(birthdate);
     }
     let (status, created) = context
         .send(

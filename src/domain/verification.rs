@@ -77,6 +77,10 @@ pub struct NewVerification {
     pub code_digest: Option<String>,
     /// Until when the code may be checked.
     pub code_expires_at: Option<Timestamp>,
+    /// For birth-date scenarios, the birth date's digests in their stored
+    /// form ([`BirthdateDigests`](crate::scenario::birthdate::BirthdateDigests)):
+    /// held while the verification runs, erased when it finishes.
+    pub birthdate_digest: Option<String>,
     /// How many `check` attempts the code allows: the merchant's setting
     /// when the verification was created, kept so that a later change of
     /// the setting neither unlocks a locked code nor locks an open one.

@@ -74,6 +74,12 @@ impl Runnable {
         })
     }
 
+    /// Whether the customer keys in the birth date the request gave
+    /// (`enter_birthdate`).
+    pub fn checks_birthdate(&self) -> bool {
+        self.program.secret == SecretKind::Birthdate
+    }
+
     /// Whether the call is recorded (`consent_record`): plans may not
     /// include recording.
     pub fn records(&self) -> bool {

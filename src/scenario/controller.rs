@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio_util::sync::CancellationToken;
 
+use super::birthdate::BirthdateDigests;
 use super::compile::{CODE_DIGITS_VAR, CODE_HEARD_VAR};
 use super::mark::{Mark, Tries};
 use super::outcome::Outcome;
@@ -98,6 +99,8 @@ pub struct CallRequest {
     pub code_digest: Option<CodeDigest>,
     /// The customer's PIN hash, for scenarios that check a PIN.
     pub pin: Option<PinHash>,
+    /// The birth date's digests, for scenarios that check a birth date.
+    pub birthdate: Option<BirthdateDigests>,
     /// Hears of each timeline entry as it happens (the answer, above all).
     pub progress: Option<UnboundedSender<Entry>>,
 }
@@ -1031,6 +1034,11 @@ impl<'a, B: Backend> Call<'a, B> {
                 .pin
                 .as_ref()
                 .is_some_and(|pin| pin.matches(&digits)),
+            SecretKind::Birthdate => self
+                .request
+                .birthdate
+                .as_ref()
+                .is_some_and(|date| date.matches(&self.settings.code_key, &digits)),
             SecretKind::None => false,
         };
         if correct {

@@ -16,12 +16,15 @@
 //!   decisions the controller takes between them.
 //! - [`secret`]: codes and PINs as digests and hashes, compared in constant
 //!   time.
+//! - [`birthdate`]: birth dates as per-verification digests, compared in
+//!   constant time.
 //! - [`fields`]: request fields and the texts built from them.
 //! - [`prompts`]: the prompts the sounds manifest provides.
 //! - [`load`]: reading and validating scenario files.
 //! - [`compile`]: scenario to program.
 //! - [`render`]: programs to XML dialplan.
 
+pub mod birthdate;
 pub mod catalog;
 pub mod compile;
 pub mod controller;

@@ -30,6 +30,9 @@ pub enum SecretKind {
     Code,
     /// The customer's registered PIN.
     Pin,
+    /// The customer's birth date, given in the request (`YYMMDD` or
+    /// `YYYYMMDD` keyed).
+    Birthdate,
 }
 
 /// A language prompts and texts exist in.

@@ -229,6 +229,7 @@ fn describe(program: &Program, segment: &Segment) -> String {
                 "parks; arsgate judges {var} against the {}",
                 match verify.against {
                     SecretKind::Pin => "PIN",
+                    SecretKind::Birthdate => "birth date",
                     SecretKind::Code | SecretKind::None => "code",
                 }
             ),

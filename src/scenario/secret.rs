@@ -73,7 +73,7 @@ impl CodeKey {
         CodeKey(bytes.into())
     }
 
-    fn mac(&self) -> HmacSha256 {
+    pub(super) fn mac(&self) -> HmacSha256 {
         // HMAC takes keys of any length.
         HmacSha256::new_from_slice(&self.0)
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))

@@ -826,7 +826,7 @@ impl Checker<'_> {
                 self.at(
                     Some(i),
                     "verify.against",
-                    "`none` cannot be verified: expected code or pin",
+                    "`none` cannot be verified: expected code, pin or birthdate",
                 );
                 ok = false;
             }
@@ -1034,6 +1034,7 @@ fn secret_name(secret: SecretKind) -> &'static str {
         SecretKind::None => "none",
         SecretKind::Code => "code",
         SecretKind::Pin => "pin",
+        SecretKind::Birthdate => "birthdate",
     }
 }
 

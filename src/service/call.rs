@@ -19,6 +19,7 @@ use super::view::WebhookKind;
 use super::{Ended, Inner, Placement};
 use crate::domain::{Evidence, Merchant, Timestamp, Verification};
 use crate::metrics::calls::{CallWatch, NodeChannel};
+use crate::scenario::birthdate::BirthdateDigests;
 use crate::scenario::controller::{self, CallReport, CallRequest, ConsentEvidence};
 use crate::scenario::secret::{CodeDigest, PinHash};
 use crate::scenario::timeline::{Entry, Happening};
@@ -446,6 +447,14 @@ async fn call_request(
         }
         _ => None,
     };
+    let birthdate = match (&request.birthdate_digest, runnable.checks_birthdate()) {
+        (Some(stored), true) => Some(
+            BirthdateDigests::from_stored(&request.id.to_string(), stored)
+                .ok_or("the stored birth date digests are unreadable")?,
+        ),
+        (None, true) => return Err("the birth date was erased before the call".to_owned()),
+        _ => None,
+    };
     let (progress, entries) = mpsc::unbounded_channel();
     let request = CallRequest {
         call,
@@ -455,6 +464,7 @@ async fn call_request(
         code,
         code_digest,
         pin,
+        birthdate,
         progress: Some(progress),
     };
     Ok((request, entries))

@@ -5,12 +5,15 @@
 
 use std::collections::BTreeMap;
 
+use chrono::NaiveDate;
+
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::error::ServiceError;
 use crate::domain::{Merchant, MerchantId, Mode, NewVerification, PhoneNumber, Timestamp};
 use crate::domain::{VerificationId, phone::InvalidPhone};
+use crate::scenario::birthdate::{Birthdate, BirthdateDigests};
 use crate::scenario::secret::{Code, CodeKey};
 use crate::scenario::{Language, Runnable};
 use crate::webhook::Egress;
@@ -58,6 +61,14 @@ pub struct CreateVerification {
     /// 1 to 64 of A-Z a-z 0-9 . _ - : @.
     #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:@-]{1,64}$")]
     pub customer_ref: Option<String>,
+    /// The customer's birth date, `YYYY-MM-DD`: required by
+    /// `enter_birthdate` (the customer keys it as `YYYYMMDD` or `YYMMDD`),
+    /// refused by every other scenario. A real calendar date from
+    /// 1900-01-01 to today in Korea. Kept only as HMACs under the server's
+    /// secret while the verification runs; never sent to the switch.
+    #[schema(format = Date, example = "1990-01-31", min_length = 10, max_length = 10,
+        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    pub birthdate: Option<String>,
     /// Your own data (a JSON object up to 4 KiB), returned as given.
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
@@ -109,6 +120,7 @@ pub fn prepare(
     let metadata = metadata(request.metadata)?;
     let fields = fields(runnable, request.fields)?;
     let now = Timestamp::now();
+    let birthdate = birthdate(runnable, request.birthdate.as_deref(), now)?;
     let id = VerificationId::new();
     let code = runnable.uses_code().then(|| code_for(code_key, mode, id));
     let new = NewVerification {
@@ -125,6 +137,8 @@ pub fn prepare(
         fields,
         code_digest: code.as_ref().map(|c| code_key.digest(c).to_hex()),
         code_expires_at: code.as_ref().map(|_| now.plus(merchant.settings.code_ttl)),
+        birthdate_digest: birthdate
+            .map(|date| BirthdateDigests::new(code_key, &id.to_string(), &date).to_stored()),
         max_check_attempts: merchant.settings.max_check_attempts,
         created_at: now,
     };
@@ -140,6 +154,33 @@ pub fn code_for(code_key: &CodeKey, mode: Mode, id: VerificationId) -> Code {
             .unwrap_or_else(|_| code_key.derive_code(&id.to_string(), CODE_LENGTH)),
         Mode::Live => code_key.derive_code(&id.to_string(), CODE_LENGTH),
     }
+}
+
+/// The request's birth date, checked against its scenario: required where
+/// the call checks one, refused elsewhere (so that it is never taken, and
+/// held, for nothing), a real date from 1900 to today in Korea.
+fn birthdate(
+    runnable: &Runnable,
+    given: Option<&str>,
+    now: Timestamp,
+) -> Result<Option<Birthdate>, ServiceError> {
+    let scenario = || runnable.scenario.name().to_owned();
+    match (given, runnable.checks_birthdate()) {
+        (None, false) => Ok(None),
+        (None, true) => Err(ServiceError::MissingBirthdate(scenario())),
+        (Some(_), false) => Err(ServiceError::BirthdateNotUsed(scenario())),
+        (Some(text), true) => Birthdate::parse(text, korean_date(now))
+            .map(Some)
+            .map_err(ServiceError::InvalidBirthdate),
+    }
+}
+
+/// The date in Korea (UTC+9, no daylight saving) at `now`.
+fn korean_date(now: Timestamp) -> NaiveDate {
+    const KST_OFFSET_MILLIS: i64 = 9 * 3600 * 1000;
+    chrono::DateTime::from_timestamp_millis(now.millis() + KST_OFFSET_MILLIS)
+        .unwrap_or_default()
+        .date_naive()
 }
 
 fn invalid_phone_message() -> String {

@@ -1,6 +1,7 @@
 //! Why a merchant's request was refused, with a stable code for each reason.
 
 use crate::limits::Refusal;
+use crate::scenario::birthdate::BirthdateError;
 use crate::store::StoreError;
 
 /// Why a verification operation was refused or failed.
@@ -43,6 +44,15 @@ pub enum ServiceError {
     /// A PIN is not 4 to 12 digits.
     #[error("a PIN is 4 to 12 digits")]
     InvalidPin,
+    /// The scenario checks a birth date, and the request gave none.
+    #[error("scenario {0:?} checks a birth date: birthdate is required")]
+    MissingBirthdate(String),
+    /// A birth date was given for a scenario that does not check one.
+    #[error("scenario {0:?} does not check a birth date: leave birthdate out")]
+    BirthdateNotUsed(String),
+    /// The birth date is not a real date, is in the future or before 1900.
+    #[error(transparent)]
+    InvalidBirthdate(BirthdateError),
     /// The metadata is not a JSON object or is too big.
     #[error("{0}")]
     InvalidMetadata(String),
@@ -134,6 +144,11 @@ impl ServiceError {
             ServiceError::MissingCustomerRef(_) => "missing_customer_ref",
             ServiceError::PinNotRegistered(_) => "pin_not_registered",
             ServiceError::InvalidPin => "invalid_pin",
+            ServiceError::MissingBirthdate(_) => "missing_birthdate",
+            ServiceError::BirthdateNotUsed(_) => "birthdate_not_used",
+            ServiceError::InvalidBirthdate(BirthdateError::Invalid) => "invalid_birthdate",
+            ServiceError::InvalidBirthdate(BirthdateError::Future) => "birthdate_in_future",
+            ServiceError::InvalidBirthdate(BirthdateError::TooEarly) => "birthdate_too_early",
             ServiceError::InvalidMetadata(_) => "invalid_metadata",
             ServiceError::NotFound(_) => "not_found",
             ServiceError::NotCheckable(_) => "not_checkable",

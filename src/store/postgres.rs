@@ -246,18 +246,19 @@ async fn insert_delivery<C: GenericClient>(
 /// parameters `$first` on (in [`verification_values`]'s order), selected
 /// `from` (empty: once).
 fn insert_verification(first: usize, from: &str) -> String {
-    let p: Vec<String> = (first..first + 16).map(|i| format!("${i}")).collect();
+    let p: Vec<String> = (first..first + 17).map(|i| format!("${i}")).collect();
     format!(
         "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
          callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
          created_at, state, check_attempts, timeline, updated_at, notify_answered, \
-         max_check_attempts) \
-         SELECT {}, 'pending', 0, {}, {}, {}, {}{from}",
+         max_check_attempts, birthdate_digest) \
+         SELECT {}, 'pending', 0, {}, {}, {}, {}, {}{from}",
         p[..13].join(", "),
         p[13],
         p[12],
         p[14],
         p[15],
+        p[16],
     )
 }
 
@@ -280,6 +281,7 @@ fn verification_values(new: &NewVerification) -> Vec<Box<dyn ToSql + Sync + Send
         Box::new(serde_json::Value::Array(Vec::new())),
         Box::new(new.notify_answered),
         Box::new(i64::from(new.max_check_attempts)),
+        Box::new(new.birthdate_digest.clone()),
     ]
 }
 
@@ -534,6 +536,7 @@ fn verification_row(row: &Row) -> Result<Verification, StoreError> {
         fields: c.get("fields")?,
         code_digest: c.get("code_digest")?,
         code_expires_at: c.get("code_expires_at")?,
+        birthdate_digest: c.get("birthdate_digest")?,
         max_check_attempts: c.get("max_check_attempts")?,
         created_at: c.get("created_at")?,
         state: c.get("state")?,
@@ -901,7 +904,7 @@ impl Store for PostgresStore {
         let changed = tx
             .execute(
                 "UPDATE verifications SET state = 'finished', outcome = $2, reason = $3, \
-                 timeline = $4, finished_at = $5, updated_at = $6 \
+                 timeline = $4, finished_at = $5, updated_at = $6, birthdate_digest = NULL \
                  WHERE id = $1 AND state <> 'finished'",
                 &[
                     &id.uuid(),

@@ -31,7 +31,7 @@ pub(crate) const API_KEY_COLUMNS: &str = "id, merchant_id, mode, hash, created_a
 /// The columns of `verifications`, in [`VerificationRow`]'s order.
 pub(crate) const VERIFICATION_COLUMNS: &str = "id, merchant_id, mode, scenario, phone, language, \
      callback_url, notify_answered, customer_ref, metadata, fields, code_digest, code_expires_at, \
-     max_check_attempts, created_at, state, outcome, reason, check_attempts, checked_at, code_heard_at, call_id, node, timeline, answered_at, \
+     birthdate_digest, max_check_attempts, created_at, state, outcome, reason, check_attempts, checked_at, code_heard_at, call_id, node, timeline, answered_at, \
      finished_at, updated_at";
 
 /// The columns of `evidence` a read needs, in [`EvidenceRow`]'s order.
@@ -171,6 +171,7 @@ pub(crate) struct VerificationRow {
     pub fields: serde_json::Value,
     pub code_digest: Option<String>,
     pub code_expires_at: Option<i64>,
+    pub birthdate_digest: Option<String>,
     pub max_check_attempts: i64,
     pub created_at: i64,
     pub state: String,
@@ -242,6 +243,7 @@ impl VerificationRow {
                 fields,
                 code_digest: self.code_digest,
                 code_expires_at: timestamp(self.code_expires_at),
+                birthdate_digest: self.birthdate_digest,
                 max_check_attempts: unsigned(
                     self.max_check_attempts,
                     "verifications.max_check_attempts",

@@ -312,9 +312,9 @@ fn insert_verification(conn: &Connection, v: &Verification) -> Result<(), StoreE
         "INSERT INTO verifications (id, merchant_id, mode, scenario, phone, language, \
          callback_url, customer_ref, metadata, fields, code_digest, code_expires_at, \
          created_at, state, check_attempts, timeline, updated_at, notify_answered, \
-         max_check_attempts) \
+         max_check_attempts, birthdate_digest) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'pending', 0, \
-         ?14, ?13, ?15, ?16)",
+         ?14, ?13, ?15, ?16, ?17)",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
@@ -334,6 +334,7 @@ fn insert_verification(conn: &Connection, v: &Verification) -> Result<(), StoreE
             json(&v.timeline),
             r.notify_answered,
             i64::from(r.max_check_attempts),
+            r.birthdate_digest,
         ])
     })
     .map(|_| ())
@@ -488,6 +489,7 @@ fn verification_row(row: &Row<'_>) -> Result<Verification, StoreError> {
         fields: c.json("fields")?,
         code_digest: c.get("code_digest")?,
         code_expires_at: c.get("code_expires_at")?,
+        birthdate_digest: c.get("birthdate_digest")?,
         max_check_attempts: c.get("max_check_attempts")?,
         created_at: c.get("created_at")?,
         state: c.get("state")?,
@@ -892,7 +894,7 @@ impl Store for SqliteStore {
             let changed = execute(
                 &tx,
                 "UPDATE verifications SET state = 'finished', outcome = ?2, reason = ?3, \
-                 timeline = ?4, finished_at = ?5, updated_at = ?6 \
+                 timeline = ?4, finished_at = ?5, updated_at = ?6, birthdate_digest = NULL \
                  WHERE id = ?1 AND state <> 'finished'",
                 params![
                     id(vid.uuid()),

@@ -257,6 +257,7 @@ pub fn new_verification(
         fields: BTreeMap::new(),
         code_digest: None,
         code_expires_at: None,
+        birthdate_digest: None,
         max_check_attempts: 5,
         created_at,
     }
