@@ -171,6 +171,8 @@ impl Server {
             freeswitch: api::freeswitch::DialplanServer::new(&config.xml_curl, service.catalog()),
             metrics: Arc::default(),
             request_timeout: config.http.request_timeout,
+            events_heartbeat: config.http.events_heartbeat,
+            closing: stop.clone(),
         });
         let http = tokio::spawn(http::serve(
             listener,
