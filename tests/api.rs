@@ -1911,6 +1911,7 @@ async fn openapi_describes_every_route(db: &TestDb) {
         ("post", "/v1/verifications/{id}/cancel"),
         ("get", "/v1/verifications/{id}/evidence"),
         ("get", "/v1/verifications/{id}/recording"),
+        ("get", "/v1/verifications/{id}/events"),
         ("put", "/v1/customers/{customer_ref}/pin"),
         ("delete", "/v1/customers/{customer_ref}/pin"),
         ("get", "/v1/usage"),

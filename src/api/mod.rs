@@ -4,6 +4,7 @@
 //! how calls are placed.
 //!
 //! - [`verifications`]: create, read, list, check, cancel, evidence.
+//! - [`events`]: a verification's progress live, as Server-Sent Events.
 //! - [`customers`]: registering and removing PINs.
 //! - [`usage`]: monthly usage.
 //! - [`limits`]: the plan and its usage now.
@@ -23,6 +24,7 @@ pub mod auth;
 pub mod body;
 pub mod customers;
 pub mod edge;
+pub mod events;
 pub mod freeswitch;
 pub mod health;
 pub mod limits;
@@ -41,6 +43,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::routing::{get, post, put};
+use tokio_util::sync::CancellationToken;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -61,10 +64,17 @@ pub struct ApiState {
     pub freeswitch: freeswitch::DialplanServer,
     /// Reads the nodes and the outbox when `/metrics` is scraped.
     pub metrics: Arc<crate::metrics::Collector>,
-    /// Time allowed for a whole request, body included, and its answer.
+    /// Time allowed for a whole request, body included, and its answer
+    /// (an event stream's answer is its head: the stream then runs on).
     pub request_timeout: Duration,
     /// Reloads the configuration (`POST /admin/reload`).
     pub reloader: Arc<crate::server::reload::Reloader>,
+    /// How often a quiet event stream sends a heartbeat comment.
+    pub events_heartbeat: Duration,
+    /// Set when the server stops: event streams end (their clients resume
+    /// elsewhere with `Last-Event-ID`), so that the graceful shutdown
+    /// does not wait for calls followed on another replica.
+    pub closing: CancellationToken,
 }
 
 /// The API's routes over `state`.
@@ -78,6 +88,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/verifications/{id}", get(verifications::get))
         .route("/v1/verifications/{id}/check", post(verifications::check))
         .route("/v1/verifications/{id}/cancel", post(verifications::cancel))
+        .route("/v1/verifications/{id}/events", get(events::events))
         .route(
             "/v1/verifications/{id}/evidence",
             get(verifications::evidence),

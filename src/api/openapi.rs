@@ -9,7 +9,7 @@ use utoipa::{Modify, OpenApi};
 
 use super::problem::PROBLEM_JSON;
 use super::{
-    admin, customers, freeswitch, health, limits, metrics, usage, verifications, webhooks,
+    admin, customers, events, freeswitch, health, limits, metrics, usage, verifications, webhooks,
 };
 
 /// The API's description.
@@ -27,6 +27,7 @@ use super::{
         verifications::cancel,
         verifications::evidence,
         verifications::recording,
+        events::events,
         customers::put_pin,
         customers::delete_pin,
         usage::usage,
@@ -42,7 +43,7 @@ use super::{
         admin::reload,
         freeswitch::dialplan,
     ),
-    components(schemas(crate::service::WebhookPayload)),
+    components(schemas(crate::service::WebhookPayload, events::StreamEnd)),
     modifiers(&BearerKeys, &EdgeResponses),
     tags(
         (name = "verifications", description = "Verification calls and their outcomes"),

@@ -95,7 +95,7 @@ pub struct VerificationList {
 }
 
 /// Reads a path id; an id that cannot exist is simply not found.
-fn verification_id(text: &str) -> Result<VerificationId, Problem> {
+pub(super) fn verification_id(text: &str) -> Result<VerificationId, Problem> {
     VerificationId::parse(text)
         .map_err(|_| Problem::not_found(format!("verification {text:?} not found")))
 }

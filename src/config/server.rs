@@ -27,6 +27,11 @@ pub struct HttpConfig {
     /// closed. Default `30s`.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// How often an event stream (`/v1/verifications/{id}/events`) that
+    /// has nothing to say sends a comment, so that proxies and clients do
+    /// not take a quiet call for a dead connection. Default `15s`.
+    #[serde(with = "humantime_serde")]
+    pub events_heartbeat: Duration,
 }
 
 impl Default for HttpConfig {
@@ -34,6 +39,7 @@ impl Default for HttpConfig {
         HttpConfig {
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
+            events_heartbeat: Duration::from_secs(15),
         }
     }
 }
@@ -48,6 +54,11 @@ impl HttpConfig {
         if self.request_timeout.is_zero() {
             return Err(ValidationError::ZeroDuration {
                 field: "http.request_timeout",
+            });
+        }
+        if self.events_heartbeat.is_zero() {
+            return Err(ValidationError::ZeroDuration {
+                field: "http.events_heartbeat",
             });
         }
         Ok(())

@@ -201,6 +201,8 @@ impl Server {
             metrics: Arc::default(),
             request_timeout: config.http.request_timeout,
             reloader: Arc::clone(&reloader),
+            events_heartbeat: config.http.events_heartbeat,
+            closing: stop.clone(),
         });
         let http = tokio::spawn(http::serve(
             listener,

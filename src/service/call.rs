@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Span;
 
 use super::create::code_for;
+use super::live::Publisher;
 use super::view::WebhookKind;
 use super::{Ended, Inner, Placement};
 use crate::domain::{Evidence, Merchant, Timestamp, Verification};
@@ -330,18 +331,21 @@ async fn drive(
 ) -> CallReport {
     let _on_node = NodeChannel::hold(node);
     let mut watch = CallWatch::new(node);
+    let mut publisher = Publisher::new(verification.id());
     tokio::pin!(driving);
     let report = loop {
         tokio::select! {
             report = &mut driving => break report,
             Some(entry) = entries.recv() => {
                 watch.saw(&entry);
+                publisher.publish(inner, &entry).await;
                 inner.progressed(merchant, verification, &entry).await;
             }
         }
     };
     while let Ok(entry) = entries.try_recv() {
         watch.saw(&entry);
+        publisher.publish(inner, &entry).await;
         inner.progressed(merchant, verification, &entry).await;
     }
     report

@@ -11,6 +11,7 @@
 //! - [`usage`]: monthly usage for billing.
 //! - [`deliveries`]: webhook deliveries, listed and redelivered.
 //! - [`keys`]: API keys, issued and authenticated.
+//! - [`live`]: a verification's progress as it happens, for event streams.
 //! - `channel`: a call's wait for its channel under the merchant's plan.
 //! - [`claims`]: which of a node's channels some verification still wants.
 //! - `durable`: the writes that must land, retried across a store outage.
@@ -26,6 +27,7 @@ mod durable;
 pub mod error;
 pub mod evidence;
 pub mod keys;
+pub mod live;
 mod recover;
 pub mod usage;
 pub mod view;

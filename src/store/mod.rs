@@ -22,6 +22,7 @@
 
 mod admission;
 mod cursor;
+mod feed;
 mod group_commit;
 pub mod postgres;
 mod rows;
@@ -105,6 +106,16 @@ pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     Err(StoreError::Database(format!(
         "unsupported store URL scheme {scheme:?}: use sqlite:PATH or postgres://..."
     )))
+}
+
+/// One timeline entry as the live event stream reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineRecord {
+    /// Its number in its verification's timeline, from 1: the stream's
+    /// event id.
+    pub seq: u64,
+    /// The entry, as JSON text.
+    pub entry: String,
 }
 
 /// A stored API response for an idempotency key.
@@ -279,6 +290,28 @@ pub trait Store: Send + Sync + 'static {
         from: Timestamp,
         to: Timestamp,
     ) -> Result<Usage, StoreError>;
+
+    // The live timeline, for the event streams.
+
+    /// Appends an entry (JSON text) to a verification's live timeline and
+    /// tells [`Store::timeline_feed`]'s subscribers, in this process and
+    /// (PostgreSQL) every other; its number, from 1. One process appends
+    /// to a verification at a time (the one running its call). `NotFound`
+    /// if the verification is unknown.
+    async fn append_timeline(&self, id: VerificationId, entry: &str) -> Result<u64, StoreError>;
+    /// A verification's live timeline entries numbered after `after`,
+    /// oldest first, at most `limit`.
+    async fn timeline_after(
+        &self,
+        id: VerificationId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<TimelineRecord>, StoreError>;
+    /// Hears of each verification given a new live timeline entry from
+    /// now on, by whichever process (a hint to read it: notices may be
+    /// missed under load, never the entries). Must be called inside a
+    /// tokio runtime.
+    fn timeline_feed(&self) -> tokio::sync::broadcast::Receiver<VerificationId>;
 
     // PINs: a merchant's customers have one PIN per mode, so that a
     // sandbox key never reads, replaces or removes the PIN live calls ask

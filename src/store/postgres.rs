@@ -39,13 +39,14 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSqlOwned, ToSql};
 use uuid::Uuid;
 
+use super::feed::Feed;
 use super::rows::{
     self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
     MERCHANT_COLUMNS, MerchantRow, Param, UsageRow, VERIFICATION_COLUMNS, VerificationRow, corrupt,
 };
 use super::schema::{self, Declaration, Plan};
 use super::tls::{MakeRustls, TlsSettings};
-use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
+use super::{CheckRecorded, IdempotentResponse, Store, StoreError, TimelineRecord};
 use crate::domain::{
     Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, LeaseTerms,
     LimitScope, LimitUsage, Merchant, MerchantId, MerchantSettings, Mode, NewDelivery,
@@ -72,6 +73,8 @@ pub struct PostgresStore {
     pool: Pool,
     /// The server's `host:port` (several, comma-separated), for errors.
     endpoint: Arc<str>,
+    /// Told of each live timeline entry any replica writes.
+    feed: Arc<Feed>,
 }
 
 impl PostgresStore {
@@ -94,6 +97,7 @@ impl PostgresStore {
         let endpoint: Arc<str> = endpoints(&config).into();
         let connector = tls.connector()?;
         migrate(&config, connector.clone(), &endpoint).await?;
+        let feed = Arc::new(Feed::postgres(config.clone(), connector.clone()));
         let manager = Manager::from_config(
             config,
             connector,
@@ -109,7 +113,11 @@ impl PostgresStore {
             .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|e| StoreError::Database(format!("postgres pool: {e}")))?;
-        Ok(PostgresStore { pool, endpoint })
+        Ok(PostgresStore {
+            pool,
+            endpoint,
+            feed,
+        })
     }
 
     async fn client(&self) -> Result<Object, StoreError> {
@@ -620,6 +628,52 @@ fn placeholder(n: usize) -> String {
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn append_timeline(&self, id: VerificationId, entry: &str) -> Result<u64, StoreError> {
+        // The trigger of V10 sends the NOTIFY with the insert's commit.
+        let row = self
+            .insert_row(
+                "INSERT INTO timeline_entries (verification_id, seq, entry) \
+                 SELECT $1, COALESCE(MAX(seq), 0) + 1, $2 FROM timeline_entries \
+                 WHERE verification_id = $1 RETURNING seq",
+                &[&id.uuid(), &entry],
+                "timeline entry",
+                &format!("verification {id}"),
+            )
+            .await?
+            .ok_or_else(|| StoreError::Database("timeline entry not inserted".to_owned()))?;
+        let seq: i64 = row.try_get(0).map_err(db)?;
+        u64::try_from(seq).map_err(|e| corrupt("timeline_entries.seq", e))
+    }
+
+    async fn timeline_after(
+        &self,
+        id: VerificationId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<TimelineRecord>, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = i64::from(limit.clamp(1, super::MAX_PAGE));
+        self.query(
+            "SELECT seq, entry FROM timeline_entries \
+             WHERE verification_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+            &[&id.uuid(), &after, &limit],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            let seq: i64 = row.try_get(0).map_err(db)?;
+            Ok(TimelineRecord {
+                seq: u64::try_from(seq).map_err(|e| corrupt("timeline_entries.seq", e))?,
+                entry: row.try_get(1).map_err(db)?,
+            })
+        })
+        .collect()
+    }
+
+    fn timeline_feed(&self) -> tokio::sync::broadcast::Receiver<VerificationId> {
+        self.feed.subscribe()
+    }
+
     async fn create_merchant(
         &self,
         name: &str,

@@ -27,13 +27,14 @@ use rusqlite::{Connection, ErrorCode, OptionalExtension, Params, Row, params};
 use uuid::Uuid;
 
 use super::admission;
+use super::feed::Feed;
 use super::group_commit::Writer;
 use super::rows::{
     self, API_KEY_COLUMNS, ApiKeyRow, DELIVERY_COLUMNS, DeliveryRow, EVIDENCE_COLUMNS, EvidenceRow,
     MERCHANT_COLUMNS, MerchantRow, Param, UsageRow, VERIFICATION_COLUMNS, VerificationRow, corrupt,
 };
 use super::schema::{self, Declaration, Plan};
-use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
+use super::{CheckRecorded, IdempotentResponse, Store, StoreError, TimelineRecord};
 use crate::domain::{
     Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, LeaseTerms,
     LimitScope, LimitUsage, Merchant, MerchantId, MerchantSettings, Mode, NewDelivery,
@@ -55,6 +56,8 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Told of each live timeline entry this store writes.
+    feed: Arc<Feed>,
 }
 
 struct Inner {
@@ -72,6 +75,7 @@ impl SqliteStore {
         let inner = run_blocking(move || Inner::open(path)).await?;
         Ok(SqliteStore {
             inner: Arc::new(inner),
+            feed: Arc::new(Feed::local()),
         })
     }
 
@@ -566,6 +570,55 @@ fn placeholder(n: usize) -> String {
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn append_timeline(&self, vid: VerificationId, entry: &str) -> Result<u64, StoreError> {
+        let entry = entry.to_owned();
+        let seq = self
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO timeline_entries (verification_id, seq, entry) \
+                     SELECT ?1, COALESCE(MAX(seq), 0) + 1, ?2 FROM timeline_entries \
+                     WHERE verification_id = ?1 RETURNING seq",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![id(vid.uuid()), entry], |r| r.get::<_, i64>(0))
+                })
+                .map_err(|e| write_error(e, "timeline entry", &format!("verification {vid}")))
+            })
+            .await?;
+        self.feed.tell(vid);
+        Ok(u64::try_from(seq).unwrap_or_default())
+    }
+
+    async fn timeline_after(
+        &self,
+        vid: VerificationId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<TimelineRecord>, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let limit = limit.clamp(1, super::MAX_PAGE);
+        self.read_point(move |conn| {
+            query(
+                conn,
+                "SELECT seq, entry FROM timeline_entries \
+                 WHERE verification_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                params![id(vid.uuid()), after, limit],
+                |row| {
+                    let seq: i64 = row.get(0).map_err(db)?;
+                    Ok(TimelineRecord {
+                        seq: u64::try_from(seq).map_err(|e| corrupt("timeline_entries.seq", e))?,
+                        entry: row.get(1).map_err(db)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    fn timeline_feed(&self) -> tokio::sync::broadcast::Receiver<VerificationId> {
+        self.feed.subscribe()
+    }
+
     async fn create_merchant(
         &self,
         name: &str,

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{CheckRecorded, IdempotentResponse, Store, StoreError};
+use super::{CheckRecorded, IdempotentResponse, Store, StoreError, TimelineRecord};
 use crate::domain::{
     Admission, AdmitCall, ApiKey, ApiKeyId, Delivery, EventId, Evidence, Finish, LeaseTerms,
     LimitScope, LimitUsage, Merchant, MerchantId, MerchantSettings, Mode, NewDelivery,
@@ -37,6 +37,27 @@ async fn timed<T>(operation: &'static str, run: impl Future<Output = T>) -> T {
 
 #[async_trait]
 impl Store for TimedStore {
+    async fn append_timeline(&self, id: VerificationId, entry: &str) -> Result<u64, StoreError> {
+        timed("append_timeline", self.inner.append_timeline(id, entry)).await
+    }
+
+    async fn timeline_after(
+        &self,
+        id: VerificationId,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<TimelineRecord>, StoreError> {
+        timed(
+            "timeline_after",
+            self.inner.timeline_after(id, after, limit),
+        )
+        .await
+    }
+
+    fn timeline_feed(&self) -> tokio::sync::broadcast::Receiver<VerificationId> {
+        self.inner.timeline_feed()
+    }
+
     async fn create_merchant(
         &self,
         name: &str,

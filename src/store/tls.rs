@@ -345,6 +345,12 @@ pub struct MakeRustls {
     config: Arc<ClientConfig>,
 }
 
+impl std::fmt::Debug for MakeRustls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MakeRustls").finish_non_exhaustive()
+    }
+}
+
 impl MakeTlsConnect<Socket> for MakeRustls {
     type Stream = RustlsStream;
     type TlsConnect = RustlsConnect;
