@@ -321,6 +321,23 @@ impl Limits {
         }
     }
 
+    /// [`Limits::release`] for a lease this process still holds; nothing
+    /// (not even a store write) for one it has given up already.
+    pub async fn release_held(&self, holder: VerificationId) {
+        if self.held.holds(holder) {
+            self.release(holder).await;
+        }
+    }
+
+    /// Forgets `holder`'s channel, which the store gave up in the write
+    /// that recorded its outcome, and lets the next queued call of its
+    /// scope take it: [`Limits::release`] without a second store write.
+    pub fn released_with_outcome(&self, holder: VerificationId) {
+        if let Some(scope) = self.held.forget(holder) {
+            self.queues.wake(scope);
+        }
+    }
+
     /// Where `holder` stands in its queue, if it is queued here.
     pub fn queued(&self, merchant: &Merchant, holder: VerificationId) -> Option<QueueView> {
         let place = self.queues.place(holder)?;

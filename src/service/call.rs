@@ -110,8 +110,8 @@ pub(super) async fn run(
         tracing::error!(verification = %id, %error, "the call's record could not be kept");
     }
     // Normally released with the outcome; this covers a call that ended
-    // without one being recorded here.
-    inner.limits.release(id).await;
+    // without one being recorded here, whose lease this process still holds.
+    inner.limits.release_held(id).await;
     inner.forget_running(id);
 }
 
@@ -133,6 +133,8 @@ async fn place_and_follow(
     // A node's own failure before the call reached anyone is retried once
     // on another node; the first attempt's call and report are kept here.
     let mut first: Option<(CallId, String, CallReport)> = None;
+    // Whether an attempt's progress recorded the code heard already.
+    let mut code_recorded = false;
     // The first attempt waits for a node's room as long as the plan's queue
     // would; a plan that does not queue was refused at the door when there
     // was none, so only a race with that check waits, briefly.
@@ -232,7 +234,9 @@ async fn place_and_follow(
             inner.settings(request.mode),
             cancel.clone(),
         );
-        let report = drive(inner, merchant, verification, node.name(), driving, entries).await;
+        let (report, recorded) =
+            drive(inner, merchant, verification, node.name(), driving, entries).await;
+        code_recorded |= recorded;
         let fault = report.attempt().map(failover::classify);
         if fault == Some(Fault::Node) {
             node.refused();
@@ -261,7 +265,15 @@ async fn place_and_follow(
         .filter(|entry| !matches!(entry.what, Happening::Decided { .. }))
         .cloned()
         .collect();
-    conclude(inner, merchant, verification, earlier, report).await
+    conclude(
+        inner,
+        merchant,
+        verification,
+        earlier,
+        report,
+        code_recorded,
+    )
+    .await
 }
 
 /// Takes over the call of `verification` that an earlier run placed and
@@ -314,13 +326,22 @@ async fn take_over(
         cancel,
         elapsed,
     );
-    let report = drive(inner, merchant, verification, node.name(), driving, entries).await;
-    conclude(inner, merchant, verification, Vec::new(), report).await
+    let (report, code_recorded) =
+        drive(inner, merchant, verification, node.name(), driving, entries).await;
+    conclude(
+        inner,
+        merchant,
+        verification,
+        Vec::new(),
+        report,
+        code_recorded,
+    )
+    .await
 }
 
 /// Runs the controller's future `driving` of a call on `node` to its
 /// report, recording each timeline entry it sends on `entries` as the call
-/// progresses.
+/// progresses; with the report, whether the store took the code heard.
 async fn drive(
     inner: &Inner,
     merchant: &Merchant,
@@ -328,10 +349,11 @@ async fn drive(
     node: &str,
     driving: impl Future<Output = CallReport>,
     mut entries: mpsc::UnboundedReceiver<Entry>,
-) -> CallReport {
+) -> (CallReport, bool) {
     let _on_node = NodeChannel::hold(node);
     let mut watch = CallWatch::new(node);
     let mut publisher = Publisher::new(verification.id());
+    let mut code_recorded = false;
     tokio::pin!(driving);
     let report = loop {
         tokio::select! {
@@ -339,26 +361,28 @@ async fn drive(
             Some(entry) = entries.recv() => {
                 watch.saw(&entry);
                 publisher.publish(inner, &entry).await;
-                inner.progressed(merchant, verification, &entry).await;
+                code_recorded |= inner.progressed(merchant, verification, &entry).await;
             }
         }
     };
     while let Ok(entry) = entries.try_recv() {
         watch.saw(&entry);
         publisher.publish(inner, &entry).await;
-        inner.progressed(merchant, verification, &entry).await;
+        code_recorded |= inner.progressed(merchant, verification, &entry).await;
     }
-    report
+    (report, code_recorded)
 }
 
 /// Records how the call ended: its evidence, its timeline after
-/// `earlier` (a failed first attempt's), its outcome.
+/// `earlier` (a failed first attempt's), its outcome; and the code heard,
+/// unless the call's progress already recorded it (`code_recorded`).
 async fn conclude(
     inner: &Inner,
     merchant: &Merchant,
     verification: &Verification,
     earlier: Vec<Entry>,
     mut report: CallReport,
+    code_recorded: bool,
 ) -> Result<(), crate::store::StoreError> {
     let id = verification.id();
     if inner.aborting.is_cancelled() && report.outcome == Outcome::Canceled {
@@ -388,6 +412,7 @@ async fn conclude(
     if let Some(heard) = entries
         .iter()
         .find(|entry| matches!(entry.what, Happening::CodeHeard))
+        .filter(|_| !code_recorded)
     {
         let heard = timestamp(heard.reported_at);
         if let Err(error) = inner
@@ -502,20 +527,28 @@ impl Inner {
     /// Records what the call's progress means for the verification: every
     /// entry joins the live timeline; the answer moves it to `answered`
     /// (and posts a webhook if asked); the code heard to its end lets the
-    /// merchant check it.
-    async fn progressed(&self, merchant: &Merchant, verification: &Verification, entry: &Entry) {
+    /// merchant check it. True once the store has the code heard.
+    async fn progressed(
+        &self,
+        merchant: &Merchant,
+        verification: &Verification,
+        entry: &Entry,
+    ) -> bool {
         let id = verification.id();
         self.note(id, entry);
         if matches!(entry.what, Happening::CodeHeard) {
             let at = timestamp(entry.reported_at);
-            if let Err(error) = self.store.mark_code_heard(id, at).await {
-                // Written again, durably, with the outcome.
-                tracing::warn!(verification = %id, %error, "code delivery not recorded yet");
-            }
-            return;
+            return match self.store.mark_code_heard(id, at).await {
+                Ok(_) => true,
+                Err(error) => {
+                    // Written again, durably, with the outcome.
+                    tracing::warn!(verification = %id, %error, "code delivery not recorded yet");
+                    false
+                }
+            };
         }
         if !matches!(entry.what, Happening::Answered) {
-            return;
+            return false;
         }
         match self
             .store
@@ -541,5 +574,6 @@ impl Inner {
             // the answer in its timeline.
             Err(error) => tracing::warn!(verification = %id, %error, "answer not recorded"),
         }
+        false
     }
 }

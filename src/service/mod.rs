@@ -658,10 +658,14 @@ impl Inner {
                 self.record_finish(merchant, verification, &finish)
             })
             .await;
-        // The store released the lease with the outcome; this process stops
-        // renewing it and hands the channel to its queue (also when the
-        // outcome could not be recorded: the lease must not outlive it).
-        self.limits.release(id).await;
+        match &recorded {
+            // The store released the lease with the outcome; this process
+            // stops renewing it and hands the channel to its queue.
+            Ok((true, _)) => self.limits.released_with_outcome(id),
+            // Final already, or not recorded: released here (the lease must
+            // not outlive the outcome).
+            _ => self.limits.release(id).await,
+        }
         let (finished, queued) = recorded?;
         if !finished {
             return Ok(());
@@ -691,21 +695,28 @@ impl Inner {
         finish: &Finish,
     ) -> Result<(bool, bool), crate::store::StoreError> {
         let id = verification.id();
-        let latest = self
-            .store
-            .verification_by_id(id)
-            .await?
-            .unwrap_or_else(|| verification.clone());
-        let finished = Verification {
-            state: VerificationState::Finished,
-            outcome: Some(finish.outcome),
-            reason: Some(finish.reason.clone()),
-            timeline: finish.timeline.clone(),
-            finished_at: Some(finish.finished_at),
-            updated_at: finish.finished_at,
-            ..latest
+        // The webhook shows the record as it stands; without a callback
+        // URL there is none, and nothing to read for it.
+        let webhook = match &verification.request.callback_url {
+            None => None,
+            Some(_) => {
+                let latest = self
+                    .store
+                    .verification_by_id(id)
+                    .await?
+                    .unwrap_or_else(|| verification.clone());
+                let finished = Verification {
+                    state: VerificationState::Finished,
+                    outcome: Some(finish.outcome),
+                    reason: Some(finish.reason.clone()),
+                    timeline: finish.timeline.clone(),
+                    finished_at: Some(finish.finished_at),
+                    updated_at: finish.finished_at,
+                    ..latest
+                };
+                self.webhook(merchant, &finished, WebhookKind::Finished)?
+            }
         };
-        let webhook = self.webhook(merchant, &finished, WebhookKind::Finished)?;
         let done = self.store.finish(id, finish, webhook.as_ref()).await?;
         Ok((done, webhook.is_some()))
     }

@@ -83,7 +83,9 @@ fn in_savepoint<T, F>(conn: &mut Connection, f: F) -> Result<T, StoreError>
 where
     F: FnOnce(&mut Connection) -> Result<T, StoreError>,
 {
-    conn.execute_batch("SAVEPOINT job")
+    // Prepared once and kept: every write runs these two, and parsing
+    // them each time (`execute_batch`) costs more than running them.
+    run_cached(conn, "SAVEPOINT job")
         .map_err(|e| StoreError::Database(format!("sqlite: savepoint: {e}")))?;
     let result = match catch_unwind(AssertUnwindSafe(|| f(conn))) {
         Ok(result) => result,
@@ -91,17 +93,23 @@ where
             "sqlite: a write panicked and was rolled back".to_owned(),
         )),
     };
-    let end = if result.is_ok() {
-        "RELEASE job"
+    let ended = if result.is_ok() {
+        run_cached(conn, "RELEASE job")
     } else {
-        "ROLLBACK TO job; RELEASE job"
+        conn.execute_batch("ROLLBACK TO job; RELEASE job")
     };
-    match conn.execute_batch(end) {
+    match ended {
         Ok(()) => result,
         Err(e) => Err(StoreError::Database(format!(
             "sqlite: ending a savepoint: {e}"
         ))),
     }
+}
+
+/// Runs one statement of no parameters and no rows from the connection's
+/// statement cache.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 fn run(mut conn: Connection, queue: &mpsc::Receiver<Job>) {
